@@ -1,0 +1,297 @@
+"""Command-line front-end: parse arguments, call the core, turn its errors into one-line messages.
+
+Exit codes: 0 success, 1 an error (message on stderr), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Callable, TextIO
+
+from desktop_app import __version__
+from desktop_app.core.config import DEVICES, DTYPES, MODES, Settings, Weights
+from desktop_app.core.errors import DesktopSearchError, UsageError
+
+PROG = "desktop-search"
+
+
+def add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--index", metavar="DIR", type=Path, help="index folder (default: $DESKTOP_SEARCH_HOME "
+                        "or the platform's app-data folder)")
+    parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", choices=DEVICES, help="where to run the model (default: auto = CUDA if present)")
+    parser.add_argument("--dtype", choices=DTYPES, help="model precision (default: auto = fp16 on CUDA, fp32 on CPU)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Search your own documents by meaning, offline. Without a command it opens the window.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    index = commands.add_parser("index", help="index folders or files (only what changed since last time)",
+                                description="Index folders or files; unchanged files are skipped.")
+    index.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="folder or file to index")
+    add_common(index)
+    index.add_argument("--model", help="model id (e.g. BAAI/bge-m3) or model folder; default: the index's model, "
+                       "$DESKTOP_SEARCH_MODEL, cached BAAI/bge-m3, else the lite model")
+    add_model_options(index)
+    index.add_argument("--chunk-tokens", type=int, help="tokens per chunk (default 512, capped by the model)")
+    index.add_argument("--overlap", type=int, help="tokens shared by neighbouring chunks (default 64)")
+    index.add_argument("--rebuild", action="store_true", help="drop the index and re-encode everything "
+                       "(needed to switch models)")
+
+    search = commands.add_parser("search", help="search the index", description="Search the index by meaning "
+                                 "and keywords; hits are grouped per file.")
+    search.add_argument("query", nargs="?", help='the query; "quoted phrases" must match exactly in keyword mode')
+    add_common(search)
+    search.add_argument("-k", type=int, default=10, help="number of files to return (default 10)")
+    search.add_argument("--mode", default="hybrid", help=f"one of {', '.join(MODES)} (default hybrid)")
+    search.add_argument("--weights", metavar="D,S,C[,K]", help="fusion weights for dense, sparse, ColBERT and "
+                        "keyword (default 0.4,0.3,0.3,0); a ColBERT weight given here turns ColBERT on")
+    search.add_argument("--colbert", action=argparse.BooleanOptionalAction, default=None,
+                        help="re-rank with ColBERT in hybrid mode (default: only on CUDA)")
+    search.add_argument("--queries", type=Path, metavar="FILE", help="batch mode: one 'id<TAB>query' per line; "
+                        "prints one JSON object per line with --json")
+    add_model_options(search)
+
+    status = commands.add_parser("status", help="show what the index holds", description="Show the index's "
+                                 "files, chunks, model and size.")
+    add_common(status)
+
+    remove = commands.add_parser("remove", help="remove folders or files from the index",
+                                 description="Remove folders or files (and their chunks) from the index.")
+    remove.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    add_common(remove)
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(
+        index_dir=getattr(args, "index", None),
+        model=getattr(args, "model", None),
+        device=getattr(args, "device", None),
+        dtype=getattr(args, "dtype", None),
+        chunk_tokens=getattr(args, "chunk_tokens", None),
+        chunk_overlap=getattr(args, "overlap", None),
+    )
+
+
+def make_encoder(spec: object, settings: Settings, err: TextIO) -> object:
+    from desktop_app.core.encoder import Encoder
+
+    return Encoder(spec, settings.device, settings.dtype, on_notice=lambda m: print(f"{PROG}: {m}", file=err))
+
+
+def model_for_index(index: object, settings: Settings, explicit: str | None) -> object:
+    """The index's own model unless the user names one; a new index takes the default model."""
+    from desktop_app.core import models
+
+    info = index.model_info
+    if explicit:
+        return models.resolve(explicit)
+    if info is not None:
+        return models.resolve(str(info["name"]), allow_download=False)
+    return models.resolve_default(settings)
+
+
+def cmd_index(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from desktop_app.core.index import Index
+    from desktop_app.core.indexer import Indexer, normalise_root
+
+    settings = settings_from(args)
+    paths = [normalise_root(p) for p in args.paths]
+    index = Index.open(settings.index_dir, create=True)
+    try:
+        spec = model_for_index(index, settings, args.model)
+        indexer = Indexer(index, make_encoder(spec, settings, err), settings)
+        live = err.isatty() and not args.json
+        report = indexer.run(paths, progress=progress_printer(err) if live else None, rebuild=args.rebuild)
+    finally:
+        index.close()
+    if live:
+        print(file=err)
+    if args.json:
+        print(json.dumps(report.to_dict()), file=out)
+    else:
+        print(f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
+              f"{report.removed} removed, {report.failed} failed ({report.chunks_added} chunks, "
+              f"{report.tokens} tokens, {report.seconds:.1f} s) with {report.model}", file=out)
+        for failure in report.failures:
+            print(f"  failed: {failure.path}: {failure.reason}", file=out)
+    return 1 if report.cancelled else 0
+
+
+def progress_printer(err: TextIO) -> Callable[[object], None]:
+    def show(progress: object) -> None:
+        eta = f"ETA {int(progress.eta_s) // 60}:{int(progress.eta_s) % 60:02d}" if progress.eta_s is not None else ""
+        name = Path(progress.current).name[-40:] if progress.current else ""
+        line = (f"{progress.phase} {progress.files_done}/{progress.files_total} files, "
+                f"{progress.tokens_per_s:,.0f} tokens/s {eta} {name}")
+        print("\r" + line[:100].ljust(100), end="", file=err, flush=True)
+
+    return show
+
+
+def open_searcher(args: argparse.Namespace, err: TextIO) -> object:
+    from desktop_app.core.index import Index
+    from desktop_app.core.search import Searcher
+
+    settings = settings_from(args)
+    index = Index.open(settings.index_dir)
+    if index.model_info is None:
+        raise DesktopSearchError(f"the index at {settings.index_dir} is empty: run `{PROG} index PATH` first")
+    spec = model_for_index(index, settings, None)
+    return Searcher(index, make_encoder(spec, settings, err))
+
+
+def search_options(args: argparse.Namespace) -> dict[str, object]:
+    weights = Weights.parse(args.weights) if args.weights else None
+    colbert = args.colbert
+    if colbert is None and weights is not None and weights.colbert > 0:
+        colbert = True
+    return {"k": args.k, "mode": args.mode, "weights": weights, "colbert": colbert}
+
+
+def cmd_search(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if (args.query is None) == (args.queries is None):
+        raise UsageError("give either a QUERY or --queries FILE")
+    options = search_options(args)
+    if args.mode not in MODES:
+        raise UsageError(f"unknown mode {args.mode!r}: use one of {', '.join(MODES)}")
+    if args.queries is not None:
+        lines = read_queries(args.queries)
+    else:
+        from desktop_app.core.search import validate_query
+
+        validate_query(args.query)
+    searcher = open_searcher(args, err)
+    try:
+        if args.queries is None:
+            result = searcher.search(args.query, **options)
+            print(json.dumps(result.to_dict()) if args.json else format_result(result), file=out)
+            return 0
+        for query_id, text in lines:
+            try:
+                result = searcher.search(text, **options)
+                record = {"id": query_id, "took_ms": result.took_ms, "hits": [h.to_dict() for h in result.hits]}
+            except UsageError as error:
+                record = {"id": query_id, "error": str(error), "hits": []}
+            print(json.dumps(record) if args.json else f"# {query_id}\n{format_record(record)}", file=out)
+        return 0
+    finally:
+        searcher.index.close()
+
+
+def read_queries(path: Path) -> list[tuple[str, str]]:
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"cannot read queries file {path}: {error}") from None
+    queries = []
+    for number, line in enumerate(raw.splitlines(), start=1):
+        if line.strip():
+            query_id, _, text = line.partition("\t") if "\t" in line else (str(number), "", line)
+            queries.append((query_id.strip(), text.strip()))
+    return queries
+
+
+def format_result(result: object) -> str:
+    lines = [f"{len(result.hits)} results for {result.query!r} ({result.mode}: {', '.join(result.channels)}; "
+             f"{result.took_ms:.0f} ms)"]
+    for rank, hit in enumerate(result.hits, start=1):
+        lines.append(format_hit(rank, hit.to_dict()))
+    return "\n".join(lines)
+
+
+def format_record(record: dict) -> str:
+    if "error" in record:
+        return f"error: {record['error']}"
+    return "\n".join(format_hit(rank, hit) for rank, hit in enumerate(record["hits"], start=1))
+
+
+def format_hit(rank: int, hit: dict) -> str:
+    channels = "  ".join(f"{name} {value:.3f}" for name, value in hit["scores"].items() if value is not None)
+    terms = f"  [{', '.join(hit['terms'])}]" if hit["terms"] else ""
+    snippet = " ".join(hit["snippet"].split())[:200]
+    return f"{rank:2d}. {hit['score']:.3f}  {hit['path']} (page {hit['page']})\n    {channels}{terms}\n    {snippet}"
+
+
+def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from desktop_app.core.index import Index
+
+    settings = settings_from(args)
+    index = Index.open(settings.index_dir)
+    try:
+        info = index.model_info or {}
+        status = {
+            "index": str(settings.index_dir), **index.store.counts(),
+            "model": info.get("name"), "label": info.get("label"), "dim": info.get("dim"),
+            "vectors": index.vectors.count if index.vectors else 0, "repaired": index.repaired,
+            "disk_bytes": index.disk_bytes(), "roots": index.store.root_counts(),
+            "failures": [{"path": p, "reason": r} for p, r in index.store.failures()],
+        }
+    finally:
+        index.close()
+    if args.json:
+        print(json.dumps(status), file=out)
+        return 0
+    print(f"index {status['index']}: {status['files']} files ({status['failed']} failed), {status['chunks']} chunks, "
+          f"{status['disk_bytes'] / 1e6:.1f} MB; model {status['model']} (dim {status['dim']})", file=out)
+    for root in status["roots"]:
+        print(f"  {root['path']}: {root['files']} files, {root['chunks']} chunks", file=out)
+    for failure in status["failures"]:
+        print(f"  failed: {failure['path']}: {failure['reason']}", file=out)
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from desktop_app.core.index import Index
+    from desktop_app.core.indexer import remove_paths
+
+    settings = settings_from(args)
+    index = Index.open(settings.index_dir)
+    try:
+        removed = remove_paths(index, args.paths)
+    finally:
+        index.close()
+    if removed == 0:
+        raise DesktopSearchError(f"nothing removed: {', '.join(map(str, args.paths))} is not in the index")
+    print(json.dumps({"removed": removed}) if args.json else f"removed {removed} files from the index", file=out)
+    return 0
+
+
+COMMANDS = {"index": cmd_index, "search": cmd_search, "status": cmd_status, "remove": cmd_remove}
+
+
+def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    if args.command is None:
+        from desktop_app.gui.app import run
+
+        return run()
+    try:
+        return COMMANDS[args.command](args, out, err)
+    except UsageError as error:
+        print(f"{PROG}: error: {error}", file=err)
+        return 2
+    except DesktopSearchError as error:
+        print(f"{PROG}: error: {error}", file=err)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=err)
+        return 130

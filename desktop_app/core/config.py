@@ -1,0 +1,114 @@
+"""Settings: where the index lives, which model and device, chunking and fusion weights.
+
+Defaults come first, then environment variables (``DESKTOP_SEARCH_*``), then explicit
+overrides from the CLI or the settings dialog. This object is the only global-ish state.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from desktop_app.core.errors import UsageError
+
+APP_NAME = "desktop-search"
+DEFAULT_MODEL = "BAAI/bge-m3"
+DEVICES = ("auto", "cpu", "cuda")
+DTYPES = ("auto", "fp32", "bf16", "fp16")
+MODES = ("hybrid", "dense", "sparse", "colbert", "keyword")
+CHANNELS = ("dense", "sparse", "colbert", "keyword")
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Fusion weights per channel; channels that are off are renormalised away."""
+
+    dense: float = 0.4
+    sparse: float = 0.3
+    colbert: float = 0.3
+    keyword: float = 0.0
+
+    @classmethod
+    def parse(cls, text: str) -> "Weights":
+        """Parse ``D,S,C[,K]`` as the CLI and settings accept it."""
+        parts = [p.strip() for p in text.split(",")]
+        if len(parts) not in (3, 4):
+            raise UsageError(f"weights must be D,S,C or D,S,C,K (got {text!r})")
+        try:
+            values = [float(p) for p in parts]
+        except ValueError:
+            raise UsageError(f"weights must be numbers (got {text!r})") from None
+        if any(v < 0 or v != v or v == float("inf") for v in values):
+            raise UsageError(f"weights must be finite and >= 0 (got {text!r})")
+        if sum(values) <= 0:
+            raise UsageError("weights must not all be 0")
+        return cls(*values)
+
+    def as_dict(self) -> dict[str, float]:
+        return {name: getattr(self, name) for name in CHANNELS}
+
+
+def default_index_dir() -> Path:
+    """The platform's per-user data folder, e.g. ~/.local/share/desktop-search/index."""
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir(APP_NAME, appauthor=False)) / "index"
+
+
+def default_lite_model_dir() -> Path:
+    """Where the bundled lite model lives: a source checkout's models/, else the data folder."""
+    checkout = Path(__file__).resolve().parents[2] / "models" / "bge-m3-lite"
+    if checkout.is_dir():
+        return checkout
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir(APP_NAME, appauthor=False)) / "models" / "bge-m3-lite"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run of the indexer or a search needs to know."""
+
+    index_dir: Path = field(default_factory=default_index_dir)
+    model: str | None = None
+    lite_model_dir: Path = field(default_factory=default_lite_model_dir)
+    device: str = "auto"
+    dtype: str = "auto"
+    chunk_tokens: int = 512
+    chunk_overlap: int = 64
+    max_chars_per_file: int = 5_000_000
+    weights: Weights = Weights()
+    excluded_dirs: tuple[str, ...] = (".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv", ".tox")
+
+    def __post_init__(self) -> None:
+        if self.device not in DEVICES:
+            raise UsageError(f"device must be one of {', '.join(DEVICES)} (got {self.device!r})")
+        if self.dtype not in DTYPES:
+            raise UsageError(f"dtype must be one of {', '.join(DTYPES)} (got {self.dtype!r})")
+        if not 16 <= self.chunk_tokens <= 8192:
+            raise UsageError(f"chunk size must be between 16 and 8192 tokens (got {self.chunk_tokens})")
+        if not 0 <= self.chunk_overlap < self.chunk_tokens // 2:
+            raise UsageError(f"chunk overlap must be >= 0 and under half the chunk size (got {self.chunk_overlap})")
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> "Settings":
+        """Defaults, then ``DESKTOP_SEARCH_*`` variables, then non-None ``overrides``."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        if env.get("DESKTOP_SEARCH_HOME"):
+            values["index_dir"] = Path(env["DESKTOP_SEARCH_HOME"]).expanduser()
+        if env.get("DESKTOP_SEARCH_MODEL"):
+            values["model"] = env["DESKTOP_SEARCH_MODEL"]
+        if env.get("DESKTOP_SEARCH_LITE_MODEL"):
+            values["lite_model_dir"] = Path(env["DESKTOP_SEARCH_LITE_MODEL"]).expanduser().resolve()
+        if env.get("DESKTOP_SEARCH_DEVICE"):
+            values["device"] = env["DESKTOP_SEARCH_DEVICE"]
+        if env.get("DESKTOP_SEARCH_DTYPE"):
+            values["dtype"] = env["DESKTOP_SEARCH_DTYPE"]
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def with_(self, **changes: object) -> "Settings":
+        """A copy with some fields changed (None values are ignored)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})

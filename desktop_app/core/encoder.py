@@ -1,0 +1,235 @@
+"""BGE-M3 through FlagEmbedding: device and dtype choice, length-sorted batching, OOM backoff.
+
+FlagEmbedding's own ``encode`` runs a trial pass per call, defaults to 512 tokens and retries
+forever on any RuntimeError, so we load ``BGEM3FlagModel`` for its weights and heads and drive
+its forward pass ourselves. torch and FlagEmbedding are imported on first use only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from desktop_app.core.errors import ModelError, UsageError
+from desktop_app.core.models import ModelSpec
+
+log = logging.getLogger(__name__)
+
+CPU_TOKENS_PER_BATCH = 8192
+MAX_CPU_BATCH = 32
+
+
+@dataclass
+class Encoding:
+    """One text's BGE-M3 signals: unit dense vector, token-id -> weight, ColBERT vectors."""
+
+    dense: np.ndarray
+    sparse: dict[int, float]
+    colbert: np.ndarray | None = None
+
+
+def batch_size_for(tokens: int, device_type: str) -> int:
+    """How many sequences of ``tokens`` tokens go in one forward pass."""
+    if device_type == "cuda":
+        if tokens > 4096:
+            return 1
+        if tokens > 2048:
+            return 2
+        if tokens > 512:
+            return 8
+        return 32
+    return max(1, min(MAX_CPU_BATCH, CPU_TOKENS_PER_BATCH // max(tokens, 1)))
+
+
+def plan_batches(lengths: list[int], device_type: str) -> list[list[int]]:
+    """Indices grouped into batches of similar length, longest first, so padding is minimal."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    batches, position = [], 0
+    while position < len(order):
+        size = batch_size_for(lengths[order[position]], device_type)
+        batches.append(order[position:position + size])
+        position += size
+    return batches
+
+
+class Encoder:
+    """Loads the model lazily and encodes texts into :class:`Encoding` objects."""
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        device: str = "auto",
+        dtype: str = "auto",
+        on_notice: Callable[[str], None] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.requested_device = device
+        self.requested_dtype = dtype
+        self.on_notice = on_notice or (lambda message: log.warning("%s", message))
+        self.device = "cpu"
+        self.dtype = "fp32"
+        self.model = None
+        self.tokenizer = None
+        self.unused_token_ids: set[int] = set()
+
+    @property
+    def dim(self) -> int:
+        return self.spec.hidden_size
+
+    @property
+    def max_length(self) -> int:
+        return self.spec.max_positions
+
+    @property
+    def loaded(self) -> bool:
+        return self.model is not None
+
+    def describe(self) -> str:
+        where = "CUDA" if self.device.startswith("cuda") else "CPU"
+        return f"{self.spec.display_name} on {where} ({self.dtype})"
+
+    def load(self) -> "Encoder":
+        """Import torch/FlagEmbedding and load the weights; safe to call more than once."""
+        if self.model is not None:
+            return self
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        import torch
+
+        self.device = self.pick_device(torch)
+        self.dtype = self.pick_dtype()
+        try:
+            from FlagEmbedding import BGEM3FlagModel
+
+            flag = BGEM3FlagModel(
+                str(self.spec.path),
+                use_fp16=self.dtype == "fp16",
+                devices=self.device,
+                pooling_method=self.spec.pooling,
+                normalize_embeddings=True,
+            )
+        except (OSError, ValueError, RuntimeError) as error:
+            raise ModelError(f"cannot load model {self.spec.name}: {error}") from None
+        self.tokenizer = flag.tokenizer
+        self.model = flag.model.to(self.device).eval()
+        if self.device == "cpu":
+            self.model.float()
+        special = self.tokenizer.special_tokens_map
+        self.unused_token_ids = {
+            self.tokenizer.convert_tokens_to_ids(special[name])
+            for name in ("cls_token", "eos_token", "pad_token", "unk_token")
+            if name in special
+        }
+        return self
+
+    def pick_device(self, torch: object) -> str:
+        cuda_ok = torch.cuda.is_available()
+        if self.requested_device == "cuda" and not cuda_ok:
+            raise ModelError("CUDA was requested but no CUDA GPU is available to torch")
+        return "cuda:0" if self.requested_device in ("auto", "cuda") and cuda_ok else "cpu"
+
+    def pick_dtype(self) -> str:
+        on_cuda = self.device.startswith("cuda")
+        if self.requested_dtype == "auto":
+            return "fp16" if on_cuda else "fp32"
+        if self.requested_dtype == "fp16" and not on_cuda:
+            raise UsageError("fp16 needs a CUDA GPU; on the CPU use fp32 or bf16")
+        return self.requested_dtype
+
+    def encode(self, texts: list[str], max_length: int | None = None, colbert: bool = False) -> list[Encoding]:
+        """Encode ``texts`` (any order, any lengths) and return results in the same order."""
+        if not texts:
+            return []
+        self.load()
+        max_length = min(max_length or self.max_length, self.max_length)
+        features = self.tokenizer(
+            list(texts), truncation=True, max_length=max_length, return_attention_mask=False
+        )["input_ids"]
+        lengths = [len(ids) for ids in features]
+        results: list[Encoding | None] = [None] * len(texts)
+        pending = deque(plan_batches(lengths, "cuda" if self.device.startswith("cuda") else "cpu"))
+        while pending:
+            batch = pending.popleft()
+            try:
+                encoded = self.forward([features[i] for i in batch], colbert)
+            except Exception as error:
+                if not is_out_of_memory(error):
+                    raise
+                pending.extendleft(reversed(self.back_off(batch, lengths)))
+                continue
+            for index, encoding in zip(batch, encoded):
+                results[index] = encoding
+        return results  # type: ignore[return-value]
+
+    def back_off(self, batch: list[int], lengths: list[int]) -> list[list[int]]:
+        """After an out-of-memory error: halve the batch, or at size 1 move to the CPU."""
+        import torch
+
+        if self.device.startswith("cuda"):
+            torch.cuda.empty_cache()
+        if len(batch) > 1:
+            half = len(batch) // 2
+            return [batch[:half], batch[half:]]
+        if not self.device.startswith("cuda"):
+            raise ModelError(f"out of memory encoding one chunk of {lengths[batch[0]]} tokens on the CPU")
+        self.on_notice(
+            f"GPU out of memory on a single {lengths[batch[0]]}-token chunk: continuing on the CPU (slower)"
+        )
+        self.device, self.dtype = "cpu", "fp32"
+        self.model.to("cpu").float()
+        return [batch]
+
+    def forward(self, batch_ids: list[list[int]], colbert: bool) -> list[Encoding]:
+        """One padded forward pass; returns dense, lexical weights and optional ColBERT vectors."""
+        import torch
+
+        width = max(len(ids) for ids in batch_ids)
+        pad = self.tokenizer.pad_token_id or 0
+        input_ids = torch.full((len(batch_ids), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(batch_ids), width), dtype=torch.long)
+        for row, ids in enumerate(batch_ids):
+            input_ids[row, :len(ids)] = torch.tensor(ids)
+            mask[row, :len(ids)] = 1
+        inputs = {"input_ids": input_ids.to(self.device), "attention_mask": mask.to(self.device)}
+        autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.dtype == "bf16" and self.device == "cpu")
+        with torch.inference_mode(), autocast:
+            out = self.model(inputs, return_dense=True, return_sparse=True, return_colbert_vecs=colbert)
+        dense = out["dense_vecs"].float().cpu().numpy()
+        weights = out["sparse_vecs"].squeeze(-1).float().cpu().numpy()
+        vectors = out["colbert_vecs"].float().cpu().numpy() if colbert else None
+        encodings = []
+        for row, ids in enumerate(batch_ids):
+            encodings.append(Encoding(
+                dense=np.ascontiguousarray(dense[row], dtype=np.float32),
+                sparse=self.lexical_weights(ids, weights[row]),
+                colbert=vectors[row, :len(ids) - 1].copy() if vectors is not None else None,
+            ))
+        return encodings
+
+    def lexical_weights(self, ids: list[int], weights: np.ndarray) -> dict[int, float]:
+        """Token id -> max weight over its occurrences; special tokens and zeros dropped."""
+        result: dict[int, float] = {}
+        for token, weight in zip(ids, weights[:len(ids)].tolist()):
+            if weight > 0 and token not in self.unused_token_ids and weight > result.get(token, 0.0):
+                result[token] = weight
+        return result
+
+    def token_texts(self, token_ids: list[int]) -> list[str]:
+        """Readable words for token ids: sub-word markers (``##``, ``▁``) removed."""
+        self.load()
+        return [clean_token(t) for t in self.tokenizer.convert_ids_to_tokens(token_ids)]
+
+
+def clean_token(token: str) -> str:
+    return token.replace("▁", "").removeprefix("##").removeprefix("Ġ")
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """Only a CUDA out-of-memory error may trigger back-off; everything else surfaces."""
+    import torch
+
+    return isinstance(error, torch.cuda.OutOfMemoryError)

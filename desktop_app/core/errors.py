@@ -1,0 +1,33 @@
+"""Errors that carry a message a person can act on; the CLI and GUI show them as they are."""
+
+
+class DesktopSearchError(Exception):
+    """Base for every error the user should see as a sentence, not a traceback."""
+
+
+class UsageError(DesktopSearchError):
+    """The request itself is malformed (bad query, weights, k, path); CLI exit code 2."""
+
+
+class ModelError(DesktopSearchError):
+    """The model cannot be found, loaded or is incomplete."""
+
+
+class IndexMissingError(DesktopSearchError):
+    """No index exists where one was expected."""
+
+
+class IndexMismatchError(DesktopSearchError):
+    """The index was built with another model or dimension than the one requested."""
+
+
+class IndexLockedError(DesktopSearchError):
+    """Another process is writing to this index."""
+
+
+class ExtractionError(DesktopSearchError):
+    """A file could not be turned into text; the message says why."""
+
+
+class Cancelled(DesktopSearchError):
+    """The user cancelled a running job."""

@@ -1,0 +1,397 @@
+"""scan -> diff -> extract -> chunk -> encode -> store, with progress, pause and cancel.
+
+Extraction and chunking run in a producer thread feeding a bounded queue, so the encoder
+(which releases the GIL inside torch) is never idle waiting for a PDF parser. Files are
+committed in groups, each group in one transaction: a crash never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import queue
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from desktop_app.core.chunk import Chunk, Chunker
+from desktop_app.core.config import Settings
+from desktop_app.core.encoder import Encoder
+from desktop_app.core.errors import Cancelled, ExtractionError, UsageError
+from desktop_app.core.extract import extract, is_supported
+from desktop_app.core.index import Index
+from desktop_app.core.lock import WriterLock
+from desktop_app.core.store import NewChunk
+
+ENCODE_BATCH_CHUNKS = 64
+QUEUE_FILES = 16
+SAVE_EVERY_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class Failure:
+    path: str
+    reason: str
+
+
+@dataclass
+class Progress:
+    """A snapshot for progress bars: counts, throughput and an ETA in seconds (None = unknown)."""
+
+    phase: str
+    files_done: int = 0
+    files_total: int = 0
+    current: str = ""
+    chunks_done: int = 0
+    tokens_done: int = 0
+    tokens_per_s: float = 0.0
+    eta_s: float | None = None
+    paused: bool = False
+
+
+@dataclass
+class IndexReport:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    failed: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    chunks_added: int = 0
+    tokens: int = 0
+    seconds: float = 0.0
+    cancelled: bool = False
+    model: str = ""
+    device: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+class RunControl:
+    """Shared between a run and its UI: pause, resume and cancel take effect between batches."""
+
+    def __init__(self) -> None:
+        self.cancelled = threading.Event()
+        self.running = threading.Event()
+        self.running.set()
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+        self.running.set()
+
+    def pause(self) -> None:
+        self.running.clear()
+
+    def resume(self) -> None:
+        self.running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self.running.is_set()
+
+    def checkpoint(self) -> None:
+        """Block while paused; raise :class:`Cancelled` once cancelled."""
+        while not self.running.wait(0.1):
+            pass
+        if self.cancelled.is_set():
+            raise Cancelled("indexing cancelled")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    path: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass
+class Job:
+    """One file after extraction: its chunks, or why it failed."""
+
+    file: Candidate
+    sha256: str = ""
+    chunks: list[Chunk] = field(default_factory=list)
+    note: str | None = None
+    error: str | None = None
+    is_new: bool = True
+
+
+def sha256_of(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def scan(root: Path, settings: Settings) -> tuple[list[Candidate], list[Failure]]:
+    """Supported files under ``root`` (or ``root`` itself); hidden and excluded folders skipped."""
+    found: list[Candidate] = []
+    problems: list[Failure] = []
+    if root.is_file():
+        paths = [root]
+    else:
+        paths = []
+
+        def report(error: OSError) -> None:
+            problems.append(Failure(str(error.filename), f"cannot list folder: {error.strerror}"))
+
+        for folder, dirs, files in os.walk(root, onerror=report):
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in settings.excluded_dirs)
+            paths.extend(Path(folder) / name for name in sorted(files) if not name.startswith("."))
+    for path in paths:
+        if not is_supported(path):
+            continue
+        try:
+            stat = path.stat()
+        except OSError as error:
+            problems.append(Failure(str(path), f"cannot read: {error.strerror}"))
+            continue
+        if path.is_file():
+            found.append(Candidate(str(path), stat.st_size, stat.st_mtime_ns))
+    return found, problems
+
+
+class Indexer:
+    """Brings an index up to date with folders on disk."""
+
+    def __init__(self, index: Index, encoder: Encoder, settings: Settings) -> None:
+        self.index = index
+        self.store = index.store
+        self.encoder = encoder
+        self.settings = settings
+        self.max_tokens = min(settings.chunk_tokens, encoder.max_length - 2)
+        self.settings_key = json.dumps({
+            "model": encoder.spec.fingerprint(),
+            "chunk_tokens": self.max_tokens,
+            "overlap": settings.chunk_overlap,
+            "max_chars": settings.max_chars_per_file,
+        }, sort_keys=True)
+
+    def run(
+        self,
+        paths: list[Path],
+        progress: Callable[[Progress], None] | None = None,
+        control: RunControl | None = None,
+        rebuild: bool = False,
+    ) -> IndexReport:
+        """Index ``paths`` (folders or files) incrementally and report what changed."""
+        roots = [normalise_root(p) for p in paths]
+        notify = progress or (lambda p: None)
+        control = control or RunControl()
+        report = IndexReport(model=self.encoder.spec.display_name)
+        started = time.monotonic()
+        with WriterLock(self.index.folder):
+            self.index.bind_model(self.encoder.spec, rebuild=rebuild)
+            notify(Progress("scanning"))
+            todo: list[Job] = []
+            for root in roots:
+                todo.extend(self.diff(root, report))
+            report.device = self.encoder.describe() if todo else ""
+            try:
+                self.process(todo, report, notify, control)
+            except Cancelled:
+                report.cancelled = True
+            finally:
+                notify(Progress("saving", report_done(report), len(todo) + report_done(report)))
+                self.index.save_vectors()
+        report.seconds = round(time.monotonic() - started, 3)
+        notify(Progress("done", report_done(report), report_done(report), tokens_done=report.tokens))
+        return report
+
+    def diff(self, root: Path, report: IndexReport) -> list[Job]:
+        """Compare disk with the store under ``root``; apply removals, return files to encode."""
+        with self.store.transaction():
+            self.store.add_root(str(root))
+        found, problems = scan(root, self.settings)
+        report.failures.extend(problems)
+        report.failed += len(problems)
+        known = self.store.files_under(str(root))
+        todo = []
+        for candidate in found:
+            record = known.pop(candidate.path, None)
+            if record is None:
+                todo.append(Job(candidate))
+                continue
+            same_settings = record.settings == self.settings_key
+            if same_settings and (record.size, record.mtime_ns) == (candidate.size, candidate.mtime_ns):
+                report.unchanged += 1
+                continue
+            if same_settings and record.status == "indexed" and safe_sha256(candidate.path) == record.sha256:
+                with self.store.transaction():
+                    self.store.touch_file(record.id, candidate.size, candidate.mtime_ns)
+                report.unchanged += 1
+                continue
+            todo.append(Job(candidate, is_new=False))
+        unreadable = {f.path for f in problems}
+        gone = [record for path, record in known.items() if path not in unreadable]
+        if gone:
+            removed_chunks = []
+            with self.store.transaction():
+                for record in gone:
+                    removed_chunks.extend(self.store.remove_file(record.id))
+            self.index.vectors.delete(removed_chunks)
+            report.removed += len(gone)
+        return todo
+
+    def process(self, todo: list[Job], report: IndexReport, notify: Callable[[Progress], None],
+                control: RunControl) -> None:
+        """Run extraction in a producer thread and encode + commit in this one."""
+        if not todo:
+            return
+        chunker = Chunker(self.encoder.spec.path / "tokenizer.json", self.max_tokens, self.settings.chunk_overlap)
+        ready: queue.Queue[Job | None] = queue.Queue(maxsize=QUEUE_FILES)
+        stop = threading.Event()
+        producer = threading.Thread(
+            target=self.produce, args=(todo, chunker, ready, stop), name="extract", daemon=True
+        )
+        producer.start()
+        meter = Meter(total_files=len(todo), total_bytes=sum(j.file.size for j in todo))
+        last_save = time.monotonic()
+        pending: list[Job] = []
+        try:
+            while True:
+                job = ready.get()
+                if job is not None:
+                    pending.append(job)
+                    notify(meter.snapshot(job.file.path, control.paused))
+                if pending and (job is None or sum(len(j.chunks) for j in pending) >= ENCODE_BATCH_CHUNKS):
+                    control.checkpoint()
+                    self.commit(pending, report, meter)
+                    notify(meter.snapshot(pending[-1].file.path, control.paused))
+                    pending = []
+                    if time.monotonic() - last_save > SAVE_EVERY_SECONDS:
+                        self.index.save_vectors()
+                        last_save = time.monotonic()
+                if job is None:
+                    break
+        finally:
+            stop.set()
+            while producer.is_alive():
+                try:
+                    ready.get(timeout=0.1)
+                except queue.Empty:
+                    pass
+
+    def produce(self, todo: list[Job], chunker: Chunker, ready: queue.Queue, stop: threading.Event) -> None:
+        for job in todo:
+            if stop.is_set():
+                return
+            try:
+                job.sha256 = sha256_of(job.file.path)
+                extracted = extract(Path(job.file.path), self.settings.max_chars_per_file)
+                job.chunks = chunker.chunk(extracted.pages)
+                job.note = extracted.note
+            except ExtractionError as error:
+                job.error = str(error)
+            except OSError as error:
+                job.error = f"cannot read: {error.strerror or error}"
+            except Exception as error:  # noqa: BLE001 - one bad file must never stop a run
+                job.error = f"unexpected error while reading ({error.__class__.__name__}: {error})"
+            ready.put(job)
+        ready.put(None)
+
+    def commit(self, jobs: list[Job], report: IndexReport, meter: "Meter") -> None:
+        """Encode the chunks of ``jobs`` together, then store every file in one transaction."""
+        texts = [chunk.text for job in jobs for chunk in job.chunks]
+        encodings = iter(self.encoder.encode(texts, max_length=self.max_tokens + 2))
+        removed: list[int] = []
+        added: list[tuple[int, NewChunk]] = []
+        with self.store.transaction():
+            for job in jobs:
+                file = job.file
+                if job.error:
+                    removed.extend(self.store.record_failure(
+                        file.path, file.size, file.mtime_ns, self.settings_key, job.error))
+                    continue
+                new_chunks = [
+                    NewChunk(c.page, c.start, c.end, c.tokens, c.text, e.dense, e.sparse)
+                    for c, e in zip(job.chunks, encodings)
+                ]
+                old_ids, new_ids = self.store.replace_file(
+                    file.path, file.size, file.mtime_ns, job.sha256, self.settings_key, new_chunks, job.note)
+                removed.extend(old_ids)
+                added.extend(zip(new_ids, new_chunks))
+        self.index.vectors.delete(removed)
+        if added:
+            self.index.vectors.add([cid for cid, _ in added], np.stack([c.dense for _, c in added]))
+        for job in jobs:
+            if job.error:
+                report.failed += 1
+                report.failures.append(Failure(job.file.path, job.error))
+            elif job.is_new:
+                report.added += 1
+            else:
+                report.updated += 1
+            meter.file_done(job.file.size)
+        tokens = sum(c.tokens for job in jobs for c in job.chunks)
+        report.chunks_added += len(added)
+        report.tokens += tokens
+        meter.chunks_done(len(added), tokens)
+
+
+class Meter:
+    """Throughput and ETA from bytes done so far (files differ too much in size to count them)."""
+
+    def __init__(self, total_files: int, total_bytes: int) -> None:
+        self.total_files, self.total_bytes = total_files, max(total_bytes, 1)
+        self.files = self.bytes = self.chunks = self.tokens = 0
+        self.started = time.monotonic()
+
+    def file_done(self, size: int) -> None:
+        self.files += 1
+        self.bytes += size
+
+    def chunks_done(self, chunks: int, tokens: int) -> None:
+        self.chunks += chunks
+        self.tokens += tokens
+
+    def snapshot(self, current: str, paused: bool) -> Progress:
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        eta = elapsed * (self.total_bytes - self.bytes) / self.bytes if self.bytes else None
+        return Progress("indexing", self.files, self.total_files, current, self.chunks, self.tokens,
+                        self.tokens / elapsed, eta, paused)
+
+
+def safe_sha256(path: str) -> str | None:
+    try:
+        return sha256_of(path)
+    except OSError:
+        return None
+
+
+def report_done(report: IndexReport) -> int:
+    return report.added + report.updated + report.failed
+
+
+def normalise_root(path: Path) -> Path:
+    """Absolute path without symlink resolution; a path that does not exist is a usage error."""
+    absolute = Path(os.path.abspath(os.path.expanduser(str(path))))
+    if not absolute.exists():
+        raise UsageError(f"path does not exist: {path}")
+    return absolute
+
+
+def remove_paths(index: Index, paths: list[Path]) -> int:
+    """Drop folders or files (and their chunks and vectors) from the index; return files removed."""
+    targets = [Path(os.path.abspath(os.path.expanduser(str(p)))) for p in paths]
+    removed_files = 0
+    removed_chunks: list[int] = []
+    with WriterLock(index.folder):
+        with index.store.transaction():
+            for target in targets:
+                records = index.store.files_under(str(target))
+                for record in records.values():
+                    removed_chunks.extend(index.store.remove_file(record.id))
+                removed_files += len(records)
+                index.store.remove_root(str(target))
+        if index.vectors is not None:
+            index.vectors.delete(removed_chunks)
+            index.save_vectors()
+    return removed_files

@@ -1,0 +1,136 @@
+"""Find the model to use: an explicit id or folder, BGE-M3 from the local cache, or the lite model.
+
+Resolution never imports torch: it only looks at files, so the window and ``status`` stay fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from desktop_app.core.config import DEFAULT_MODEL, Settings
+from desktop_app.core.errors import ModelError
+
+HEAD_FILES = ("colbert_linear.pt", "sparse_linear.pt")
+FINGERPRINT_FILES = ("config.json", "tokenizer.json", "sparse_linear.pt", "colbert_linear.pt")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model folder on disk that is known to hold BGE-M3-format weights and heads."""
+
+    name: str
+    path: Path
+    label: str
+    pooling: str
+    max_positions: int
+    hidden_size: int
+
+    @property
+    def is_lite(self) -> bool:
+        return self.label == "lite"
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.name} (lite model)" if self.is_lite else self.name
+
+    def fingerprint(self) -> str:
+        """Hash of the files that decide what vectors the model produces."""
+        digest = hashlib.sha256()
+        for name in FINGERPRINT_FILES:
+            file = self.path / name
+            if file.exists():
+                stat = file.stat()
+                digest.update(f"{name}:{stat.st_size}".encode())
+                with file.open("rb") as handle:
+                    digest.update(handle.read(1 << 20))
+        return digest.hexdigest()[:16]
+
+
+def looks_like_path(ref: str) -> bool:
+    """A Hugging Face id is ``owner/name``; anything else with a separator is a folder."""
+    return ref.startswith((".", "/", "~")) or "\\" in ref or ref.count("/") > 1
+
+
+def load_spec(folder: Path, name: str | None = None) -> ModelSpec:
+    """Check that ``folder`` is a complete BGE-M3-format model and describe it."""
+    folder = folder.expanduser()
+    if not folder.is_dir():
+        raise ModelError(f"model folder {folder} does not exist")
+    if not (folder / "config.json").is_file():
+        raise ModelError(f"model folder {folder} has no config.json: it is not a Hugging Face model")
+    missing = [f for f in HEAD_FILES if not (folder / f).is_file()]
+    if missing:
+        raise ModelError(
+            f"model folder {folder} lacks {' and '.join(missing)}: it is not a BGE-M3 model "
+            "(its sparse and ColBERT heads would be random)"
+        )
+    if not (folder / "tokenizer.json").is_file():
+        raise ModelError(f"model folder {folder} has no tokenizer.json (a fast tokenizer is required)")
+    config = json.loads((folder / "config.json").read_text())
+    extra_file = folder / "desktop_search.json"
+    extra = json.loads(extra_file.read_text()) if extra_file.is_file() else {}
+    positions = int(config.get("max_position_embeddings", 514))
+    if config.get("model_type") in ("xlm-roberta", "roberta"):
+        positions -= 2
+    return ModelSpec(
+        name=name or str(folder.resolve()),
+        path=folder.resolve(),
+        label=extra.get("label", "full"),
+        pooling=extra.get("pooling", "cls"),
+        max_positions=positions,
+        hidden_size=int(config["hidden_size"]),
+    )
+
+
+def cached_snapshot(repo_id: str) -> Path | None:
+    """The local Hugging Face cache folder of ``repo_id``, without touching the network."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(repo_id, local_files_only=True))
+    except Exception:  # noqa: BLE001 - any failure means "not in the cache"
+        return None
+
+
+def download_snapshot(repo_id: str) -> Path:
+    """Fetch ``repo_id`` from the Hugging Face Hub (progress bars go to stderr)."""
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
+        raise ModelError(f"model {repo_id} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set")
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(repo_id, ignore_patterns=["*.onnx*", "onnx/*", "*.msgpack", "*.h5", "*.ot"]))
+    except Exception as error:  # noqa: BLE001 - the hub raises many kinds; the user needs one sentence
+        raise ModelError(f"could not download model {repo_id}: {error.__class__.__name__}: {error}") from None
+
+
+def resolve(ref: str, allow_download: bool = True) -> ModelSpec:
+    """A model id or folder as the user typed it -> a checked local folder."""
+    candidate = Path(ref).expanduser()
+    if candidate.is_dir() or looks_like_path(ref):
+        return load_spec(candidate)
+    snapshot = cached_snapshot(ref)
+    if snapshot is None:
+        if not allow_download:
+            raise ModelError(f"model {ref} is not in the local Hugging Face cache")
+        snapshot = download_snapshot(ref)
+    return load_spec(snapshot, name=ref)
+
+
+def resolve_default(settings: Settings) -> ModelSpec:
+    """The model to use when the user named none: their setting, cached BGE-M3, else lite."""
+    if settings.model:
+        return resolve(settings.model)
+    snapshot = cached_snapshot(DEFAULT_MODEL)
+    if snapshot is not None:
+        return load_spec(snapshot, name=DEFAULT_MODEL)
+    if (settings.lite_model_dir / "sparse_linear.pt").is_file():
+        return load_spec(settings.lite_model_dir)
+    raise ModelError(
+        f"no model available: {DEFAULT_MODEL} is not in the Hugging Face cache and the lite model "
+        f"is missing at {settings.lite_model_dir}; run `make setup` or pass --model"
+    )

@@ -1,0 +1,368 @@
+"""SQLite (through sqlite-utils) is the source of truth: files, chunks, vectors, postings.
+
+WAL mode lets searches read while the indexer writes. Writers group their statements in
+``with store.transaction():`` so a file's chunks are replaced all at once or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+import sqlite_utils
+
+SCHEMA_VERSION = "1"
+SQLITE_VARIABLES = 900
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS roots(path TEXT PRIMARY KEY, added_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS files(
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    sha256 TEXT,
+    status TEXT NOT NULL,
+    error TEXT,
+    note TEXT,
+    chunks INTEGER NOT NULL DEFAULT 0,
+    settings TEXT NOT NULL,
+    indexed_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chunks(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    file_id INTEGER NOT NULL,
+    page INTEGER NOT NULL,
+    char_start INTEGER NOT NULL,
+    char_end INTEGER NOT NULL,
+    tokens INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    dense BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_file ON chunks(file_id);
+CREATE TABLE IF NOT EXISTS sparse(
+    chunk_id INTEGER NOT NULL,
+    token_id INTEGER NOT NULL,
+    weight REAL NOT NULL,
+    PRIMARY KEY(chunk_id, token_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sparse_token ON sparse(token_id, chunk_id, weight);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, name, content='', tokenize='porter unicode61');
+"""
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    id: int
+    path: str
+    size: int
+    mtime_ns: int
+    sha256: str | None
+    status: str
+    error: str | None
+    settings: str
+
+
+@dataclass(frozen=True)
+class ChunkRow:
+    id: int
+    path: str
+    page: int
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class NewChunk:
+    """What the indexer hands over per chunk: position, text and its encodings."""
+
+    page: int
+    start: int
+    end: int
+    tokens: int
+    text: str
+    dense: np.ndarray
+    sparse: dict[int, float]
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+def batched(items: list, size: int = SQLITE_VARIABLES) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def placeholders(count: int) -> str:
+    return ",".join("?" * count)
+
+
+class Store:
+    """All SQL of the app lives here; callers get plain Python values back."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.db = sqlite_utils.Database(connect(path))
+        self.db.executescript(SCHEMA)
+        if self.get_meta("schema") is None:
+            self.set_meta("schema", SCHEMA_VERSION)
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self.db.conn
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE ... COMMIT, rolled back on any error."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    def add_root(self, path: str) -> None:
+        self.conn.execute("INSERT OR IGNORE INTO roots(path, added_at) VALUES (?, ?)", (path, time.time()))
+
+    def remove_root(self, path: str) -> None:
+        self.conn.execute("DELETE FROM roots WHERE path = ?", (path,))
+
+    def roots(self) -> list[str]:
+        return [row[0] for row in self.conn.execute("SELECT path FROM roots ORDER BY path")]
+
+    def files_under(self, folder: str) -> dict[str, FileRecord]:
+        """Every file record at ``folder`` itself or below it."""
+        prefix = folder.rstrip("/\\") + "/"
+        rows = self.conn.execute(
+            "SELECT id, path, size, mtime_ns, sha256, status, error, settings FROM files "
+            "WHERE path = ? OR substr(path, 1, ?) = ?",
+            (folder, len(prefix), prefix),
+        )
+        return {row[1]: FileRecord(*row) for row in rows}
+
+    def file_chunk_ids(self, file_id: int) -> list[int]:
+        return [r[0] for r in self.conn.execute("SELECT id FROM chunks WHERE file_id = ?", (file_id,))]
+
+    def delete_chunks_of(self, file_id: int) -> list[int]:
+        """Remove a file's chunks, postings and full-text rows; return the chunk ids removed."""
+        rows = self.conn.execute(
+            "SELECT c.id, c.text, f.path FROM chunks c JOIN files f ON f.id = c.file_id WHERE c.file_id = ?",
+            (file_id,),
+        ).fetchall()
+        if not rows:
+            return []
+        ids = [row[0] for row in rows]
+        self.conn.executemany(
+            "INSERT INTO chunks_fts(chunks_fts, rowid, text, name) VALUES('delete', ?, ?, ?)",
+            [(row[0], row[1], file_title(row[2])) for row in rows],
+        )
+        for part in batched(ids):
+            marks = placeholders(len(part))
+            self.conn.execute(f"DELETE FROM sparse WHERE chunk_id IN ({marks})", part)
+            self.conn.execute(f"DELETE FROM chunks WHERE id IN ({marks})", part)
+        return ids
+
+    def upsert_file(self, path: str, size: int, mtime_ns: int, sha256: str | None, status: str,
+                    settings: str, error: str | None = None, note: str | None = None, chunks: int = 0) -> int:
+        """Insert or update a file record (plain SQL: sqlite-utils' writers would commit early)."""
+        row = self.conn.execute(
+            "INSERT INTO files(path, size, mtime_ns, sha256, status, error, note, chunks, settings, indexed_at) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET size = excluded.size, "
+            "mtime_ns = excluded.mtime_ns, sha256 = excluded.sha256, status = excluded.status, "
+            "error = excluded.error, note = excluded.note, chunks = excluded.chunks, "
+            "settings = excluded.settings, indexed_at = excluded.indexed_at RETURNING id",
+            (path, size, mtime_ns, sha256, status, error, note, chunks, settings, time.time()),
+        ).fetchone()
+        return row[0]
+
+    def replace_file(self, path: str, size: int, mtime_ns: int, sha256: str, settings: str,
+                     chunks: list[NewChunk], note: str | None = None) -> tuple[list[int], list[int]]:
+        """Store a file's new chunks in place of its old ones. Returns (removed ids, added ids).
+
+        Call inside :meth:`transaction`: together with the deletes this is all-or-nothing.
+        """
+        existing = self.conn.execute("SELECT id FROM files WHERE path = ?", (path,)).fetchone()
+        removed = self.delete_chunks_of(existing[0]) if existing else []
+        file_id = self.upsert_file(path, size, mtime_ns, sha256, "indexed", settings, note=note, chunks=len(chunks))
+        name = file_title(path)
+        added = []
+        for chunk in chunks:
+            cursor = self.conn.execute(
+                "INSERT INTO chunks(file_id, page, char_start, char_end, tokens, text, dense) VALUES (?,?,?,?,?,?,?)",
+                (file_id, chunk.page, chunk.start, chunk.end, chunk.tokens, chunk.text,
+                 chunk.dense.astype(np.float16).tobytes()),
+            )
+            chunk_id = cursor.lastrowid
+            added.append(chunk_id)
+            self.conn.executemany(
+                "INSERT INTO sparse(chunk_id, token_id, weight) VALUES (?,?,?)",
+                [(chunk_id, token, weight) for token, weight in chunk.sparse.items()],
+            )
+            self.conn.execute(
+                "INSERT INTO chunks_fts(rowid, text, name) VALUES (?,?,?)", (chunk_id, chunk.text, name)
+            )
+        return removed, added
+
+    def record_failure(self, path: str, size: int, mtime_ns: int, settings: str, reason: str) -> list[int]:
+        """Mark a file as failed with its reason; its old chunks (now stale) are removed."""
+        existing = self.conn.execute("SELECT id FROM files WHERE path = ?", (path,)).fetchone()
+        removed = self.delete_chunks_of(existing[0]) if existing else []
+        self.upsert_file(path, size, mtime_ns, None, "failed", settings, error=reason)
+        return removed
+
+    def touch_file(self, file_id: int, size: int, mtime_ns: int) -> None:
+        self.conn.execute("UPDATE files SET size = ?, mtime_ns = ? WHERE id = ?", (size, mtime_ns, file_id))
+
+    def remove_file(self, file_id: int) -> list[int]:
+        removed = self.delete_chunks_of(file_id)
+        self.conn.execute("DELETE FROM files WHERE id = ?", (file_id,))
+        return removed
+
+    def chunk_count(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+
+    def max_chunk_id(self) -> int:
+        return self.conn.execute("SELECT coalesce(max(id), 0) FROM chunks").fetchone()[0]
+
+    def all_chunk_ids(self) -> np.ndarray:
+        return np.fromiter((r[0] for r in self.conn.execute("SELECT id FROM chunks")), dtype=np.int64)
+
+    def iter_dense(self, ids: Iterable[int] | None = None, batch: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(ids, float32 vectors) in batches: all chunks, or the given ids."""
+        if ids is None:
+            cursor = self.conn.execute("SELECT id, dense FROM chunks ORDER BY id")
+            while rows := cursor.fetchmany(batch):
+                yield decode_dense(rows)
+            return
+        for part in batched(list(ids)):
+            rows = self.conn.execute(
+                f"SELECT id, dense FROM chunks WHERE id IN ({placeholders(len(part))})", part
+            ).fetchall()
+            if rows:
+                yield decode_dense(rows)
+
+    def dense_for(self, ids: list[int]) -> dict[int, np.ndarray]:
+        found: dict[int, np.ndarray] = {}
+        for chunk_ids, vectors in self.iter_dense(ids):
+            found.update(zip(chunk_ids.tolist(), vectors))
+        return found
+
+    def sparse_top(self, query: dict[int, float], limit: int) -> list[tuple[int, float]]:
+        """Chunks with the highest ``sum(q_w * d_w)`` over the query's tokens, via the token index."""
+        if not query:
+            return []
+        values = ",".join("(?, ?)" for _ in query)
+        params = [x for pair in query.items() for x in pair]
+        sql = (
+            f"WITH q(token_id, qw) AS (VALUES {values}) "
+            "SELECT s.chunk_id, sum(s.weight * q.qw) AS score FROM q "
+            "JOIN sparse s ON s.token_id = q.token_id GROUP BY s.chunk_id ORDER BY score DESC LIMIT ?"
+        )
+        return [(r[0], r[1]) for r in self.conn.execute(sql, params + [limit])]
+
+    def sparse_weights(self, chunk_ids: list[int], token_ids: list[int]) -> dict[int, dict[int, float]]:
+        """chunk id -> {token id: weight} restricted to ``token_ids``."""
+        found: dict[int, dict[int, float]] = {cid: {} for cid in chunk_ids}
+        if not token_ids:
+            return found
+        tokens = placeholders(len(token_ids))
+        for part in batched(chunk_ids, SQLITE_VARIABLES - len(token_ids)):
+            rows = self.conn.execute(
+                f"SELECT chunk_id, token_id, weight FROM sparse WHERE chunk_id IN ({placeholders(len(part))}) "
+                f"AND token_id IN ({tokens})",
+                part + list(token_ids),
+            )
+            for chunk_id, token_id, weight in rows:
+                found[chunk_id][token_id] = weight
+        return found
+
+    def keyword_top(self, fts_query: str, limit: int) -> list[tuple[int, float]]:
+        """BM25 over chunk text and file names; higher is better."""
+        rows = self.conn.execute(
+            "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts) LIMIT ?",
+            (fts_query, limit),
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    def keyword_scores(self, fts_query: str, chunk_ids: list[int]) -> dict[int, float]:
+        found: dict[int, float] = {}
+        for part in batched(chunk_ids):
+            rows = self.conn.execute(
+                f"SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? "
+                f"AND rowid IN ({placeholders(len(part))})",
+                [fts_query] + part,
+            )
+            found.update((r[0], r[1]) for r in rows)
+        return found
+
+    def chunk_rows(self, ids: list[int]) -> dict[int, ChunkRow]:
+        found: dict[int, ChunkRow] = {}
+        for part in batched(ids):
+            rows = self.conn.execute(
+                "SELECT c.id, f.path, c.page, c.char_start, c.char_end, c.text FROM chunks c "
+                f"JOIN files f ON f.id = c.file_id WHERE c.id IN ({placeholders(len(part))})",
+                part,
+            )
+            found.update((row[0], ChunkRow(*row)) for row in rows)
+        return found
+
+    def failures(self) -> list[tuple[str, str]]:
+        return [tuple(r) for r in self.conn.execute("SELECT path, error FROM files WHERE status = 'failed' ORDER BY path")]
+
+    def counts(self) -> dict[str, int]:
+        files, failed = self.conn.execute(
+            "SELECT count(*), coalesce(sum(status = 'failed'), 0) FROM files"
+        ).fetchone()
+        return {"files": files, "failed": failed, "chunks": self.chunk_count()}
+
+    def root_counts(self) -> list[dict[str, object]]:
+        """Per indexed folder: how many files and chunks it holds."""
+        result = []
+        for root in self.roots():
+            prefix = root.rstrip("/\\") + "/"
+            files, chunks = self.conn.execute(
+                "SELECT count(*), coalesce(sum(chunks), 0) FROM files WHERE path = ? OR substr(path, 1, ?) = ?",
+                (root, len(prefix), prefix),
+            ).fetchone()
+            result.append({"path": root, "files": files, "chunks": chunks})
+        return result
+
+    def model_info(self) -> dict[str, object] | None:
+        raw = self.get_meta("model")
+        return json.loads(raw) if raw else None
+
+
+def decode_dense(rows: list[tuple[int, bytes]]) -> tuple[np.ndarray, np.ndarray]:
+    ids = np.array([r[0] for r in rows], dtype=np.int64)
+    vectors = np.stack([np.frombuffer(r[1], dtype=np.float16) for r in rows]).astype(np.float32)
+    return ids, vectors
+
+
+def file_title(path: str) -> str:
+    """What keyword search matches as the file's name: its stem with separators as spaces."""
+    stem = Path(path).stem
+    return stem.replace("_", " ").replace("-", " ").replace(".", " ")

@@ -1,0 +1,121 @@
+"""hnswlib index over the dense vectors: a cache that can always be rebuilt from SQLite.
+
+hnswlib releases the GIL in both ``add_items`` and ``knn_query`` and they must not overlap,
+so every call goes through one lock. Saves go to a temporary file and ``os.replace``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+M = 32
+EF_CONSTRUCTION = 200
+MIN_EF = 128
+INITIAL_CAPACITY = 1024
+
+
+class VectorIndex:
+    """Labels are chunk ids; space is inner product over unit vectors (cosine)."""
+
+    def __init__(self, path: Path, dim: int) -> None:
+        self.path = path
+        self.dim = dim
+        self.lock = threading.Lock()
+        self.index = None
+        self.deleted_count = 0
+        self.dirty = False
+
+    def load_or_create(self) -> bool:
+        """Load the saved index if it is readable; otherwise start empty. True when loaded."""
+        import hnswlib
+
+        with self.lock:
+            self.index = hnswlib.Index(space="ip", dim=self.dim)
+            if self.path.exists():
+                try:
+                    self.index.load_index(str(self.path), max_elements=0)
+                    self.index.set_ef(MIN_EF)
+                    return True
+                except (RuntimeError, OSError, ValueError):
+                    self.index = hnswlib.Index(space="ip", dim=self.dim)
+            self.index.init_index(max_elements=INITIAL_CAPACITY, ef_construction=EF_CONSTRUCTION, M=M)
+            self.index.set_ef(MIN_EF)
+            self.dirty = True
+            return False
+
+    def reset(self) -> None:
+        """Drop everything (used before a full rebuild)."""
+        import hnswlib
+
+        with self.lock:
+            self.index = hnswlib.Index(space="ip", dim=self.dim)
+            self.index.init_index(max_elements=INITIAL_CAPACITY, ef_construction=EF_CONSTRUCTION, M=M)
+            self.index.set_ef(MIN_EF)
+            self.deleted_count = 0
+            self.dirty = True
+
+    def labels(self) -> np.ndarray:
+        """Every label hnswlib holds, deleted ones included (hnswlib cannot tell them apart)."""
+        with self.lock:
+            return np.asarray(self.index.get_ids_list(), dtype=np.int64)
+
+    @property
+    def total_labels(self) -> int:
+        """Labels ever added and not compacted away, deleted ones included."""
+        with self.lock:
+            return self.index.get_current_count()
+
+    @property
+    def count(self) -> int:
+        return self.total_labels - self.deleted_count
+
+    def add(self, ids: np.ndarray | list[int], vectors: np.ndarray) -> None:
+        if len(ids) == 0:
+            return
+        with self.lock:
+            needed = self.index.get_current_count() + len(ids)
+            if needed > self.index.get_max_elements():
+                self.index.resize_index(max(needed, 2 * self.index.get_max_elements()))
+            self.index.add_items(np.asarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
+            self.dirty = True
+
+    def delete(self, ids: list[int]) -> None:
+        """Mark labels deleted; labels hnswlib never had or already dropped are ignored."""
+        with self.lock:
+            for label in ids:
+                try:
+                    self.index.mark_deleted(int(label))
+                except RuntimeError:
+                    continue
+                self.deleted_count += 1
+                self.dirty = True
+
+    def query(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """Top ``k`` (chunk id, cosine) pairs; fewer when the index holds fewer."""
+        with self.lock:
+            k = min(k, self.index.get_current_count() - self.deleted_count)
+            if k <= 0:
+                return []
+            self.index.set_ef(max(MIN_EF, 2 * k))
+            query = np.asarray(vector, dtype=np.float32).reshape(1, -1)
+            while k > 0:
+                try:
+                    labels, distances = self.index.knn_query(query, k=k)
+                    return [(int(l), 1.0 - float(d)) for l, d in zip(labels[0], distances[0])]
+                except RuntimeError:
+                    k //= 2
+            return []
+
+    def save(self) -> None:
+        """Write to a temporary file, then atomically replace the old one."""
+        with self.lock:
+            temporary = self.path.with_suffix(".hnsw.tmp")
+            self.index.save_index(str(temporary))
+            with open(temporary, "rb+") as handle:
+                os.fsync(handle.fileno())
+            os.replace(temporary, self.path)
+            self.dirty = False
