@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "keyword (default 0.4,0.3,0.3,0); a ColBERT weight given here turns ColBERT on")
     search.add_argument("--colbert", action=argparse.BooleanOptionalAction, default=None,
                         help="re-rank with ColBERT in hybrid mode (default: only on CUDA)")
+    search.add_argument("--fusion", choices=("max", "raw"), default="max", help="how channel scores combine: "
+                        "max = each channel divided by its best score first (default), raw = BGE-M3's weighted sum")
     search.add_argument("--queries", type=Path, metavar="FILE", help="batch mode: one 'id<TAB>query' per line; "
                         "prints one JSON object per line with --json")
     add_model_options(search)
@@ -158,7 +160,7 @@ def search_options(args: argparse.Namespace) -> dict[str, object]:
     colbert = args.colbert
     if colbert is None and weights is not None and weights.colbert > 0:
         colbert = True
-    return {"k": args.k, "mode": args.mode, "weights": weights, "colbert": colbert}
+    return {"k": args.k, "mode": args.mode, "weights": weights, "colbert": colbert, "fusion": args.fusion}
 
 
 def cmd_search(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

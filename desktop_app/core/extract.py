@@ -62,13 +62,28 @@ def decode_text(data: bytes) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
+        return decode_legacy(data)
+
+
+def decode_legacy(data: bytes) -> str:
+    """8-bit text: Western (cp1252) when it reads as mostly-ASCII Latin prose, else a detected codec.
+
+    Detectors guess badly on short Western text (é read as Baltic or Polish), while text in
+    another script decoded as cp1252 is almost all non-ASCII letters or symbols: that tells them apart.
+    """
+    try:
+        western = data.decode("cp1252")
+        extra = [c for c in western if ord(c) > 127]
+        letters = sum(1 for c in western if c.isalpha())
+        if all(c.isalpha() for c in extra) and len(extra) <= 0.3 * max(letters, 1):
+            return western
+    except UnicodeDecodeError:
         pass
     from charset_normalizer import from_bytes
 
     best = from_bytes(data[: 1 << 20]).best()
-    codec = best.encoding if best is not None else "cp1252"
     try:
-        return data.decode(codec)
+        return data.decode(best.encoding if best is not None else "latin-1")
     except (UnicodeDecodeError, LookupError):
         return data.decode("latin-1")
 

@@ -21,6 +21,7 @@ from desktop_app.core.errors import UsageError
 from desktop_app.core.index import Index
 from desktop_app.core.store import ChunkRow
 
+FUSIONS = ("max", "raw")
 MAX_QUERY_CHARS = 2000
 MAX_K = 1000
 CANDIDATES_PER_CHANNEL = 100
@@ -108,17 +109,25 @@ def colbert_score(query: np.ndarray, document: np.ndarray) -> float:
     return float((query @ document.T).max(axis=1).sum() / len(query))
 
 
-def fuse(scores: dict[str, dict[int, float]], weights: dict[str, float], ids: list[int]) -> dict[int, float]:
-    """Weighted sum of per-channel scores, each divided by its best score over ``ids``."""
+def fuse(scores: dict[str, dict[int, float]], weights: dict[str, float], ids: list[int],
+         fusion: str = "max") -> dict[int, float]:
+    """Weighted mean of per-channel scores over ``ids``.
+
+    ``max`` divides each channel by its best score among ``ids`` first (scales differ per
+    model and channel); ``raw`` is BGE-M3's own ``compute_score`` weighted sum.
+    """
     total = sum(weights.values())
     fused = dict.fromkeys(ids, 0.0)
     for channel, weight in weights.items():
         values = scores.get(channel, {})
-        best = max((values.get(i, 0.0) for i in ids), default=0.0)
-        if weight <= 0 or best <= 0:
-            continue
+        scale = 1.0
+        if fusion == "max":
+            best = max((values.get(i, 0.0) for i in ids), default=0.0)
+            if best <= 0:
+                continue
+            scale = 1.0 / best
         for i in ids:
-            fused[i] += weight / total * max(values.get(i, 0.0), 0.0) / best
+            fused[i] += weight / total * values.get(i, 0.0) * scale
     return fused
 
 
@@ -169,8 +178,10 @@ class Searcher:
         return active
 
     def search(self, query: str, k: int = 10, mode: str = "hybrid", weights: Weights | None = None,
-               colbert: bool | None = None) -> SearchResult:
+               colbert: bool | None = None, fusion: str = "max") -> SearchResult:
         text = validate_query(query)
+        if fusion not in FUSIONS:
+            raise UsageError(f"unknown fusion {fusion!r}: use one of {', '.join(FUSIONS)}")
         if not 1 <= k <= MAX_K:
             raise UsageError(f"k must be between 1 and {MAX_K} (got {k})")
         if mode != "keyword" and self.encoder is not None:
@@ -183,7 +194,7 @@ class Searcher:
         keyword_query = fts_query(text)
         candidates = self.candidates(mode, active, encoded, keyword_query, pool)
         scores, contributions = self.exact_scores(active, encoded, keyword_query, candidates)
-        ranked = self.rank(active, encoded, candidates, scores)
+        ranked = self.rank(active, encoded, candidates, scores, fusion)
         hits = self.group(ranked, scores, contributions, text, k)
         took = (time.perf_counter() - started) * 1000
         return SearchResult(text, mode, list(active), active, round(took, 2), hits)
@@ -218,20 +229,18 @@ class Searcher:
         return scores, contributions
 
     def rank(self, active: dict[str, float], encoded: Encoding | None, ids: list[int],
-             scores: dict[str, dict[int, float]]) -> list[tuple[int, float]]:
+             scores: dict[str, dict[int, float]], fusion: str) -> list[tuple[int, float]]:
         """Candidates best first; ColBERT re-scores the head of a first ranking without it."""
         if "colbert" not in active:
-            fused = fuse(scores, active, ids)
-            return sorted(fused.items(), key=lambda item: -item[1])
+            return sorted(fuse(scores, active, ids, fusion).items(), key=lambda item: -item[1])
         first_pass = {c: w for c, w in active.items() if c != "colbert"} or {"dense": 1.0, "sparse": 1.0}
-        order = sorted(fuse(scores, first_pass, ids).items(), key=lambda item: -item[1])
+        order = sorted(fuse(scores, first_pass, ids, fusion).items(), key=lambda item: -item[1])
         head = [cid for cid, _ in order[:COLBERT_RERANK]]
         rows = self.store.chunk_rows(head)
         documents = self.encoder.encode([rows[c].text for c in head], colbert=True)
         scores["colbert"] = {c: colbert_score(encoded.colbert, d.colbert) for c, d in zip(head, documents)}
-        reranked = sorted(fuse(scores, active, head).items(), key=lambda item: -item[1])
-        tail = [(cid, score - 1.0) for cid, score in order[COLBERT_RERANK:]]
-        return reranked + tail
+        reranked = sorted(fuse(scores, active, head, fusion).items(), key=lambda item: -item[1])
+        return reranked + order[COLBERT_RERANK:]
 
     def group(self, ranked: list[tuple[int, float]], scores: dict[str, dict[int, float]],
               contributions: dict[int, dict[int, float]], query: str, k: int) -> list[Hit]:

@@ -1,0 +1,76 @@
+"""Shared fixtures: the lite model, one loaded encoder per session, and corpus builders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+REPO = Path(__file__).resolve().parents[1]
+
+AERO_DOCS = {
+    "stall.txt": "Wing stall happens when the angle of attack grows too large: the boundary layer separates "
+                 "from the upper surface of the wing and lift drops suddenly.",
+    "heat.txt": "Heat transfer in hypersonic flow: the stagnation point of a blunt body receives the "
+                "highest heating rate, and ablation shields protect re-entry vehicles.",
+    "buckling.txt": "Thin cylindrical shells under axial compression buckle at loads far below the classical "
+                    "prediction because of small initial imperfections in their shape.",
+    "noise.txt": "Jet noise is produced by turbulent mixing of the exhaust with the surrounding air; "
+                 "chevrons on the nozzle reduce the noise at take-off.",
+}
+
+
+@pytest.fixture(scope="session")
+def lite_model_dir() -> Path:
+    """The lite model that `make test` builds; a missing model is an error, never a skip."""
+    folder = Path(os.environ.get("DESKTOP_SEARCH_LITE_MODEL", REPO / "models" / "bge-m3-lite"))
+    if not (folder / "sparse_linear.pt").is_file():
+        pytest.fail(f"lite model missing at {folder}: run `make test` (it builds it)")
+    os.environ["DESKTOP_SEARCH_LITE_MODEL"] = str(folder.resolve())
+    return folder.resolve()
+
+
+@pytest.fixture(scope="session")
+def spec(lite_model_dir: Path):
+    from desktop_app.core.models import load_spec
+
+    return load_spec(lite_model_dir)
+
+
+@pytest.fixture(scope="session")
+def encoder(spec):
+    from desktop_app.core.encoder import Encoder
+
+    return Encoder(spec, device="cpu", dtype="fp32").load()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, lite_model_dir: Path):
+    from desktop_app.core.config import Settings
+
+    return Settings(index_dir=tmp_path / "index", model=str(lite_model_dir), lite_model_dir=lite_model_dir,
+                    device="cpu", dtype="fp32")
+
+
+@pytest.fixture
+def aero_corpus(tmp_path: Path) -> Path:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for name, text in AERO_DOCS.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, lite_model_dir: Path) -> Path:
+    """Environment for in-process CLI calls: a fresh index folder and the lite model."""
+    index_dir = tmp_path / "cli-index"
+    monkeypatch.setenv("DESKTOP_SEARCH_HOME", str(index_dir))
+    monkeypatch.setenv("DESKTOP_SEARCH_MODEL", str(lite_model_dir))
+    monkeypatch.setenv("DESKTOP_SEARCH_DEVICE", "cpu")
+    return index_dir

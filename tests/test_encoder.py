@@ -1,0 +1,139 @@
+"""The encoder: batching plan, OOM back-off, and agreement with FlagEmbedding's own encode."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+from desktop_app.core.encoder import Encoder, batch_size_for, plan_batches
+from desktop_app.core.errors import ModelError
+
+TEXTS = [
+    "Wing stall at high angle of attack.",
+    "Boundary layer separation on the upper surface of an airfoil causes a sudden loss of lift " * 3,
+    "Heat",
+    "Panel flutter in supersonic flow is an aeroelastic instability.",
+]
+
+
+@pytest.fixture(scope="module")
+def flag_model(lite_model_dir):
+    from FlagEmbedding import BGEM3FlagModel
+
+    return BGEM3FlagModel(str(lite_model_dir), use_fp16=False, devices="cpu", pooling_method="mean")
+
+
+def test_gpu_batch_sizes_follow_chunk_length() -> None:
+    assert batch_size_for(8000, "cuda") == 1
+    assert batch_size_for(3000, "cuda") == 2
+    assert batch_size_for(1024, "cuda") == 8
+    assert 16 <= batch_size_for(300, "cuda") <= 32
+
+
+def test_batches_are_length_sorted_and_cover_every_text_once() -> None:
+    lengths = [5, 600, 40, 3000, 600, 12]
+    batches = plan_batches(lengths, "cuda")
+    flat = [i for batch in batches for i in batch]
+    assert sorted(flat) == list(range(len(lengths)))
+    assert [lengths[i] for i in flat] == sorted(lengths, reverse=True)
+    assert batches[0] == [3, 1]  # a 3000-token batch holds two sequences
+
+
+def test_cpu_batches_stay_within_a_token_budget() -> None:
+    lengths = [512] * 40
+    assert all(len(batch) * 512 <= 8192 for batch in plan_batches(lengths, "cpu"))
+
+
+def test_dense_and_lexical_weights_match_flagembedding(encoder: Encoder, flag_model) -> None:
+    ours = encoder.encode(TEXTS)
+    theirs = flag_model.encode(TEXTS, batch_size=2, max_length=512, return_dense=True, return_sparse=True)
+    for mine, dense, lexical in zip(ours, theirs["dense_vecs"], theirs["lexical_weights"]):
+        np.testing.assert_allclose(mine.dense, dense, atol=1e-4)
+        assert set(mine.sparse) == {int(t) for t in lexical}
+        for token, weight in lexical.items():
+            assert mine.sparse[int(token)] == pytest.approx(float(weight), abs=1e-4)
+
+
+def test_colbert_vectors_match_flagembedding(encoder: Encoder, flag_model) -> None:
+    ours = encoder.encode(TEXTS[:2], colbert=True)
+    theirs = flag_model.encode(TEXTS[:2], batch_size=2, max_length=512, return_dense=False, return_colbert_vecs=True)
+    for mine, vectors in zip(ours, theirs["colbert_vecs"]):
+        np.testing.assert_allclose(mine.colbert, vectors, atol=1e-4)
+
+
+def test_lite_model_loads_its_heads_instead_of_random_ones(lite_model_dir, caplog) -> None:
+    from FlagEmbedding import BGEM3FlagModel
+
+    with caplog.at_level(logging.INFO):
+        BGEM3FlagModel(str(lite_model_dir), use_fp16=False, devices="cpu")
+    assert "loading existing colbert_linear and sparse_linear" in caplog.text
+    assert "new initialize" not in caplog.text
+
+
+def test_sparse_head_weights_rare_words_above_common_ones(encoder: Encoder) -> None:
+    weights = encoder.encode(["the flutter of the wing"])[0].sparse
+    ids = dict(zip(encoder.token_texts(list(weights)), weights.values()))
+    assert ids["flutter"] > 3 * ids["the"]
+
+
+def test_cuda_out_of_memory_halves_the_batch_then_falls_back_to_cpu(spec) -> None:
+    notices: list[str] = []
+    fresh = Encoder(spec, device="cpu", on_notice=notices.append).load()
+    expected = fresh.encode(TEXTS)
+    real_forward = fresh.forward
+    sizes: list[int] = []
+
+    def forward_that_runs_out_of_gpu_memory(batch_ids, colbert):
+        sizes.append(len(batch_ids))
+        if fresh.device.startswith("cuda"):
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real_forward(batch_ids, colbert)
+
+    fresh.forward = forward_that_runs_out_of_gpu_memory
+    fresh.device = "cuda:0"
+    results = fresh.encode(TEXTS)
+    assert sizes[:3] == [4, 2, 1]
+    assert fresh.device == "cpu"
+    assert len(notices) == 1 and "continuing on the CPU" in notices[0]
+    for got, want in zip(results, expected):
+        np.testing.assert_allclose(got.dense, want.dense, atol=1e-5)
+
+
+def test_other_errors_surface_at_once_without_retrying(spec) -> None:
+    fresh = Encoder(spec, device="cpu").load()
+    calls = []
+
+    def broken_forward(batch_ids, colbert):
+        calls.append(len(batch_ids))
+        raise RuntimeError("shape mismatch")
+
+    fresh.forward = broken_forward
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        fresh.encode(TEXTS)
+    assert calls == [4]
+
+
+def test_out_of_memory_on_one_chunk_on_the_cpu_is_a_clear_error(spec) -> None:
+    fresh = Encoder(spec, device="cpu").load()
+
+    def always_out_of_memory(batch_ids, colbert):
+        raise torch.cuda.OutOfMemoryError("simulated")
+
+    fresh.forward = always_out_of_memory
+    with pytest.raises(ModelError, match="out of memory encoding one chunk"):
+        fresh.encode(["one text"])
+
+
+def test_cuda_requested_without_a_gpu_is_a_clear_error(spec) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(ModelError, match="no CUDA GPU"):
+        Encoder(spec, device="cuda").load()
+
+
+def test_texts_longer_than_the_model_window_are_truncated(encoder: Encoder) -> None:
+    long_text = "supersonic " * 2000
+    assert encoder.encode([long_text])[0].dense.shape == (encoder.dim,)

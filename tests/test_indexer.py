@@ -1,0 +1,171 @@
+"""Incremental indexing: unchanged, modified, deleted and failed files; progress, cancel, locks."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from builders import make_docx, make_pdf
+
+from desktop_app.core.errors import IndexLockedError, IndexMismatchError
+from desktop_app.core.index import Index
+from desktop_app.core.indexer import Indexer, RunControl, remove_paths, scan
+from desktop_app.core.lock import WriterLock
+
+
+@pytest.fixture
+def index(settings):
+    opened = Index.open(settings.index_dir, create=True)
+    yield opened
+    opened.close()
+
+
+def run(index, encoder, settings, *paths, **kwargs):
+    return Indexer(index, encoder, settings).run(list(paths), **kwargs)
+
+
+def test_first_run_adds_every_supported_file(index, encoder, settings, aero_corpus) -> None:
+    make_pdf(aero_corpus / "paper.pdf", ["Page one on delta wings.", "Page two on vortex lift."])
+    make_docx(aero_corpus / "memo.docx", ["Memo about nozzle design."])
+    (aero_corpus / "picture.png").write_bytes(b"\x89PNG")
+    report = run(index, encoder, settings, aero_corpus)
+    assert (report.added, report.updated, report.unchanged, report.removed, report.failed) == (6, 0, 0, 0, 0)
+    assert index.store.counts() == {"files": 6, "failed": 0, "chunks": 7}
+    assert index.vectors.count == 7
+
+
+def test_reindex_skips_unchanged_files_without_loading_work(index, encoder, settings, aero_corpus) -> None:
+    run(index, encoder, settings, aero_corpus)
+    calls = []
+    original = encoder.encode
+    encoder.encode = lambda *a, **k: calls.append(a) or original(*a, **k)
+    try:
+        report = run(index, encoder, settings, aero_corpus)
+    finally:
+        del encoder.encode
+    assert (report.added, report.updated, report.unchanged, report.removed) == (0, 0, 4, 0)
+    assert calls == [] and report.tokens == 0
+
+
+def test_touched_but_identical_file_is_unchanged(index, encoder, settings, aero_corpus) -> None:
+    run(index, encoder, settings, aero_corpus)
+    os.utime(aero_corpus / "heat.txt", ns=(1, 1))
+    report = run(index, encoder, settings, aero_corpus)
+    assert report.unchanged == 4 and report.updated == 0
+
+
+def test_modified_file_is_reencoded_and_its_old_chunks_leave(index, encoder, settings, aero_corpus) -> None:
+    run(index, encoder, settings, aero_corpus)
+    before = set(index.store.all_chunk_ids().tolist())
+    (aero_corpus / "noise.txt").write_text("Sonic boom carpets under supersonic airliners.")
+    report = run(index, encoder, settings, aero_corpus)
+    assert (report.added, report.updated, report.unchanged) == (0, 1, 3)
+    after = set(index.store.all_chunk_ids().tolist())
+    assert len(before - after) == 1 and len(after - before) == 1
+    assert index.vectors.count == 4
+    rows = index.store.chunk_rows(sorted(after - before))
+    assert "Sonic boom" in next(iter(rows.values())).text
+
+
+def test_deleted_file_leaves_sqlite_and_the_vector_index(index, encoder, settings, aero_corpus) -> None:
+    run(index, encoder, settings, aero_corpus)
+    (aero_corpus / "buckling.txt").unlink()
+    report = run(index, encoder, settings, aero_corpus)
+    assert report.removed == 1 and report.unchanged == 3
+    assert index.store.counts()["chunks"] == 3 and index.vectors.count == 3
+    assert str(aero_corpus / "buckling.txt") not in index.store.files_under(str(aero_corpus))
+
+
+def test_bad_file_is_recorded_with_its_reason_and_others_still_index(index, encoder, settings, aero_corpus) -> None:
+    (aero_corpus / "binary.txt").write_bytes(bytes(range(256)) * 4)
+    report = run(index, encoder, settings, aero_corpus)
+    assert report.added == 4 and report.failed == 1
+    assert report.failures[0].path.endswith("binary.txt") and "not a text file" in report.failures[0].reason
+    assert index.store.failures() == [(str(aero_corpus / "binary.txt"), report.failures[0].reason)]
+    assert run(index, encoder, settings, aero_corpus).unchanged == 5
+
+
+def test_file_that_becomes_unreadable_loses_its_stale_chunks(index, encoder, settings, aero_corpus) -> None:
+    run(index, encoder, settings, aero_corpus)
+    (aero_corpus / "heat.txt").write_bytes(b"\x00\x01\x02" * 100)
+    report = run(index, encoder, settings, aero_corpus)
+    assert report.failed == 1 and index.store.counts()["chunks"] == 3
+
+
+def test_remove_drops_a_folder_from_store_and_vectors(index, encoder, settings, aero_corpus, tmp_path) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "note.md").write_text("# Notes\nRotor blade vortex interaction.")
+    run(index, encoder, settings, aero_corpus, other)
+    assert remove_paths(index, [aero_corpus]) == 4
+    assert index.store.counts()["files"] == 1 and index.vectors.count == 1
+    assert index.store.roots() == [str(other)]
+
+
+def test_progress_reports_files_tokens_and_eta(index, encoder, settings, aero_corpus) -> None:
+    seen = []
+    run(index, encoder, settings, aero_corpus, progress=seen.append)
+    phases = [p.phase for p in seen]
+    assert phases[0] == "scanning" and phases[-1] == "done" and "indexing" in phases
+    last_indexing = [p for p in seen if p.phase == "indexing"][-1]
+    assert last_indexing.files_done == last_indexing.files_total == 4
+    assert last_indexing.tokens_done > 0 and last_indexing.tokens_per_s > 0 and last_indexing.eta_s == 0
+
+
+def test_cancel_stops_the_run_and_keeps_what_was_committed(index, encoder, settings, tmp_path) -> None:
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(150):
+        (folder / f"doc{i:03d}.txt").write_text(f"Document {i} about compressor stall number {i}.")
+    control = RunControl()
+
+    def cancel_after_first_batch(progress):
+        if progress.phase == "indexing" and progress.files_done >= 1:
+            control.cancel()
+
+    report = run(index, encoder, settings, folder, progress=cancel_after_first_batch, control=control)
+    assert report.cancelled
+    assert 0 < report.added < 150
+    assert index.store.counts()["files"] == report.added == index.vectors.count
+    finished = run(index, encoder, settings, folder)
+    assert finished.added == 150 - report.added and finished.unchanged == report.added
+
+
+def test_second_writer_gets_a_clear_lock_error(index, encoder, settings, aero_corpus) -> None:
+    with WriterLock(settings.index_dir):
+        with pytest.raises(IndexLockedError, match="another Desktop Search process"):
+            run(index, encoder, settings, aero_corpus)
+
+
+def test_index_built_with_another_model_is_refused(index, encoder, settings, aero_corpus, tmp_path,
+                                                   lite_model_dir) -> None:
+    from desktop_app.core.encoder import Encoder
+    from desktop_app.core.models import load_spec
+
+    run(index, encoder, settings, aero_corpus)
+    other_dir = tmp_path / "other-model"
+    shutil.copytree(lite_model_dir, other_dir)
+    (other_dir / "colbert_linear.pt").write_bytes((other_dir / "colbert_linear.pt").read_bytes() + b"\0")
+    other = Encoder(load_spec(other_dir))
+    with pytest.raises(IndexMismatchError, match="--rebuild"):
+        run(index, other, settings, aero_corpus)
+
+
+def test_scan_skips_hidden_and_excluded_folders(tmp_path, settings) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "config.txt").write_text("x")
+    (tmp_path / "node_modules").mkdir()
+    (tmp_path / "node_modules" / "readme.md").write_text("x")
+    (tmp_path / "keep.md").write_text("x")
+    found, problems = scan(tmp_path, settings)
+    assert [Path(c.path).name for c in found] == ["keep.md"] and problems == []
+
+
+def test_symlink_loops_do_not_hang_the_scan(tmp_path, settings) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "loop").symlink_to(tmp_path / "a")
+    (tmp_path / "a" / "doc.txt").write_text("text")
+    found, _ = scan(tmp_path, settings)
+    assert [Path(c.path).name for c in found] == ["doc.txt"]

@@ -1,0 +1,98 @@
+"""hnswlib cache: recall against brute force, atomic saves, and repair from SQLite."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from desktop_app.core.index import VECTORS_NAME, Index
+from desktop_app.core.vectors import VectorIndex
+
+
+def unit_vectors(count: int, dim: int, seed: int) -> np.ndarray:
+    vectors = np.random.default_rng(seed).standard_normal((count, dim)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def test_recall_at_10_against_brute_force_is_at_least_098(tmp_path: Path) -> None:
+    data = unit_vectors(3000, 128, seed=1)
+    queries = unit_vectors(100, 128, seed=2)
+    index = VectorIndex(tmp_path / "v.hnsw", 128)
+    index.load_or_create()
+    ids = np.arange(1, len(data) + 1)
+    index.add(ids, data)
+    truth = np.argsort(-(queries @ data.T), axis=1)[:, :10] + 1
+    found = [[label for label, _ in index.query(q, 10)] for q in queries]
+    recall = np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth.tolist())])
+    assert recall >= 0.98
+
+
+def test_scores_are_cosines(tmp_path: Path) -> None:
+    data = unit_vectors(50, 16, seed=3)
+    index = VectorIndex(tmp_path / "v.hnsw", 16)
+    index.load_or_create()
+    index.add(np.arange(50), data)
+    label, score = index.query(data[7], 1)[0]
+    assert label == 7 and abs(score - 1.0) < 1e-5
+
+
+def test_deleted_labels_never_come_back_and_survive_a_save(tmp_path: Path) -> None:
+    data = unit_vectors(200, 16, seed=4)
+    path = tmp_path / "v.hnsw"
+    index = VectorIndex(path, 16)
+    index.load_or_create()
+    index.add(np.arange(200), data)
+    index.delete([5, 6, 7])
+    index.save()
+    reloaded = VectorIndex(path, 16)
+    assert reloaded.load_or_create()
+    labels = {label for label, _ in reloaded.query(data[5], 50)}
+    assert not labels & {5, 6, 7}
+    assert not path.with_suffix(".hnsw.tmp").exists()
+
+
+def test_query_asks_for_no_more_than_the_index_holds(tmp_path: Path) -> None:
+    index = VectorIndex(tmp_path / "v.hnsw", 8)
+    index.load_or_create()
+    assert index.query(np.ones(8, dtype=np.float32), 5) == []
+    index.add([1, 2], unit_vectors(2, 8, seed=5))
+    assert len(index.query(np.ones(8, dtype=np.float32), 5)) == 2
+
+
+def indexed_folder(tmp_path: Path, encoder, settings, aero_corpus: Path) -> Path:
+    from desktop_app.core.indexer import Indexer
+
+    index = Index.open(settings.index_dir, create=True)
+    Indexer(index, encoder, settings).run([aero_corpus])
+    index.close()
+    return settings.index_dir
+
+
+def test_lost_vector_file_is_rebuilt_from_sqlite_on_open(tmp_path, encoder, settings, aero_corpus) -> None:
+    folder = indexed_folder(tmp_path, encoder, settings, aero_corpus)
+    (folder / VECTORS_NAME).unlink()
+    index = Index.open(folder)
+    assert index.repaired == 4
+    assert index.vectors.count == index.store.chunk_count() == 4
+    index.close()
+
+
+def test_crash_between_commit_and_save_is_repaired(tmp_path, encoder, settings, aero_corpus) -> None:
+    folder = indexed_folder(tmp_path, encoder, settings, aero_corpus)
+    stale = (folder / VECTORS_NAME).read_bytes()
+    index = Index.open(folder)
+    with index.store.transaction():
+        index.store.remove_file(next(iter(index.store.files_under(str(aero_corpus)).values())).id)
+    index.store.conn.execute("UPDATE meta SET value = ? WHERE key = 'vectors_state'",
+                             (json.dumps({"chunks": 4, "max_id": 4}),))
+    index.store.close()
+    (folder / VECTORS_NAME).write_bytes(stale)
+    reopened = Index.open(folder)
+    assert reopened.repaired == 1
+    live = set(reopened.store.all_chunk_ids().tolist())
+    found = {label for label, _ in reopened.vectors.query(np.ones(384, dtype=np.float32) / 384 ** 0.5, 10)}
+    assert found == live
+    reopened.close()
+    assert Index.open(folder).repaired == 0
