@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     remove = commands.add_parser("remove", help="remove folders or files from the index",
                                  description="Remove folders or files (and their chunks) from the index.")
-    remove.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    remove.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="folder or file to forget")
     add_common(remove)
     return parser
 

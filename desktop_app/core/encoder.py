@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections import deque
 from dataclasses import dataclass
 from typing import Callable
@@ -218,14 +219,22 @@ class Encoder:
                 result[token] = weight
         return result
 
-    def token_texts(self, token_ids: list[int]) -> list[str]:
-        """Readable words for token ids: sub-word markers (``##``, ``▁``) removed."""
+    def word_tokens(self, text: str) -> dict[str, set[int]]:
+        """Each word of ``text`` (lower-cased) -> the ids of the tokens it was cut into.
+
+        Sub-word pieces ("shi", "##mmy") mean little to a reader; mapping tokens back to the
+        words they came from lets highlighted terms be whole words.
+        """
         self.load()
-        return [clean_token(t) for t in self.tokenizer.convert_ids_to_tokens(token_ids)]
-
-
-def clean_token(token: str) -> str:
-    return token.replace("▁", "").removeprefix("##").removeprefix("Ġ")
+        encoded = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        words: dict[str, set[int]] = {}
+        spans = [(m.start(), m.end()) for m in re.finditer(r"\w+", text)]
+        for token, (start, _) in zip(encoded["input_ids"], encoded["offset_mapping"]):
+            for word_start, word_end in spans:
+                if word_start <= start < word_end:
+                    words.setdefault(text[word_start:word_end].lower(), set()).add(token)
+                    break
+        return words
 
 
 def is_out_of_memory(error: BaseException) -> bool:

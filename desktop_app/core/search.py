@@ -195,7 +195,8 @@ class Searcher:
         candidates = self.candidates(mode, active, encoded, keyword_query, pool)
         scores, contributions = self.exact_scores(active, encoded, keyword_query, candidates)
         ranked = self.rank(active, encoded, candidates, scores, fusion)
-        hits = self.group(ranked, scores, contributions, text, k)
+        words = self.encoder.word_tokens(text) if encoded is not None else query_words(text)
+        hits = self.group(ranked, scores, contributions, words, k)
         took = (time.perf_counter() - started) * 1000
         return SearchResult(text, mode, list(active), active, round(took, 2), hits)
 
@@ -243,7 +244,7 @@ class Searcher:
         return reranked + order[COLBERT_RERANK:]
 
     def group(self, ranked: list[tuple[int, float]], scores: dict[str, dict[int, float]],
-              contributions: dict[int, dict[int, float]], query: str, k: int) -> list[Hit]:
+              contributions: dict[int, dict[int, float]], words: dict[str, set[int]], k: int) -> list[Hit]:
         """One hit per file, best chunk first; later chunks of the same file fold under it."""
         rows = self.store.chunk_rows([cid for cid, _ in ranked])
         by_path: dict[str, Hit] = {}
@@ -258,23 +259,31 @@ class Searcher:
             if hit is None:
                 if len(by_path) == k:
                     continue
-                terms = self.terms(contributions.get(cid, {}), row, query)
+                terms = self.terms(contributions.get(cid, {}), row, words)
                 by_path[row.path] = Hit(row.path, row.page, round(score, 6), rounded(channel_scores),
                                         make_snippet(row.text, terms), terms, cid, row.start, row.end)
             elif len(hit.more) < MORE_PER_FILE:
-                terms = self.terms(contributions.get(cid, {}), row, query)
+                terms = self.terms(contributions.get(cid, {}), row, words)
                 hit.more.append(ChunkHit(cid, row.page, row.start, row.end, round(score, 6),
                                          rounded(channel_scores), make_snippet(row.text, terms), terms))
         return list(by_path.values())
 
-    def terms(self, contribution: dict[int, float], row: ChunkRow, query: str) -> list[str]:
-        """The query tokens that contributed most to this chunk's lexical score, as words."""
-        if contribution and self.encoder is not None:
-            top = sorted(contribution, key=lambda t: -contribution[t])[:TOP_TERMS * 2]
-            words = [w for w in self.encoder.token_texts(top) if len(w) > 1 and WORD.fullmatch(w)]
-            return list(dict.fromkeys(words))[:TOP_TERMS]
+    def terms(self, contribution: dict[int, float], row: ChunkRow, words: dict[str, set[int]]) -> list[str]:
+        """Query words ranked by how much their tokens' q_w * d_w added to this chunk's score.
+
+        Without lexical contributions (keyword mode) the query words found in the chunk count.
+        """
+        if contribution:
+            scored = {word: sum(contribution.get(t, 0.0) for t in tokens) for word, tokens in words.items()}
+            ranked = sorted((w for w, score in scored.items() if score > 0), key=lambda w: -scored[w])
+            return ranked[:TOP_TERMS]
         text = row.text.lower()
-        return [w for w in dict.fromkeys(WORD.findall(query.lower())) if len(w) > 1 and w in text][:TOP_TERMS]
+        return [w for w in words if len(w) > 1 and re.search(r"\b" + re.escape(w), text)][:TOP_TERMS]
+
+
+def query_words(text: str) -> dict[str, set[int]]:
+    """The query's distinct words, for modes that run without the model's tokenizer."""
+    return {word: set() for word in dict.fromkeys(WORD.findall(text.lower()))}
 
 
 def rounded(values: dict[str, float | None]) -> dict[str, float | None]:

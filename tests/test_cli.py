@@ -1,0 +1,156 @@
+"""The CLI contract: exit codes, JSON shapes, help texts and readable errors."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from desktop_app.cli import COMMANDS, build_parser, main
+
+HIT_KEYS = {"path", "page", "score", "scores", "snippet", "terms"}
+
+
+def cli(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_every_command_has_help_text() -> None:
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if a.dest == "command")
+    assert set(subparsers.choices) == set(COMMANDS)
+    for name, sub in subparsers.choices.items():
+        assert sub.description, name
+        for action in sub._actions:
+            assert action.help, f"{name} {action.dest} has no help"
+
+
+def test_index_then_search_json_contract(cli_env, aero_corpus) -> None:
+    code, out, err = cli("index", str(aero_corpus), "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert {"added", "updated", "unchanged", "removed", "failed", "failures"} <= set(report)
+    assert report["added"] == 4 and report["failed"] == 0
+
+    code, out, err = cli("search", "how do wings stall", "--json", "-k", "2")
+    assert code == 0, err
+    result = json.loads(out)
+    assert {"query", "mode", "took_ms", "hits"} <= set(result)
+    assert result["query"] == "how do wings stall" and result["mode"] == "hybrid"
+    assert len(result["hits"]) == 2
+    for hit in result["hits"]:
+        assert HIT_KEYS <= set(hit)
+        assert {"dense", "sparse", "colbert"} <= set(hit["scores"])
+    assert result["hits"][0]["path"].endswith("stall.txt")
+
+
+def test_reindex_json_counts_unchanged_modified_and_deleted(cli_env, aero_corpus) -> None:
+    assert cli("index", str(aero_corpus))[0] == 0
+    (aero_corpus / "heat.txt").write_text("Regenerative cooling of rocket engine nozzles.")
+    (aero_corpus / "noise.txt").unlink()
+    (aero_corpus / "new.md").write_text("# Icing\nIce accretion on the leading edge.")
+    code, out, _ = cli("index", str(aero_corpus), "--json")
+    report = json.loads(out)
+    assert code == 0
+    assert (report["added"], report["updated"], report["unchanged"], report["removed"]) == (1, 1, 2, 1)
+
+
+def test_index_json_lists_failures_with_reasons(cli_env, aero_corpus) -> None:
+    (aero_corpus / "garbage.txt").write_bytes(b"\x00\xff" * 500)
+    code, out, _ = cli("index", str(aero_corpus), "--json")
+    report = json.loads(out)
+    assert code == 0 and report["failed"] == 1
+    assert report["failures"][0]["path"].endswith("garbage.txt")
+    assert "binary" in report["failures"][0]["reason"]
+
+
+def test_status_json_shape(cli_env, aero_corpus) -> None:
+    cli("index", str(aero_corpus))
+    code, out, _ = cli("status", "--json")
+    status = json.loads(out)
+    assert code == 0
+    assert status["files"] == 4 and status["chunks"] == 4 and status["dim"] == 384
+    assert status["model"].endswith("bge-m3-lite") and status["disk_bytes"] > 0
+    assert status["roots"] == [{"path": str(aero_corpus), "files": 4, "chunks": 4}]
+
+
+def test_batch_queries_print_one_json_object_per_line(cli_env, aero_corpus, tmp_path) -> None:
+    cli("index", str(aero_corpus))
+    queries = tmp_path / "queries.tsv"
+    queries.write_text("q1\twing stall\nq2\tjet exhaust noise\nq3\t???\n")
+    code, out, _ = cli("search", "--queries", str(queries), "--json", "-k", "1")
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and [line["id"] for line in lines] == ["q1", "q2", "q3"]
+    assert lines[0]["hits"][0]["path"].endswith("stall.txt")
+    assert lines[1]["hits"][0]["path"].endswith("noise.txt")
+    assert "no words" in lines[2]["error"] and lines[2]["hits"] == []
+
+
+def test_remove_drops_the_folder(cli_env, aero_corpus) -> None:
+    cli("index", str(aero_corpus))
+    assert cli("remove", str(aero_corpus)) == (0, "removed 4 files from the index\n", "")
+    assert json.loads(cli("status", "--json")[1])["files"] == 0
+    code, _, err = cli("remove", str(aero_corpus))
+    assert code == 1 and "not in the index" in err
+
+
+def test_missing_index_is_a_clear_error(cli_env) -> None:
+    for argv in (["search", "wing"], ["status"]):
+        code, out, err = cli(*argv)
+        assert code == 1 and out == ""
+        assert err.startswith("desktop-search: error: no index at") and "desktop-search index PATH" in err
+        assert "Traceback" not in err
+
+
+def test_missing_model_is_a_clear_error(cli_env, aero_corpus, tmp_path) -> None:
+    code, _, err = cli("index", str(aero_corpus), "--model", str(tmp_path / "no-model"))
+    assert code == 1 and "model folder" in err and "does not exist" in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["search", ""], "empty"),
+    (["search", "?!"], "no words"),
+    (["search", "wing", "--mode", "fuzzy"], "unknown mode"),
+    (["search", "wing", "--weights", "a,b,c"], "numbers"),
+    (["search", "wing", "--weights", "0,0,0"], "not all be 0"),
+    (["search", "wing", "-k", "0"], "k must be"),
+    (["search"], "QUERY or --queries"),
+    (["index", "/definitely/not/here"], "does not exist"),
+])
+def test_bad_usage_exits_2_with_a_message(cli_env, aero_corpus, argv, message) -> None:
+    cli("index", str(aero_corpus))
+    code, out, err = cli(*argv)
+    assert code == 2, err
+    assert message in err and "Traceback" not in err
+
+
+def test_unknown_option_exits_2(cli_env) -> None:
+    assert cli("search", "wing", "--frobnicate")[0] == 2
+
+
+def test_console_script_runs_as_a_real_process(cli_env, aero_corpus) -> None:
+    script = Path(sys.executable).with_name("desktop-search")
+    env = dict(os.environ)
+    done = subprocess.run([str(script), "index", str(aero_corpus), "--json"], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["added"] == 4
+    missing = subprocess.run([str(script), "status", "--index", str(aero_corpus / "nope")], capture_output=True,
+                             text=True, env=env, timeout=120)
+    assert missing.returncode == 1 and "no index at" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_cli_does_not_import_torch_for_status(cli_env, aero_corpus) -> None:
+    cli("index", str(aero_corpus))
+    code = ("import sys; from desktop_app.cli import main; main(['status']); "
+            "sys.exit(2 if 'torch' in sys.modules or 'FlagEmbedding' in sys.modules else 0)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ),
+                          timeout=120)
+    assert done.returncode == 0, done.stderr

@@ -1,0 +1,101 @@
+"""Search behaviour: modes, keyword phrases, grouping per file, snippets, terms, bad input."""
+
+from __future__ import annotations
+
+import pytest
+
+from desktop_app.core.config import Weights
+from desktop_app.core.errors import UsageError
+from desktop_app.core.index import Index
+from desktop_app.core.indexer import Indexer
+from desktop_app.core.search import Searcher, fts_query, make_snippet
+
+
+@pytest.fixture
+def searcher(settings, encoder, aero_corpus):
+    long_text = " ".join(f"Paragraph {i} is about landing gear loads." for i in range(150))
+    (aero_corpus / "gear.txt").write_text(long_text + " The landing gear shimmy damper is tuned last.")
+    index = Index.open(settings.index_dir, create=True)
+    Indexer(index, encoder, settings.with_(chunk_tokens=64, chunk_overlap=8)).run([aero_corpus])
+    yield Searcher(index, encoder)
+    index.close()
+
+
+def test_hybrid_finds_the_document_by_meaning(searcher) -> None:
+    result = searcher.search("what makes an aircraft wing lose lift", k=3)
+    assert result.hits[0].path.endswith("stall.txt")
+    assert result.mode == "hybrid" and result.channels == ["dense", "sparse"]
+
+
+def test_hits_are_grouped_per_file_with_more_chunks_folded(searcher) -> None:
+    hits = searcher.search("landing gear loads", k=5).hits
+    paths = [h.path for h in hits]
+    assert len(paths) == len(set(paths))
+    gear = next(h for h in hits if h.path.endswith("gear.txt"))
+    assert gear.more and all(m.score <= gear.score for m in gear.more)
+
+
+def test_hit_carries_page_offsets_snippet_and_terms(searcher) -> None:
+    hit = searcher.search("shimmy damper", k=1).hits[0]
+    assert hit.path.endswith("gear.txt") and hit.page == 1 and hit.end > hit.start
+    assert "shimmy" in hit.terms
+    assert "shimmy" in hit.snippet.lower()
+    assert set(hit.scores) == {"dense", "sparse", "colbert"}
+
+
+def test_keyword_mode_ranks_by_bm25_and_honours_phrases(searcher) -> None:
+    hits = searcher.search('"angle of attack"', k=5, mode="keyword").hits
+    assert [h.path.rsplit("/", 1)[1] for h in hits] == ["stall.txt"]
+    assert hits[0].scores["keyword"] > 0
+    assert searcher.search('"attack angle"', k=5, mode="keyword").hits == []
+
+
+def test_keyword_search_matches_file_names(searcher) -> None:
+    hits = searcher.search("buckling", k=5, mode="keyword").hits
+    assert hits[0].path.endswith("buckling.txt")
+
+
+def test_keyword_channel_joins_hybrid_fusion_when_weighted(searcher) -> None:
+    result = searcher.search("jet noise", k=3, weights=Weights(0.4, 0.3, 0.0, 0.3))
+    assert result.channels == ["dense", "sparse", "keyword"]
+    assert result.hits[0].path.endswith("noise.txt") and result.hits[0].scores["keyword"] > 0
+
+
+def test_colbert_mode_reranks_candidates_by_late_interaction(searcher) -> None:
+    result = searcher.search("thin shells buckle under compression", k=3, mode="colbert")
+    assert result.channels == ["colbert"]
+    assert result.hits[0].path.endswith("buckling.txt") and result.hits[0].scores["colbert"] > 0
+
+
+def test_colbert_stays_out_of_hybrid_on_cpu_unless_asked(searcher) -> None:
+    assert "colbert" not in searcher.search("heat shield", k=2).channels
+    assert "colbert" in searcher.search("heat shield", k=2, colbert=True).channels
+
+
+@pytest.mark.parametrize("query, message", [
+    ("", "empty"), ("   ", "empty"), ("?!... ---", "no words"), ("x" * 100_000, "too long"),
+])
+def test_bad_queries_are_usage_errors(searcher, query, message) -> None:
+    with pytest.raises(UsageError, match=message):
+        searcher.search(query)
+
+
+def test_bad_k_and_mode_are_usage_errors(searcher) -> None:
+    with pytest.raises(UsageError, match="k must be"):
+        searcher.search("wing", k=0)
+    with pytest.raises(UsageError, match="unknown mode"):
+        searcher.search("wing", mode="fuzzy")
+    with pytest.raises(UsageError, match="weight 0"):
+        searcher.search("wing", weights=Weights(0, 0, 1, 0))
+
+
+def test_fts_query_quotes_words_and_keeps_phrases() -> None:
+    assert fts_query('wing "angle of attack" NOT') == '"angle of attack" AND ("wing" OR "NOT")'
+    assert fts_query("o'brien") == '("o" OR "brien")'
+
+
+def test_snippet_centres_on_the_first_term() -> None:
+    text = "filler " * 100 + "the damper target " + "tail " * 100
+    snippet = make_snippet(text, ["damper"])
+    assert "damper" in snippet and snippet.startswith("…") and snippet.endswith("…")
+    assert len(snippet) <= 290
