@@ -169,3 +169,14 @@ def test_symlink_loops_do_not_hang_the_scan(tmp_path, settings) -> None:
     (tmp_path / "a" / "doc.txt").write_text("text")
     found, _ = scan(tmp_path, settings)
     assert [Path(c.path).name for c in found] == ["doc.txt"]
+
+
+def test_file_types_and_exclude_patterns_filter_the_scan(tmp_path, settings) -> None:
+    (tmp_path / "build").mkdir()
+    (tmp_path / "build" / "out.md").write_text("x")
+    (tmp_path / "a.md").write_text("x")
+    (tmp_path / "b.txt").write_text("x")
+    (tmp_path / "draft.txt~").write_text("x")
+    chosen = settings.with_(file_types=(".md",), exclude_patterns=("build",))
+    found, _ = scan(tmp_path, chosen)
+    assert [Path(c.path).name for c in found] == ["a.md"]

@@ -6,6 +6,7 @@ overrides from the CLI or the settings dialog. This object is the only global-is
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -79,7 +80,8 @@ class Settings:
     chunk_overlap: int = 64
     max_chars_per_file: int = 5_000_000
     weights: Weights = Weights()
-    excluded_dirs: tuple[str, ...] = (".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv", ".tox")
+    exclude_patterns: tuple[str, ...] = (".*", "node_modules", "__pycache__", "venv", "*~", "~$*")
+    file_types: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
@@ -90,6 +92,14 @@ class Settings:
             raise UsageError(f"chunk size must be between 16 and 8192 tokens (got {self.chunk_tokens})")
         if not 0 <= self.chunk_overlap < self.chunk_tokens // 2:
             raise UsageError(f"chunk overlap must be >= 0 and under half the chunk size (got {self.chunk_overlap})")
+
+    def is_excluded(self, name: str) -> bool:
+        """True for a file or folder name matched by one of the exclude patterns (glob syntax)."""
+        return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.exclude_patterns)
+
+    def wants_suffix(self, suffix: str) -> bool:
+        """True when ``suffix`` is among the chosen file types (all supported types when none chosen)."""
+        return not self.file_types or suffix.lower() in self.file_types
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> "Settings":

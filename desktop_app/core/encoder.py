@@ -21,7 +21,7 @@ from desktop_app.core.models import ModelSpec
 
 log = logging.getLogger(__name__)
 
-CPU_TOKENS_PER_BATCH = 8192
+CPU_TOKENS_PER_BATCH = 4096
 MAX_CPU_BATCH = 32
 
 
@@ -141,8 +141,12 @@ class Encoder:
             raise UsageError("fp16 needs a CUDA GPU; on the CPU use fp32 or bf16")
         return self.requested_dtype
 
-    def encode(self, texts: list[str], max_length: int | None = None, colbert: bool = False) -> list[Encoding]:
-        """Encode ``texts`` (any order, any lengths) and return results in the same order."""
+    def encode(self, texts: list[str], max_length: int | None = None, colbert: bool = False,
+               checkpoint: Callable[[], None] | None = None) -> list[Encoding]:
+        """Encode ``texts`` (any order, any lengths) and return results in the same order.
+
+        ``checkpoint`` runs before every forward pass: it may block (pause) or raise (cancel).
+        """
         if not texts:
             return []
         self.load()
@@ -155,6 +159,8 @@ class Encoder:
         pending = deque(plan_batches(lengths, "cuda" if self.device.startswith("cuda") else "cpu"))
         while pending:
             batch = pending.popleft()
+            if checkpoint is not None:
+                checkpoint()
             try:
                 encoded = self.forward([features[i] for i in batch], colbert)
             except Exception as error:

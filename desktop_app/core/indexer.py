@@ -143,10 +143,10 @@ def scan(root: Path, settings: Settings) -> tuple[list[Candidate], list[Failure]
             problems.append(Failure(str(error.filename), f"cannot list folder: {error.strerror}"))
 
         for folder, dirs, files in os.walk(root, onerror=report):
-            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in settings.excluded_dirs)
-            paths.extend(Path(folder) / name for name in sorted(files) if not name.startswith("."))
+            dirs[:] = sorted(d for d in dirs if not settings.is_excluded(d))
+            paths.extend(Path(folder) / name for name in sorted(files) if not settings.is_excluded(name))
     for path in paths:
-        if not is_supported(path):
+        if not is_supported(path) or not settings.wants_suffix(path.suffix):
             continue
         try:
             stat = path.stat()
@@ -166,6 +166,7 @@ class Indexer:
         self.store = index.store
         self.encoder = encoder
         self.settings = settings
+        self.checkpoint = RunControl().checkpoint
         self.max_tokens = min(settings.chunk_tokens, encoder.max_length - 2)
         self.settings_key = json.dumps({
             "model": encoder.spec.fingerprint(),
@@ -185,6 +186,7 @@ class Indexer:
         roots = [normalise_root(p) for p in paths]
         notify = progress or (lambda p: None)
         control = control or RunControl()
+        self.checkpoint = control.checkpoint
         report = IndexReport(model=self.encoder.spec.display_name)
         started = time.monotonic()
         with WriterLock(self.index.folder):
@@ -300,7 +302,7 @@ class Indexer:
     def commit(self, jobs: list[Job], report: IndexReport, meter: "Meter") -> None:
         """Encode the chunks of ``jobs`` together, then store every file in one transaction."""
         texts = [chunk.text for job in jobs for chunk in job.chunks]
-        encodings = iter(self.encoder.encode(texts, max_length=self.max_tokens + 2))
+        encodings = iter(self.encoder.encode(texts, max_length=self.max_tokens + 2, checkpoint=self.checkpoint))
         removed: list[int] = []
         added: list[tuple[int, NewChunk]] = []
         with self.store.transaction():
