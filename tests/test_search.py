@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from desktop_app.core.config import Weights
@@ -99,3 +101,12 @@ def test_snippet_centres_on_the_first_term() -> None:
     snippet = make_snippet(text, ["damper"])
     assert "damper" in snippet and snippet.startswith("…") and snippet.endswith("…")
     assert len(snippet) <= 290
+
+
+def test_context_rebuilds_the_page_text_around_a_chunk(searcher) -> None:
+    hit = searcher.search("shimmy damper", k=1).hits[0]
+    before, text, after = searcher.store.context(hit.chunk_id, chars=200)
+    page = Path(hit.path).read_text()
+    assert text == page[hit.start:hit.end] and "shimmy damper" in text
+    assert before == page[hit.start - 200:hit.start]
+    assert after == page[hit.end:hit.end + 200]

@@ -35,7 +35,9 @@ class ModelSpec:
 
     @property
     def display_name(self) -> str:
-        return f"{self.name} (lite model)" if self.is_lite else self.name
+        """Short name for titles: a hub id as is, a folder by its last part; the lite model says so."""
+        short = self.name if not Path(self.name).is_absolute() else Path(self.name).name
+        return f"{short} (lite model)" if self.is_lite else short
 
     def fingerprint(self) -> str:
         """Hash of the files that decide what vectors the model produces."""

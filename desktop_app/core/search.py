@@ -19,7 +19,7 @@ from desktop_app.core.config import MODES, Weights
 from desktop_app.core.encoder import Encoder, Encoding
 from desktop_app.core.errors import UsageError
 from desktop_app.core.index import Index
-from desktop_app.core.store import ChunkRow
+from desktop_app.core.store import ChunkRow, Store
 
 FUSIONS = ("max", "raw")
 MAX_QUERY_CHARS = 2000
@@ -157,9 +157,10 @@ def make_snippet(text: str, terms: list[str], width: int = SNIPPET_CHARS) -> str
 class Searcher:
     """Runs searches against one open index with one encoder (loaded on first need)."""
 
-    def __init__(self, index: Index, encoder: Encoder | None) -> None:
+    def __init__(self, index: Index, encoder: Encoder | None, store: Store | None = None) -> None:
+        """``store`` may be a separate read connection, so searches never see a writer's open transaction."""
         self.index = index
-        self.store = index.store
+        self.store = store or index.store
         self.encoder = encoder
 
     def channels_for(self, mode: str, weights: Weights, colbert: bool | None) -> dict[str, float]:

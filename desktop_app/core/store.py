@@ -330,6 +330,31 @@ class Store:
             found.update((row[0], ChunkRow(*row)) for row in rows)
         return found
 
+    def context(self, chunk_id: int, chars: int = 600) -> tuple[str, str, str]:
+        """(text before, the chunk, text after) on the chunk's page, rebuilt from neighbouring chunks."""
+        hit = self.conn.execute("SELECT file_id, page, char_start, char_end, text FROM chunks WHERE id = ?",
+                                (chunk_id,)).fetchone()
+        if hit is None:
+            return "", "", ""
+        file_id, page, start, end, text = hit
+        rows = self.conn.execute(
+            "SELECT char_start, char_end, text FROM chunks WHERE file_id = ? AND page = ? "
+            "AND char_end >= ? AND char_start <= ? ORDER BY char_start",
+            (file_id, page, start - chars, end + chars),
+        ).fetchall()
+        span_start, pieces, covered = rows[0][0], [], rows[0][0]
+        for piece_start, piece_end, piece_text in rows:
+            if piece_start > covered:
+                pieces.append(" " * (piece_start - covered) + piece_text)
+            elif piece_end > covered:
+                pieces.append(piece_text[covered - piece_start:])
+            covered = max(covered, piece_end)
+        page_text = "".join(pieces)
+        offset = start - span_start
+        before = page_text[max(0, offset - chars):offset]
+        after = page_text[offset + len(text):offset + len(text) + chars]
+        return before, text, after
+
     def failures(self) -> list[tuple[str, str]]:
         return [tuple(r) for r in self.conn.execute("SELECT path, error FROM files WHERE status = 'failed' ORDER BY path")]
 

@@ -1,0 +1,637 @@
+"""The main window: folders on the left, search and results in the middle, preview on the right.
+
+The window shows before torch is imported: the model loads in a worker thread and the
+status line says which model and device are in use once it is ready.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QModelIndex, QProcess, QSettings, Qt, QThread, QTimer, QUrl, Signal
+from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView, QApplication, QCheckBox, QComboBox, QFileDialog, QFrame, QHBoxLayout, QHeaderView, QLabel,
+    QLineEdit, QListView, QListWidget, QListWidgetItem, QMainWindow, QMessageBox, QProgressBar, QPushButton,
+    QSlider, QSplitter, QTextBrowser, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget,
+)
+
+from desktop_app import __version__
+from desktop_app.core.config import CHANNELS, MODES, Settings, Weights
+from desktop_app.core.errors import UsageError
+from desktop_app.gui.results import HitDelegate, HitRole, ResultsModel, preview_html
+from desktop_app.gui.settings import SettingsDialog, load_settings, open_qsettings, save_settings
+from desktop_app.gui.worker import Engine, IndexWorker, ModelLoader, SearchWorker
+
+RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+SEARCH_DEBOUNCE_MS = 250
+RESULT_FILES = 30
+MODE_LABELS = {"hybrid": "Hybrid", "dense": "Dense", "sparse": "Sparse", "colbert": "ColBERT", "keyword": "Keyword"}
+
+
+def format_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "ETA …"
+    seconds = int(seconds)
+    return f"ETA {seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 \
+        else f"ETA {seconds // 60}:{seconds % 60:02d}"
+
+
+class MainWindow(QMainWindow):
+    """Wires the widgets to three workers: model loader, indexer and searcher."""
+
+    model_ready = Signal()
+    indexing_finished = Signal(object)
+    results_shown = Signal(object)
+    folders_changed = Signal()
+    error_shown = Signal(str)
+    request_load = Signal(object)
+    request_index = Signal(object, object, bool, object)
+    request_search = Signal(int, object, str, dict)
+
+    def __init__(self, qsettings: QSettings | None = None, autoload: bool = True) -> None:
+        super().__init__()
+        self.qsettings = qsettings or open_qsettings()
+        self.settings: Settings = load_settings(self.qsettings)
+        self.engine: Engine | None = None
+        self.ui_store = None
+        self.control = None
+        self.running = False
+        self.reload_after_run = False
+        self.queued_runs: list[tuple[list[Path], bool]] = []
+        self.request_id = 0
+        self.results = ResultsModel()
+        self.setWindowTitle("Desktop Search — loading model…")
+        self.setAcceptDrops(True)
+        self.build_ui()
+        self.build_menu()
+        self.start_threads()
+        self.restore_geometry()
+        if autoload:
+            QTimer.singleShot(0, self.start_loading)
+
+    # ----- construction -------------------------------------------------------------------------
+    def build_ui(self) -> None:
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(10, 10, 10, 6)
+        layout.addLayout(self.build_search_row())
+        self.weights_panel = self.build_weights_panel()
+        layout.addWidget(self.weights_panel)
+        self.banner = QLabel()
+        self.banner.setObjectName("banner")
+        self.banner.setWordWrap(True)
+        self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.banner.hide()
+        layout.addWidget(self.banner)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.build_sidebar())
+        splitter.addWidget(self.build_results())
+        splitter.addWidget(self.build_preview())
+        splitter.setStretchFactor(0, 0)
+        splitter.setStretchFactor(1, 3)
+        splitter.setStretchFactor(2, 2)
+        splitter.setSizes([270, 620, 420])
+        layout.addWidget(splitter, 1)
+        layout.addWidget(self.build_progress_panel())
+        self.setCentralWidget(central)
+        self.model_label = QLabel("Model: loading…")
+        self.statusBar().addPermanentWidget(self.model_label)
+        self.debounce = QTimer(self)
+        self.debounce.setSingleShot(True)
+        self.debounce.setInterval(SEARCH_DEBOUNCE_MS)
+        self.debounce.timeout.connect(self.run_search)
+
+    def build_search_row(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        self.query = QLineEdit()
+        self.query.setObjectName("query")
+        self.query.setPlaceholderText("Search your documents by meaning — e.g. how do wings stall")
+        self.query.setClearButtonEnabled(True)
+        self.query.textChanged.connect(lambda _: self.debounce.start())
+        self.query.returnPressed.connect(self.run_search)
+        row.addWidget(self.query, 1)
+        self.mode = QComboBox()
+        for mode in MODES:
+            self.mode.addItem(MODE_LABELS[mode], mode)
+        self.mode.setToolTip("Hybrid fuses the channels; the others rank by one channel alone")
+        self.mode.currentIndexChanged.connect(lambda _: self.run_search())
+        row.addWidget(self.mode)
+        self.weights_button = QPushButton("Weights")
+        self.weights_button.setCheckable(True)
+        self.weights_button.toggled.connect(lambda on: self.weights_panel.setVisible(on))
+        row.addWidget(self.weights_button)
+        return row
+
+    def build_weights_panel(self) -> QWidget:
+        panel = QFrame()
+        panel.setObjectName("weights")
+        row = QHBoxLayout(panel)
+        row.setContentsMargins(4, 0, 4, 0)
+        self.sliders: dict[str, QSlider] = {}
+        self.slider_values: dict[str, QLabel] = {}
+        for channel in CHANNELS:
+            row.addWidget(QLabel({"colbert": "ColBERT", "keyword": "Keyword"}.get(channel, channel.title())))
+            slider = QSlider(Qt.Orientation.Horizontal)
+            slider.setRange(0, 100)
+            slider.setFixedWidth(110)
+            slider.setValue(round(getattr(self.settings.weights, channel) * 100))
+            value = QLabel(f"{slider.value() / 100:.2f}")
+            slider.valueChanged.connect(lambda v, label=value: label.setText(f"{v / 100:.2f}"))
+            slider.sliderReleased.connect(self.run_search)
+            self.sliders[channel], self.slider_values[channel] = slider, value
+            row.addWidget(slider)
+            row.addWidget(value)
+            row.addSpacing(8)
+        self.colbert_box = QCheckBox("Re-rank with ColBERT")
+        self.colbert_box.setToolTip("Re-encodes the top 30 chunks: instant on a GPU, a few seconds on a CPU")
+        self.colbert_box.toggled.connect(lambda _: self.run_search())
+        row.addWidget(self.colbert_box)
+        row.addStretch(1)
+        panel.hide()
+        return panel
+
+    def build_sidebar(self) -> QWidget:
+        side = QWidget()
+        layout = QVBoxLayout(side)
+        layout.setContentsMargins(0, 0, 4, 0)
+        layout.addWidget(QLabel("<b>Indexed folders</b>"))
+        self.folders = QTreeWidget()
+        self.folders.setHeaderLabels(["Folder", "Files", "Chunks"])
+        self.folders.setRootIsDecorated(False)
+        self.folders.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.folders.header().setStretchLastSection(False)
+        layout.addWidget(self.folders, 2)
+        hint = QLabel("Drop folders or files here to index them")
+        hint.setObjectName("hint")
+        hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        layout.addWidget(hint)
+        buttons = QHBoxLayout()
+        for label, slot in (("Add folder…", self.choose_folder), ("Re-index", self.reindex_selected),
+                            ("Remove", self.remove_selected)):
+            button = QPushButton(label)
+            button.clicked.connect(slot)
+            buttons.addWidget(button)
+        layout.addLayout(buttons)
+        self.problems_label = QLabel("<b>Problems</b> (none)")
+        layout.addWidget(self.problems_label)
+        self.problems = QListWidget()
+        self.problems.setWordWrap(True)
+        layout.addWidget(self.problems, 1)
+        return side
+
+    def build_results(self) -> QWidget:
+        box = QWidget()
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(4, 0, 4, 0)
+        self.results_header = QLabel("Type to search. Drop a folder on the window to index it.")
+        self.results_header.setObjectName("resultsHeader")
+        layout.addWidget(self.results_header)
+        self.results_view = QListView()
+        self.results_view.setModel(self.results)
+        self.results_view.setItemDelegate(HitDelegate(self.results_view))
+        self.results_view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.results_view.setUniformItemSizes(False)
+        self.results_view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.results_view.activated.connect(self.open_index)
+        self.results_view.selectionModel().currentChanged.connect(lambda current, _: self.show_preview(current))
+        layout.addWidget(self.results_view, 1)
+        return box
+
+    def build_preview(self) -> QWidget:
+        box = QWidget()
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(4, 0, 0, 0)
+        self.preview = QTextBrowser()
+        self.preview.setOpenLinks(False)
+        self.preview.anchorClicked.connect(self.preview_link)
+        self.preview.setPlaceholderText("Select a result to see it in context.")
+        layout.addWidget(self.preview, 1)
+        buttons = QHBoxLayout()
+        self.open_button = QPushButton("Open")
+        self.open_button.clicked.connect(lambda: self.open_index(self.results_view.currentIndex()))
+        self.reveal_button = QPushButton("Show in folder")
+        self.reveal_button.clicked.connect(self.reveal_current)
+        for button in (self.open_button, self.reveal_button):
+            button.setEnabled(False)
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        layout.addLayout(buttons)
+        return box
+
+    def build_progress_panel(self) -> QWidget:
+        self.progress_panel = QFrame()
+        self.progress_panel.setObjectName("progress")
+        row = QHBoxLayout(self.progress_panel)
+        row.setContentsMargins(0, 4, 0, 0)
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setFixedWidth(260)
+        self.progress_bar.setFormat("%v / %m files")
+        row.addWidget(self.progress_bar)
+        self.progress_label = QLabel()
+        row.addWidget(self.progress_label, 1)
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.clicked.connect(self.toggle_pause)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel_indexing)
+        row.addWidget(self.pause_button)
+        row.addWidget(self.cancel_button)
+        self.progress_panel.hide()
+        return self.progress_panel
+
+    def build_menu(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        for label, shortcut, slot in (("&Add folder…", QKeySequence.StandardKey.Open, self.choose_folder),
+                                      ("&Settings…", QKeySequence.StandardKey.Preferences, self.edit_settings),
+                                      ("&Quit", QKeySequence.StandardKey.Quit, self.close)):
+            action = QAction(label, self)
+            action.setShortcut(shortcut)
+            action.triggered.connect(slot)
+            file_menu.addAction(action)
+        help_menu = self.menuBar().addMenu("&Help")
+        about = QAction("&About Desktop Search", self)
+        about.triggered.connect(self.show_about)
+        help_menu.addAction(about)
+
+    def start_threads(self) -> None:
+        self.threads: list[QThread] = []
+        self.loader = self.in_thread(ModelLoader(), "model")
+        self.loader.loaded.connect(self.engine_loaded)
+        self.loader.failed.connect(self.engine_failed)
+        self.loader.status.connect(self.model_status)
+        self.request_load.connect(self.loader.load)
+        self.indexer = self.in_thread(IndexWorker(), "index")
+        self.indexer.progress.connect(self.show_progress)
+        self.indexer.finished.connect(self.index_finished)
+        self.indexer.failed.connect(self.index_failed)
+        self.request_index.connect(self.indexer.run)
+        self.searcher = self.in_thread(SearchWorker(), "search")
+        self.searcher.done.connect(self.search_done)
+        self.searcher.failed.connect(self.search_failed)
+        self.request_search.connect(self.searcher.search)
+
+    def in_thread(self, worker: object, name: str) -> object:
+        thread = QThread(self)
+        thread.setObjectName(name)
+        worker.moveToThread(thread)
+        thread.finished.connect(worker.deleteLater)
+        thread.start()
+        self.threads.append(thread)
+        return worker
+
+    # ----- model -------------------------------------------------------------------------------
+    def start_loading(self) -> None:
+        self.engine = None
+        self.model_status("loading model…")
+        self.request_load.emit(self.settings)
+
+    def model_status(self, message: str) -> None:
+        self.model_label.setText(message)
+        self.statusBar().showMessage(message, 8000)
+
+    def engine_loaded(self, engine: Engine) -> None:
+        from desktop_app.core.index import DB_NAME
+        from desktop_app.core.store import Store
+
+        self.engine = engine
+        self.ui_store = Store(Path(engine.index.folder) / DB_NAME)
+        description = engine.describe()
+        self.setWindowTitle(f"Desktop Search — {description}")
+        self.model_label.setText(f"Model: {description}")
+        self.colbert_box.setChecked(engine.encoder.device.startswith("cuda"))
+        self.hide_banner()
+        self.refresh_folders()
+        self.model_ready.emit()
+        if self.queued_runs and not self.running:
+            self.start_run(*self.queued_runs.pop(0))
+        if self.query.text().strip():
+            self.run_search()
+
+    def engine_failed(self, message: str) -> None:
+        self.setWindowTitle("Desktop Search — no model")
+        self.model_label.setText("Model: not loaded")
+        self.show_banner(f"Cannot start the search engine: {message}. Open File ▸ Settings to choose another "
+                         "model or index folder.")
+
+    # ----- indexing ----------------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+        if event.mimeData().hasUrls() and all(url.isLocalFile() for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        paths = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.add_paths(paths)
+
+    def choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose a folder to index", str(Path.home()))
+        if folder:
+            self.add_paths([Path(folder)])
+
+    def add_paths(self, paths: list[Path], rebuild: bool = False) -> None:
+        missing = [str(p) for p in paths if not p.exists()]
+        if missing:
+            self.show_banner(f"Cannot index {', '.join(missing)}: it does not exist")
+            return
+        if self.engine is None or self.running:
+            self.queued_runs.append((paths, rebuild))
+            self.statusBar().showMessage(f"Queued {', '.join(p.name for p in paths)} for indexing", 5000)
+            return
+        self.start_run(paths, rebuild)
+
+    def start_run(self, paths: list[Path], rebuild: bool) -> None:
+        from desktop_app.core.indexer import RunControl
+
+        self.control = RunControl()
+        self.running = True
+        self.progress_panel.show()
+        self.progress_bar.setRange(0, 0)
+        self.progress_label.setText(f"Scanning {', '.join(str(p) for p in paths)}…")
+        self.pause_button.setText("Pause")
+        self.pause_button.setEnabled(True)
+        self.cancel_button.setEnabled(True)
+        self.request_index.emit(self.engine, paths, rebuild, self.control)
+
+    def show_progress(self, progress: object) -> None:
+        if progress.phase != "indexing":
+            self.progress_label.setText({"scanning": "Scanning for changes…", "saving": "Saving the index…",
+                                         "done": "Done"}.get(progress.phase, progress.phase))
+            return
+        self.progress_bar.setRange(0, max(progress.files_total, 1))
+        self.progress_bar.setValue(progress.files_done)
+        state = "Paused" if self.control is not None and self.control.paused else "Indexing"
+        self.progress_label.setText(
+            f"{state} · {progress.tokens_per_s:,.0f} tokens/s · {format_eta(progress.eta_s)} · "
+            f"{Path(progress.current).name}"
+        )
+
+    def toggle_pause(self) -> None:
+        if self.control is None:
+            return
+        if self.control.paused:
+            self.control.resume()
+            self.pause_button.setText("Pause")
+        else:
+            self.control.pause()
+            self.pause_button.setText("Resume")
+            self.progress_label.setText("Paused — the current batch finishes, then indexing waits")
+
+    def cancel_indexing(self) -> None:
+        if self.control is not None:
+            self.control.cancel()
+            self.queued_runs.clear()
+            self.progress_label.setText("Cancelling…")
+            self.pause_button.setEnabled(False)
+            self.cancel_button.setEnabled(False)
+
+    def index_finished(self, report: object) -> None:
+        self.running = False
+        outcome = "Cancelled" if report.cancelled else "Indexed"
+        self.statusBar().showMessage(
+            f"{outcome}: {report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
+            f"{report.removed} removed, {report.failed} failed", 15000)
+        self.after_run()
+        self.indexing_finished.emit(report)
+
+    def index_failed(self, message: str) -> None:
+        self.running = False
+        self.show_banner(f"Indexing stopped: {message}")
+        self.after_run()
+        self.indexing_finished.emit(None)
+
+    def after_run(self) -> None:
+        self.control = None
+        self.progress_panel.hide()
+        if self.reload_after_run:
+            self.reload_after_run = False
+            self.close_engine()
+            self.start_loading()
+            return
+        self.refresh_folders()
+        if self.query.text().strip():
+            self.run_search()
+        if self.queued_runs:
+            self.start_run(*self.queued_runs.pop(0))
+
+    def selected_root(self) -> Path | None:
+        item = self.folders.currentItem()
+        return Path(item.data(0, Qt.ItemDataRole.UserRole)) if item else None
+
+    def reindex_selected(self) -> None:
+        root = self.selected_root()
+        if root is not None:
+            self.add_paths([root])
+
+    def remove_selected(self) -> None:
+        from desktop_app.core.indexer import remove_paths
+
+        root = self.selected_root()
+        if root is None or self.engine is None:
+            return
+        if self.running:
+            self.show_banner("Wait for indexing to finish (or cancel it) before removing a folder")
+            return
+        try:
+            removed = remove_paths(self.engine.index, [root])
+        except Exception as error:  # noqa: BLE001 - shown to the user
+            from desktop_app.gui.worker import readable
+
+            self.show_banner(f"Cannot remove {root}: {readable(error)}")
+            return
+        self.statusBar().showMessage(f"Removed {root} ({removed} files) from the index", 8000)
+        self.refresh_folders()
+        self.run_search()
+
+    def refresh_folders(self) -> None:
+        if self.ui_store is None:
+            return
+        self.folders.clear()
+        for root in self.ui_store.root_counts():
+            item = QTreeWidgetItem([Path(root["path"]).name or root["path"], f"{root['files']:,}",
+                                    f"{root['chunks']:,}"])
+            item.setToolTip(0, root["path"])
+            item.setData(0, Qt.ItemDataRole.UserRole, root["path"])
+            item.setTextAlignment(1, Qt.AlignmentFlag.AlignRight)
+            item.setTextAlignment(2, Qt.AlignmentFlag.AlignRight)
+            self.folders.addTopLevelItem(item)
+        failures = self.ui_store.failures()
+        self.problems.clear()
+        for path, reason in failures:
+            item = QListWidgetItem(f"{Path(path).name} — {reason}")
+            item.setToolTip(path)
+            self.problems.addItem(item)
+        self.problems_label.setText(f"<b>Problems</b> ({len(failures) or 'none'})")
+        self.folders_changed.emit()
+
+    # ----- searching ---------------------------------------------------------------------------
+    def search_options(self) -> dict:
+        weights = Weights(*(self.sliders[c].value() / 100 for c in CHANNELS))
+        return {"k": RESULT_FILES, "mode": self.mode.currentData(), "weights": weights,
+                "colbert": self.colbert_box.isChecked()}
+
+    def run_search(self) -> None:
+        self.debounce.stop()
+        query = self.query.text().strip()
+        if not query:
+            self.results.set_hits([])
+            self.results_header.setText("Type to search.")
+            return
+        if self.engine is None:
+            self.results_header.setText("The model is still loading: your search runs as soon as it is ready.")
+            return
+        self.request_id += 1
+        self.results_header.setText("Searching…")
+        self.request_search.emit(self.request_id, self.engine, query, self.search_options())
+
+    def search_done(self, request: int, result: object) -> None:
+        if request != self.request_id:
+            return
+        self.results.set_hits(result.hits)
+        channels = ", ".join(result.channels)
+        count = len(result.hits)
+        self.results_header.setText(
+            f"{count} file{'s' if count != 1 else ''} · {result.mode} ({channels}) · {result.took_ms:.0f} ms"
+            if count else f"No matches for “{result.query}” ({result.mode}: {channels})")
+        self.preview.clear()
+        self.open_button.setEnabled(False)
+        self.reveal_button.setEnabled(False)
+        self.results_shown.emit(result)
+
+    def search_failed(self, request: int, message: str) -> None:
+        if request == self.request_id:
+            self.results.set_hits([])
+            self.results_header.setText(message[:1].upper() + message[1:])
+
+    # ----- preview and opening -----------------------------------------------------------------
+    def show_preview(self, index: QModelIndex) -> None:
+        hit = index.data(HitRole) if index.isValid() else None
+        self.open_button.setEnabled(hit is not None)
+        self.reveal_button.setEnabled(hit is not None)
+        if hit is not None:
+            self.render_preview(hit, hit.chunk_id, hit.page)
+
+    def render_preview(self, hit: object, chunk_id: int, page: int) -> None:
+        before, text, after = self.ui_store.context(chunk_id)
+        others = [(hit.chunk_id, hit.page, hit.snippet)] + [(m.chunk_id, m.page, m.snippet) for m in hit.more]
+        others = [o for o in others if o[0] != chunk_id]
+        self.preview.setHtml(preview_html(hit.path, page, before, text, after, hit.terms, others))
+
+    def preview_link(self, url: QUrl) -> None:
+        hit = self.results_view.currentIndex().data(HitRole)
+        if hit is None or not url.toString().startswith("chunk:"):
+            return
+        chunk_id = int(url.toString().split(":", 1)[1])
+        pages = {hit.chunk_id: hit.page, **{m.chunk_id: m.page for m in hit.more}}
+        self.render_preview(hit, chunk_id, pages.get(chunk_id, hit.page))
+
+    def open_index(self, index: QModelIndex) -> None:
+        from desktop_app.core.launch import plan_open
+
+        hit = index.data(HitRole) if index.isValid() else None
+        if hit is None:
+            return
+        plan = plan_open(Path(hit.path), hit.page)
+        if plan.command is None:
+            self.statusBar().showMessage(plan.reason, 8000)
+            self.reveal_current()
+            return
+        if not QProcess.startDetached(plan.command[0], plan.command[1:]):
+            self.show_banner(f"Could not open {hit.path}: no application is set up to open it")
+
+    def reveal_current(self) -> None:
+        from desktop_app.core.launch import plan_show_in_folder
+
+        hit = self.results_view.currentIndex().data(HitRole)
+        if hit is not None:
+            command = plan_show_in_folder(Path(hit.path))
+            QProcess.startDetached(command[0], command[1:])
+
+    # ----- settings, messages, lifecycle -------------------------------------------------------
+    def edit_settings(self) -> None:
+        dialog = SettingsDialog(self.settings, self)
+        if not dialog.exec():
+            return
+        try:
+            new = dialog.result_settings()
+        except UsageError as error:
+            QMessageBox.warning(self, "Settings", str(error))
+            return
+        self.apply_settings(new)
+
+    def apply_settings(self, new: Settings) -> None:
+        """Save settings; reload the engine when the model, device, index or chunking changed."""
+        old, self.settings = self.settings, new
+        save_settings(self.qsettings, new)
+        for channel, slider in self.sliders.items():
+            slider.setValue(round(getattr(new.weights, channel) * 100))
+        engine_fields = ("model", "device", "dtype", "index_dir", "chunk_tokens", "chunk_overlap",
+                         "file_types", "exclude_patterns")
+        if any(getattr(old, f) != getattr(new, f) for f in engine_fields):
+            if self.running:
+                self.reload_after_run = True
+                self.statusBar().showMessage("The new settings apply when the current indexing run ends", 8000)
+                return
+            self.close_engine()
+            self.start_loading()
+
+    def show_banner(self, message: str) -> None:
+        self.banner.setText(message)
+        self.banner.show()
+        self.error_shown.emit(message)
+
+    def hide_banner(self) -> None:
+        self.banner.hide()
+
+    def show_about(self) -> None:
+        from PySide6 import __version__ as qt_version
+
+        model = self.engine.describe() if self.engine else "not loaded"
+        QMessageBox.about(self, "About Desktop Search",
+                          f"<b>Desktop Search {__version__}</b><br>Search your documents by meaning, offline."
+                          f"<br><br>Model: {model}<br>Qt for Python: {qt_version}<br>Index: {self.settings.index_dir}")
+
+    def restore_geometry(self) -> None:
+        geometry = self.qsettings.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1280, 800)
+
+    def close_engine(self) -> None:
+        if self.ui_store is not None:
+            self.ui_store.close()
+            self.ui_store = None
+        if self.engine is not None:
+            self.engine.index.close()
+            self.engine = None
+
+    def closeEvent(self, event: object) -> None:  # noqa: N802
+        self.qsettings.setValue("window/geometry", self.saveGeometry())
+        if self.control is not None:
+            self.control.cancel()
+        for thread in self.threads:
+            thread.quit()
+        for thread in self.threads:
+            thread.wait(30_000)
+        self.close_engine()
+        super().closeEvent(event)
+
+
+def load_style(app: QApplication) -> None:
+    style = RESOURCES / "style.qss"
+    if style.is_file():
+        app.setStyleSheet(style.read_text(encoding="utf-8"))
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Open the window and run the event loop until it closes."""
+    app = QApplication.instance() or QApplication(sys.argv if argv is None else argv)
+    app.setApplicationName("Desktop Search")
+    app.setOrganizationName("DesktopSearch")
+    app.setDesktopFileName("desktop-search")
+    load_style(app)
+    window = MainWindow()
+    window.show()
+    return app.exec()

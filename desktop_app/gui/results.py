@@ -1,0 +1,175 @@
+"""Result list model + delegate (score bars, highlighted terms) and the preview's HTML.
+
+Document text is always HTML-escaped before terms are wrapped in highlight tags, so a
+document that contains markup shows that markup as text, never as rich content.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
+from PySide6.QtGui import QColor, QPainter, QPalette, QTextDocument
+from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
+
+HIGHLIGHT = "background-color:#ffe28a;color:#000000;font-weight:600"
+CHIP = "background-color:#dde8f7;color:#1d3b66"
+CHANNEL_COLOURS = {"dense": "#4a7fd4", "sparse": "#d4843a", "colbert": "#3aa57a", "keyword": "#9a5bc8"}
+BAR_AREA = 170
+CARD_PADDING = 8
+
+HitRole = Qt.ItemDataRole.UserRole + 1
+PathRole = Qt.ItemDataRole.UserRole + 2
+CardHtmlRole = Qt.ItemDataRole.UserRole + 3
+
+
+def term_pattern(terms: list[str]) -> re.Pattern[str] | None:
+    """Matches any term case-insensitively: whole words for short terms, word starts for longer
+    ones (``stall`` also marks ``stalled``, but ``do`` does not mark ``dominating``)."""
+    cleaned = sorted({t for t in terms if t.strip()}, key=len, reverse=True)
+    if not cleaned:
+        return None
+    alternatives = [re.escape(t) + (r"\w*" if len(t) >= 4 else r"\b") for t in cleaned]
+    return re.compile(r"\b(?:" + "|".join(alternatives) + ")", re.IGNORECASE)
+
+
+def highlight_html(text: str, terms: list[str]) -> str:
+    """Escaped ``text`` with the terms wrapped in highlight spans; newlines become <br>."""
+    pattern = term_pattern(terms)
+    if pattern is None:
+        return html.escape(text).replace("\n", "<br>")
+    pieces, last = [], 0
+    for match in pattern.finditer(text):
+        pieces.append(html.escape(text[last:match.start()]))
+        pieces.append(f'<span style="{HIGHLIGHT}">{html.escape(match.group(0))}</span>')
+        last = match.end()
+    pieces.append(html.escape(text[last:]))
+    return "".join(pieces).replace("\n", "<br>")
+
+
+def chips_html(terms: list[str]) -> str:
+    return " ".join(f'<span style="{CHIP}">&nbsp;{html.escape(t)}&nbsp;</span>' for t in terms)
+
+
+def card_html(hit: object) -> str:
+    """The text part of one result card: name, page, folder, snippet, term chips."""
+    path = Path(hit.path)
+    more = f" · +{len(hit.more)} more in this file" if hit.more else ""
+    return (
+        f"<div><b>{html.escape(path.name)}</b>"
+        f"<span style='color:#666666'> · page {hit.page}{more}</span></div>"
+        f"<div style='color:#666666;font-size:small'>{html.escape(str(path.parent))}</div>"
+        f"<div style='margin-top:3px'>{highlight_html(' '.join(hit.snippet.split()), hit.terms)}</div>"
+        f"<div style='margin-top:3px'>{chips_html(hit.terms)}</div>"
+    )
+
+
+def preview_html(path: str, page: int, before: str, text: str, after: str, terms: list[str],
+                 others: list[tuple[int, int, str]]) -> str:
+    """The preview pane: the hit in its page context, terms highlighted, other matches as links."""
+    links = "".join(
+        f"<li><a href='chunk:{chunk_id}'>page {other_page}</a>: {html.escape(snippet[:120])}…</li>"
+        for chunk_id, other_page, snippet in others
+    )
+    others_html = f"<p><b>Other matches in this file</b></p><ul>{links}</ul>" if others else ""
+    return (
+        f"<p><b>{html.escape(Path(path).name)}</b> — page {page}<br>"
+        f"<span style='color:#666666'>{html.escape(path)}</span></p>"
+        f"<p>{'…' if before else ''}{highlight_html(before, terms)}"
+        f"<span style='background-color:#eef4ff'>{highlight_html(text, terms)}</span>"
+        f"{highlight_html(after, terms)}{'…' if after else ''}</p>{others_html}"
+    )
+
+
+def bar_fraction(channel: str, value: float) -> float:
+    """Bar length in [0, 1]: cosines as they are, sparse over BGE-M3's typical 0.3, BM25 squashed."""
+    if channel == "keyword":
+        return value / (value + 5.0) if value > 0 else 0.0
+    scale = 0.3 if channel == "sparse" else 1.0
+    return max(0.0, min(1.0, value / scale))
+
+
+class ResultsModel(QAbstractListModel):
+    """A flat list of file hits (each with its folded chunks) for a QListView."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hits: list[object] = []
+
+    def set_hits(self, hits: list[object]) -> None:
+        self.beginResetModel()
+        self.hits = list(hits)
+        self.endResetModel()
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(self.hits)
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> object:
+        if not index.isValid() or not 0 <= index.row() < len(self.hits):
+            return None
+        hit = self.hits[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return f"{Path(hit.path).name} (page {hit.page}) {hit.score:.3f}"
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return hit.path
+        if role == HitRole:
+            return hit
+        if role == PathRole:
+            return hit.path
+        if role == CardHtmlRole:
+            return card_html(hit)
+        return None
+
+
+class HitDelegate(QStyledItemDelegate):
+    """Paints a result card: rich text on the left, fused score and channel bars on the right."""
+
+    def document(self, option: QStyleOptionViewItem, index: QModelIndex) -> QTextDocument:
+        document = QTextDocument()
+        document.setDefaultFont(option.font)
+        document.setHtml(index.data(CardHtmlRole) or "")
+        document.setTextWidth(max(option.rect.width() - BAR_AREA - 2 * CARD_PADDING, 120))
+        return document
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:  # noqa: N802
+        document = self.document(option, index)
+        height = max(int(document.size().height()), 5 * option.fontMetrics.height())
+        return QSize(option.rect.width(), height + 2 * CARD_PADDING)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        hit = index.data(HitRole)
+        painter.save()
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        background = option.palette.color(QPalette.ColorRole.Highlight).lighter(170) if selected \
+            else option.palette.color(QPalette.ColorRole.Base)
+        painter.fillRect(option.rect, background)
+        painter.setPen(QColor("#dddddd"))
+        painter.drawLine(option.rect.bottomLeft(), option.rect.bottomRight())
+        document = self.document(option, index)
+        painter.translate(option.rect.left() + CARD_PADDING, option.rect.top() + CARD_PADDING)
+        document.drawContents(painter)
+        painter.restore()
+        self.paint_scores(painter, option.rect, hit, option)
+
+    def paint_scores(self, painter: QPainter, rect: QRect, hit: object, option: QStyleOptionViewItem) -> None:
+        painter.save()
+        left = rect.right() - BAR_AREA
+        line = option.fontMetrics.height()
+        top = rect.top() + CARD_PADDING
+        painter.setPen(option.palette.color(QPalette.ColorRole.Text))
+        painter.drawText(QRect(left, top, BAR_AREA - 2 * CARD_PADDING, line), Qt.AlignmentFlag.AlignLeft,
+                         f"score {hit.score:.3f}")
+        for row, (name, value) in enumerate((n, v) for n, v in hit.scores.items() if v is not None):
+            y = top + (row + 1) * (line + 2)
+            painter.setPen(QColor("#555555"))
+            painter.drawText(QRect(left, y, 58, line), Qt.AlignmentFlag.AlignLeft, name)
+            bar = QRect(left + 60, y + 3, 60, line - 6)
+            painter.fillRect(bar, QColor("#eeeeee"))
+            fraction = bar_fraction(name, value)
+            painter.fillRect(QRect(bar.left(), bar.top(), int(bar.width() * fraction), bar.height()),
+                             QColor(CHANNEL_COLOURS.get(name, "#888888")))
+            painter.drawText(QRect(left + 124, y, BAR_AREA - 124 - CARD_PADDING, line), Qt.AlignmentFlag.AlignLeft,
+                             f"{value:.2f}")
+        painter.restore()

@@ -1,0 +1,145 @@
+"""QSettings-backed preferences and the dialog that edits them.
+
+Stored values override the core defaults; ``DESKTOP_SEARCH_*`` variables still apply
+underneath, so a packaged app and the CLI agree on the index location by default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import (
+    QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLineEdit, QPushButton,
+    QSpinBox, QWidget,
+)
+
+from desktop_app.core.config import DEVICES, Settings, Weights
+from desktop_app.core.errors import UsageError
+from desktop_app.core.extract import EXTRACTORS
+
+ORGANIZATION = "DesktopSearch"
+APPLICATION = "Desktop Search"
+
+
+def open_qsettings(path: Path | None = None) -> QSettings:
+    """The app's QSettings: the platform's native store, or an INI file (tests, portable use)."""
+    if path is not None:
+        return QSettings(str(path), QSettings.Format.IniFormat)
+    return QSettings(ORGANIZATION, APPLICATION)
+
+
+def split_list(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.replace(";", ",").split(",") if part.strip())
+
+
+def load_settings(store: QSettings) -> Settings:
+    """Core settings from QSettings on top of the environment and defaults; bad values are ignored."""
+    base = Settings.from_env()
+    changes: dict[str, object] = {}
+    text = lambda key: str(store.value(key, "") or "")  # noqa: E731 - tiny accessor
+    if text("model"):
+        changes["model"] = text("model")
+    if text("index_dir"):
+        changes["index_dir"] = Path(text("index_dir")).expanduser()
+    if text("device") in DEVICES:
+        changes["device"] = text("device")
+    for key, field_name in (("chunk_tokens", "chunk_tokens"), ("chunk_overlap", "chunk_overlap")):
+        if text(key).isdigit():
+            changes[field_name] = int(text(key))
+    if text("weights"):
+        try:
+            changes["weights"] = Weights.parse(text("weights"))
+        except UsageError:
+            pass
+    if store.contains("file_types"):
+        changes["file_types"] = tuple(s.lower() if s.startswith(".") else "." + s.lower()
+                                      for s in split_list(text("file_types")))
+    if store.contains("exclude_patterns"):
+        changes["exclude_patterns"] = split_list(text("exclude_patterns"))
+    try:
+        return base.with_(**changes)
+    except UsageError:
+        return base
+
+
+def save_settings(store: QSettings, settings: Settings) -> None:
+    weights = settings.weights
+    store.setValue("model", settings.model or "")
+    store.setValue("index_dir", str(settings.index_dir))
+    store.setValue("device", settings.device)
+    store.setValue("chunk_tokens", str(settings.chunk_tokens))
+    store.setValue("chunk_overlap", str(settings.chunk_overlap))
+    store.setValue("weights", f"{weights.dense},{weights.sparse},{weights.colbert},{weights.keyword}")
+    store.setValue("file_types", ", ".join(settings.file_types))
+    store.setValue("exclude_patterns", ", ".join(settings.exclude_patterns))
+    store.sync()
+
+
+class SettingsDialog(QDialog):
+    """Edits a :class:`Settings`; ``result_settings()`` returns the edited copy or raises UsageError."""
+
+    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self.setMinimumWidth(560)
+        self.original = settings
+        form = QFormLayout(self)
+        self.model = QLineEdit(settings.model or "")
+        self.model.setPlaceholderText("automatic: BAAI/bge-m3 if cached, else the lite model")
+        form.addRow("Model (id or folder)", self.with_browse(self.model))
+        self.device = QComboBox()
+        self.device.addItems(list(DEVICES))
+        self.device.setCurrentText(settings.device)
+        form.addRow("Device", self.device)
+        self.chunk_tokens = QSpinBox()
+        self.chunk_tokens.setRange(16, 8192)
+        self.chunk_tokens.setValue(settings.chunk_tokens)
+        form.addRow("Chunk size (tokens)", self.chunk_tokens)
+        self.chunk_overlap = QSpinBox()
+        self.chunk_overlap.setRange(0, 4095)
+        self.chunk_overlap.setValue(settings.chunk_overlap)
+        form.addRow("Chunk overlap (tokens)", self.chunk_overlap)
+        weights = settings.weights
+        self.weights = QLineEdit(f"{weights.dense},{weights.sparse},{weights.colbert},{weights.keyword}")
+        self.weights.setToolTip("dense, sparse, ColBERT, keyword")
+        form.addRow("Default weights D,S,C,K", self.weights)
+        self.index_dir = QLineEdit(str(settings.index_dir))
+        form.addRow("Index location", self.with_browse(self.index_dir))
+        self.file_types = QLineEdit(", ".join(settings.file_types))
+        self.file_types.setPlaceholderText("all supported: " + " ".join(sorted(EXTRACTORS))[:80] + "…")
+        form.addRow("File types to include", self.file_types)
+        self.exclude = QLineEdit(", ".join(settings.exclude_patterns))
+        form.addRow("Exclude (folder/file patterns)", self.exclude)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def with_browse(self, line: QLineEdit) -> QWidget:
+        row = QWidget()
+        layout = QHBoxLayout(row)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(line)
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(lambda: self.browse_into(line))
+        layout.addWidget(browse)
+        return row
+
+    def browse_into(self, line: QLineEdit) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose a folder", line.text() or str(Path.home()))
+        if folder:
+            line.setText(folder)
+
+    def result_settings(self) -> Settings:
+        types = tuple(t.lower() if t.startswith(".") else "." + t.lower() for t in split_list(self.file_types.text()))
+        return self.original.with_(
+            model=self.model.text().strip(),
+            device=self.device.currentText(),
+            chunk_tokens=self.chunk_tokens.value(),
+            chunk_overlap=self.chunk_overlap.value(),
+            weights=Weights.parse(self.weights.text()),
+            index_dir=Path(self.index_dir.text()).expanduser(),
+            file_types=types,
+            exclude_patterns=split_list(self.exclude.text()),
+        )

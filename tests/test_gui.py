@@ -1,0 +1,200 @@
+"""The window, driven offscreen with pytest-qt: drop, index, search, preview, cancel, settings."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
+from PySide6.QtGui import QDropEvent, QTextDocument
+
+from desktop_app.core.config import Settings, Weights
+from desktop_app.gui.app import MainWindow
+from desktop_app.gui.results import CardHtmlRole, HitRole, highlight_html
+from desktop_app.gui.settings import load_settings, open_qsettings, save_settings
+
+LOAD_TIMEOUT = 120_000
+
+
+@pytest.fixture
+def ini(tmp_path: Path, lite_model_dir: Path) -> Path:
+    path = tmp_path / "settings.ini"
+    qsettings = open_qsettings(path)
+    qsettings.setValue("index_dir", str(tmp_path / "gui-index"))
+    qsettings.setValue("model", str(lite_model_dir))
+    qsettings.setValue("device", "cpu")
+    qsettings.sync()
+    return path
+
+
+@pytest.fixture
+def window(qtbot, ini: Path):
+    main = MainWindow(open_qsettings(ini))
+    qtbot.addWidget(main)
+    with qtbot.waitSignal(main.model_ready, timeout=LOAD_TIMEOUT):
+        main.show()
+    yield main
+    main.close()
+
+
+def drop(window: MainWindow, *paths: Path) -> None:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    event = QDropEvent(QPointF(200, 200), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+
+
+def search(qtbot, window: MainWindow, text: str):
+    with qtbot.waitSignal(window.results_shown, timeout=60_000) as shown:
+        window.query.setText(text)
+        qtbot.keyClick(window.query, Qt.Key.Key_Return)
+    return shown.args[0]
+
+
+def test_dropped_folder_is_indexed_and_listed(qtbot, window, aero_corpus) -> None:
+    with qtbot.waitSignal(window.indexing_finished, timeout=LOAD_TIMEOUT) as finished:
+        drop(window, aero_corpus)
+    report = finished.args[0]
+    assert report.added == 4 and not report.cancelled
+    item = window.folders.topLevelItem(0)
+    assert item.text(0) == aero_corpus.name and item.text(1) == "4" and item.text(2) == "4"
+    assert "lite model" in window.windowTitle() and "CPU" in window.model_label.text()
+
+
+def test_search_shows_hits_with_highlighted_terms_and_preview(qtbot, window, aero_corpus) -> None:
+    with qtbot.waitSignal(window.indexing_finished, timeout=LOAD_TIMEOUT):
+        drop(window, aero_corpus)
+    result = search(qtbot, window, "turbulent jet noise")
+    assert window.results.rowCount() == len(result.hits) > 0
+    first = window.results.index(0)
+    assert first.data(HitRole).path.endswith("noise.txt")
+    card = first.data(CardHtmlRole)
+    assert "background-color:#ffe28a" in card and "noise" in first.data(HitRole).terms
+    window.results_view.setCurrentIndex(first)
+    assert "Jet noise is produced" in window.preview.toPlainText()
+    assert window.open_button.isEnabled()
+
+
+def test_search_as_you_type_is_debounced(qtbot, window, aero_corpus) -> None:
+    with qtbot.waitSignal(window.indexing_finished, timeout=LOAD_TIMEOUT):
+        drop(window, aero_corpus)
+    with qtbot.waitSignal(window.results_shown, timeout=60_000) as shown:
+        for prefix in ("b", "bu", "buck", "buckling shells"):
+            window.query.setText(prefix)
+    assert shown.args[0].query == "buckling shells"
+    assert window.request_id == 1
+
+
+def test_cancel_stops_the_worker(qtbot, window, tmp_path) -> None:
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(300):
+        (folder / f"note{i:03d}.txt").write_text(f"Note {i} on compressor surge and rotating stall {i}.")
+    cancelled = []
+    window.indexer.progress.connect(
+        lambda p: p.phase == "indexing" and not cancelled and (cancelled.append(1), window.cancel_indexing()))
+    with qtbot.waitSignal(window.indexing_finished, timeout=LOAD_TIMEOUT) as finished:
+        drop(window, folder)
+    report = finished.args[0]
+    assert report.cancelled and report.added < 300
+    assert not window.progress_panel.isVisible()
+
+
+def test_pause_holds_the_run_until_resume(qtbot, window, tmp_path) -> None:
+    folder = tmp_path / "paused"
+    folder.mkdir()
+    for i in range(200):
+        (folder / f"memo{i:03d}.txt").write_text(f"Memo {i} about fatigue cracks in wing spars {i}.")
+    window.indexer.progress.connect(
+        lambda p: p.phase == "indexing" and window.control and not window.control.paused and window.toggle_pause())
+    drop(window, folder)
+    qtbot.waitUntil(lambda: window.control is not None and window.control.paused, timeout=LOAD_TIMEOUT)
+    with qtbot.assertNotEmitted(window.indexing_finished, wait=1500):
+        pass
+    assert window.pause_button.text() == "Resume"
+    window.indexer.progress.disconnect()
+    window.indexer.progress.connect(window.show_progress)
+    with qtbot.waitSignal(window.indexing_finished, timeout=LOAD_TIMEOUT) as finished:
+        window.toggle_pause()
+    assert finished.args[0].added == 200 and not finished.args[0].cancelled
+
+
+def test_html_in_a_document_shows_as_text(qtbot, window, tmp_path) -> None:
+    folder = tmp_path / "evil"
+    folder.mkdir()
+    payload = '<img src="http://x/y.png" onerror="alert(1)"> <a href="file:///etc/passwd">click wing stall</a>'
+    (folder / "evil.md").write_text(f"Notes on wing stall. {payload}")
+    with qtbot.waitSignal(window.indexing_finished, timeout=LOAD_TIMEOUT):
+        drop(window, folder)
+    search(qtbot, window, "wing stall")
+    first = window.results.index(0)
+    card = first.data(CardHtmlRole)
+    assert "<img" not in card and "<a href" not in card and "&lt;img" in card
+    document = QTextDocument()
+    document.setHtml(card)
+    assert '<img src="http://x/y.png"' in document.toPlainText()
+    window.results_view.setCurrentIndex(first)
+    assert "<a href=" in window.preview.toPlainText() and "<img" not in window.preview.toHtml().split("<body")[1]
+
+
+def test_bad_query_is_explained_not_crashed(qtbot, window) -> None:
+    window.query.setText("?!?")
+    qtbot.keyClick(window.query, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: "no words" in window.results_header.text(), timeout=30_000)
+
+
+def test_missing_model_is_shown_in_the_window(qtbot, tmp_path) -> None:
+    qsettings = open_qsettings(tmp_path / "bad.ini")
+    qsettings.setValue("index_dir", str(tmp_path / "idx"))
+    qsettings.setValue("model", str(tmp_path / "no-such-model"))
+    main = MainWindow(qsettings)
+    qtbot.addWidget(main)
+    with qtbot.waitSignal(main.error_shown, timeout=LOAD_TIMEOUT) as shown:
+        main.show()
+    assert "does not exist" in shown.args[0] and main.banner.isVisible()
+    assert "no model" in main.windowTitle()
+    main.close()
+
+
+def test_settings_persist_across_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "persist.ini"
+    chosen = Settings(index_dir=tmp_path / "my-index", model="/models/m3", device="cpu", chunk_tokens=256,
+                      chunk_overlap=32, weights=Weights(0.5, 0.2, 0.2, 0.1), file_types=(".pdf", ".md"),
+                      exclude_patterns=("build", "*.tmp"))
+    save_settings(open_qsettings(path), chosen)
+    restored = load_settings(QSettings(str(path), QSettings.Format.IniFormat))
+    for field in ("index_dir", "model", "device", "chunk_tokens", "chunk_overlap", "weights", "file_types",
+                  "exclude_patterns"):
+        assert getattr(restored, field) == getattr(chosen, field), field
+
+
+def test_highlighting_escapes_before_marking() -> None:
+    marked = highlight_html("a <b>stall</b> & stalled", ["stall"])
+    assert marked.count("<span") == 2 and "&lt;b&gt;" in marked and "&amp;" in marked
+
+
+def test_window_shows_without_importing_torch(tmp_path: Path, ini: Path) -> None:
+    code = f"""
+import sys, time
+started = time.perf_counter()
+from PySide6.QtWidgets import QApplication
+from desktop_app.gui.app import MainWindow
+from desktop_app.gui.settings import open_qsettings
+app = QApplication([])
+window = MainWindow(open_qsettings({str(ini)!r}), autoload=False)
+window.show()
+app.processEvents()
+elapsed = time.perf_counter() - started
+assert window.isVisible()
+assert "torch" not in sys.modules and "FlagEmbedding" not in sys.modules, "torch imported before it was needed"
+window.close()
+print(f"{{elapsed:.3f}}")
+"""
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert float(done.stdout.strip().splitlines()[-1]) < 1.0
