@@ -28,6 +28,7 @@ CANDIDATES_PER_CHANNEL = 100
 COLBERT_RERANK = 30
 MORE_PER_FILE = 3
 TOP_TERMS = 5
+TERM_SHARE_OF_BEST = 0.1
 SNIPPET_CHARS = 280
 QUERY_MAX_TOKENS = 512
 WORD = re.compile(r"\w+", re.UNICODE)
@@ -272,11 +273,14 @@ class Searcher:
     def terms(self, contribution: dict[int, float], row: ChunkRow, words: dict[str, set[int]]) -> list[str]:
         """Query words ranked by how much their tokens' q_w * d_w added to this chunk's score.
 
+        Words adding under a tenth of the best word's share (stop words, mostly) are left out.
+
         Without lexical contributions (keyword mode) the query words found in the chunk count.
         """
         if contribution:
             scored = {word: sum(contribution.get(t, 0.0) for t in tokens) for word, tokens in words.items()}
-            ranked = sorted((w for w, score in scored.items() if score > 0), key=lambda w: -scored[w])
+            floor = TERM_SHARE_OF_BEST * max(scored.values(), default=0.0)
+            ranked = sorted((w for w, score in scored.items() if score > floor), key=lambda w: -scored[w])
             return ranked[:TOP_TERMS]
         text = row.text.lower()
         return [w for w in words if len(w) > 1 and re.search(r"\b" + re.escape(w), text)][:TOP_TERMS]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QModelIndex, QProcess, QSettings, Qt, QThread, QTimer, QUrl, Signal
+from PySide6.QtCore import QEvent, QModelIndex, QProcess, QSettings, Qt, QThread, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView, QApplication, QCheckBox, QComboBox, QFileDialog, QFrame, QHBoxLayout, QHeaderView, QLabel,
@@ -194,10 +194,18 @@ class MainWindow(QMainWindow):
         self.results_view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.results_view.setUniformItemSizes(False)
         self.results_view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.results_view.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
         self.results_view.activated.connect(self.open_index)
         self.results_view.selectionModel().currentChanged.connect(lambda current, _: self.show_preview(current))
         layout.addWidget(self.results_view, 1)
+        self.results_view.installEventFilter(self)
         return box
+
+    def eventFilter(self, watched: object, event: object) -> bool:  # noqa: N802
+        """Cards re-wrap their text when the list changes width."""
+        if watched is self.results_view and event.type() == QEvent.Type.Resize:
+            self.results_view.scheduleDelayedItemsLayout()
+        return super().eventFilter(watched, event)
 
     def build_preview(self) -> QWidget:
         box = QWidget()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
 from PySide6.QtGui import QColor, QPainter, QPalette, QTextDocument
-from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
+from PySide6.QtWidgets import QAbstractItemView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 HIGHLIGHT = "background-color:#ffe28a;color:#000000;font-weight:600"
 CHIP = "background-color:#dde8f7;color:#1d3b66"
@@ -66,9 +66,15 @@ def card_html(hit: object) -> str:
     )
 
 
+def reflow(text: str) -> str:
+    """Join hard-wrapped lines into paragraphs; blank lines stay paragraph breaks."""
+    return re.sub(r"(?<!\n)\n(?!\n)", " ", text)
+
+
 def preview_html(path: str, page: int, before: str, text: str, after: str, terms: list[str],
                  others: list[tuple[int, int, str]]) -> str:
     """The preview pane: the hit in its page context, terms highlighted, other matches as links."""
+    before, text, after = reflow(before), reflow(text), reflow(after)
     links = "".join(
         f"<li><a href='chunk:{chunk_id}'>page {other_page}</a>: {html.escape(snippet[:120])}…</li>"
         for chunk_id, other_page, snippet in others
@@ -126,17 +132,22 @@ class ResultsModel(QAbstractListModel):
 class HitDelegate(QStyledItemDelegate):
     """Paints a result card: rich text on the left, fused score and channel bars on the right."""
 
+    def __init__(self, view: QAbstractItemView) -> None:
+        super().__init__(view)
+        self.view = view
+
     def document(self, option: QStyleOptionViewItem, index: QModelIndex) -> QTextDocument:
+        """The card's text laid out for the view's current width (the same in sizeHint and paint)."""
         document = QTextDocument()
         document.setDefaultFont(option.font)
         document.setHtml(index.data(CardHtmlRole) or "")
-        document.setTextWidth(max(option.rect.width() - BAR_AREA - 2 * CARD_PADDING, 120))
+        document.setTextWidth(max(self.view.viewport().width() - BAR_AREA - 2 * CARD_PADDING, 120))
         return document
 
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:  # noqa: N802
         document = self.document(option, index)
         height = max(int(document.size().height()), 5 * option.fontMetrics.height())
-        return QSize(option.rect.width(), height + 2 * CARD_PADDING)
+        return QSize(self.view.viewport().width(), height + 2 * CARD_PADDING)
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
         hit = index.data(HitRole)
