@@ -198,3 +198,32 @@ print(f"{{elapsed:.3f}}")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     assert float(done.stdout.strip().splitlines()[-1]) < 1.0
+
+
+def test_search_while_indexing_returns_what_is_already_indexed(qtbot, window, aero_corpus, tmp_path) -> None:
+    with qtbot.waitSignal(window.indexing_finished, timeout=LOAD_TIMEOUT):
+        drop(window, aero_corpus)
+    folder = tmp_path / "more"
+    folder.mkdir()
+    for i in range(200):
+        (folder / f"log{i:03d}.txt").write_text(f"Flight log {i}: cruise at altitude, fuel burn nominal {i}.")
+    window.indexer.progress.connect(
+        lambda p: p.phase == "indexing" and window.control and not window.control.paused and window.toggle_pause())
+    drop(window, folder)
+    qtbot.waitUntil(lambda: window.control is not None and window.control.paused, timeout=LOAD_TIMEOUT)
+    result = search(qtbot, window, "jet exhaust noise")
+    assert result.hits[0].path.endswith("noise.txt")
+    assert window.running
+    window.indexer.progress.disconnect()
+    with qtbot.waitSignal(window.indexing_finished, timeout=LOAD_TIMEOUT):
+        window.cancel_indexing()
+
+
+def test_locked_index_is_a_readable_message(qtbot, window, aero_corpus) -> None:
+    from desktop_app.core.lock import WriterLock
+
+    with WriterLock(window.settings.index_dir):
+        with qtbot.waitSignal(window.error_shown, timeout=LOAD_TIMEOUT) as shown:
+            drop(window, aero_corpus)
+    assert "another Desktop Search process" in shown.args[0]
+    assert window.banner.isVisible() and not window.progress_panel.isVisible()
