@@ -48,6 +48,27 @@ def drop(window: MainWindow, *paths: Path) -> None:
     window.dropEvent(event)
 
 
+def notes_folder(parent: Path, name: str, count: int, template: str) -> Path:
+    """``count`` small text files whose text is ``template`` formatted with their number."""
+    folder = parent / name
+    folder.mkdir()
+    for i in range(count):
+        (folder / f"{name}{i:03d}.txt").write_text(template.format(i=i))
+    return folder
+
+
+def drop_and_pause(qtbot, window: MainWindow, folder: Path):
+    """Drop ``folder`` and press Pause at the first progress report; returns the slot to disconnect."""
+    def pause_once(progress) -> None:
+        if progress.phase == "indexing" and window.control and not window.control.paused:
+            window.toggle_pause()
+
+    window.indexer.progress.connect(pause_once)
+    drop(window, folder)
+    qtbot.waitUntil(lambda: window.control is not None and window.control.paused, timeout=LOAD_TIMEOUT)
+    return pause_once
+
+
 def search(qtbot, window: MainWindow, text: str):
     with qtbot.waitSignal(window.results_shown, timeout=60_000) as shown:
         window.query.setText(text)
@@ -90,10 +111,7 @@ def test_search_as_you_type_is_debounced(qtbot, window, aero_corpus) -> None:
 
 
 def test_cancel_stops_the_worker(qtbot, window, tmp_path) -> None:
-    folder = tmp_path / "many"
-    folder.mkdir()
-    for i in range(300):
-        (folder / f"note{i:03d}.txt").write_text(f"Note {i} on compressor surge and rotating stall {i}.")
+    folder = notes_folder(tmp_path, "note", 300, "Note {i} on compressor surge and rotating stall {i}.")
     cancelled = []
     window.indexer.progress.connect(
         lambda p: p.phase == "indexing" and not cancelled and (cancelled.append(1), window.cancel_indexing()))
@@ -105,19 +123,12 @@ def test_cancel_stops_the_worker(qtbot, window, tmp_path) -> None:
 
 
 def test_pause_holds_the_run_until_resume(qtbot, window, tmp_path) -> None:
-    folder = tmp_path / "paused"
-    folder.mkdir()
-    for i in range(200):
-        (folder / f"memo{i:03d}.txt").write_text(f"Memo {i} about fatigue cracks in wing spars {i}.")
-    window.indexer.progress.connect(
-        lambda p: p.phase == "indexing" and window.control and not window.control.paused and window.toggle_pause())
-    drop(window, folder)
-    qtbot.waitUntil(lambda: window.control is not None and window.control.paused, timeout=LOAD_TIMEOUT)
+    folder = notes_folder(tmp_path, "memo", 200, "Memo {i} about fatigue cracks in wing spars {i}.")
+    pause_once = drop_and_pause(qtbot, window, folder)
     with qtbot.assertNotEmitted(window.indexing_finished, wait=1500):
         pass
     assert window.pause_button.text() == "Resume"
-    window.indexer.progress.disconnect()
-    window.indexer.progress.connect(window.show_progress)
+    window.indexer.progress.disconnect(pause_once)
     with qtbot.waitSignal(window.indexing_finished, timeout=LOAD_TIMEOUT) as finished:
         window.toggle_pause()
     assert finished.args[0].added == 200 and not finished.args[0].cancelled
@@ -203,18 +214,12 @@ print(f"{{elapsed:.3f}}")
 def test_search_while_indexing_returns_what_is_already_indexed(qtbot, window, aero_corpus, tmp_path) -> None:
     with qtbot.waitSignal(window.indexing_finished, timeout=LOAD_TIMEOUT):
         drop(window, aero_corpus)
-    folder = tmp_path / "more"
-    folder.mkdir()
-    for i in range(200):
-        (folder / f"log{i:03d}.txt").write_text(f"Flight log {i}: cruise at altitude, fuel burn nominal {i}.")
-    window.indexer.progress.connect(
-        lambda p: p.phase == "indexing" and window.control and not window.control.paused and window.toggle_pause())
-    drop(window, folder)
-    qtbot.waitUntil(lambda: window.control is not None and window.control.paused, timeout=LOAD_TIMEOUT)
+    folder = notes_folder(tmp_path, "log", 200, "Flight log {i}: cruise at altitude, fuel burn nominal {i}.")
+    pause_once = drop_and_pause(qtbot, window, folder)
     result = search(qtbot, window, "jet exhaust noise")
     assert result.hits[0].path.endswith("noise.txt")
     assert window.running
-    window.indexer.progress.disconnect()
+    window.indexer.progress.disconnect(pause_once)
     with qtbot.waitSignal(window.indexing_finished, timeout=LOAD_TIMEOUT):
         window.cancel_indexing()
 
