@@ -26,6 +26,7 @@ MAX_QUERY_CHARS = 2000
 MAX_K = 1000
 CANDIDATES_PER_CHANNEL = 100
 COLBERT_RERANK = 30
+POSTINGS_PER_TOKEN = 5000
 MORE_PER_FILE = 3
 TOP_TERMS = 5
 TERM_SHARE_OF_BEST = 0.1
@@ -210,7 +211,7 @@ class Searcher:
             limit = min(pool, self.store.chunk_count())
             found.update((cid, None) for cid, _ in self.index.vectors.query(encoded.dense, limit))
         if encoded is not None and semantic and ("sparse" in active or mode == "colbert"):
-            found.update((cid, None) for cid, _ in self.store.sparse_top(encoded.sparse, pool))
+            found.update((cid, None) for cid, _ in self.store.sparse_top(encoded.sparse, pool, POSTINGS_PER_TOKEN))
         if "keyword" in active and keyword_query:
             found.update((cid, None) for cid, _ in self.store.keyword_top(keyword_query, pool))
         return list(found)

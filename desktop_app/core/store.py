@@ -53,7 +53,7 @@ CREATE TABLE IF NOT EXISTS sparse(
     weight REAL NOT NULL,
     PRIMARY KEY(chunk_id, token_id)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS sparse_token ON sparse(token_id, chunk_id, weight);
+CREATE INDEX IF NOT EXISTS sparse_impact ON sparse(token_id, weight DESC, chunk_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, name, content='', tokenize='porter unicode61');
 """
 
@@ -271,17 +271,24 @@ class Store:
             found.update(zip(chunk_ids.tolist(), vectors))
         return found
 
-    def sparse_top(self, query: dict[int, float], limit: int) -> list[tuple[int, float]]:
-        """Chunks with the highest ``sum(q_w * d_w)`` over the query's tokens, via the token index."""
+    def sparse_top(self, query: dict[int, float], limit: int,
+                   per_token: int | None = None) -> list[tuple[int, float]]:
+        """Chunks with the highest ``sum(q_w * d_w)`` over the query's tokens, via the token index.
+
+        With ``per_token``, each token contributes only its ``per_token`` highest-weight postings
+        (impact-ordered pruning: the index is sorted by weight within a token), so a common token
+        never drags millions of rows into the sum. Candidates' exact scores are computed later.
+        """
         if not query:
             return []
-        values = ",".join("(?, ?)" for _ in query)
-        params = [x for pair in query.items() for x in pair]
-        sql = (
-            f"WITH q(token_id, qw) AS (VALUES {values}) "
-            "SELECT s.chunk_id, sum(s.weight * q.qw) AS score FROM q "
-            "JOIN sparse s ON s.token_id = q.token_id GROUP BY s.chunk_id ORDER BY score DESC LIMIT ?"
-        )
+        tokens = sorted(query.items(), key=lambda item: -item[1])[:SQLITE_VARIABLES // 3]
+        cap = "" if per_token is None else " ORDER BY weight DESC LIMIT ?"
+        branch = f"SELECT chunk_id, weight * ? AS part FROM (SELECT chunk_id, weight FROM sparse WHERE token_id = ?{cap})"
+        params: list[float | int] = []
+        for token, weight in tokens:
+            params += [weight, token] + ([per_token] if per_token is not None else [])
+        sql = (f"SELECT chunk_id, sum(part) AS score FROM ({' UNION ALL '.join([branch] * len(tokens))}) "
+               "GROUP BY chunk_id ORDER BY score DESC LIMIT ?")
         return [(r[0], r[1]) for r in self.conn.execute(sql, params + [limit])]
 
     def sparse_weights(self, chunk_ids: list[int], token_ids: list[int]) -> dict[int, dict[int, float]]:
