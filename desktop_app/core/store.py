@@ -315,17 +315,6 @@ class Store:
         )
         return [(r[0], r[1]) for r in rows]
 
-    def keyword_scores(self, fts_query: str, chunk_ids: list[int]) -> dict[int, float]:
-        found: dict[int, float] = {}
-        for part in batched(chunk_ids):
-            rows = self.conn.execute(
-                f"SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? "
-                f"AND rowid IN ({placeholders(len(part))})",
-                [fts_query] + part,
-            )
-            found.update((r[0], r[1]) for r in rows)
-        return found
-
     def chunk_rows(self, ids: list[int]) -> dict[int, ChunkRow]:
         found: dict[int, ChunkRow] = {}
         for part in batched(ids):
