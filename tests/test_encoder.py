@@ -137,3 +137,23 @@ def test_cuda_requested_without_a_gpu_is_a_clear_error(spec) -> None:
 def test_texts_longer_than_the_model_window_are_truncated(encoder: Encoder) -> None:
     long_text = "supersonic " * 2000
     assert encoder.encode([long_text])[0].dense.shape == (encoder.dim,)
+
+
+def test_cpu_dtype_is_bf16_only_with_native_support_and_a_measured_gain(spec, monkeypatch) -> None:
+    from desktop_app.core import encoder as module
+
+    probe = Encoder(spec, device="cpu", dtype="auto")
+    monkeypatch.setattr(module, "cpu_has_bf16", lambda: False)
+    monkeypatch.setattr(module, "bf16_matmul_is_faster", lambda hidden: True)
+    assert probe.pick_dtype() == "fp32"
+    monkeypatch.setattr(module, "cpu_has_bf16", lambda: True)
+    assert probe.pick_dtype() == "bf16"
+    monkeypatch.setattr(module, "bf16_matmul_is_faster", lambda hidden: False)
+    assert probe.pick_dtype() == "fp32"
+    assert Encoder(spec, device="cpu", dtype="fp32").pick_dtype() == "fp32"
+
+
+def test_bf16_encodings_stay_close_to_fp32(spec, encoder) -> None:
+    bf16 = Encoder(spec, device="cpu", dtype="bf16").load()
+    for full, half in zip(encoder.encode(TEXTS), bf16.encode(TEXTS)):
+        assert float(full.dense @ half.dense) > 0.99
