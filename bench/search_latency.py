@@ -72,7 +72,7 @@ class SyntheticCorpus:
         return unit(self.centroids[picks] + 0.7 * unit(self.rng.standard_normal((count, self.dim))))
 
     def sparse(self, size: int) -> dict[int, float]:
-        tokens = np.unique(self.rng.choice(VOCAB, size * 2, p=self.probabilities))[:size]
+        tokens = self.rng.permutation(np.unique(self.rng.choice(VOCAB, size * 2, p=self.probabilities)))[:size]
         return dict(zip(tokens.tolist(), token_weight(tokens, self.rng).tolist()))
 
 

@@ -275,21 +275,28 @@ class Store:
                    per_token: int | None = None) -> list[tuple[int, float]]:
         """Chunks with the highest ``sum(q_w * d_w)`` over the query's tokens, via the token index.
 
-        With ``per_token``, each token contributes only its ``per_token`` highest-weight postings
-        (impact-ordered pruning: the index is sorted by weight within a token), so a common token
-        never drags millions of rows into the sum. Candidates' exact scores are computed later.
+        With ``per_token``, candidates are each token's ``per_token`` highest-weight postings
+        (impact order: the index sorts postings by weight within a token, so a common token
+        never drags its whole list in); every candidate then gets its exact score from the
+        (chunk, token) primary key. Without it every posting of every query token is summed.
         """
         if not query:
             return []
-        tokens = sorted(query.items(), key=lambda item: -item[1])[:SQLITE_VARIABLES // 3]
-        cap = "" if per_token is None else " ORDER BY weight DESC LIMIT ?"
-        branch = f"SELECT chunk_id, weight * ? AS part FROM (SELECT chunk_id, weight FROM sparse WHERE token_id = ?{cap})"
-        params: list[float | int] = []
-        for token, weight in tokens:
-            params += [weight, token] + ([per_token] if per_token is not None else [])
-        sql = (f"SELECT chunk_id, sum(part) AS score FROM ({' UNION ALL '.join([branch] * len(tokens))}) "
-               "GROUP BY chunk_id ORDER BY score DESC LIMIT ?")
-        return [(r[0], r[1]) for r in self.conn.execute(sql, params + [limit])]
+        tokens = sorted(query.items(), key=lambda item: -item[1])[:SQLITE_VARIABLES // 4]
+        values = ",".join("(?, ?)" for _ in tokens)
+        weights = [x for pair in tokens for x in pair]
+        if per_token is None:
+            sql = (f"WITH q(token_id, qw) AS (VALUES {values}) SELECT s.chunk_id, sum(s.weight * q.qw) AS score "
+                   "FROM q JOIN sparse s ON s.token_id = q.token_id GROUP BY s.chunk_id ORDER BY score DESC LIMIT ?")
+            return [(r[0], r[1]) for r in self.conn.execute(sql, weights + [limit])]
+        branch = "SELECT * FROM (SELECT chunk_id FROM sparse WHERE token_id = ? ORDER BY weight DESC LIMIT ?)"
+        sql = (f"WITH q(token_id, qw) AS (VALUES {values}), "
+               f"candidate(chunk_id) AS ({' UNION '.join([branch] * len(tokens))}) "
+               "SELECT s.chunk_id, sum(s.weight * q.qw) AS score FROM candidate CROSS JOIN q "
+               "JOIN sparse s ON s.chunk_id = candidate.chunk_id AND s.token_id = q.token_id "
+               "GROUP BY s.chunk_id ORDER BY score DESC LIMIT ?")
+        caps = [x for token, _ in tokens for x in (token, per_token)]
+        return [(r[0], r[1]) for r in self.conn.execute(sql, weights + caps + [limit])]
 
     def sparse_weights(self, chunk_ids: list[int], token_ids: list[int]) -> dict[int, dict[int, float]]:
         """chunk id -> {token id: weight} restricted to ``token_ids``."""

@@ -1,0 +1,106 @@
+"""CPU (or GPU) encoding throughput: our encoder against BGEM3FlagModel.encode's defaults.
+
+Both run in this process, on the same texts (a realistic mix of chunk lengths cut from the
+Cranfield abstracts), producing dense + sparse outputs, on a BGE-M3-sized model with random
+weights (bench/sized_model.py). Prints tokens/s and the ratio; exits 1 below ``--target``.
+
+    python bench/encode_speed.py                 # CPU: target 3.0x
+    python bench/encode_speed.py --device cuda   # GPU: also compares with ~250,000 tokens/s
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.sized_model import build  # noqa: E402
+from desktop_app.core.encoder import Encoder  # noqa: E402
+from desktop_app.core.models import load_spec  # noqa: E402
+
+CRANFIELD = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cranfield" / "cran.all.1400"
+H100_REFERENCE_TOKENS_PER_S = 250_000
+LENGTH_MIX = ((0.55, 510, 510), (0.25, 150, 400), (0.20, 20, 150))
+
+
+def chunk_texts(tokenizer: object, count: int, seed: int = 0) -> list[str]:
+    """Texts whose token counts follow LENGTH_MIX: most chunks full, a tail of short ones."""
+    words = re.sub(r"\.[ITABW]\s|\.I \d+", " ", CRANFIELD.read_text()).split()
+    rng = np.random.default_rng(seed)
+    texts = []
+    for _ in range(count):
+        share = rng.random()
+        low, high = next((lo, hi) for p, lo, hi in accumulate(LENGTH_MIX) if share <= p)
+        target = int(rng.integers(low, high + 1))
+        start = int(rng.integers(0, len(words) - 2 * target))
+        ids = tokenizer(" ".join(words[start:start + 2 * target]), add_special_tokens=False)["input_ids"][:target]
+        texts.append(tokenizer.decode(ids))
+    return texts
+
+
+def accumulate(mix: tuple[tuple[float, int, int], ...]) -> list[tuple[float, int, int]]:
+    total, out = 0.0, []
+    for share, low, high in mix:
+        total += share
+        out.append((total, low, high))
+    return out
+
+
+def count_tokens(tokenizer: object, texts: list[str]) -> int:
+    return sum(len(ids) for ids in tokenizer(texts, truncation=True, max_length=512)["input_ids"])
+
+
+def time_flagembedding(model_dir: Path, texts: list[str], device: str) -> float:
+    """Seconds for BGEM3FlagModel.encode with its defaults (dense + sparse requested)."""
+    from FlagEmbedding import BGEM3FlagModel
+
+    model = BGEM3FlagModel(str(model_dir), devices=device)
+    started = time.perf_counter()
+    model.encode(texts, return_dense=True, return_sparse=True)
+    return time.perf_counter() - started
+
+
+def time_ours(model_dir: Path, texts: list[str], device: str, dtype: str) -> tuple[float, str]:
+    encoder = Encoder(load_spec(model_dir), device=device, dtype=dtype).load()
+    encoder.encode(texts[:2], max_length=64)
+    started = time.perf_counter()
+    encoder.encode(texts, max_length=512)
+    return time.perf_counter() - started, encoder.dtype
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--texts", type=int, default=24)
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--target", type=float, default=3.0)
+    parser.add_argument("--model", type=Path, default=Path(__file__).parent / "work" / "bge-m3-sized")
+    args = parser.parse_args()
+    model_dir = build(args.model)
+    encoder = Encoder(load_spec(model_dir), device=args.device).load()
+    texts = chunk_texts(encoder.tokenizer, args.texts)
+    tokens = count_tokens(encoder.tokenizer, texts)
+    baseline_s = time_flagembedding(model_dir, texts, args.device)
+    ours_fp32_s, _ = time_ours(model_dir, texts, args.device, "fp32" if args.device == "cpu" else "fp16")
+    ours_auto_s, dtype = time_ours(model_dir, texts, args.device, "auto")
+    result = {
+        "device": args.device, "texts": len(texts), "tokens": tokens,
+        "flagembedding_default_tokens_per_s": round(tokens / baseline_s, 1),
+        "ours_fp32_tokens_per_s": round(tokens / ours_fp32_s, 1),
+        "ours_auto_tokens_per_s": round(tokens / ours_auto_s, 1), "auto_dtype": dtype,
+        "ratio_fp32": round(baseline_s / ours_fp32_s, 2), "ratio_auto": round(baseline_s / ours_auto_s, 2),
+    }
+    if args.device == "cuda":
+        result["share_of_h100_reference"] = round(tokens / ours_auto_s / H100_REFERENCE_TOKENS_PER_S, 3)
+    print(json.dumps(result, indent=2))
+    return 0 if result["ratio_auto"] >= args.target else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
