@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from desktop_app.core.encoder import Encoding  # noqa: E402
 from desktop_app.core.index import Index  # noqa: E402
-from desktop_app.core.search import POSTINGS_PER_TOKEN, Searcher  # noqa: E402
+from desktop_app.core.search import Searcher  # noqa: E402
 from desktop_app.core.store import NewChunk, Store  # noqa: E402
 
 VOCAB = 30522
@@ -118,6 +118,14 @@ class PrecomputedEncoder:
         return {}
 
 
+def every_posting_top(store: Store, query: dict[int, float], limit: int) -> list[tuple[int, float]]:
+    """The baseline: sum every posting of every query token (what MaxScore avoids)."""
+    values = ",".join("(?, ?)" for _ in query)
+    sql = (f"WITH q(token_id, qw) AS (VALUES {values}) SELECT s.chunk_id, sum(s.weight * q.qw) AS score "
+           "FROM q JOIN sparse s ON s.token_id = q.token_id GROUP BY s.chunk_id ORDER BY score DESC LIMIT ?")
+    return store.conn.execute(sql, [x for pair in query.items() for x in pair] + [limit]).fetchall()
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
@@ -149,10 +157,10 @@ def measure(folder: Path, queries: int, dim: int) -> dict[str, float]:
     exact_ms, pruned_ms, overlap = [], [], []
     for encoding in list(encodings.values())[:50]:
         started = time.perf_counter()
-        exact = index.store.sparse_top(encoding.sparse, 100)
+        exact = every_posting_top(index.store, encoding.sparse, 100)
         exact_ms.append((time.perf_counter() - started) * 1000)
         started = time.perf_counter()
-        pruned = index.store.sparse_top(encoding.sparse, 100, POSTINGS_PER_TOKEN)
+        pruned = index.store.sparse_top(encoding.sparse, 100)
         pruned_ms.append((time.perf_counter() - started) * 1000)
         overlap.append(len({c for c, _ in exact} & {c for c, _ in pruned}) / max(len(exact), 1))
     disk = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
@@ -160,9 +168,9 @@ def measure(folder: Path, queries: int, dim: int) -> dict[str, float]:
     return {
         "p50_ms": round(percentile(latencies, 0.5), 2), "p95_ms": round(percentile(latencies, 0.95), 2),
         "dense_recall_at_10": round(float(recall), 4),
-        "sparse_exact_p50_ms": round(statistics.median(exact_ms), 2),
-        "sparse_pruned_p50_ms": round(statistics.median(pruned_ms), 2),
-        "sparse_pruned_recall_at_100": round(float(np.mean(overlap)), 4),
+        "sparse_every_posting_p50_ms": round(statistics.median(exact_ms), 2),
+        "sparse_maxscore_p50_ms": round(statistics.median(pruned_ms), 2),
+        "sparse_maxscore_recall_at_100": round(float(np.mean(overlap)), 4),
         "open_s": round(load_s, 2), "index_rss_mb": round(index_rss), "disk_mb": round(disk / 2**20),
     }
 

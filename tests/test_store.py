@@ -43,13 +43,18 @@ def test_sparse_top_equals_brute_force(store: Store) -> None:
     np.testing.assert_allclose([s for _, s in found], [s for _, s in expected], rtol=1e-9)
 
 
-def test_pruned_sparse_top_reads_only_each_tokens_best_postings(store: Store) -> None:
-    query = {3: 0.5, 42: 0.9}
-    best = {token: store.conn.execute("SELECT chunk_id FROM sparse WHERE token_id = ? ORDER BY weight DESC LIMIT 2",
-                                      (token,)).fetchall() for token in query}
-    allowed = {row[0] for rows in best.values() for row in rows}
-    found = store.sparse_top(query, 10, per_token=2)
-    assert {c for c, _ in found} == allowed
+def test_maxscore_top_k_is_exact_for_common_and_rare_tokens(store: Store) -> None:
+    rng = np.random.default_rng(11)
+    for _ in range(30):
+        tokens = rng.choice(50, int(rng.integers(1, 9)), replace=False)
+        query = {int(t): float(w) for t, w in zip(tokens, rng.uniform(0.01, 1.0, len(tokens)))}
+        expected = sorted(brute_force(store, query).items(), key=lambda item: (-item[1], item[0]))[:5]
+        found = store.sparse_top(query, 5)
+        np.testing.assert_allclose([s for _, s in found], [s for _, s in expected], rtol=1e-9)
+
+
+def test_tokens_absent_from_the_index_find_nothing(store: Store) -> None:
+    assert store.sparse_top({999: 1.0}, 5) == []
 
 
 def test_replacing_a_file_is_all_or_nothing(store: Store) -> None:

@@ -26,7 +26,6 @@ MAX_QUERY_CHARS = 2000
 MAX_K = 1000
 CANDIDATES_PER_CHANNEL = 100
 COLBERT_RERANK = 30
-POSTINGS_PER_TOKEN = 1000
 KEYWORD_DEPTH = 1000
 MORE_PER_FILE = 3
 TOP_TERMS = 5
@@ -221,7 +220,7 @@ class Searcher:
             limit = min(pool, self.store.chunk_count())
             found.update((cid, None) for cid, _ in self.index.vectors.query(encoded.dense, limit))
         if encoded is not None and semantic and ("sparse" in active or mode == "colbert"):
-            found.update((cid, None) for cid, _ in self.store.sparse_top(encoded.sparse, pool, POSTINGS_PER_TOKEN))
+            found.update((cid, None) for cid, _ in self.store.sparse_top(encoded.sparse, pool))
         found.update((cid, None) for cid in list(keyword)[:pool])
         return list(found)
 

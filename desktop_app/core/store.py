@@ -19,6 +19,8 @@ import sqlite_utils
 
 SCHEMA_VERSION = "1"
 SQLITE_VARIABLES = 900
+CACHE_KIB = 64 * 1024
+MMAP_BYTES = 4 << 30
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -98,6 +100,8 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+    conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
     return conn
 
 
@@ -271,32 +275,73 @@ class Store:
             found.update(zip(chunk_ids.tolist(), vectors))
         return found
 
-    def sparse_top(self, query: dict[int, float], limit: int,
-                   per_token: int | None = None) -> list[tuple[int, float]]:
-        """Chunks with the highest ``sum(q_w * d_w)`` over the query's tokens, via the token index.
+    def sparse_top(self, query: dict[int, float], limit: int) -> list[tuple[int, float]]:
+        """The ``limit`` chunks with the highest ``sum(q_w * d_w)``: exact, without summing every posting.
 
-        With ``per_token``, candidates are each token's ``per_token`` highest-weight postings
-        (impact order: the index sorts postings by weight within a token, so a common token
-        never drags its whole list in); every candidate then gets its exact score from the
-        (chunk, token) primary key. Without it every posting of every query token is summed.
+        MaxScore: each token's best possible contribution is ``q_w`` times its largest posting
+        (the first row of the weight-sorted token index). A seed ranking gives a threshold; the
+        low-bound tokens whose bounds together stay under it cannot lift a chunk into the top
+        on their own, so only the other ("essential") tokens' postings are enumerated. Every
+        surviving candidate is then scored over all query tokens through the (chunk, token) key.
         """
-        if not query:
+        bounds = self.token_bounds(query)
+        if not bounds:
             return []
-        tokens = sorted(query.items(), key=lambda item: -item[1])[:SQLITE_VARIABLES // 4]
-        values = ",".join("(?, ?)" for _ in tokens)
-        weights = [x for pair in tokens for x in pair]
-        if per_token is None:
-            sql = (f"WITH q(token_id, qw) AS (VALUES {values}) SELECT s.chunk_id, sum(s.weight * q.qw) AS score "
-                   "FROM q JOIN sparse s ON s.token_id = q.token_id GROUP BY s.chunk_id ORDER BY score DESC LIMIT ?")
-            return [(r[0], r[1]) for r in self.conn.execute(sql, weights + [limit])]
-        branch = "SELECT * FROM (SELECT chunk_id FROM sparse WHERE token_id = ? ORDER BY weight DESC LIMIT ?)"
-        sql = (f"WITH q(token_id, qw) AS (VALUES {values}), "
-               f"candidate(chunk_id) AS ({' UNION '.join([branch] * len(tokens))}) "
-               "SELECT s.chunk_id, sum(s.weight * q.qw) AS score FROM candidate CROSS JOIN q "
-               "JOIN sparse s ON s.chunk_id = candidate.chunk_id AND s.token_id = q.token_id "
-               "GROUP BY s.chunk_id ORDER BY score DESC LIMIT ?")
-        caps = [x for token, _ in tokens for x in (token, per_token)]
-        return [(r[0], r[1]) for r in self.conn.execute(sql, weights + caps + [limit])]
+        seed = self.partial_scores(self.impact_candidates(query, bounds, limit), query)
+        ranked = sorted(seed.values(), reverse=True)
+        threshold = ranked[limit - 1] if len(ranked) >= limit else 0.0
+        optional, slack = [], 0.0
+        for token in sorted(bounds, key=bounds.get):
+            if slack + bounds[token] >= threshold:
+                break
+            optional.append(token)
+            slack += bounds[token]
+        essential = {t: query[t] for t in bounds if t not in optional}
+        values = ",".join("(?, ?)" for _ in essential)
+        scores = dict(self.conn.execute(
+            f"WITH q(token_id, qw) AS (VALUES {values}) SELECT s.chunk_id, sum(s.weight * q.qw) FROM q "
+            "JOIN sparse s ON s.token_id = q.token_id GROUP BY s.chunk_id HAVING sum(s.weight * q.qw) + ? >= ?",
+            [x for pair in essential.items() for x in pair] + [slack, threshold],
+        ).fetchall())
+        if optional:
+            extra = self.partial_scores(set(scores), {t: query[t] for t in optional})
+            scores = {cid: score + extra.get(cid, 0.0) for cid, score in scores.items()}
+        scores.update(seed)
+        return sorted(scores.items(), key=lambda item: -item[1])[:limit]
+
+    def token_bounds(self, query: dict[int, float]) -> dict[int, float]:
+        """Per query token present in the index: ``q_w`` times its largest document weight."""
+        bounds = {}
+        for token, weight in query.items():
+            row = self.conn.execute("SELECT weight FROM sparse WHERE token_id = ? ORDER BY weight DESC LIMIT 1",
+                                    (token,)).fetchone()
+            if row is not None:
+                bounds[token] = weight * row[0]
+        return bounds
+
+    def impact_candidates(self, query: dict[int, float], bounds: dict[int, float], per_token: int) -> set[int]:
+        """Each token's ``per_token`` highest-weight postings: a cheap seed for the threshold."""
+        found: set[int] = set()
+        for token in bounds:
+            found.update(r[0] for r in self.conn.execute(
+                "SELECT chunk_id FROM sparse WHERE token_id = ? ORDER BY weight DESC LIMIT ?", (token, per_token)))
+        return found
+
+    def partial_scores(self, chunk_ids: set[int], query: dict[int, float]) -> dict[int, float]:
+        """``sum(q_w * d_w)`` over ``query``'s tokens for the given chunks, by primary-key lookups."""
+        if not chunk_ids or not query:
+            return {}
+        tokens = ",".join("(?, ?)" for _ in query)
+        weights = [x for pair in query.items() for x in pair]
+        found: dict[int, float] = {}
+        for part in batched(sorted(chunk_ids), SQLITE_VARIABLES - len(weights)):
+            found.update(self.conn.execute(
+                f"WITH c(chunk_id) AS (VALUES {','.join('(?)' for _ in part)}), q(token_id, qw) AS (VALUES {tokens}) "
+                "SELECT c.chunk_id, sum(s.weight * q.qw) FROM c CROSS JOIN q "
+                "JOIN sparse s ON s.chunk_id = c.chunk_id AND s.token_id = q.token_id GROUP BY c.chunk_id",
+                part + weights,
+            ).fetchall())
+        return found
 
     def sparse_weights(self, chunk_ids: list[int], token_ids: list[int]) -> dict[int, dict[int, float]]:
         """chunk id -> {token id: weight} restricted to ``token_ids``."""
