@@ -21,6 +21,8 @@ SCHEMA_VERSION = "1"
 SQLITE_VARIABLES = 900
 CACHE_KIB = 64 * 1024
 MMAP_BYTES = 4 << 30
+MAXSCORE_BLOCK = 256
+OPTIONAL_SHARE = 0.5
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -281,8 +283,11 @@ class Store:
         MaxScore: each token's best possible contribution is ``q_w`` times its largest posting
         (the first row of the weight-sorted token index). A seed ranking gives a threshold; the
         low-bound tokens whose bounds together stay under it cannot lift a chunk into the top
-        on their own, so only the other ("essential") tokens' postings are enumerated. Every
-        surviving candidate is then scored over all query tokens through the (chunk, token) key.
+        on their own, so only the other ("essential") tokens' postings are enumerated. Keeping
+        that optional share at half the threshold (not all of it) scans a little more but
+        leaves far fewer survivors, and scanning a posting is ~10x cheaper than a key lookup. Survivors
+        are completed with the optional tokens (through the (chunk, token) key) best first, in
+        blocks, until even the best remaining one cannot beat the k-th score found so far.
         """
         bounds = self.token_bounds(query)
         if not bounds:
@@ -292,21 +297,26 @@ class Store:
         threshold = ranked[limit - 1] if len(ranked) >= limit else 0.0
         optional, slack = [], 0.0
         for token in sorted(bounds, key=bounds.get):
-            if slack + bounds[token] >= threshold:
+            if slack + bounds[token] >= OPTIONAL_SHARE * threshold:
                 break
             optional.append(token)
             slack += bounds[token]
         essential = {t: query[t] for t in bounds if t not in optional}
         values = ",".join("(?, ?)" for _ in essential)
-        scores = dict(self.conn.execute(
-            f"WITH q(token_id, qw) AS (VALUES {values}) SELECT s.chunk_id, sum(s.weight * q.qw) FROM q "
-            "JOIN sparse s ON s.token_id = q.token_id GROUP BY s.chunk_id HAVING sum(s.weight * q.qw) + ? >= ?",
+        survivors = self.conn.execute(
+            f"WITH q(token_id, qw) AS (VALUES {values}) SELECT s.chunk_id, sum(s.weight * q.qw) AS part FROM q "
+            "JOIN sparse s ON s.token_id = q.token_id GROUP BY s.chunk_id HAVING part + ? >= ? ORDER BY part DESC",
             [x for pair in essential.items() for x in pair] + [slack, threshold],
-        ).fetchall())
-        if optional:
-            extra = self.partial_scores(set(scores), {t: query[t] for t in optional})
-            scores = {cid: score + extra.get(cid, 0.0) for cid, score in scores.items()}
-        scores.update(seed)
+        ).fetchall()
+        scores = dict(seed)
+        optional_query = {t: query[t] for t in optional}
+        for block in batched(survivors, MAXSCORE_BLOCK):
+            best = sorted(scores.values(), reverse=True)
+            threshold = max(threshold, best[limit - 1] if len(best) >= limit else 0.0)
+            if block[0][1] + slack < threshold:
+                break
+            extra = self.partial_scores({cid for cid, _ in block}, optional_query)
+            scores.update((cid, part + extra.get(cid, 0.0)) for cid, part in block)
         return sorted(scores.items(), key=lambda item: -item[1])[:limit]
 
     def token_bounds(self, query: dict[int, float]) -> dict[int, float]:
