@@ -180,3 +180,11 @@ def test_file_types_and_exclude_patterns_filter_the_scan(tmp_path, settings) -> 
     chosen = settings.with_(file_types=(".md",), exclude_patterns=("build",))
     found, _ = scan(tmp_path, chosen)
     assert [Path(c.path).name for c in found] == ["a.md"]
+
+
+def test_report_names_the_device_and_precision_actually_used(index, spec, settings, aero_corpus) -> None:
+    from desktop_app.core.encoder import Encoder
+
+    report = run(index, Encoder(spec, device="cpu", dtype="bf16"), settings, aero_corpus)
+    assert report.device.endswith("on CPU (bf16)")
+    assert run(index, Encoder(spec, device="cpu", dtype="bf16"), settings, aero_corpus).device == ""

@@ -195,12 +195,12 @@ class Indexer:
             todo: list[Job] = []
             for root in roots:
                 todo.extend(self.diff(root, report))
-            report.device = self.encoder.describe() if todo else ""
             try:
                 self.process(todo, report, notify, control)
             except Cancelled:
                 report.cancelled = True
             finally:
+                report.device = self.encoder.describe() if self.encoder.loaded else ""
                 notify(Progress("saving", report_done(report), len(todo) + report_done(report)))
                 self.index.save_vectors()
         report.seconds = round(time.monotonic() - started, 3)
