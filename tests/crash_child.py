@@ -1,0 +1,81 @@
+"""Runs `desktop-search index` and SIGKILLs itself at the Nth call of a chosen operation.
+
+Usage: python crash_child.py POINT N -- CLI ARGS...   (test helper, never imported by the app)
+Points: commit (inside a transaction, before COMMIT), vectors-add (after a commit, before the
+vectors are added), save-replace (temporary hnswlib file written, not yet renamed),
+save-meta (file renamed, its state not yet recorded in SQLite).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from contextlib import contextmanager
+
+from desktop_app.core import store as store_module
+from desktop_app.core import vectors as vectors_module
+
+
+def killer(n: int):
+    calls = {"count": 0}
+
+    def maybe_die() -> None:
+        calls["count"] += 1
+        if calls["count"] == n:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return maybe_die
+
+
+def arm(point: str, n: int) -> None:
+    die = killer(n)
+    if point == "commit":
+        @contextmanager
+        def transaction(self):
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            die()
+            self.conn.execute("COMMIT")
+
+        store_module.Store.transaction = transaction
+    elif point == "vectors-add":
+        original_add = vectors_module.VectorIndex.add
+
+        def add(self, ids, vectors):
+            die()
+            original_add(self, ids, vectors)
+
+        vectors_module.VectorIndex.add = add
+    elif point == "save-replace":
+        original_replace = os.replace
+
+        def replace(source, target):
+            if str(source).endswith(".hnsw.tmp"):
+                die()
+            original_replace(source, target)
+
+        vectors_module.os.replace = replace
+    elif point == "save-meta":
+        original_set_meta = store_module.Store.set_meta
+
+        def set_meta(self, key, value):
+            if key == "vectors_state":
+                die()
+            original_set_meta(self, key, value)
+
+        store_module.Store.set_meta = set_meta
+    elif point != "none":
+        raise SystemExit(f"unknown point {point}")
+
+
+if __name__ == "__main__":
+    point, n, separator, *cli_args = sys.argv[1:]
+    arm(point, int(n))
+    from desktop_app.cli import main
+
+    sys.exit(main(cli_args))

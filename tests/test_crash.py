@@ -1,0 +1,116 @@
+"""SIGKILL the indexer at chosen points and at random moments; nothing may be lost or doubled."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from desktop_app.core.index import Index
+from desktop_app.core.indexer import Indexer
+from desktop_app.core.search import Searcher
+
+CHILD = Path(__file__).with_name("crash_child.py")
+FILES = 240
+QUERIES = ("compressor stall margin", "boundary layer transition", "panel flutter")
+
+
+def make_corpus(folder: Path) -> Path:
+    folder.mkdir()
+    topics = ["compressor stall", "boundary layer transition", "panel flutter", "heat shield ablation",
+              "shell buckling", "jet noise", "wing icing", "rotor vortex"]
+    for i in range(FILES):
+        topic = topics[i % len(topics)]
+        (folder / f"report{i:03d}.txt").write_text(
+            f"Report {i} on {topic}. " + " ".join(f"Measurement {j} of {topic} in run {i}." for j in range(3)))
+    return folder
+
+
+def snapshot(index_dir: Path, encoder) -> dict:
+    """What a user could observe: per-file chunk counts, vector count, and search results."""
+    index = Index.open(index_dir)
+    store = index.store
+    per_file = dict(store.conn.execute(
+        "SELECT f.path, count(c.id) FROM files f LEFT JOIN chunks c ON c.file_id = f.id GROUP BY f.path"))
+    live = set(store.all_chunk_ids().tolist())
+    searcher = Searcher(index, encoder)
+    results = {q: [(h.path, round(h.score, 5)) for h in searcher.search(q, k=20).hits] for q in QUERIES}
+    vectors = index.vectors.count
+    index.close()
+    return {"per_file": per_file, "chunks": len(live), "vectors": vectors, "results": results}
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory, encoder, lite_model_dir):
+    from desktop_app.core.config import Settings
+
+    root = tmp_path_factory.mktemp("baseline")
+    docs = make_corpus(root / "docs")
+    settings = Settings(index_dir=root / "index", lite_model_dir=lite_model_dir, device="cpu", dtype="fp32")
+    index = Index.open(settings.index_dir, create=True)
+    Indexer(index, encoder, settings).run([docs])
+    index.close()
+    return docs, snapshot(settings.index_dir, encoder)
+
+
+def run_child(args: list[str], env: dict, kill_after: float | None = None) -> int:
+    process = subprocess.Popen([sys.executable, str(CHILD), *args], env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+    if kill_after is not None:
+        try:
+            process.wait(timeout=kill_after)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGKILL)
+    process.wait(timeout=300)
+    return process.returncode
+
+
+def finish_and_compare(index_dir: Path, docs: Path, encoder, settings, expected: dict) -> None:
+    """Restart: open (repairing), index again to completion, and compare with the clean run."""
+    index = Index.open(index_dir, create=True)
+    report = Indexer(index, encoder, settings).run([docs])
+    index.close()
+    assert report.failed == 0 and not report.cancelled
+    observed = snapshot(index_dir, encoder)
+    assert observed["chunks"] == observed["vectors"] == expected["chunks"]
+    assert observed["per_file"] == expected["per_file"]
+    assert observed["results"] == expected["results"]
+
+
+@pytest.mark.parametrize("point, n", [
+    ("commit", 2), ("commit", 4), ("vectors-add", 1), ("vectors-add", 3),
+    ("save-replace", 1), ("save-meta", 1),
+])
+def test_kill_at_a_chosen_point_loses_and_doubles_nothing(point, n, baseline, tmp_path, encoder, settings,
+                                                          monkeypatch) -> None:
+    docs, expected = baseline
+    index_dir = tmp_path / "index"
+    env = dict(os.environ, DESKTOP_SEARCH_MODEL=str(settings.lite_model_dir), DESKTOP_SEARCH_DEVICE="cpu",
+               DESKTOP_SEARCH_DTYPE="fp32")
+    code = run_child([point, str(n), "--", "index", str(docs), "--index", str(index_dir)], env)
+    assert code == -signal.SIGKILL, f"the child was not killed at {point} #{n}"
+    finish_and_compare(index_dir, docs, encoder, settings.with_(index_dir=index_dir), expected)
+
+
+def test_kills_at_random_moments_lose_and_double_nothing(baseline, tmp_path, encoder, settings) -> None:
+    docs, expected = baseline
+    index_dir = tmp_path / "index"
+    env = dict(os.environ, DESKTOP_SEARCH_MODEL=str(settings.lite_model_dir), DESKTOP_SEARCH_DEVICE="cpu",
+               DESKTOP_SEARCH_DTYPE="fp32")
+    moments = random.Random(2026)
+    killed = 0
+    for _ in range(4):
+        started = time.monotonic()
+        code = run_child(["none", "0", "--", "index", str(docs), "--index", str(index_dir)], env,
+                         kill_after=moments.uniform(3.0, 9.0))
+        killed += code == -signal.SIGKILL
+        assert code in (0, -signal.SIGKILL), f"indexer failed after {time.monotonic() - started:.1f} s"
+        Index.open(index_dir, create=True).close()
+    assert killed >= 1
+    finish_and_compare(index_dir, docs, encoder, settings.with_(index_dir=index_dir), expected)
