@@ -81,7 +81,7 @@ def test_sparse_head_weights_rare_words_above_common_ones(encoder: Encoder) -> N
 
 def test_cuda_out_of_memory_halves_the_batch_then_falls_back_to_cpu(spec) -> None:
     notices: list[str] = []
-    fresh = Encoder(spec, device="cpu", on_notice=notices.append).load()
+    fresh = Encoder(spec, device="cpu", dtype="fp32", on_notice=notices.append).load()
     expected = fresh.encode(TEXTS)
     real_forward = fresh.forward
     sizes: list[int] = []

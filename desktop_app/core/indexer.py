@@ -26,6 +26,7 @@ from desktop_app.core.errors import Cancelled, ExtractionError, UsageError
 from desktop_app.core.extract import extract, is_supported
 from desktop_app.core.index import Index
 from desktop_app.core.lock import WriterLock
+from desktop_app.core.paths import to_os, to_text
 from desktop_app.core.store import NewChunk
 
 ENCODE_BATCH_CHUNKS = 64
@@ -140,7 +141,7 @@ def scan(root: Path, settings: Settings) -> tuple[list[Candidate], list[Failure]
         paths = []
 
         def report(error: OSError) -> None:
-            problems.append(Failure(str(error.filename), f"cannot list folder: {error.strerror}"))
+            problems.append(Failure(to_text(str(error.filename)), f"cannot list folder: {error.strerror}"))
 
         for folder, dirs, files in os.walk(root, onerror=report):
             dirs[:] = sorted(d for d in dirs if not settings.is_excluded(d))
@@ -151,10 +152,11 @@ def scan(root: Path, settings: Settings) -> tuple[list[Candidate], list[Failure]
         try:
             stat = path.stat()
         except OSError as error:
-            problems.append(Failure(str(path), f"cannot read: {error.strerror}"))
+            reason = "broken link: its target is missing" if path.is_symlink() else f"cannot read: {error.strerror}"
+            problems.append(Failure(to_text(str(path)), reason))
             continue
         if path.is_file():
-            found.append(Candidate(str(path), stat.st_size, stat.st_mtime_ns))
+            found.append(Candidate(to_text(str(path)), stat.st_size, stat.st_mtime_ns))
     return found, problems
 
 
@@ -210,11 +212,11 @@ class Indexer:
     def diff(self, root: Path, report: IndexReport) -> list[Job]:
         """Compare disk with the store under ``root``; apply removals, return files to encode."""
         with self.store.transaction():
-            self.store.add_root(str(root))
+            self.store.add_root(to_text(str(root)))
         found, problems = scan(root, self.settings)
         report.failures.extend(problems)
         report.failed += len(problems)
-        known = self.store.files_under(str(root))
+        known = self.store.files_under(to_text(str(root)))
         todo = []
         for candidate in found:
             record = known.pop(candidate.path, None)
@@ -225,7 +227,7 @@ class Indexer:
             if same_settings and (record.size, record.mtime_ns) == (candidate.size, candidate.mtime_ns):
                 report.unchanged += 1
                 continue
-            if same_settings and record.status == "indexed" and safe_sha256(candidate.path) == record.sha256:
+            if same_settings and record.status == "indexed" and safe_sha256(to_os(candidate.path)) == record.sha256:
                 with self.store.transaction():
                     self.store.touch_file(record.id, candidate.size, candidate.mtime_ns)
                 report.unchanged += 1
@@ -286,12 +288,14 @@ class Indexer:
             if stop.is_set():
                 return
             try:
-                job.sha256 = sha256_of(job.file.path)
-                extracted = extract(Path(job.file.path), self.settings.max_chars_per_file)
+                job.sha256 = sha256_of(to_os(job.file.path))
+                extracted = extract(Path(to_os(job.file.path)), self.settings.max_chars_per_file)
                 job.chunks = chunker.chunk(extracted.pages)
                 job.note = extracted.note
             except ExtractionError as error:
                 job.error = str(error)
+            except FileNotFoundError:
+                job.error = "file vanished before it could be read"
             except OSError as error:
                 job.error = f"cannot read: {error.strerror or error}"
             except Exception as error:  # noqa: BLE001 - one bad file must never stop a run
@@ -382,17 +386,17 @@ def normalise_root(path: Path) -> Path:
 
 def remove_paths(index: Index, paths: list[Path]) -> int:
     """Drop folders or files (and their chunks and vectors) from the index; return files removed."""
-    targets = [Path(os.path.abspath(os.path.expanduser(str(p)))) for p in paths]
+    targets = [to_text(os.path.abspath(os.path.expanduser(str(p)))) for p in paths]
     removed_files = 0
     removed_chunks: list[int] = []
     with WriterLock(index.folder):
         with index.store.transaction():
             for target in targets:
-                records = index.store.files_under(str(target))
+                records = index.store.files_under(target)
                 for record in records.values():
                     removed_chunks.extend(index.store.remove_file(record.id))
                 removed_files += len(records)
-                index.store.remove_root(str(target))
+                index.store.remove_root(target)
         if index.vectors is not None:
             index.vectors.delete(removed_chunks)
             index.save_vectors()

@@ -12,6 +12,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from desktop_app.core.paths import to_os
+
 RUNNABLE_SUFFIXES = {
     ".sh", ".bash", ".zsh", ".py", ".pyw", ".pl", ".rb", ".php", ".js", ".mjs", ".ps1", ".bat", ".cmd", ".com",
     ".exe", ".msi", ".app", ".jar", ".desktop", ".run", ".bin", ".appimage", ".vbs", ".scr", ".command",
@@ -41,6 +43,8 @@ def is_runnable(path: Path) -> bool:
 
 
 def plan_open(path: Path, page: int = 1) -> OpenPlan:
+    """``path`` as the index stores it (see core.paths); the plan names the real file."""
+    path = Path(to_os(str(path)))
     folder = str(path.parent)
     if is_runnable(path):
         return OpenPlan(None, folder, f"{path.name} is a program or script: showing it in its folder instead")
@@ -61,6 +65,7 @@ def default_opener(path: Path) -> list[str]:
 
 
 def plan_show_in_folder(path: Path) -> list[str]:
+    path = Path(to_os(str(path)))
     if sys.platform == "darwin":
         return ["open", "-R", str(path)]
     if os.name == "nt":
