@@ -16,6 +16,7 @@ import argparse
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -195,7 +196,8 @@ def search_mode(mode: str, queries_file: Path, index_dir: Path) -> list[dict]:
 # --- evaluation and reporting ------------------------------------------------------------------
 
 def evaluate(records: list[dict], qrels: Qrels) -> dict:
-    """Mean nDCG@10, recall@100 and took_ms over the records, plus per-query scores and errors."""
+    """Mean nDCG@10 and recall@100, mean and median took_ms, per-query scores and errors."""
+    took = [r["took_ms"] for r in records if "took_ms" in r]
     ndcg: dict[str, float] = {}
     recall: dict[str, float] = {}
     for record in records:
@@ -207,16 +209,19 @@ def evaluate(records: list[dict], qrels: Qrels) -> dict:
         "queries": len(records),
         "ndcg@10": mean(list(ndcg.values())),
         "recall@100": mean(list(recall.values())),
-        "mean_ms": mean([r["took_ms"] for r in records if "took_ms" in r]),
+        "mean_ms": mean(took),
+        "median_ms": statistics.median(took) if took else 0.0,
         "errors": {r["id"]: r["error"] for r in records if "error" in r},
         "per_query": {"ndcg@10": ndcg, "recall@100": recall},
     }
 
 
 def markdown_table(results: dict[str, dict]) -> str:
-    lines = ["| mode | nDCG@10 | recall@100 | mean ms/query | query errors |", "| --- | --- | --- | --- | --- |"]
+    lines = ["| mode | nDCG@10 | recall@100 | mean ms/query | median ms/query | query errors |",
+             "| --- | --- | --- | --- | --- | --- |"]
     for mode, r in results.items():
-        lines.append(f"| {mode} | {r['ndcg@10']:.3f} | {r['recall@100']:.3f} | {r['mean_ms']:.1f} | {len(r['errors'])} |")
+        lines.append(f"| {mode} | {r['ndcg@10']:.3f} | {r['recall@100']:.3f} | {r['mean_ms']:.1f} | "
+                     f"{r['median_ms']:.1f} | {len(r['errors'])} |")
     return "\n".join(lines)
 
 
@@ -230,7 +235,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="work folder for documents, index, results "
                         "(default bench/work/quality)")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"the Cranfield folder (default {DEFAULT_DATA})")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
+                        help=f"the Cranfield folder (default {DEFAULT_DATA})")
     parser.add_argument("--modes", default=DEFAULT_MODES, help=f"comma-separated, from {', '.join(MODES)} "
                         f"(default {DEFAULT_MODES})")
     parser.add_argument("--limit-queries", type=int, metavar="N", help="only the first N queries (quick runs)")
@@ -265,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     built = build_report(report, work / "index_build.json")
     print(f"quality: index run: {report['added']} added, {report['updated']} updated, {report['unchanged']} "
           f"unchanged, {report['failed']} failed; built in {built['seconds']:.1f} s ({built['tokens']} tokens) "
-          f"with {built['model']} on {built['device']}", file=sys.stderr)
+          f"on {built['device']}", file=sys.stderr)
 
     results: dict[str, dict] = {}
     for mode in args.modes:
@@ -278,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
                "modes": results}
     (work / "results.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     print(f"{len(queries)} queries; index built in {built['seconds']:.1f} s, {built['tokens']} tokens, "
-          f"{built['model']} on {built['device']}\n")
+          f"{built['device']}\n")
     print(markdown_table(results))
     if args.check and not check_hybrid(results):
         print("\nquality: check failed: hybrid's nDCG@10 does not beat the best single channel", file=sys.stderr)
