@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from contextlib import contextmanager
 
 from desktop_app.core import store as store_module
 from desktop_app.core import vectors as vectors_module
@@ -31,18 +30,21 @@ def killer(n: int):
 def arm(point: str, n: int) -> None:
     die = killer(n)
     if point == "commit":
-        @contextmanager
-        def transaction(self):
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-            die()
-            self.conn.execute("COMMIT")
+        class KillBeforeCommit:
+            """The store's connection, except that COMMIT may kill the process first."""
 
-        store_module.Store.transaction = transaction
+            def __init__(self, conn) -> None:
+                self.conn = conn
+
+            def execute(self, sql, *args):
+                if sql == "COMMIT":
+                    die()
+                return self.conn.execute(sql, *args)
+
+            def __getattr__(self, name):
+                return getattr(self.conn, name)
+
+        store_module.Store.conn = property(lambda self: KillBeforeCommit(self.db.conn))
     elif point == "vectors-add":
         original_add = vectors_module.VectorIndex.add
 
