@@ -47,6 +47,9 @@ def test_reindex_skips_unchanged_files_without_loading_work(index, encoder, sett
         del encoder.encode
     assert (report.added, report.updated, report.unchanged, report.removed) == (0, 0, 4, 0)
     assert calls == [] and report.tokens == 0
+    saved = (settings.index_dir / "dense.hnsw").stat().st_mtime_ns
+    run(index, encoder, settings, aero_corpus)
+    assert (settings.index_dir / "dense.hnsw").stat().st_mtime_ns == saved
 
 
 def test_touched_but_identical_file_is_unchanged(index, encoder, settings, aero_corpus) -> None:

@@ -203,8 +203,9 @@ class Indexer:
                 report.cancelled = True
             finally:
                 report.device = self.encoder.describe() if self.encoder.loaded else ""
-                notify(Progress("saving", report_done(report), len(todo) + report_done(report)))
-                self.index.save_vectors()
+                if self.index.vectors.dirty:
+                    notify(Progress("saving", report_done(report), len(todo) + report_done(report)))
+                    self.index.save_vectors()
         report.seconds = round(time.monotonic() - started, 3)
         notify(Progress("done", report_done(report), report_done(report), tokens_done=report.tokens))
         return report
