@@ -154,3 +154,31 @@ def test_cli_does_not_import_torch_for_status(cli_env, aero_corpus) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ),
                           timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_disk_full_during_a_commit_keeps_the_last_consistent_state(cli_env, tmp_path, monkeypatch) -> None:
+    import sqlite3
+
+    from desktop_app.core.store import Store
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(150):
+        (folder / f"doc{i:03d}.txt").write_text(f"Document {i} about nozzle erosion {i}.")
+    original = Store.replace_file
+    calls = {"n": 0}
+
+    def fills_the_disk(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 80:
+            raise sqlite3.OperationalError("database or disk is full")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "replace_file", fills_the_disk)
+    code, _, err = cli("index", str(folder))
+    assert code == 1 and "the disk is full" in err and "index again" in err and "Traceback" not in err
+    status = json.loads(cli("status", "--json")[1])
+    assert status["files"] == status["chunks"] == status["vectors"] == 64
+    monkeypatch.setattr(Store, "replace_file", original)
+    report = json.loads(cli("index", str(folder), "--json")[1])
+    assert (report["added"], report["unchanged"]) == (86, 64)

@@ -31,3 +31,7 @@ class ExtractionError(DesktopSearchError):
 
 class Cancelled(DesktopSearchError):
     """The user cancelled a running job."""
+
+
+class StorageError(DesktopSearchError):
+    """The index could not be written (disk full, read-only, I/O error); it keeps its last commit."""

@@ -7,10 +7,12 @@ committed in groups, each group in one transaction: a crash never leaves half a 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import queue
+import sqlite3
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -22,7 +24,7 @@ import numpy as np
 from desktop_app.core.chunk import Chunk, Chunker
 from desktop_app.core.config import Settings
 from desktop_app.core.encoder import Encoder
-from desktop_app.core.errors import Cancelled, ExtractionError, UsageError
+from desktop_app.core.errors import Cancelled, ExtractionError, StorageError, UsageError
 from desktop_app.core.extract import extract, is_supported
 from desktop_app.core.index import Index
 from desktop_app.core.lock import WriterLock
@@ -201,6 +203,8 @@ class Indexer:
                 self.process(todo, report, notify, control)
             except Cancelled:
                 report.cancelled = True
+            except (sqlite3.OperationalError, sqlite3.DatabaseError, OSError) as error:
+                raise StorageError(storage_message(error, self.index.folder)) from None
             finally:
                 report.device = self.encoder.describe() if self.encoder.loaded else ""
                 if self.index.vectors.dirty:
@@ -364,6 +368,19 @@ class Meter:
         eta = elapsed * (self.total_bytes - self.bytes) / self.bytes if self.bytes else None
         return Progress("indexing", self.files, self.total_files, current, self.chunks, self.tokens,
                         self.tokens / elapsed, eta, paused)
+
+
+def storage_message(error: BaseException, folder: Path) -> str:
+    """Why the index could not be written, in words, and that nothing committed was lost."""
+    text = str(error)
+    if "full" in text or getattr(error, "errno", None) == errno.ENOSPC:
+        reason = "the disk is full"
+    elif "readonly" in text or "read-only" in text or getattr(error, "errno", None) == errno.EROFS:
+        reason = "the index folder is read-only"
+    else:
+        reason = f"the index could not be written ({text})"
+    return (f"{reason} at {folder}; indexing stopped and the index kept everything committed before "
+            "this batch: free some space (or fix the folder), then index again to finish")
 
 
 def safe_sha256(path: str) -> str | None:
