@@ -17,7 +17,7 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(INSTALLED)
 
-$(MODEL_STAMP): $(INSTALLED) scripts/make_test_model.py
+$(MODEL_STAMP): scripts/make_test_model.py | $(INSTALLED)
 	$(BIN)/python scripts/make_test_model.py $(LITE_MODEL)
 
 test: setup
