@@ -182,3 +182,20 @@ def test_disk_full_during_a_commit_keeps_the_last_consistent_state(cli_env, tmp_
     monkeypatch.setattr(Store, "replace_file", original)
     report = json.loads(cli("index", str(folder), "--json")[1])
     assert (report["added"], report["unchanged"]) == (86, 64)
+
+
+def test_another_model_is_refused_until_rebuild(cli_env, aero_corpus, tmp_path, lite_model_dir) -> None:
+    import shutil
+
+    other = tmp_path / "other-model"
+    shutil.copytree(lite_model_dir, other)
+    (other / "colbert_linear.pt").write_bytes((other / "colbert_linear.pt").read_bytes() + b"\0")
+    assert cli("index", str(aero_corpus))[0] == 0
+    code, _, err = cli("index", str(aero_corpus), "--model", str(other))
+    assert code == 1 and "was built with model" in err and "--rebuild" in err
+    code, out, err = cli("index", str(aero_corpus), "--model", str(other), "--rebuild", "--json")
+    assert code == 0, err
+    assert json.loads(out)["added"] == 4
+    status = json.loads(cli("status", "--json")[1])
+    assert status["model"] == str(other) and status["chunks"] == status["vectors"] == 4
+    assert status["roots"] == [{"path": str(aero_corpus), "files": 4, "chunks": 4}]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from desktop_app.core.errors import IndexMismatchError, IndexMissingError
 from desktop_app.core.models import ModelSpec
-from desktop_app.core.store import Store
+from desktop_app.core.store import SCHEMA_VERSION, Store
 from desktop_app.core.vectors import VectorIndex
 
 DB_NAME = "index.sqlite3"
@@ -67,7 +67,7 @@ class Index:
             for table in ("sparse", "chunks", "files", "meta"):
                 self.store.conn.execute(f"DELETE FROM {table}")
             self.store.conn.execute("INSERT INTO chunks_fts(chunks_fts) VALUES('delete-all')")
-            self.store.set_meta("schema", "1")
+            self.store.set_meta("schema", SCHEMA_VERSION)
         (self.folder / VECTORS_NAME).unlink(missing_ok=True)
         self.vectors = None
 

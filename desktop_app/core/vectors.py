@@ -105,7 +105,7 @@ class VectorIndex:
             while k > 0:
                 try:
                     labels, distances = self.index.knn_query(query, k=k)
-                    return [(int(l), 1.0 - float(d)) for l, d in zip(labels[0], distances[0])]
+                    return [(int(label), 1.0 - float(distance)) for label, distance in zip(labels[0], distances[0])]
                 except RuntimeError:
                     k //= 2
             return []
