@@ -170,9 +170,6 @@ class Store:
         )
         return {row[1]: FileRecord(*row) for row in rows}
 
-    def file_chunk_ids(self, file_id: int) -> list[int]:
-        return [r[0] for r in self.conn.execute("SELECT id FROM chunks WHERE file_id = ?", (file_id,))]
-
     def delete_chunks_of(self, file_id: int) -> list[int]:
         """Remove a file's chunks, postings and full-text rows; return the chunk ids removed."""
         rows = self.conn.execute(
