@@ -232,7 +232,7 @@ class Searcher:
         if encoded is not None:
             vectors = self.store.dense_for(ids)
             scores["dense"] = {cid: float(vectors[cid] @ encoded.dense) for cid in ids if cid in vectors}
-            weights = self.store.sparse_weights(ids, list(encoded.sparse))
+            weights = self.store.sparse_weights(ids, encoded.sparse)
             for cid, doc in weights.items():
                 contributions[cid] = {t: encoded.sparse[t] * w for t, w in doc.items()}
             scores["sparse"] = {cid: sum(parts.values()) for cid, parts in contributions.items()}

@@ -334,36 +334,37 @@ class Store:
                 "SELECT chunk_id FROM sparse WHERE token_id = ? ORDER BY weight DESC LIMIT ?", (token, per_token)))
         return found
 
-    def partial_scores(self, chunk_ids: set[int], query: dict[int, float]) -> dict[int, float]:
-        """``sum(q_w * d_w)`` over ``query``'s tokens for the given chunks, by primary-key lookups."""
+    def key_lookups(self, chunk_ids: list[int], query: dict[int, float], select: str,
+                    group: str = "") -> list[tuple]:
+        """Rows of ``SELECT {select}`` over each (chunk, query token) found through the primary key.
+
+        The CROSS JOIN makes SQLite look up every pair by key instead of scanning the query
+        tokens' postings (all of a common token's rows) and filtering them by chunk.
+        """
         if not chunk_ids or not query:
-            return {}
+            return []
         tokens = ",".join("(?, ?)" for _ in query)
         weights = [x for pair in query.items() for x in pair]
-        found: dict[int, float] = {}
+        rows: list[tuple] = []
         for part in batched(sorted(chunk_ids), SQLITE_VARIABLES - len(weights)):
-            found.update(self.conn.execute(
+            rows.extend(self.conn.execute(
                 f"WITH c(chunk_id) AS (VALUES {','.join('(?)' for _ in part)}), q(token_id, qw) AS (VALUES {tokens}) "
-                "SELECT c.chunk_id, sum(s.weight * q.qw) FROM c CROSS JOIN q "
-                "JOIN sparse s ON s.chunk_id = c.chunk_id AND s.token_id = q.token_id GROUP BY c.chunk_id",
+                f"SELECT {select} FROM c CROSS JOIN q "
+                f"JOIN sparse s ON s.chunk_id = c.chunk_id AND s.token_id = q.token_id {group}",
                 part + weights,
-            ).fetchall())
-        return found
+            ))
+        return rows
 
-    def sparse_weights(self, chunk_ids: list[int], token_ids: list[int]) -> dict[int, dict[int, float]]:
-        """chunk id -> {token id: weight} restricted to ``token_ids``."""
+    def partial_scores(self, chunk_ids: set[int], query: dict[int, float]) -> dict[int, float]:
+        """``sum(q_w * d_w)`` over ``query``'s tokens for the given chunks."""
+        return dict(self.key_lookups(list(chunk_ids), query, "c.chunk_id, sum(s.weight * q.qw)",
+                                     "GROUP BY c.chunk_id"))
+
+    def sparse_weights(self, chunk_ids: list[int], query: dict[int, float]) -> dict[int, dict[int, float]]:
+        """chunk id -> {token id: weight} for ``query``'s tokens (every chunk id gets a dict)."""
         found: dict[int, dict[int, float]] = {cid: {} for cid in chunk_ids}
-        if not token_ids:
-            return found
-        tokens = placeholders(len(token_ids))
-        for part in batched(chunk_ids, SQLITE_VARIABLES - len(token_ids)):
-            rows = self.conn.execute(
-                f"SELECT chunk_id, token_id, weight FROM sparse WHERE chunk_id IN ({placeholders(len(part))}) "
-                f"AND token_id IN ({tokens})",
-                part + list(token_ids),
-            )
-            for chunk_id, token_id, weight in rows:
-                found[chunk_id][token_id] = weight
+        for chunk_id, token_id, weight in self.key_lookups(chunk_ids, query, "c.chunk_id, q.token_id, s.weight"):
+            found[chunk_id][token_id] = weight
         return found
 
     def keyword_top(self, fts_query: str, limit: int) -> list[tuple[int, float]]:
