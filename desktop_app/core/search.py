@@ -215,11 +215,10 @@ class Searcher:
     def candidates(self, mode: str, active: dict[str, float], encoded: Encoding | None,
                    keyword: dict[int, float], pool: int) -> list[int]:
         found: dict[int, None] = {}
-        semantic = mode == "colbert" or bool({"dense", "sparse", "colbert"} & set(active))
-        if encoded is not None and semantic and ("dense" in active or mode == "colbert"):
+        if encoded is not None and ("dense" in active or mode == "colbert"):
             limit = min(pool, self.store.chunk_count())
             found.update((cid, None) for cid, _ in self.index.vectors.query(encoded.dense, limit))
-        if encoded is not None and semantic and ("sparse" in active or mode == "colbert"):
+        if encoded is not None and ("sparse" in active or mode == "colbert"):
             found.update((cid, None) for cid, _ in self.store.sparse_top(encoded.sparse, pool))
         found.update((cid, None) for cid in list(keyword)[:pool])
         return list(found)
