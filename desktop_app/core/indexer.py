@@ -396,15 +396,20 @@ def report_done(report: IndexReport) -> int:
 
 def normalise_root(path: Path) -> Path:
     """Absolute path without symlink resolution; a path that does not exist is a usage error."""
-    absolute = Path(os.path.abspath(os.path.expanduser(str(path))))
-    if not absolute.exists():
+    full = absolute(path)
+    if not full.exists():
         raise UsageError(f"path does not exist: {path}")
-    return absolute
+    return full
+
+
+def absolute(path: Path) -> Path:
+    """``~`` expanded and made absolute, symlinks kept as the user named them."""
+    return Path(os.path.abspath(os.path.expanduser(str(path))))
 
 
 def remove_paths(index: Index, paths: list[Path]) -> int:
     """Drop folders or files (and their chunks and vectors) from the index; return files removed."""
-    targets = [to_text(os.path.abspath(os.path.expanduser(str(p)))) for p in paths]
+    targets = [to_text(str(absolute(p))) for p in paths]
     removed_files = 0
     removed_chunks: list[int] = []
     with WriterLock(index.folder):
