@@ -69,6 +69,15 @@ def build_parser() -> argparse.ArgumentParser:
                                  "files, chunks, model and size.")
     add_common(status)
 
+    watch = commands.add_parser("watch", help="keep the index in sync with its folders until interrupted",
+                                description="Bring every indexed folder up to date, then re-index files as they "
+                                "are created, changed, renamed or deleted (Ctrl+C stops). Unplugged folders are "
+                                "kept in the index and caught up when they return.")
+    watch.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="folders to add before watching")
+    add_common(watch)
+    add_model_options(watch)
+    watch.add_argument("--stop-after", type=float, metavar="SECONDS", help="stop after this long (for scripts)")
+
     remove = commands.add_parser("remove", help="remove folders or files from the index",
                                  description="Remove folders or files (and their chunks) from the index.")
     remove.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="folder or file to forget")
@@ -130,6 +139,58 @@ def cmd_index(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         for failure in report.failures:
             print(f"  failed: {failure.path}: {failure.reason}", file=out)
     return 1 if report.cancelled else 0
+
+
+def cmd_watch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    import queue
+    import time
+
+    from desktop_app.core.index import Index
+    from desktop_app.core.indexer import Indexer, normalise_root
+    from desktop_app.core.sync import FolderWatcher
+
+    settings = settings_from(args)
+    if args.stop_after is not None and args.stop_after <= 0:
+        raise UsageError("--stop-after must be a positive number of seconds")
+    paths = [normalise_root(p) for p in args.paths]
+    index = Index.open(settings.index_dir, create=bool(paths))
+    batches: queue.Queue = queue.Queue()
+    watcher = FolderWatcher(settings, batches.put, on_notice=lambda m: print(f"{PROG}: {m}", file=err))
+    deadline = None if args.stop_after is None else time.monotonic() + args.stop_after
+    try:
+        indexer = Indexer(index, make_encoder(model_for_index(index, settings, None), settings, err), settings)
+        if paths:
+            indexer.run(paths)
+        if not index.store.roots():
+            raise UsageError("nothing to watch: name a folder to index first")
+        print_sync(out, args.json, "caught up", indexer.refresh(), [])
+        watcher.start(index.store.root_devices())
+        while deadline is None or time.monotonic() < deadline:
+            try:
+                batch = batches.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            for root in batch.offline:
+                print_line(out, args.json, {"offline": root}, f"offline (kept in the index): {root}")
+            report = indexer.update(batch.paths) if batch.paths else None
+            if report is not None:
+                print_sync(out, args.json, f"{batch.events} events", report, batch.paths)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        watcher.stop()
+        index.close()
+    return 0
+
+
+def print_sync(out: TextIO, as_json: bool, cause: str, report: object, paths: list[str]) -> None:
+    text = (f"{cause}: {report.added} added, {report.updated} updated, {report.removed} removed, "
+            f"{report.failed} failed" + "".join(f"\n  failed: {f.path}: {f.reason}" for f in report.failures))
+    print_line(out, as_json, {"cause": cause, "paths": paths, **report.to_dict()}, text)
+
+
+def print_line(out: TextIO, as_json: bool, record: dict, text: str) -> None:
+    print(json.dumps(record) if as_json else text, file=out, flush=True)
 
 
 def progress_printer(err: TextIO) -> Callable[[object], None]:
@@ -229,6 +290,7 @@ def format_hit(rank: int, hit: dict) -> str:
 
 def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from desktop_app.core.index import Index
+    from desktop_app.core.sync import root_online
 
     settings = settings_from(args)
     index = Index.open(settings.index_dir)
@@ -238,7 +300,9 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             "index": str(settings.index_dir), **index.store.counts(),
             "model": info.get("name"), "label": info.get("label"), "dim": info.get("dim"),
             "vectors": index.vectors.count if index.vectors else 0, "repaired": index.repaired,
-            "disk_bytes": index.disk_bytes(), "roots": index.store.root_counts(),
+            "disk_bytes": index.disk_bytes(),
+            "roots": [{"path": r["path"], "files": r["files"], "chunks": r["chunks"],
+                       "online": root_online(r["path"], r["device"])} for r in index.store.root_counts()],
             "failures": [{"path": p, "reason": r} for p, r in index.store.failures()],
         }
     finally:
@@ -249,7 +313,8 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     print(f"index {status['index']}: {status['files']} files ({status['failed']} failed), {status['chunks']} chunks, "
           f"{status['disk_bytes'] / 1e6:.1f} MB; model {status['model']} (dim {status['dim']})", file=out)
     for root in status["roots"]:
-        print(f"  {root['path']}: {root['files']} files, {root['chunks']} chunks", file=out)
+        away = "" if root["online"] else " (offline: folder missing or drive unplugged; kept in the index)"
+        print(f"  {root['path']}: {root['files']} files, {root['chunks']} chunks{away}", file=out)
     for failure in status["failures"]:
         print(f"  failed: {failure['path']}: {failure['reason']}", file=out)
     return 0
@@ -271,7 +336,7 @@ def cmd_remove(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
-COMMANDS = {"index": cmd_index, "search": cmd_search, "status": cmd_status, "remove": cmd_remove}
+COMMANDS = {"index": cmd_index, "search": cmd_search, "status": cmd_status, "watch": cmd_watch, "remove": cmd_remove}
 
 
 def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:

@@ -78,7 +78,7 @@ def test_status_json_shape(cli_env, aero_corpus) -> None:
     assert code == 0
     assert status["files"] == 4 and status["chunks"] == 4 and status["dim"] == 384
     assert status["model"].endswith("bge-m3-lite") and status["disk_bytes"] > 0
-    assert status["roots"] == [{"path": str(aero_corpus), "files": 4, "chunks": 4}]
+    assert status["roots"] == [{"path": str(aero_corpus), "files": 4, "chunks": 4, "online": True}]
 
 
 def test_batch_queries_print_one_json_object_per_line(cli_env, aero_corpus, tmp_path) -> None:
@@ -198,4 +198,41 @@ def test_another_model_is_refused_until_rebuild(cli_env, aero_corpus, tmp_path, 
     assert json.loads(out)["added"] == 4
     status = json.loads(cli("status", "--json")[1])
     assert status["model"] == str(other) and status["chunks"] == status["vectors"] == 4
-    assert status["roots"] == [{"path": str(aero_corpus), "files": 4, "chunks": 4}]
+    assert status["roots"] == [{"path": str(aero_corpus), "files": 4, "chunks": 4, "online": True}]
+
+
+def test_watch_catches_up_then_indexes_a_new_file(cli_env, aero_corpus) -> None:
+    import threading
+    import time
+
+    cli("index", str(aero_corpus))
+    (aero_corpus / "stall.txt").unlink()
+    out, err = io.StringIO(), io.StringIO()
+    worker = threading.Thread(target=main, args=(["watch", "--json", "--stop-after", "12"], out, err))
+    worker.start()
+    deadline = time.monotonic() + 60
+    while "caught up" not in out.getvalue() and time.monotonic() < deadline and worker.is_alive():
+        time.sleep(0.1)
+    (aero_corpus / "slats.txt").write_text("Leading-edge slats delay the stall at high angles of attack.")
+    worker.join()
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert lines[0]["cause"] == "caught up" and lines[0]["removed"] == 1, err.getvalue()
+    assert any(line.get("added") == 1 and line["paths"] == [str(aero_corpus / "slats.txt")] for line in lines[1:])
+    assert json.loads(cli("status", "--json")[1])["files"] == 4
+
+
+def test_status_marks_a_missing_folder_offline_and_keeps_it(cli_env, aero_corpus) -> None:
+    cli("index", str(aero_corpus))
+    aero_corpus.rename(aero_corpus.with_name("unplugged"))
+    code, out, _ = cli("status")
+    assert code == 0 and "4 files, 4 chunks (offline: folder missing or drive unplugged; kept in the index)" in out
+    code, out, _ = cli("watch", "--json", "--stop-after", "0.5")
+    assert code == 0 and json.loads(out.splitlines()[0])["offline"] == [str(aero_corpus)]
+    assert json.loads(cli("status", "--json")[1])["files"] == 4
+
+
+def test_watch_without_folders_is_a_usage_error(cli_env, aero_corpus) -> None:
+    cli("index", str(aero_corpus))
+    cli("remove", str(aero_corpus))
+    code, _, err = cli("watch", "--stop-after", "1")
+    assert code == 2 and "nothing to watch" in err

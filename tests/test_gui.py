@@ -232,3 +232,31 @@ def test_locked_index_is_a_readable_message(qtbot, window, aero_corpus) -> None:
             drop(window, aero_corpus)
     assert "another Desktop Search process" in shown.args[0]
     assert window.banner.isVisible() and not window.progress_panel.isVisible()
+
+
+def test_a_file_saved_into_an_indexed_folder_is_found_without_asking(qtbot, window, aero_corpus) -> None:
+    with qtbot.waitSignal(window.indexing_finished, timeout=LOAD_TIMEOUT):
+        drop(window, aero_corpus)
+    with qtbot.waitSignal(window.indexing_finished, timeout=30_000) as synced:
+        (aero_corpus / "flutter.txt").write_text("Flutter is a self-excited oscillation of the wing in the airflow.")
+    assert synced.args[0].added == 1
+    result = search(qtbot, window, "self-excited oscillation flutter")
+    assert result.hits[0].path.endswith("flutter.txt")
+
+
+def test_an_unplugged_folder_is_shown_offline_and_kept(qtbot, window, aero_corpus) -> None:
+    with qtbot.waitSignal(window.indexing_finished, timeout=LOAD_TIMEOUT):
+        drop(window, aero_corpus)
+    aero_corpus.rename(aero_corpus.with_name("elsewhere"))
+    qtbot.waitUntil(lambda: "(offline)" in window.folders.topLevelItem(0).text(0), timeout=15_000)
+    assert window.folders.topLevelItem(0).text(1) == "4"
+    assert search(qtbot, window, "jet noise").hits[0].path.endswith("noise.txt")
+
+
+def test_removing_a_folder_runs_in_the_worker_and_empties_the_list(qtbot, window, aero_corpus) -> None:
+    with qtbot.waitSignal(window.indexing_finished, timeout=LOAD_TIMEOUT):
+        drop(window, aero_corpus)
+    window.folders.setCurrentItem(window.folders.topLevelItem(0))
+    with qtbot.waitSignal(window.indexing_finished, timeout=30_000) as finished:
+        window.remove_selected()
+    assert finished.args[0].removed == 4 and window.folders.topLevelItemCount() == 0

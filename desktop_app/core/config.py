@@ -82,6 +82,7 @@ class Settings:
     weights: Weights = Weights()
     exclude_patterns: tuple[str, ...] = (".*", "node_modules", "__pycache__", "venv", "*~", "~$*")
     file_types: tuple[str, ...] = ()
+    watch_folders: bool = True
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:

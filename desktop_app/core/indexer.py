@@ -30,6 +30,7 @@ from desktop_app.core.index import Index
 from desktop_app.core.lock import WriterLock
 from desktop_app.core.paths import to_os, to_text
 from desktop_app.core.store import NewChunk
+from desktop_app.core.sync import device_of, outermost, owning_root, root_online
 
 ENCODE_BATCH_CHUNKS = 64
 QUEUE_FILES = 16
@@ -69,6 +70,7 @@ class IndexReport:
     tokens: int = 0
     seconds: float = 0.0
     cancelled: bool = False
+    offline: list[str] = field(default_factory=list)
     model: str = ""
     device: str = ""
 
@@ -137,6 +139,8 @@ def scan(root: Path, settings: Settings) -> tuple[list[Candidate], list[Failure]
     """Supported files under ``root`` (or ``root`` itself); hidden and excluded folders skipped."""
     found: list[Candidate] = []
     problems: list[Failure] = []
+    if not os.path.lexists(root):
+        return found, problems
     if root.is_file():
         paths = [root]
     else:
@@ -188,6 +192,61 @@ class Indexer:
     ) -> IndexReport:
         """Index ``paths`` (folders or files) incrementally and report what changed."""
         roots = [normalise_root(p) for p in paths]
+
+        def plan(report: IndexReport) -> list[Job]:
+            devices = self.store.root_devices()
+            todo = []
+            for root in roots:
+                name = to_text(str(root))
+                if name in devices and not root_online(name, devices[name]):
+                    report.offline.append(name)
+                    continue
+                todo.extend(self.diff(root, report))
+            return todo
+
+        return self.execute(plan, progress, control, rebuild)
+
+    def refresh(self, progress: Callable[[Progress], None] | None = None,
+                control: RunControl | None = None) -> IndexReport:
+        """Catch up with every indexed folder that is reachable; unplugged ones stay as they are."""
+
+        def plan(report: IndexReport) -> list[Job]:
+            todo = []
+            for root, device in self.store.root_devices().items():
+                if root_online(root, device):
+                    todo.extend(self.diff(Path(to_os(root)), report))
+                else:
+                    report.offline.append(root)
+            return todo
+
+        return self.execute(plan, progress, control)
+
+    def update(self, touched: list[str], progress: Callable[[Progress], None] | None = None,
+               control: RunControl | None = None) -> IndexReport:
+        """Re-check only the paths a watcher saw change: files or folders, present or gone.
+
+        A path outside every indexed folder is ignored; one in an offline folder waits for it.
+        """
+
+        def plan(report: IndexReport) -> list[Job]:
+            devices = self.store.root_devices()
+            todo = []
+            for path in outermost({to_text(p) for p in touched}):
+                root = owning_root(path, list(devices))
+                if root is None:
+                    continue
+                if not root_online(root, devices[root]):
+                    if root not in report.offline:
+                        report.offline.append(root)
+                    continue
+                todo.extend(self.diff(Path(to_os(path)), report, register=False))
+            return todo
+
+        return self.execute(plan, progress, control)
+
+    def execute(self, plan: Callable[[IndexReport], list[Job]], progress: Callable[[Progress], None] | None,
+                control: RunControl | None, rebuild: bool = False) -> IndexReport:
+        """Under the writer lock: ``plan`` diffs disk against the store, then the jobs are encoded."""
         notify = progress or (lambda p: None)
         control = control or RunControl()
         self.checkpoint = control.checkpoint
@@ -196,9 +255,7 @@ class Indexer:
         with WriterLock(self.index.folder):
             self.index.bind_model(self.encoder.spec, rebuild=rebuild)
             notify(Progress("scanning"))
-            todo: list[Job] = []
-            for root in roots:
-                todo.extend(self.diff(root, report))
+            todo = plan(report)
             try:
                 self.process(todo, report, notify, control)
             except Cancelled:
@@ -214,10 +271,15 @@ class Indexer:
         notify(Progress("done", report_done(report), report_done(report), tokens_done=report.tokens))
         return report
 
-    def diff(self, root: Path, report: IndexReport) -> list[Job]:
-        """Compare disk with the store under ``root``; apply removals, return files to encode."""
-        with self.store.transaction():
-            self.store.add_root(to_text(str(root)))
+    def diff(self, root: Path, report: IndexReport, register: bool = True) -> list[Job]:
+        """Compare disk with the store under ``root``; apply removals, return files to encode.
+
+        ``register`` records ``root`` as an indexed folder (with its device, to tell an
+        unplugged drive later); a watcher's update of a path inside one does not.
+        """
+        if register:
+            with self.store.transaction():
+                self.store.add_root(to_text(str(root)), device_of(str(root)))
         found, problems = scan(root, self.settings)
         report.failures.extend(problems)
         report.failed += len(problems)

@@ -26,7 +26,7 @@ OPTIONAL_SHARE = 0.5
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS roots(path TEXT PRIMARY KEY, added_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS roots(path TEXT PRIMARY KEY, added_at REAL NOT NULL, device INTEGER);
 CREATE TABLE IF NOT EXISTS files(
     id INTEGER PRIMARY KEY,
     path TEXT NOT NULL UNIQUE,
@@ -125,6 +125,8 @@ class Store:
         self.db.executescript(SCHEMA)
         if self.get_meta("schema") is None:
             self.set_meta("schema", SCHEMA_VERSION)
+        if "device" not in self.db["roots"].columns_dict:
+            self.conn.execute("ALTER TABLE roots ADD COLUMN device INTEGER")
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -151,14 +153,23 @@ class Store:
     def set_meta(self, key: str, value: str) -> None:
         self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
-    def add_root(self, path: str) -> None:
-        self.conn.execute("INSERT OR IGNORE INTO roots(path, added_at) VALUES (?, ?)", (path, time.time()))
+    def add_root(self, path: str, device: int | None = None) -> None:
+        """Register an indexed folder and the device it lives on (to tell an unplugged drive)."""
+        self.conn.execute(
+            "INSERT INTO roots(path, added_at, device) VALUES (?, ?, ?) "
+            "ON CONFLICT(path) DO UPDATE SET device = coalesce(excluded.device, device)",
+            (path, time.time(), device),
+        )
 
     def remove_root(self, path: str) -> None:
         self.conn.execute("DELETE FROM roots WHERE path = ?", (path,))
 
     def roots(self) -> list[str]:
         return [row[0] for row in self.conn.execute("SELECT path FROM roots ORDER BY path")]
+
+    def root_devices(self) -> dict[str, int | None]:
+        """Indexed folder -> the device id it was last indexed on (None for old indexes)."""
+        return dict(self.conn.execute("SELECT path, device FROM roots ORDER BY path"))
 
     def files_under(self, folder: str) -> dict[str, FileRecord]:
         """Every file record at ``folder`` itself or below it."""
@@ -421,15 +432,15 @@ class Store:
         return {"files": files, "failed": failed, "chunks": self.chunk_count()}
 
     def root_counts(self) -> list[dict[str, object]]:
-        """Per indexed folder: how many files and chunks it holds."""
+        """Per indexed folder: how many files and chunks it holds, and its recorded device."""
         result = []
-        for root in self.roots():
+        for root, device in self.root_devices().items():
             prefix = root.rstrip("/\\") + "/"
             files, chunks = self.conn.execute(
                 "SELECT count(*), coalesce(sum(chunks), 0) FROM files WHERE path = ? OR substr(path, 1, ?) = ?",
                 (root, len(prefix), prefix),
             ).fetchone()
-            result.append({"path": root, "files": files, "chunks": chunks})
+            result.append({"path": root, "files": files, "chunks": chunks, "device": device})
         return result
 
     def model_info(self) -> dict[str, object] | None:

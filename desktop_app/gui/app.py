@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QModelIndex, QProcess, QSettings, Qt, QThread, QTimer, QUrl, Signal
-from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import QAction, QBrush, QColor, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView, QApplication, QCheckBox, QComboBox, QFileDialog, QFrame, QHBoxLayout, QHeaderView, QLabel,
     QLineEdit, QListView, QListWidget, QListWidgetItem, QMainWindow, QMessageBox, QProgressBar, QPushButton,
@@ -22,7 +22,7 @@ from desktop_app.core.config import CHANNELS, MODES, Settings, Weights
 from desktop_app.core.errors import UsageError
 from desktop_app.gui.results import HitDelegate, HitRole, ResultsModel, preview_html
 from desktop_app.gui.settings import SettingsDialog, load_settings, open_qsettings, save_settings
-from desktop_app.gui.worker import Engine, IndexWorker, ModelLoader, SearchWorker
+from desktop_app.gui.worker import Engine, IndexWorker, Job, ModelLoader, SearchWorker
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 SEARCH_DEBOUNCE_MS = 250
@@ -46,8 +46,9 @@ class MainWindow(QMainWindow):
     results_shown = Signal(object)
     folders_changed = Signal()
     error_shown = Signal(str)
+    changes_seen = Signal(object)
     request_load = Signal(object)
-    request_index = Signal(object, object, bool, object)
+    request_index = Signal(object, object, object)
     request_search = Signal(int, object, str, dict)
 
     def __init__(self, qsettings: QSettings | None = None, autoload: bool = True) -> None:
@@ -59,7 +60,8 @@ class MainWindow(QMainWindow):
         self.control = None
         self.running = False
         self.reload_after_run = False
-        self.queued_runs: list[tuple[list[Path], bool]] = []
+        self.queued_runs: list[Job] = []
+        self.watcher = None
         self.request_id = 0
         self.results = ResultsModel()
         self.setWindowTitle("Desktop Search — loading model…")
@@ -102,6 +104,7 @@ class MainWindow(QMainWindow):
         self.debounce.setSingleShot(True)
         self.debounce.setInterval(SEARCH_DEBOUNCE_MS)
         self.debounce.timeout.connect(self.run_search)
+        self.changes_seen.connect(self.folder_changes)
 
     def build_search_row(self) -> QHBoxLayout:
         row = QHBoxLayout()
@@ -311,8 +314,10 @@ class MainWindow(QMainWindow):
         self.hide_banner()
         self.refresh_folders()
         self.model_ready.emit()
-        if self.queued_runs and not self.running:
-            self.start_run(*self.queued_runs.pop(0))
+        if self.settings.watch_folders and self.ui_store.roots():
+            self.queued_runs.insert(0, Job("refresh"))
+        self.start_watching()
+        self.start_next()
         if self.query.text().strip():
             self.run_search()
 
@@ -343,24 +348,61 @@ class MainWindow(QMainWindow):
         if missing:
             self.show_banner(f"Cannot index {', '.join(missing)}: it does not exist")
             return
-        if self.engine is None or self.running:
-            self.queued_runs.append((paths, rebuild))
-            self.statusBar().showMessage(f"Queued {', '.join(p.name for p in paths)} for indexing", 5000)
-            return
-        self.start_run(paths, rebuild)
+        self.queue_job(Job("index", tuple(str(p) for p in paths), rebuild))
 
-    def start_run(self, paths: list[Path], rebuild: bool) -> None:
+    def queue_job(self, job: Job) -> None:
+        """Run ``job`` now if the worker is free, else after the jobs before it."""
+        self.queued_runs.append(job)
+        if self.engine is None or self.running:
+            self.statusBar().showMessage(f"Queued: {job.describe()}", 5000)
+        self.start_next()
+
+    def start_next(self) -> None:
+        if self.queued_runs and self.engine is not None and not self.running:
+            self.start_run(self.queued_runs.pop(0))
+
+    def start_run(self, job: Job) -> None:
         from desktop_app.core.indexer import RunControl
 
         self.control = RunControl()
         self.running = True
         self.progress_panel.show()
         self.progress_bar.setRange(0, 0)
-        self.progress_label.setText(f"Scanning {', '.join(str(p) for p in paths)}…")
+        self.progress_label.setText(job.describe())
         self.pause_button.setText("Pause")
         self.pause_button.setEnabled(True)
         self.cancel_button.setEnabled(True)
-        self.request_index.emit(self.engine, paths, rebuild, self.control)
+        self.request_index.emit(self.engine, job, self.control)
+
+    def start_watching(self) -> None:
+        """Watch the indexed folders (when the setting is on) so changes reach search by themselves."""
+        from desktop_app.core.sync import FolderWatcher
+
+        if self.ui_store is None or not self.settings.watch_folders:
+            return
+        if self.watcher is None:
+            self.watcher = FolderWatcher(self.settings, self.changes_seen.emit, on_notice=self.changes_seen.emit)
+            self.watcher.start(self.ui_store.root_devices())
+        else:
+            self.watcher.set_roots(self.ui_store.root_devices(), catch_up=False)
+
+    def folder_changes(self, change: object) -> None:
+        """A batch from the watcher (or a notice string): queue one update job for its paths."""
+        if isinstance(change, str):
+            self.statusBar().showMessage(change, 15000)
+            return
+        for root in change.offline:
+            self.statusBar().showMessage(f"{root} is offline: its files stay in the index until it returns", 15000)
+        if change.online or change.offline:
+            self.refresh_folders()
+        if not change.paths:
+            return
+        pending = next((job for job in self.queued_runs if job.kind == "update"), None)
+        if pending is not None:
+            merged = Job("update", tuple(sorted(set(pending.paths) | set(change.paths))))
+            self.queued_runs[self.queued_runs.index(pending)] = merged
+        else:
+            self.queue_job(Job("update", tuple(change.paths)))
 
     def show_progress(self, progress: object) -> None:
         if progress.phase != "indexing":
@@ -397,9 +439,10 @@ class MainWindow(QMainWindow):
     def index_finished(self, report: object) -> None:
         self.running = False
         outcome = "Cancelled" if report.cancelled else "Indexed"
+        offline = f"; offline, kept as they were: {', '.join(report.offline)}" if report.offline else ""
         self.statusBar().showMessage(
             f"{outcome}: {report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
-            f"{report.removed} removed, {report.failed} failed", 15000)
+            f"{report.removed} removed, {report.failed} failed{offline}", 15000)
         self.after_run()
         self.indexing_finished.emit(report)
 
@@ -418,10 +461,10 @@ class MainWindow(QMainWindow):
             self.start_loading()
             return
         self.refresh_folders()
+        self.start_watching()
         if self.query.text().strip():
             self.run_search()
-        if self.queued_runs:
-            self.start_run(*self.queued_runs.pop(0))
+        self.start_next()
 
     def selected_root(self) -> Path | None:
         item = self.folders.currentItem()
@@ -433,33 +476,24 @@ class MainWindow(QMainWindow):
             self.add_paths([root])
 
     def remove_selected(self) -> None:
-        from desktop_app.core.indexer import remove_paths
-
         root = self.selected_root()
-        if root is None or self.engine is None:
-            return
-        if self.running:
-            self.show_banner("Wait for indexing to finish (or cancel it) before removing a folder")
-            return
-        try:
-            removed = remove_paths(self.engine.index, [root])
-        except Exception as error:  # noqa: BLE001 - shown to the user
-            from desktop_app.gui.worker import readable
-
-            self.show_banner(f"Cannot remove {root}: {readable(error)}")
-            return
-        self.statusBar().showMessage(f"Removed {root} ({removed} files) from the index", 8000)
-        self.refresh_folders()
-        self.run_search()
+        if root is not None:
+            self.queue_job(Job("remove", (str(root),)))
 
     def refresh_folders(self) -> None:
         if self.ui_store is None:
             return
+        from desktop_app.core.sync import root_online
+
         self.folders.clear()
         for root in self.ui_store.root_counts():
-            item = QTreeWidgetItem([Path(root["path"]).name or root["path"], f"{root['files']:,}",
-                                    f"{root['chunks']:,}"])
-            item.setToolTip(0, root["path"])
+            online = root_online(root["path"], root["device"])
+            name = (Path(root["path"]).name or root["path"]) + ("" if online else " (offline)")
+            item = QTreeWidgetItem([name, f"{root['files']:,}", f"{root['chunks']:,}"])
+            item.setToolTip(0, root["path"] if online else f"{root['path']}\nOffline (folder missing or drive "
+                            "unplugged): its files stay searchable and are brought up to date when it returns")
+            if not online:
+                item.setForeground(0, QBrush(QColor("#8a8a8a")))
             item.setData(0, Qt.ItemDataRole.UserRole, root["path"])
             item.setTextAlignment(1, Qt.AlignmentFlag.AlignRight)
             item.setTextAlignment(2, Qt.AlignmentFlag.AlignRight)
@@ -574,6 +608,11 @@ class MainWindow(QMainWindow):
         save_settings(self.qsettings, new)
         for channel, slider in self.sliders.items():
             slider.setValue(round(getattr(new.weights, channel) * 100))
+        if not new.watch_folders and self.watcher is not None:
+            self.watcher.stop()
+            self.watcher = None
+        elif new.watch_folders and not old.watch_folders:
+            self.start_watching()
         engine_fields = ("model", "device", "dtype", "index_dir", "chunk_tokens", "chunk_overlap",
                          "file_types", "exclude_patterns")
         if any(getattr(old, f) != getattr(new, f) for f in engine_fields):
@@ -608,6 +647,9 @@ class MainWindow(QMainWindow):
             self.resize(1280, 800)
 
     def close_engine(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
+            self.watcher = None
         if self.ui_store is not None:
             self.ui_store.close()
             self.ui_store = None

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import (
-    QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLineEdit, QPushButton,
+    QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLineEdit, QPushButton,
     QSpinBox, QWidget,
 )
 
@@ -57,6 +57,8 @@ def load_settings(store: QSettings) -> Settings:
                                       for s in split_list(text("file_types")))
     if store.contains("exclude_patterns"):
         changes["exclude_patterns"] = split_list(text("exclude_patterns"))
+    if text("watch_folders") in ("true", "false"):
+        changes["watch_folders"] = text("watch_folders") == "true"
     try:
         return base.with_(**changes)
     except UsageError:
@@ -73,6 +75,7 @@ def save_settings(store: QSettings, settings: Settings) -> None:
     store.setValue("weights", f"{weights.dense},{weights.sparse},{weights.colbert},{weights.keyword}")
     store.setValue("file_types", ", ".join(settings.file_types))
     store.setValue("exclude_patterns", ", ".join(settings.exclude_patterns))
+    store.setValue("watch_folders", "true" if settings.watch_folders else "false")
     store.sync()
 
 
@@ -111,6 +114,9 @@ class SettingsDialog(QDialog):
         form.addRow("File types to include", self.file_types)
         self.exclude = QLineEdit(", ".join(settings.exclude_patterns))
         form.addRow("Exclude (folder/file patterns)", self.exclude)
+        self.watch = QCheckBox("Keep indexed folders in sync as files change")
+        self.watch.setChecked(settings.watch_folders)
+        form.addRow("Live sync", self.watch)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -142,4 +148,5 @@ class SettingsDialog(QDialog):
             index_dir=Path(self.index_dir.text()).expanduser(),
             file_types=types,
             exclude_patterns=split_list(self.exclude.text()),
+            watch_folders=self.watch.isChecked(),
         )

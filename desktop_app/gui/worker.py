@@ -9,6 +9,7 @@ from __future__ import annotations
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from PySide6.QtCore import QObject, Signal, Slot
 
@@ -74,21 +75,48 @@ class ModelLoader(QObject):
             self.failed.emit(readable(error))
 
 
+@dataclass(frozen=True)
+class Job:
+    """One request for the index worker.
+
+    ``index`` adds or re-checks ``paths``; ``refresh`` catches up every indexed folder (at start);
+    ``update`` re-checks paths the folder watcher saw change; ``remove`` forgets ``paths``.
+    """
+
+    kind: Literal["index", "refresh", "update", "remove"]
+    paths: tuple[str, ...] = ()
+    rebuild: bool = False
+
+    def describe(self) -> str:
+        names = ", ".join(Path(p).name or p for p in self.paths[:3]) + ("…" if len(self.paths) > 3 else "")
+        return {"index": f"Scanning {names}…", "refresh": "Checking every folder for changes…",
+                "update": f"Updating {len(self.paths)} changed item(s): {names}",
+                "remove": f"Removing {names} from the index…"}[self.kind]
+
+
 class IndexWorker(QObject):
-    """Runs one indexing job at a time; the window queues the rest."""
+    """Runs one job at a time; the window queues the rest."""
 
     progress = Signal(object)
     finished = Signal(object)
     failed = Signal(str)
 
-    @Slot(object, object, bool, object)
-    def run(self, engine: Engine, paths: list[Path], rebuild: bool, control: object) -> None:
-        """Index ``paths``; ``control`` (a RunControl the window keeps) pauses or cancels it."""
-        from desktop_app.core.indexer import Indexer
+    @Slot(object, object, object)
+    def run(self, engine: Engine, job: Job, control: object) -> None:
+        """Carry out ``job``; ``control`` (a RunControl the window keeps) pauses or cancels it."""
+        from desktop_app.core.indexer import IndexReport, Indexer, remove_paths
 
         try:
             indexer = Indexer(engine.index, engine.encoder, engine.settings)
-            report = indexer.run(paths, progress=self.progress.emit, control=control, rebuild=rebuild)
+            options = {"progress": self.progress.emit, "control": control}
+            if job.kind == "index":
+                report = indexer.run([Path(p) for p in job.paths], rebuild=job.rebuild, **options)
+            elif job.kind == "refresh":
+                report = indexer.refresh(**options)
+            elif job.kind == "update":
+                report = indexer.update(list(job.paths), **options)
+            else:
+                report = IndexReport(removed=remove_paths(engine.index, [Path(p) for p in job.paths]))
             self.finished.emit(report)
         except Exception as error:  # noqa: BLE001 - shown in the window, never a crash
             traceback.print_exc()

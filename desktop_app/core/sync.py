@@ -1,0 +1,253 @@
+"""Live folder sync: watchdog events become debounced, coalesced batches of touched paths.
+
+The watcher never decides what changed: it only collects the paths events named. Whoever
+applies a batch (``Indexer.update``) looks at the disk, so a burst of create/modify/rename/
+delete events on one file costs one check, and a missed or reordered event cannot corrupt
+the index. A folder whose drive is unplugged is *offline*: it is left in the index as it is
+and watched again when it comes back.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from desktop_app.core.config import Settings
+from desktop_app.core.extract import is_supported
+from desktop_app.core.paths import to_os, to_text
+
+QUIET_S = 1.0
+MAX_WAIT_S = 5.0
+TICK_S = 0.2
+ROOT_CHECK_S = 2.0
+
+
+def root_online(path: str, recorded_device: int | None) -> bool:
+    """False when an indexed folder is gone, or is an empty folder on another device than the
+    one it was indexed on: the mount point an unplugged drive leaves behind."""
+    try:
+        info = os.stat(to_os(path))
+    except OSError:
+        return False
+    if recorded_device is None or info.st_dev == recorded_device or not stat.S_ISDIR(info.st_mode):
+        return True
+    try:
+        with os.scandir(to_os(path)) as entries:
+            return next(entries, None) is not None
+    except OSError:
+        return False
+
+
+def device_of(path: str) -> int | None:
+    try:
+        return os.stat(to_os(path)).st_dev
+    except OSError:
+        return None
+
+
+def owning_root(path: str, roots: list[str]) -> str | None:
+    """The deepest indexed folder that holds ``path`` (a stored text path), if any."""
+    best = None
+    for root in roots:
+        prefix = root.rstrip("/\\") + os.sep
+        if (path == root or path.startswith(prefix)) and (best is None or len(root) > len(best)):
+            best = root
+    return best
+
+
+def outermost(paths: set[str]) -> list[str]:
+    """Drop every path that lies inside another one of ``paths`` (checking the folder covers it)."""
+    kept: list[str] = []
+    for path in sorted(paths):
+        if not kept or not (path == kept[-1] or path.startswith(kept[-1].rstrip("/\\") + os.sep)):
+            kept.append(path)
+    return kept
+
+
+@dataclass
+class ChangeBatch:
+    """Paths to re-check, how many raw events they came from, and roots that came or went."""
+
+    paths: list[str] = field(default_factory=list)
+    events: int = 0
+    online: list[str] = field(default_factory=list)
+    offline: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.paths or self.online or self.offline)
+
+
+class ChangeCollector:
+    """Coalesces events per path; a batch is due after ``quiet_s`` without events, or at the
+    latest ``max_wait_s`` after the first pending one (so a file written for minutes still shows up)."""
+
+    def __init__(self, quiet_s: float = QUIET_S, max_wait_s: float = MAX_WAIT_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.quiet_s, self.max_wait_s, self.clock = quiet_s, max_wait_s, clock
+        self.lock = threading.Lock()
+        self.paths: set[str] = set()
+        self.events = 0
+        self.first = self.last = 0.0
+
+    def add(self, *paths: str) -> None:
+        now = self.clock()
+        with self.lock:
+            if not self.paths:
+                self.first = now
+            self.paths.update(paths)
+            self.events += 1
+            self.last = now
+
+    def due(self) -> bool:
+        now = self.clock()
+        with self.lock:
+            return bool(self.paths) and (now - self.last >= self.quiet_s or now - self.first >= self.max_wait_s)
+
+    def take(self) -> ChangeBatch:
+        with self.lock:
+            batch = ChangeBatch(outermost(self.paths), self.events)
+            self.paths, self.events = set(), 0
+            return batch
+
+
+class FolderWatcher:
+    """Watches indexed folders recursively and hands batches to ``on_batch`` from its own thread.
+
+    Roots are re-checked every few seconds: an unplugged one is unwatched and reported offline,
+    one that returns (or was replaced, e.g. moved away and back) is watched again and handed
+    over whole, so changes made while it was away are caught up.
+    """
+
+    def __init__(self, settings: Settings, on_batch: Callable[[ChangeBatch], None],
+                 on_notice: Callable[[str], None] | None = None,
+                 quiet_s: float = QUIET_S, max_wait_s: float = MAX_WAIT_S) -> None:
+        self.settings = settings
+        self.on_batch = on_batch
+        self.on_notice = on_notice or (lambda message: None)
+        self.collector = ChangeCollector(quiet_s, max_wait_s)
+        self.roots: dict[str, int | None] = {}
+        self.watches: dict[str, tuple[object, int]] = {}
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.observer = None
+        self.thread: threading.Thread | None = None
+        self.ignored = os.path.abspath(settings.index_dir)
+        self.events_seen = 0
+
+    def start(self, roots: dict[str, int | None]) -> None:
+        """Begin watching ``roots`` (stored path -> recorded device), without a catch-up batch."""
+        from watchdog.observers import Observer
+
+        self.observer = Observer()
+        self.observer.daemon = True
+        self.observer.start()
+        self.set_roots(roots, catch_up=False)
+        self.thread = threading.Thread(target=self.loop, name="folder-watcher", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.thread is not None:
+            self.thread.join(5)
+        if self.observer is not None:
+            self.observer.stop()
+            self.observer.join(5)
+
+    def set_roots(self, roots: dict[str, int | None], catch_up: bool = False) -> None:
+        """Watch exactly ``roots`` from now on; new ones are handed over whole when ``catch_up``."""
+        with self.lock:
+            self.roots = dict(roots)
+            for root in list(self.watches):
+                if root not in self.roots:
+                    self.unwatch(root)
+        self.check_roots(report=False, catch_up=catch_up)
+
+    def loop(self) -> None:
+        last_check = time.monotonic()
+        while not self.stopping.wait(TICK_S):
+            if time.monotonic() - last_check >= ROOT_CHECK_S:
+                self.check_roots(report=True, catch_up=True)
+                last_check = time.monotonic()
+            if self.collector.due():
+                self.on_batch(self.collector.take())
+
+    def check_roots(self, report: bool, catch_up: bool) -> None:
+        """Watch roots that are online, unwatch those that are not; report transitions."""
+        came, went = [], []
+        with self.lock:
+            for root, device in self.roots.items():
+                online = root_online(root, device)
+                watched = self.watches.get(root)
+                identity = inode_of(root)
+                if watched and (not online or watched[1] != identity):
+                    self.unwatch(root)
+                    watched = None
+                    if not online:
+                        went.append(root)
+                if online and watched is None and self.watch(root, identity):
+                    came.append(root)
+        if catch_up:
+            for root in came:
+                self.collector.add(to_os(root))
+        if report and (went or came):
+            self.on_batch(ChangeBatch(online=came, offline=went))
+
+    def watch(self, root: str, identity: int) -> bool:
+        from watchdog.events import FileSystemEventHandler
+
+        watcher = self
+
+        class Handler(FileSystemEventHandler):
+            def on_any_event(self, event: object) -> None:
+                watcher.seen(event)
+
+        try:
+            handle = self.observer.schedule(Handler(), to_os(root), recursive=True)
+        except OSError as error:
+            self.on_notice(f"cannot watch {root} for changes ({error.strerror or error}); "
+                           "it is brought up to date when the app starts")
+            return False
+        self.watches[root] = (handle, identity)
+        return True
+
+    def unwatch(self, root: str) -> None:
+        handle, _ = self.watches.pop(root)
+        try:
+            self.observer.unschedule(handle)
+        except (KeyError, OSError):
+            pass
+
+    def seen(self, event: object) -> None:
+        """Keep the paths an event names when they could hold indexable files."""
+        if event.event_type in ("opened", "closed_no_write") or (event.is_directory and event.event_type == "modified"):
+            return
+        paths = [os.fsdecode(p) for p in (event.src_path, getattr(event, "dest_path", "")) if p]
+        wanted = [p for p in paths if self.wants(p, event.is_directory)]
+        if wanted:
+            self.events_seen += 1
+            self.collector.add(*wanted)
+
+    def wants(self, path: str, is_directory: bool) -> bool:
+        if path == self.ignored or path.startswith(self.ignored + os.sep):
+            return False
+        root = owning_root(to_text(path), list(self.roots))
+        if root is None:
+            return False
+        inside = Path(path).relative_to(to_os(root)).parts if path != to_os(root) else ()
+        if any(self.settings.is_excluded(part) for part in inside):
+            return False
+        if is_directory:
+            return True
+        return is_supported(Path(path)) and self.settings.wants_suffix(Path(path).suffix)
+
+
+def inode_of(path: str) -> int:
+    try:
+        return os.stat(to_os(path)).st_ino
+    except OSError:
+        return -1
