@@ -157,3 +157,27 @@ def test_bf16_encodings_stay_close_to_fp32(spec, encoder) -> None:
     bf16 = Encoder(spec, device="cpu", dtype="bf16").load()
     for full, half in zip(encoder.encode(TEXTS), bf16.encode(TEXTS)):
         assert float(full.dense @ half.dense) > 0.99
+
+
+def test_search_and_indexing_threads_can_share_one_encoder(encoder: Encoder) -> None:
+    """The window searches while the indexer encodes with the same Encoder."""
+    import threading
+
+    errors: list[BaseException] = []
+    long_texts = ["boundary layer separation on a swept wing " * 400] * 32
+
+    def hammer(work) -> None:
+        try:
+            for _ in range(15):
+                work()
+        except BaseException as error:  # noqa: BLE001 - collected for the assertion
+            errors.append(error)
+
+    threads = [threading.Thread(target=hammer, args=(lambda: encoder.encode(long_texts, max_length=16),)),
+               threading.Thread(target=hammer, args=(lambda: encoder.word_tokens("jet noise of chevrons"),)),
+               threading.Thread(target=hammer, args=(lambda: encoder.encode(["short query"]),))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors[0]

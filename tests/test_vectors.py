@@ -96,3 +96,24 @@ def test_crash_between_commit_and_save_is_repaired(tmp_path, encoder, settings, 
     assert found == live
     reopened.close()
     assert Index.open(folder).repaired == 0
+
+
+def test_a_query_waits_for_one_slice_of_a_big_add_not_the_whole_add(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    index = VectorIndex(tmp_path / "v.hnsw", 1024)
+    index.load_or_create()
+    index.add(np.arange(1, 501), unit_vectors(500, 1024, seed=3))
+    adding = threading.Thread(target=index.add, args=(np.arange(501, 2501), unit_vectors(2000, 1024, seed=4)))
+    started = time.perf_counter()
+    adding.start()
+    waits = []
+    query = unit_vectors(1, 1024, seed=5)[0]
+    while adding.is_alive():
+        before = time.perf_counter()
+        index.query(query, 10)
+        waits.append(time.perf_counter() - before)
+        time.sleep(0.005)
+    add_s = time.perf_counter() - started
+    assert len(waits) > 5 and max(waits) < 0.1 < add_s, (max(waits), add_s)

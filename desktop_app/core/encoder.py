@@ -7,9 +7,11 @@ its forward pass ourselves. torch and FlagEmbedding are imported on first use on
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import re
+import threading
 from collections import deque
 from dataclasses import dataclass
 from typing import Callable
@@ -77,6 +79,7 @@ class Encoder:
         self.dtype = "fp32"
         self.model = None
         self.tokenizer = None
+        self.per_thread = threading.local()
         self.unused_token_ids: set[int] = set()
 
     @property
@@ -154,7 +157,7 @@ class Encoder:
             return []
         self.load()
         max_length = min(max_length or self.max_length, self.max_length)
-        features = self.tokenizer(
+        features = self.thread_tokenizer()(
             list(texts), truncation=True, max_length=max_length, return_attention_mask=False
         )["input_ids"]
         lengths = [len(ids) for ids in features]
@@ -174,6 +177,15 @@ class Encoder:
             for index, encoding in zip(batch, encoded):
                 results[index] = encoding
         return results  # type: ignore[return-value]
+
+    def thread_tokenizer(self) -> object:
+        """This thread's copy of the tokenizer: a Hugging Face fast tokenizer sets its truncation
+        state on every call, so two threads sharing one (search during indexing) fail with
+        "Already borrowed"."""
+        tokenizer = getattr(self.per_thread, "tokenizer", None)
+        if tokenizer is None:
+            tokenizer = self.per_thread.tokenizer = copy.deepcopy(self.tokenizer)
+        return tokenizer
 
     def back_off(self, batch: list[int], lengths: list[int]) -> list[list[int]]:
         """After an out-of-memory error: halve the batch, or at size 1 move to the CPU."""
@@ -235,7 +247,7 @@ class Encoder:
         words they came from lets highlighted terms be whole words.
         """
         self.load()
-        encoded = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        encoded = self.thread_tokenizer()(text, add_special_tokens=False, return_offsets_mapping=True)
         words: dict[str, set[int]] = {}
         spans = [(m.start(), m.end()) for m in re.finditer(r"\w+", text)]
         for token, (start, _) in zip(encoded["input_ids"], encoded["offset_mapping"]):

@@ -1,13 +1,17 @@
 """hnswlib index over the dense vectors: a cache that can always be rebuilt from SQLite.
 
 hnswlib releases the GIL in both ``add_items`` and ``knn_query`` and they must not overlap,
-so every call goes through one lock. Saves go to a temporary file and ``os.replace``.
+so every call goes through one lock; adds take it for a few vectors at a time and step aside
+between slices while a query waits (a Python lock is not fair: a loop that releases and
+re-takes it starves the waiter), so a search during indexing waits for one slice, never for a
+whole batch. Saves go to a temporary file and ``os.replace``.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +19,8 @@ import numpy as np
 M = 32
 EF_CONSTRUCTION = 200
 MIN_EF = 128
+ADD_SLICE = 8
+MAX_STEP_ASIDE_S = 0.05
 INITIAL_CAPACITY = 1024
 
 
@@ -25,6 +31,7 @@ class VectorIndex:
         self.path = path
         self.dim = dim
         self.lock = threading.Lock()
+        self.query_waiting = threading.Event()
         self.index = None
         self.deleted_count = 0
         self.dirty = False
@@ -76,12 +83,23 @@ class VectorIndex:
     def add(self, ids: np.ndarray | list[int], vectors: np.ndarray) -> None:
         if len(ids) == 0:
             return
+        ids = np.asarray(ids, dtype=np.int64)
+        vectors = np.asarray(vectors, dtype=np.float32)
         with self.lock:
             needed = self.index.get_current_count() + len(ids)
             if needed > self.index.get_max_elements():
                 self.index.resize_index(max(needed, 2 * self.index.get_max_elements()))
-            self.index.add_items(np.asarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
             self.dirty = True
+        for start in range(0, len(ids), ADD_SLICE):
+            with self.lock:
+                self.index.add_items(vectors[start:start + ADD_SLICE], ids[start:start + ADD_SLICE])
+            self.step_aside()
+
+    def step_aside(self) -> None:
+        """Let a waiting query take the lock before the next slice (bounded, so adds never starve)."""
+        deadline = time.monotonic() + MAX_STEP_ASIDE_S
+        while self.query_waiting.is_set() and time.monotonic() < deadline:
+            time.sleep(0.0005)
 
     def delete(self, ids: list[int]) -> None:
         """Mark labels deleted; labels hnswlib never had or already dropped are ignored."""
@@ -96,7 +114,9 @@ class VectorIndex:
 
     def query(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         """Top ``k`` (chunk id, cosine) pairs; fewer when the index holds fewer."""
+        self.query_waiting.set()
         with self.lock:
+            self.query_waiting.clear()
             k = min(k, self.index.get_current_count() - self.deleted_count)
             if k <= 0:
                 return []

@@ -677,6 +677,9 @@ def load_style(app: QApplication) -> None:
 
 def run(argv: list[str] | None = None) -> int:
     """Open the window and run the event loop until it closes."""
+    from desktop_app.core.indexer import share_the_interpreter_finely
+
+    share_the_interpreter_finely()
     app = QApplication.instance() or QApplication(sys.argv if argv is None else argv)
     app.setApplicationName("Desktop Search")
     app.setOrganizationName("DesktopSearch")

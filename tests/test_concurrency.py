@@ -1,0 +1,53 @@
+"""Searching while indexing, as the window does: whole files only, and no long waits."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from desktop_app.core.index import DB_NAME, Index
+from desktop_app.core.indexer import Indexer
+from desktop_app.core.search import Searcher
+from desktop_app.core.store import Store
+
+TORN_FILES = """
+SELECT f.path, f.chunks, count(c.id) FROM files f LEFT JOIN chunks c ON c.file_id = f.id
+WHERE f.status = 'indexed' GROUP BY f.id HAVING f.chunks != count(c.id)
+UNION ALL
+SELECT 'chunk without postings', c.id, 0 FROM chunks c
+WHERE NOT EXISTS (SELECT 1 FROM sparse s WHERE s.chunk_id = c.id)
+"""
+
+
+def test_searches_during_indexing_see_whole_files_and_wait_little(settings, encoder, tmp_path: Path) -> None:
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    for number in range(80):
+        sentences = [f"Report {number} section {s}: wind tunnel test of airfoil {number} at Mach 0.{s}." for s in range(12)]
+        (folder / f"report{number:03d}.txt").write_text(" ".join(sentences))
+    small = settings.with_(chunk_tokens=48, chunk_overlap=8)
+    index = Index.open(settings.index_dir, create=True)
+    Indexer(index, encoder, small).run([folder / "report000.txt"])
+    reader = Store(Path(index.folder) / DB_NAME)
+    searcher = Searcher(index, encoder, store=Store(Path(index.folder) / DB_NAME))
+    run = threading.Thread(target=Indexer(index, encoder, small).run, args=([folder],))
+    run.start()
+    checks, slowest_vector_query = 0, 0.0
+    probe = encoder.encode(["airfoil"])[0].dense
+    while run.is_alive():
+        reader.conn.execute("BEGIN")
+        torn = reader.conn.execute(TORN_FILES).fetchall()
+        reader.conn.execute("COMMIT")
+        assert not torn, torn
+        assert searcher.search("airfoil wind tunnel Mach", k=5).hits
+        started = time.perf_counter()
+        index.vectors.query(probe, 10)
+        slowest_vector_query = max(slowest_vector_query, time.perf_counter() - started)
+        checks += 1
+    run.join()
+    assert checks >= 5 and slowest_vector_query < 0.1, (checks, slowest_vector_query)
+    assert index.store.counts()["files"] == 80 and index.vectors.count == index.store.chunk_count() > 160
+    reader.close()
+    searcher.store.close()
+    index.close()
