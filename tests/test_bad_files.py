@@ -94,3 +94,26 @@ def test_undecodable_file_names_round_trip_through_the_index() -> None:
     assert stored == "/data/caf\\xe9 menu.txt" and stored.encode("utf-8")
     assert to_os(stored) == real
     assert to_text("/data/café.txt") == "/data/café.txt" == to_os("/data/café.txt")
+
+
+def test_a_200_mb_text_file_is_streamed_and_capped_in_bounded_memory(tmp_path, encoder, settings) -> None:
+    import tracemalloc
+
+    folder = tmp_path / "big"
+    folder.mkdir()
+    line = b"Telemetry frame: pitch, roll, yaw and airspeed logged by the flight recorder.\n"
+    with open(folder / "flight.log", "wb") as handle:
+        for _ in range(200 * 2**20 // (len(line) * 4096) + 1):
+            handle.write(line * 4096)
+    assert (folder / "flight.log").stat().st_size >= 200 * 2**20
+    (folder / "note.txt").write_text("A small note about the flight recorder.")
+    index = Index.open(settings.index_dir, create=True)
+    tracemalloc.start()
+    report = Indexer(index, encoder, settings.with_(max_chars_per_file=20_000)).run([folder])
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    note = index.store.conn.execute("SELECT note FROM files WHERE path LIKE '%flight.log'").fetchone()[0]
+    index.close()
+    assert report.added == 2 and report.failed == 0
+    assert note == "text capped at 20,000 characters"
+    assert peak < 16 * 2**20, f"peak Python memory {peak / 2**20:.1f} MB for a 200 MB file"

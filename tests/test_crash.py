@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from desktop_app.core.search import Searcher
 CHILD = Path(__file__).with_name("crash_child.py")
 FILES = 240
 QUERIES = ("compressor stall margin", "boundary layer transition", "panel flutter")
+RANDOM_KILLS = 16
 
 
 def make_corpus(folder: Path) -> Path:
@@ -104,13 +106,21 @@ def test_kills_at_random_moments_lose_and_double_nothing(baseline, tmp_path, enc
     env = dict(os.environ, DESKTOP_SEARCH_MODEL=str(settings.lite_model_dir), DESKTOP_SEARCH_DEVICE="cpu",
                DESKTOP_SEARCH_DTYPE="fp32")
     moments = random.Random(2026)
-    killed = 0
-    for _ in range(4):
+    killed = runs = 0
+    while killed < RANDOM_KILLS:
+        runs += 1
+        assert runs <= 3 * RANDOM_KILLS, f"only {killed} of {runs} runs were killed"
         started = time.monotonic()
         code = run_child(["none", "0", "--", "index", str(docs), "--index", str(index_dir)], env,
-                         kill_after=moments.uniform(3.0, 9.0))
-        killed += code == -signal.SIGKILL
+                         kill_after=moments.uniform(4.0, 10.0))
         assert code in (0, -signal.SIGKILL), f"indexer failed after {time.monotonic() - started:.1f} s"
-        Index.open(index_dir, create=True).close()
-    assert killed >= 1
+        if code == 0:
+            finish_and_compare(index_dir, docs, encoder, settings.with_(index_dir=index_dir), expected)
+            shutil.rmtree(index_dir)
+            continue
+        killed += 1
+        index = Index.open(index_dir, create=True)
+        assert index.vectors.count == index.store.chunk_count(), "every chunk has its vector after the restart"
+        index.close()
+    print(f"{killed} kills at random moments in {runs} runs")
     finish_and_compare(index_dir, docs, encoder, settings.with_(index_dir=index_dir), expected)
