@@ -5,8 +5,21 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 LITE_MODEL := models/bge-m3-lite
 MODEL_STAMP := $(LITE_MODEL)/sparse_linear.pt
+# Per-user freedesktop locations; XDG_DATA_HOME moves them (the tests install into a temp folder).
+DATA_HOME := $(or $(XDG_DATA_HOME),$(HOME)/.local/share)
+APPS_DIR := $(DATA_HOME)/applications
+ICONS_DIR := $(DATA_HOME)/icons/hicolor
+ICON_SIZES := 16 24 32 48 64 128 256 512
+# Menus find the entry without these caches, so each is refreshed only where its tool exists.
+# An icon cache is refreshed but never created: in a user folder it would hide the icons that
+# other programs add later without refreshing it.
+REFRESH_CACHES := \
+	if command -v update-desktop-database >/dev/null && [ -d "$(APPS_DIR)" ]; then \
+	  update-desktop-database -q "$(APPS_DIR)"; fi; \
+	if command -v gtk-update-icon-cache >/dev/null && [ -f "$(ICONS_DIR)/icon-theme.cache" ]; then \
+	  gtk-update-icon-cache -q -f -t "$(ICONS_DIR)"; fi
 
-.PHONY: setup test run bench clean
+.PHONY: setup test run bench clean install-desktop uninstall-desktop
 
 setup: $(INSTALLED) $(MODEL_STAMP)
 
@@ -32,6 +45,22 @@ bench: setup
 	for bench in "quality.py --check" encode_speed.py pipeline.py "search_latency.py --chunks 100000" startup.py; do \
 	  echo "== bench/$$bench"; $(BIN)/python bench/$$bench || status=1; \
 	done; exit $$status
+
+# The launcher runs this checkout's venv by absolute path, so it needs no PATH or activation.
+install-desktop: setup
+	mkdir -p "$(APPS_DIR)"
+	sed 's|@BIN@|$(CURDIR)/$(BIN)|g' resources/desktop-search.desktop > "$(APPS_DIR)/desktop-search.desktop"
+	for size in $(ICON_SIZES); do \
+	  install -D -m 644 resources/icons/hicolor/$${size}x$${size}/apps/desktop-search.png \
+	    "$(ICONS_DIR)/$${size}x$${size}/apps/desktop-search.png"; \
+	done
+	install -D -m 644 resources/icons/hicolor/scalable/apps/desktop-search.svg "$(ICONS_DIR)/scalable/apps/desktop-search.svg"
+	$(REFRESH_CACHES)
+
+uninstall-desktop:
+	rm -f "$(APPS_DIR)/desktop-search.desktop" "$(ICONS_DIR)/scalable/apps/desktop-search.svg"
+	for size in $(ICON_SIZES); do rm -f "$(ICONS_DIR)/$${size}x$${size}/apps/desktop-search.png"; done
+	$(REFRESH_CACHES)
 
 clean:
 	rm -rf $(VENV) models bench/work
