@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,7 +99,9 @@ def cached_snapshot(repo_id: str) -> Path | None:
 
 def download_snapshot(repo_id: str) -> Path:
     """Fetch ``repo_id`` from the Hugging Face Hub (progress bars go to stderr)."""
-    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
+    from desktop_app.core.download import hub_offline
+
+    if hub_offline():
         raise ModelError(f"model {repo_id} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set")
     try:
         from huggingface_hub import snapshot_download

@@ -25,6 +25,7 @@ class Engine:
     index: object
     encoder: object
     searcher: object
+    offer: str = ""
 
     def describe(self) -> str:
         return self.encoder.describe()
@@ -69,7 +70,7 @@ class ModelLoader(QObject):
             self.status.emit(f"loading model {spec.display_name} on {where}…")
             encoder = Encoder(spec, settings.device, settings.dtype, on_notice=self.status.emit).load()
             searcher = Searcher(index, encoder, store=Store(Path(index.folder) / DB_NAME))
-            self.loaded.emit(Engine(settings, index, encoder, searcher))
+            self.loaded.emit(Engine(settings, index, encoder, searcher, model_offer(spec, settings)))
         except Exception as error:  # noqa: BLE001 - every failure must reach the window as text
             traceback.print_exc()
             self.failed.emit(readable(error))
@@ -92,6 +93,38 @@ class Job:
         return {"index": f"Scanning {names}…", "refresh": "Checking every folder for changes…",
                 "update": f"Updating {len(self.paths)} changed item(s): {names}",
                 "remove": f"Removing {names} from the index…"}[self.kind]
+
+
+def model_offer(spec: object, settings: Settings) -> str:
+    """What the window suggests about the model: "download" BGE-M3 when the lite model is in use
+    only because none is cached, "offline" when the hub is off limits, else nothing."""
+    from desktop_app.core.download import hub_offline
+
+    if not spec.is_lite or settings.model:
+        return ""
+    return "offline" if hub_offline() else "download"
+
+
+class DownloadWorker(QObject):
+    """Downloads a model into the Hugging Face cache; ``stop`` (a threading.Event) cancels."""
+
+    progress = Signal(object, object)
+    finished = Signal(str)
+    failed = Signal(str)
+    cancelled = Signal()
+
+    @Slot(str, object)
+    def download(self, repo_id: str, stop: object) -> None:
+        from desktop_app.core.download import ModelDownload
+        from desktop_app.core.errors import Cancelled
+
+        try:
+            path = ModelDownload(repo_id).run(self.progress.emit, stop.is_set)
+            self.finished.emit(str(path))
+        except Cancelled:
+            self.cancelled.emit()
+        except Exception as error:  # noqa: BLE001 - shown in the window, never a crash
+            self.failed.emit(readable(error))
 
 
 class IndexWorker(QObject):
