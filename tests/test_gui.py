@@ -260,3 +260,126 @@ def test_removing_a_folder_runs_in_the_worker_and_empties_the_list(qtbot, window
     with qtbot.waitSignal(window.indexing_finished, timeout=30_000) as finished:
         window.remove_selected()
     assert finished.args[0].removed == 4 and window.folders.topLevelItemCount() == 0
+
+
+@pytest.fixture
+def first_run(tmp_path: Path, lite_model_dir: Path, monkeypatch) -> Path:
+    """Settings of a first launch: no model chosen, an empty Hugging Face cache."""
+    from huggingface_hub import constants
+
+    cache = tmp_path / "hf-cache"
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.delenv("DESKTOP_SEARCH_MODEL", raising=False)
+    path = tmp_path / "first-run.ini"
+    qsettings = open_qsettings(path)
+    qsettings.setValue("index_dir", str(tmp_path / "first-index"))
+    qsettings.setValue("device", "cpu")
+    qsettings.sync()
+    return path
+
+
+def open_window(qtbot, ini: Path) -> MainWindow:
+    main = MainWindow(open_qsettings(ini))
+    qtbot.addWidget(main)
+    with qtbot.waitSignal(main.model_ready, timeout=LOAD_TIMEOUT):
+        main.show()
+    return main
+
+
+def test_offline_first_run_uses_the_lite_model_and_says_so(qtbot, first_run, monkeypatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    main = open_window(qtbot, first_run)
+    assert "lite model" in main.windowTitle()
+    assert main.banner.isVisible() and "Offline (HF_HUB_OFFLINE is set)" in main.banner.text()
+    assert not main.model_offer.isVisible()
+    main.close()
+
+
+def test_first_run_download_switches_to_the_model_and_re_encodes_folders(qtbot, first_run, monkeypatch,
+                                                                          aero_corpus) -> None:
+    from test_download import fake_hub_fetch
+
+    from desktop_app.core import download
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("FAKE_HUB_DELAY", "0.01")
+    monkeypatch.setattr(download, "fetch_snapshot", fake_hub_fetch)
+    monkeypatch.setattr(download, "expected_bytes", lambda repo_id: 91_000_000)
+    main = open_window(qtbot, first_run)
+    with qtbot.waitSignal(main.indexing_finished, timeout=LOAD_TIMEOUT):
+        drop(main, aero_corpus)
+    assert main.model_offer.isVisible() and "lite model" in main.windowTitle()
+    steps: list[int] = []
+    main.model_offer.worker.progress.connect(lambda done, total: steps.append(done))
+    with qtbot.waitSignal(main.indexing_finished, timeout=LOAD_TIMEOUT) as rebuilt:
+        main.model_offer.download_button.click()
+    assert len(set(steps)) >= 3 and not main.model_offer.isVisible()
+    assert main.windowTitle().startswith("Desktop Search — BAAI/bge-m3")
+    assert rebuilt.args[0].added == 4, "folders encoded by the lite model are re-encoded with the new one"
+    assert main.settings.model == "BAAI/bge-m3"
+    main.close()
+
+
+def test_not_now_is_remembered(qtbot, first_run, monkeypatch) -> None:
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    main = open_window(qtbot, first_run)
+    assert main.model_offer.isVisible()
+    main.model_offer.later_button.click()
+    main.close()
+    again = open_window(qtbot, first_run)
+    assert not again.model_offer.isVisible()
+    again.close()
+
+
+def test_about_names_the_model_and_the_versions_of_torch_and_qt(qtbot, window) -> None:
+    from importlib import metadata
+
+    from PySide6.QtCore import qVersion
+
+    from desktop_app.gui.about import about_html
+
+    text = about_html(window.engine, str(window.settings.index_dir), window.qsettings.fileName())
+    assert "bge-m3-lite (lite model) on CPU" in text and str(window.engine.encoder.spec.path) in text
+    assert metadata.version("torch") in text and qVersion() in text and "FlagEmbedding" in text
+
+
+def test_a_second_launch_hands_its_folder_to_the_first_window(qtbot, window, aero_corpus, tmp_path) -> None:
+    from desktop_app.gui.single_instance import SingleInstance, instance_name
+
+    name = instance_name(tmp_path / "some-index")
+    first = SingleInstance(name)
+    assert first.claim([])
+    first.activated.connect(window.activate)
+    window.showMinimized()
+    with qtbot.waitSignal(window.indexing_finished, timeout=LOAD_TIMEOUT) as finished:
+        assert not SingleInstance(name).claim([aero_corpus])
+    assert finished.args[0].added == 4 and not window.isMinimized()
+    first.release()
+
+
+def test_a_crashed_instance_leaves_no_stale_claim(qtbot, tmp_path) -> None:
+    from desktop_app.gui.single_instance import SingleInstance, instance_name
+
+    name = instance_name(tmp_path / "crashed-index")
+    crashed = SingleInstance(name)
+    assert crashed.claim([])
+    crashed.server.close()
+    successor = SingleInstance(name)
+    assert successor.claim([]), "nobody answers, so this launch becomes the instance"
+    successor.release()
+
+
+def test_a_real_second_process_exits_and_passes_its_folder(qtbot, tmp_path, aero_corpus) -> None:
+    from desktop_app.gui.single_instance import SingleInstance, instance_name
+
+    index_dir = tmp_path / "shared-index"
+    first = SingleInstance(instance_name(index_dir))
+    assert first.claim([])
+    env = dict(os.environ, DESKTOP_SEARCH_HOME=str(index_dir), XDG_CONFIG_HOME=str(tmp_path / "config"))
+    code = "import sys; from desktop_app.gui.app import run; sys.exit(run(['desktop-search-gui', sys.argv[1]]))"
+    with qtbot.waitSignal(first.activated, timeout=60_000) as activated:
+        second = subprocess.Popen([sys.executable, "-c", code, str(aero_corpus)], env=env)
+    assert second.wait(timeout=60) == 0
+    assert activated.args[0] == [str(aero_corpus)]
+    first.release()

@@ -10,16 +10,17 @@ import sys
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QModelIndex, QProcess, QSettings, Qt, QThread, QTimer, QUrl, Signal
-from PySide6.QtGui import QAction, QBrush, QColor, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import QAction, QBrush, QColor, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView, QApplication, QCheckBox, QComboBox, QFileDialog, QFrame, QHBoxLayout, QHeaderView, QLabel,
     QLineEdit, QListView, QListWidget, QListWidgetItem, QMainWindow, QMessageBox, QProgressBar, QPushButton,
     QSlider, QSplitter, QTextBrowser, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget,
 )
 
-from desktop_app import __version__
 from desktop_app.core.config import CHANNELS, MODES, Settings, Weights
 from desktop_app.core.errors import UsageError
+from desktop_app.core.paths import to_os
+from desktop_app.gui.model_offer import ModelOfferPanel, offline_notice
 from desktop_app.gui.results import HitDelegate, HitRole, ResultsModel, preview_html
 from desktop_app.gui.settings import SettingsDialog, load_settings, open_qsettings, save_settings
 from desktop_app.gui.worker import Engine, IndexWorker, Job, ModelLoader, SearchWorker
@@ -61,6 +62,7 @@ class MainWindow(QMainWindow):
         self.running = False
         self.reload_after_run = False
         self.queued_runs: list[Job] = []
+        self.rebuild_on_load: list[str] = []
         self.watcher = None
         self.request_id = 0
         self.results = ResultsModel()
@@ -87,6 +89,10 @@ class MainWindow(QMainWindow):
         self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.banner.hide()
         layout.addWidget(self.banner)
+        self.model_offer = ModelOfferPanel()
+        self.model_offer.downloaded.connect(self.use_downloaded_model)
+        self.model_offer.declined.connect(lambda: self.qsettings.setValue("model/offer_declined", "true"))
+        layout.addWidget(self.model_offer)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.build_sidebar())
         splitter.addWidget(self.build_results())
@@ -313,13 +319,32 @@ class MainWindow(QMainWindow):
         self.colbert_box.setChecked(engine.encoder.device.startswith("cuda"))
         self.hide_banner()
         self.refresh_folders()
+        self.suggest_model(engine.offer)
         self.model_ready.emit()
-        if self.settings.watch_folders and self.ui_store.roots():
+        if self.rebuild_on_load:
+            self.queued_runs.insert(0, Job("index", tuple(self.rebuild_on_load), rebuild=True))
+            self.rebuild_on_load = []
+        elif self.settings.watch_folders and self.ui_store.roots():
             self.queued_runs.insert(0, Job("refresh"))
         self.start_watching()
         self.start_next()
         if self.query.text().strip():
             self.run_search()
+
+    def suggest_model(self, offer: str) -> None:
+        """Offer BGE-M3 while the lite model stands in for it, or say why it cannot be fetched."""
+        declined = str(self.qsettings.value("model/offer_declined", "")) == "true"
+        if offer == "download" and not declined and not self.model_offer.downloading:
+            self.model_offer.offer()
+        elif offer == "offline":
+            self.show_banner(offline_notice())
+
+    def use_downloaded_model(self, repo_id: str) -> None:
+        """Switch to the downloaded model; folders encoded by the old one are re-encoded first thing."""
+        roots = self.ui_store.roots() if self.ui_store is not None else []
+        self.rebuild_on_load = [root for root in roots if Path(to_os(root)).exists()]
+        self.statusBar().showMessage(f"{repo_id} downloaded: loading it…", 8000)
+        self.apply_settings(self.settings.with_(model=repo_id))
 
     def engine_failed(self, message: str) -> None:
         self.setWindowTitle("Desktop Search — no model")
@@ -632,12 +657,19 @@ class MainWindow(QMainWindow):
         self.banner.hide()
 
     def show_about(self) -> None:
-        from PySide6 import __version__ as qt_version
+        from desktop_app.gui.about import about_html
 
-        model = self.engine.describe() if self.engine else "not loaded"
         QMessageBox.about(self, "About Desktop Search",
-                          f"<b>Desktop Search {__version__}</b><br>Search your documents by meaning, offline."
-                          f"<br><br>Model: {model}<br>Qt for Python: {qt_version}<br>Index: {self.settings.index_dir}")
+                          about_html(self.engine, str(self.settings.index_dir), self.qsettings.fileName()))
+
+    def activate(self, paths: list[str]) -> None:
+        """Another launch asked for this window: bring it to the front and index its folders."""
+        self.setWindowState((self.windowState() & ~Qt.WindowState.WindowMinimized) | Qt.WindowState.WindowActive)
+        self.show()
+        self.raise_()
+        self.activateWindow()
+        if paths:
+            self.add_paths([Path(p) for p in paths])
 
     def restore_geometry(self) -> None:
         geometry = self.qsettings.value("window/geometry")
@@ -659,6 +691,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: object) -> None:  # noqa: N802
         self.qsettings.setValue("window/geometry", self.saveGeometry())
+        self.model_offer.shut_down()
         if self.control is not None:
             self.control.cancel()
         for thread in self.threads:
@@ -676,15 +709,26 @@ def load_style(app: QApplication) -> None:
 
 
 def run(argv: list[str] | None = None) -> int:
-    """Open the window and run the event loop until it closes."""
+    """Open the window (or hand ``argv``'s folders to the one already open) and run until it closes."""
     from desktop_app.core.indexer import share_the_interpreter_finely
+    from desktop_app.gui.single_instance import SingleInstance, instance_name
 
+    argv = sys.argv if argv is None else argv
     share_the_interpreter_finely()
-    app = QApplication.instance() or QApplication(sys.argv if argv is None else argv)
+    app = QApplication.instance() or QApplication(argv)
     app.setApplicationName("Desktop Search")
     app.setOrganizationName("DesktopSearch")
     app.setDesktopFileName("desktop-search")
+    paths = [Path(arg) for arg in argv[1:] if not arg.startswith("-")]
+    instance = SingleInstance(instance_name(load_settings(open_qsettings()).index_dir))
+    if not instance.claim(paths):
+        return 0
+    app.aboutToQuit.connect(instance.release)
     load_style(app)
+    app.setWindowIcon(QIcon.fromTheme("desktop-search", QIcon(str(RESOURCES / "icons" / "desktop-search.svg"))))
     window = MainWindow()
+    instance.activated.connect(window.activate)
     window.show()
+    if paths:
+        window.add_paths(paths)
     return app.exec()
