@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 import time
+import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -164,6 +166,8 @@ class Searcher:
         self.index = index
         self.store = store or index.store
         self.encoder = encoder
+        self.helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dense-query")
+        weakref.finalize(self, self.helper.shutdown, wait=False)
 
     def channels_for(self, mode: str, weights: Weights, colbert: bool | None) -> dict[str, float]:
         """Active channels and their weights for a mode; ColBERT joins hybrid only where cheap."""
@@ -214,13 +218,17 @@ class Searcher:
 
     def candidates(self, mode: str, active: dict[str, float], encoded: Encoding | None,
                    keyword: dict[int, float], pool: int) -> list[int]:
-        found: dict[int, None] = {}
+        """Union of each active channel's top ``pool`` chunks. hnswlib and SQLite both release the
+        GIL, so the dense query runs in a helper thread while SQLite finds the sparse top."""
+        dense = None
         if encoded is not None and ("dense" in active or mode == "colbert"):
-            limit = min(pool, self.store.chunk_count())
-            found.update((cid, None) for cid, _ in self.index.vectors.query(encoded.dense, limit))
+            dense = self.helper.submit(self.index.vectors.query, encoded.dense, min(pool, self.store.chunk_count()))
+        sparse = []
         if encoded is not None and ("sparse" in active or mode == "colbert"):
-            found.update((cid, None) for cid, _ in self.store.sparse_top(encoded.sparse, pool))
-        found.update((cid, None) for cid in list(keyword)[:pool])
+            sparse = self.store.sparse_top(encoded.sparse, pool)
+        found = dict.fromkeys(cid for cid, _ in (dense.result() if dense is not None else []))
+        found.update(dict.fromkeys(cid for cid, _ in sparse))
+        found.update(dict.fromkeys(list(keyword)[:pool]))
         return list(found)
 
     def exact_scores(self, active: dict[str, float], encoded: Encoding | None, keyword: dict[int, float],
