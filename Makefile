@@ -42,7 +42,7 @@ run: setup
 # Every benchmark runs even when an earlier one misses its target; the exit status says if any did.
 bench: setup
 	@status=0; \
-	for bench in "quality.py --check" encode_speed.py pipeline.py "search_latency.py --chunks 100000" startup.py; do \
+	for bench in "quality.py --check" encode_speed.py pipeline.py "search_latency.py --chunks 100000" search_during_indexing.py startup.py; do \
 	  echo "== bench/$$bench"; $(BIN)/python bench/$$bench || status=1; \
 	done; exit $$status
 
