@@ -8,8 +8,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import TextIO
 
 from desktop_app import __version__
 from desktop_app.core.config import DEVICES, DTYPES, MODES, Settings, Weights

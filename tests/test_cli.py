@@ -46,7 +46,7 @@ def test_index_then_search_json_contract(cli_env, aero_corpus) -> None:
     assert result["query"] == "how do wings stall" and result["mode"] == "hybrid"
     assert len(result["hits"]) == 2
     for hit in result["hits"]:
-        assert HIT_KEYS <= set(hit)
+        assert set(hit) >= HIT_KEYS
         assert {"dense", "sparse", "colbert"} <= set(hit["scores"])
     assert result["hits"][0]["path"].endswith("stall.txt")
 

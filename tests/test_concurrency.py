@@ -24,7 +24,8 @@ def test_searches_during_indexing_see_whole_files_and_wait_little(settings, enco
     folder = tmp_path / "reports"
     folder.mkdir()
     for number in range(80):
-        sentences = [f"Report {number} section {s}: wind tunnel test of airfoil {number} at Mach 0.{s}." for s in range(12)]
+        sentences = [f"Report {number} section {s}: wind tunnel test of airfoil {number} at Mach 0.{s}."
+                     for s in range(12)]
         (folder / f"report{number:03d}.txt").write_text(" ".join(sentences))
     small = settings.with_(chunk_tokens=48, chunk_overlap=8)
     index = Index.open(settings.index_dir, create=True)

@@ -7,12 +7,12 @@ import shlex
 import struct
 import subprocess
 import sysconfig
-import tomllib
 import xml.etree.ElementTree as ET
 from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from desktop_app.gui import app
 

@@ -227,9 +227,8 @@ def test_search_while_indexing_returns_what_is_already_indexed(qtbot, window, ae
 def test_locked_index_is_a_readable_message(qtbot, window, aero_corpus) -> None:
     from desktop_app.core.lock import WriterLock
 
-    with WriterLock(window.settings.index_dir):
-        with qtbot.waitSignal(window.error_shown, timeout=LOAD_TIMEOUT) as shown:
-            drop(window, aero_corpus)
+    with WriterLock(window.settings.index_dir), qtbot.waitSignal(window.error_shown, timeout=LOAD_TIMEOUT) as shown:
+        drop(window, aero_corpus)
     assert "another Desktop Search process" in shown.args[0]
     assert window.banner.isVisible() and not window.progress_panel.isVisible()
 

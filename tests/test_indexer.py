@@ -137,9 +137,8 @@ def test_cancel_stops_the_run_and_keeps_what_was_committed(index, encoder, setti
 
 
 def test_second_writer_gets_a_clear_lock_error(index, encoder, settings, aero_corpus) -> None:
-    with WriterLock(settings.index_dir):
-        with pytest.raises(IndexLockedError, match="another Desktop Search process"):
-            run(index, encoder, settings, aero_corpus)
+    with WriterLock(settings.index_dir), pytest.raises(IndexLockedError, match="another Desktop Search process"):
+        run(index, encoder, settings, aero_corpus)
 
 
 def test_index_built_with_another_model_is_refused(index, encoder, settings, aero_corpus, tmp_path,

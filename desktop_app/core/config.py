@@ -31,7 +31,7 @@ class Weights:
     keyword: float = 0.0
 
     @classmethod
-    def parse(cls, text: str) -> "Weights":
+    def parse(cls, text: str) -> Weights:
         """Parse ``D,S,C[,K]`` as the CLI and settings accept it."""
         parts = [p.strip() for p in text.split(",")]
         if len(parts) not in (3, 4):
@@ -103,7 +103,7 @@ class Settings:
         return not self.file_types or suffix.lower() in self.file_types
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> "Settings":
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
         """Defaults, then ``DESKTOP_SEARCH_*`` variables, then non-None ``overrides``."""
         env = os.environ if env is None else env
         values: dict[str, object] = {}
@@ -120,6 +120,6 @@ class Settings:
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
-    def with_(self, **changes: object) -> "Settings":
+    def with_(self, **changes: object) -> Settings:
         """A copy with some fields changed (None values are ignored)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})

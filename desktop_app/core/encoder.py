@@ -13,8 +13,8 @@ import os
 import re
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -98,7 +98,7 @@ class Encoder:
         where = "CUDA" if self.device.startswith("cuda") else "CPU"
         return f"{self.spec.display_name} on {where} ({self.dtype})"
 
-    def load(self) -> "Encoder":
+    def load(self) -> Encoder:
         """Import torch/FlagEmbedding and load the weights; safe to call more than once."""
         if self.model is not None:
             return self

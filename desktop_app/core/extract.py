@@ -7,9 +7,9 @@ Every failure is an :class:`ExtractionError` whose message names the reason in p
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from desktop_app.core.errors import ExtractionError
 
@@ -201,7 +201,7 @@ def capped(pages: list[Page], max_chars: int, cut: bool) -> Extracted:
     return Extracted(kept, note)
 
 
-PLAIN_SUFFIXES = (
+PLAIN_SUFFIXES = (  # noqa: SIM905 - one word per suffix reads better than a 60-item list
     ".txt .text .md .markdown .rst .csv .tsv .log .json .jsonl .yaml .yml .toml .ini .cfg .conf .tex .bib "
     ".py .pyi .js .mjs .ts .tsx .jsx .java .kt .scala .c .h .cc .cpp .hpp .cxx .cs .go .rs .rb .php .pl .lua "
     ".sh .bash .zsh .ps1 .bat .sql .r .swift .m .css .scss .xml .svg .org .adoc .ipynb"

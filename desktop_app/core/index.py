@@ -32,7 +32,7 @@ class Index:
             self.attach_vectors(int(info["dim"]))
 
     @classmethod
-    def open(cls, folder: Path, create: bool = False) -> "Index":
+    def open(cls, folder: Path, create: bool = False) -> Index:
         folder = Path(folder).expanduser()
         if not (folder / DB_NAME).exists():
             if not create:

@@ -15,9 +15,9 @@ import queue
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -371,7 +371,7 @@ class Indexer:
             ready.put(job)
         ready.put(None)
 
-    def commit(self, jobs: list[Job], report: IndexReport, meter: "Meter") -> None:
+    def commit(self, jobs: list[Job], report: IndexReport, meter: Meter) -> None:
         """Encode the chunks of ``jobs`` together, then store every file in one transaction."""
         texts = [chunk.text for job in jobs for chunk in job.chunks]
         encodings = iter(self.encoder.encode(texts, max_length=self.max_tokens + 2, checkpoint=self.checkpoint))

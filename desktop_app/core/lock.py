@@ -16,7 +16,7 @@ class WriterLock:
         self.path = Path(folder) / "index.lock"
         self.handle = None
 
-    def __enter__(self) -> "WriterLock":
+    def __enter__(self) -> WriterLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.handle = open(self.path, "a+b")
         try:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 import sqlite_utils
@@ -265,7 +265,8 @@ class Store:
     def all_chunk_ids(self) -> np.ndarray:
         return np.fromiter((r[0] for r in self.conn.execute("SELECT id FROM chunks")), dtype=np.int64)
 
-    def iter_dense(self, ids: Iterable[int] | None = None, batch: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def iter_dense(self, ids: Iterable[int] | None = None,
+                   batch: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(ids, float32 vectors) in batches: all chunks, or the given ids."""
         if ids is None:
             cursor = self.conn.execute("SELECT id, dense FROM chunks ORDER BY id")
@@ -381,7 +382,8 @@ class Store:
     def keyword_top(self, fts_query: str, limit: int) -> list[tuple[int, float]]:
         """BM25 over chunk text and file names; higher is better."""
         rows = self.conn.execute(
-            "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts) LIMIT ?",
+            "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? "
+            "ORDER BY bm25(chunks_fts) LIMIT ?",
             (fts_query, limit),
         )
         return [(r[0], r[1]) for r in rows]
@@ -423,7 +425,8 @@ class Store:
         return before, text, after
 
     def failures(self) -> list[tuple[str, str]]:
-        return [tuple(r) for r in self.conn.execute("SELECT path, error FROM files WHERE status = 'failed' ORDER BY path")]
+        rows = self.conn.execute("SELECT path, error FROM files WHERE status = 'failed' ORDER BY path")
+        return [tuple(r) for r in rows]
 
     def counts(self) -> dict[str, int]:
         files, failed = self.conn.execute(

@@ -13,9 +13,9 @@ import os
 import stat
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from desktop_app.core.config import Settings
 from desktop_app.core.extract import is_supported

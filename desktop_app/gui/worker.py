@@ -137,7 +137,7 @@ class IndexWorker(QObject):
     @Slot(object, object, object)
     def run(self, engine: Engine, job: Job, control: object) -> None:
         """Carry out ``job``; ``control`` (a RunControl the window keeps) pauses or cancels it."""
-        from desktop_app.core.indexer import IndexReport, Indexer, remove_paths
+        from desktop_app.core.indexer import Indexer, IndexReport, remove_paths
 
         try:
             indexer = Indexer(engine.index, engine.encoder, engine.settings)
