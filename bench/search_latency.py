@@ -65,14 +65,15 @@ class SyntheticCorpus:
         self.rng = np.random.default_rng(seed)
         self.dim = dim
         self.centroids = unit(self.rng.standard_normal((CLUSTERS, dim)))
-        self.probabilities = zipf_probabilities()
+        self.cumulative = np.cumsum(zipf_probabilities())
 
     def dense(self, count: int) -> np.ndarray:
         picks = self.rng.integers(0, CLUSTERS, count)
         return unit(self.centroids[picks] + 0.7 * unit(self.rng.standard_normal((count, self.dim))))
 
     def sparse(self, size: int) -> dict[int, float]:
-        tokens = self.rng.permutation(np.unique(self.rng.choice(VOCAB, size * 2, p=self.probabilities)))[:size]
+        draws = np.minimum(np.searchsorted(self.cumulative, self.rng.random(size * 2)), VOCAB - 1)
+        tokens = self.rng.permutation(np.unique(draws))[:size]
         return dict(zip(tokens.tolist(), token_weight(tokens, self.rng).tolist()))
 
 
@@ -108,7 +109,7 @@ class PrecomputedEncoder:
     def __init__(self, encodings: dict[str, Encoding]) -> None:
         self.encodings = encodings
 
-    def load(self) -> "PrecomputedEncoder":
+    def load(self) -> PrecomputedEncoder:
         return self
 
     def encode(self, texts: list[str], *args: object, **kwargs: object) -> list[Encoding]:
