@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 LITE_MODEL := models/bge-m3-lite
 MODEL_STAMP := $(LITE_MODEL)/sparse_linear.pt
+PACKAGING := $(VENV)/.packaging
 # Per-user freedesktop locations; XDG_DATA_HOME moves them (the tests install into a temp folder).
 DATA_HOME := $(or $(XDG_DATA_HOME),$(HOME)/.local/share)
 APPS_DIR := $(DATA_HOME)/applications
@@ -19,7 +20,7 @@ REFRESH_CACHES := \
 	if command -v gtk-update-icon-cache >/dev/null && [ -f "$(ICONS_DIR)/icon-theme.cache" ]; then \
 	  gtk-update-icon-cache -q -f -t "$(ICONS_DIR)"; fi
 
-.PHONY: setup test run bench clean install-desktop uninstall-desktop
+.PHONY: setup test run bench clean package install-desktop uninstall-desktop
 
 setup: $(INSTALLED) $(MODEL_STAMP)
 
@@ -61,6 +62,14 @@ uninstall-desktop:
 	rm -f "$(APPS_DIR)/desktop-search.desktop" "$(ICONS_DIR)/scalable/apps/desktop-search.svg"
 	for size in $(ICON_SIZES); do rm -f "$(ICONS_DIR)/$${size}x$${size}/apps/desktop-search.png"; done
 	$(REFRESH_CACHES)
+
+# The self-contained folder app in dist/desktop-search/ (PyInstaller, CPU torch, lite model inside).
+package: setup $(MODEL_STAMP) $(PACKAGING)
+	packaging/build.sh
+
+$(PACKAGING): pyproject.toml | $(INSTALLED)
+	$(BIN)/pip install --quiet -e '.[package]'
+	touch $(PACKAGING)
 
 clean:
 	rm -rf $(VENV) models bench/work
