@@ -111,7 +111,7 @@ def model_for_index(index: object, settings: Settings, explicit: str | None) -> 
     if explicit:
         return models.resolve(explicit)
     if info is not None:
-        return models.resolve(str(info["name"]), allow_download=False)
+        return models.resolve_recorded(info, settings)
     return models.resolve_default(settings)
 
 

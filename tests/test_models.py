@@ -62,3 +62,20 @@ def test_fingerprint_changes_when_the_heads_change(tmp_path: Path, lite_model_di
     before = load_spec(copy).fingerprint()
     (copy / "sparse_linear.pt").write_bytes((copy / "sparse_linear.pt").read_bytes() + b"\0")
     assert load_spec(copy).fingerprint() != before
+
+
+def test_an_index_finds_its_lite_model_after_the_app_folder_moved(tmp_path: Path, lite_model_dir: Path) -> None:
+    from desktop_app.core.models import resolve_recorded
+
+    old_home = tmp_path / "old-bundle" / "bge-m3-lite"
+    shutil.copytree(lite_model_dir, old_home)
+    spec = load_spec(old_home)
+    info = {"name": spec.name, "dim": spec.hidden_size, "fingerprint": spec.fingerprint(), "label": spec.label}
+    new_home = tmp_path / "new-bundle" / "bge-m3-lite"
+    new_home.parent.mkdir()
+    old_home.rename(new_home)
+    found = resolve_recorded(info, Settings(lite_model_dir=new_home))
+    assert found.path == new_home.resolve() and found.fingerprint() == info["fingerprint"]
+    (new_home / "sparse_linear.pt").write_bytes(b"other weights")
+    with pytest.raises(ModelError, match="does not exist"):
+        resolve_recorded(info, Settings(lite_model_dir=new_home))

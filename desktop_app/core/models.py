@@ -124,6 +124,21 @@ def resolve(ref: str, allow_download: bool = True) -> ModelSpec:
     return load_spec(snapshot, name=ref)
 
 
+def resolve_recorded(info: dict[str, object], settings: Settings) -> ModelSpec:
+    """The model an index was built with, as its meta record names it.
+
+    The lite model is found by fingerprint wherever the app keeps it now: a moved or updated
+    app bundle (or a macOS app run from a random path) changes its folder, not its weights.
+    """
+    name = str(info["name"])
+    lite = settings.lite_model_dir
+    if info.get("label") == "lite" and not Path(name).is_dir() and (lite / "sparse_linear.pt").is_file():
+        spec = load_spec(lite)
+        if spec.fingerprint() == info.get("fingerprint"):
+            return spec
+    return resolve(name, allow_download=False)
+
+
 def resolve_default(settings: Settings) -> ModelSpec:
     """The model to use when the user named none: their setting, cached BGE-M3, else lite."""
     if settings.model:

@@ -63,7 +63,7 @@ class ModelLoader(QObject):
             if settings.model:
                 spec = models.resolve(settings.model)
             elif info is not None:
-                spec = models.resolve(str(info["name"]), allow_download=False)
+                spec = models.resolve_recorded(info, settings)
             else:
                 spec = models.resolve_default(settings)
             where = "CUDA / CPU" if settings.device == "auto" else settings.device.upper()
