@@ -175,11 +175,11 @@ def test_settings_persist_across_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "persist.ini"
     chosen = Settings(index_dir=tmp_path / "my-index", model="/models/m3", device="cpu", chunk_tokens=256,
                       chunk_overlap=32, weights=Weights(0.5, 0.2, 0.2, 0.1), file_types=(".pdf", ".md"),
-                      exclude_patterns=("build", "*.tmp"))
+                      exclude_patterns=("build", "*.tmp"), watch_folders=False)
     save_settings(open_qsettings(path), chosen)
     restored = load_settings(QSettings(str(path), QSettings.Format.IniFormat))
     for field in ("index_dir", "model", "device", "chunk_tokens", "chunk_overlap", "weights", "file_types",
-                  "exclude_patterns"):
+                  "exclude_patterns", "watch_folders"):
         assert getattr(restored, field) == getattr(chosen, field), field
 
 
@@ -382,3 +382,16 @@ def test_a_real_second_process_exits_and_passes_its_folder(qtbot, tmp_path, aero
     assert second.wait(timeout=60) == 0
     assert activated.args[0] == [str(aero_corpus)]
     first.release()
+
+
+def test_window_geometry_is_restored_at_the_next_start(qtbot, ini: Path) -> None:
+    first = MainWindow(open_qsettings(ini), autoload=False)
+    qtbot.addWidget(first)
+    first.show()
+    first.setGeometry(40, 50, 900, 530)
+    first.close()
+    second = MainWindow(open_qsettings(ini), autoload=False)
+    qtbot.addWidget(second)
+    assert second.height() == 530, "the default would be 800"
+    assert second.width() >= 790, "restored as wide as the 800-pixel offscreen screen allows"
+    second.close()

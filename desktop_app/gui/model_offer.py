@@ -1,7 +1,8 @@
 """The first-run offer to download BAAI/bge-m3, with a progress bar and Cancel.
 
 The lite model keeps working meanwhile: the offer is a strip in the window, not a modal
-dialog, and the download runs in its own thread (the transfer itself in a child process).
+dialog, and the download runs in its own thread (the transfer itself in a child process),
+started only when the user asks for it.
 """
 
 from __future__ import annotations
@@ -49,16 +50,12 @@ class ModelOfferPanel(QFrame):
         for button in (self.download_button, self.later_button, self.cancel_button):
             row.addWidget(button)
         self.worker = DownloadWorker()
-        self.thread_ = QThread(self)
-        self.thread_.setObjectName("download")
-        self.worker.moveToThread(self.thread_)
-        self.thread_.finished.connect(self.worker.deleteLater)
+        self.thread_: QThread | None = None
         self.request_download.connect(self.worker.download)
         self.worker.progress.connect(self.show_progress)
         self.worker.finished.connect(self.finished)
         self.worker.failed.connect(self.failed)
         self.worker.cancelled.connect(self.was_cancelled)
-        self.thread_.start()
         self.hide()
 
     @property
@@ -71,6 +68,12 @@ class ModelOfferPanel(QFrame):
         self.show()
 
     def start(self) -> None:
+        if self.thread_ is None:
+            self.thread_ = QThread(self)
+            self.thread_.setObjectName("download")
+            self.worker.moveToThread(self.thread_)
+            self.thread_.finished.connect(self.worker.deleteLater)
+            self.thread_.start()
         self.stop = threading.Event()
         self.set_buttons(downloading=True)
         self.bar.setValue(0)
@@ -118,10 +121,11 @@ class ModelOfferPanel(QFrame):
         self.later_button.setVisible(not downloading)
 
     def shut_down(self) -> None:
-        """Stop a running download and the thread (the window is closing)."""
+        """Stop a running download and its thread (the window is closing)."""
         self.cancel()
-        self.thread_.quit()
-        self.thread_.wait(30_000)
+        if self.thread_ is not None:
+            self.thread_.quit()
+            self.thread_.wait(30_000)
 
 
 def offline_notice() -> str:
