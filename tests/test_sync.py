@@ -174,3 +174,14 @@ def test_an_unplugged_folder_stays_in_the_index_and_catches_up_when_it_returns(l
     apply_until(lambda: "stall.txt" in found(searcher, "elevator wake blankets"), "changed while away")
     assert str(folder) in handled["online"]
     assert index.store.counts()["files"] == 4
+
+
+def test_the_index_folder_inside_a_watched_folder_is_ignored(settings, tmp_path) -> None:
+    root = tmp_path / "home"
+    watcher = FolderWatcher(settings.with_(index_dir=root / "search-index"), lambda batch: None)
+    watcher.roots = {str(root): None}
+    assert not watcher.wants(str(root / "search-index" / "index.sqlite3-wal"), False)
+    assert not watcher.wants(str(root / "search-index" / "notes.txt"), False)
+    assert watcher.wants(str(root / "notes.txt"), False) and watcher.wants(str(root / "new-folder"), True)
+    assert not watcher.wants(str(root / ".cache" / "notes.txt"), False)
+    assert not watcher.wants(str(tmp_path / "elsewhere.txt"), False)

@@ -137,7 +137,6 @@ class FolderWatcher:
         self.observer = None
         self.thread: threading.Thread | None = None
         self.ignored = os.path.abspath(settings.index_dir)
-        self.events_seen = 0
 
     def start(self, roots: dict[str, int | None]) -> None:
         """Begin watching ``roots`` (stored path -> recorded device), without a catch-up batch."""
@@ -229,7 +228,6 @@ class FolderWatcher:
         paths = [os.fsdecode(p) for p in (event.src_path, getattr(event, "dest_path", "")) if p]
         wanted = [p for p in paths if self.wants(p, event.is_directory)]
         if wanted:
-            self.events_seen += 1
             self.collector.add(*wanted)
 
     def wants(self, path: str, is_directory: bool) -> bool:
