@@ -291,6 +291,7 @@ def test_offline_first_run_uses_the_lite_model_and_says_so(qtbot, first_run, mon
     main = open_window(qtbot, first_run)
     assert "lite model" in main.windowTitle()
     assert main.banner.isVisible() and "Offline (HF_HUB_OFFLINE is set)" in main.banner.text()
+    assert main.banner.property("notice") is True, "a notice, not shown as an error"
     assert not main.model_offer.isVisible()
     main.close()
 

@@ -358,7 +358,7 @@ class MainWindow(QMainWindow):
         if offer == "download" and not declined and not self.model_offer.downloading:
             self.model_offer.offer()
         elif offer == "offline":
-            self.show_banner(offline_notice())
+            self.show_banner(offline_notice(), notice=True)
 
     def use_downloaded_model(self, repo_id: str) -> None:
         """Switch to the downloaded model; folders encoded by the old one are re-encoded first thing."""
@@ -669,10 +669,15 @@ class MainWindow(QMainWindow):
             self.close_engine()
             self.start_loading()
 
-    def show_banner(self, message: str) -> None:
+    def show_banner(self, message: str, notice: bool = False) -> None:
+        """A message above the results: an error (red), or a notice (blue) that is not a failure."""
         self.banner.setText(message)
+        self.banner.setProperty("notice", notice)
+        self.banner.style().unpolish(self.banner)
+        self.banner.style().polish(self.banner)
         self.banner.show()
-        self.error_shown.emit(message)
+        if not notice:
+            self.error_shown.emit(message)
 
     def hide_banner(self) -> None:
         self.banner.hide()

@@ -28,7 +28,7 @@ class ModelOfferPanel(QFrame):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setObjectName("banner")
+        self.setObjectName("offer")
         self.stop: threading.Event | None = None
         row = QHBoxLayout(self)
         row.setContentsMargins(8, 6, 8, 6)
