@@ -196,14 +196,8 @@ class Indexer:
 
         def plan(report: IndexReport) -> list[Job]:
             devices = self.store.root_devices()
-            todo = []
-            for root in roots:
-                name = to_text(str(root))
-                if name in devices and not root_online(name, devices[name]):
-                    report.offline.append(name)
-                    continue
-                todo.extend(self.diff(root, report))
-            return todo
+            return [job for root in roots if self.reachable(to_text(str(root)), devices, report)
+                    for job in self.diff(root, report)]
 
         return self.execute(plan, progress, control, rebuild)
 
@@ -212,13 +206,9 @@ class Indexer:
         """Catch up with every indexed folder that is reachable; unplugged ones stay as they are."""
 
         def plan(report: IndexReport) -> list[Job]:
-            todo = []
-            for root, device in self.store.root_devices().items():
-                if root_online(root, device):
-                    todo.extend(self.diff(Path(to_os(root)), report))
-                else:
-                    report.offline.append(root)
-            return todo
+            devices = self.store.root_devices()
+            return [job for root in devices if self.reachable(root, devices, report)
+                    for job in self.diff(Path(to_os(root)), report)]
 
         return self.execute(plan, progress, control)
 
@@ -234,16 +224,20 @@ class Indexer:
             todo = []
             for path in outermost({to_text(p) for p in touched}):
                 root = owning_root(path, list(devices))
-                if root is None:
-                    continue
-                if not root_online(root, devices[root]):
-                    if root not in report.offline:
-                        report.offline.append(root)
-                    continue
-                todo.extend(self.diff(Path(to_os(path)), report, register=False))
+                if root is not None and self.reachable(root, devices, report):
+                    todo.extend(self.diff(Path(to_os(path)), report, register=False))
             return todo
 
         return self.execute(plan, progress, control)
+
+    @staticmethod
+    def reachable(root: str, devices: dict[str, int | None], report: IndexReport) -> bool:
+        """False, and the folder noted offline, for an indexed folder that is unplugged or gone."""
+        if root in devices and not root_online(root, devices[root]):
+            if root not in report.offline:
+                report.offline.append(root)
+            return False
+        return True
 
     def execute(self, plan: Callable[[IndexReport], list[Job]], progress: Callable[[Progress], None] | None,
                 control: RunControl | None, rebuild: bool = False) -> IndexReport:
