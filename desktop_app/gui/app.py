@@ -432,6 +432,11 @@ class MainWindow(QMainWindow):
         else:
             self.watcher.set_roots(self.ui_store.root_devices(), catch_up=False)
 
+    def stop_watching(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
+            self.watcher = None
+
     def folder_changes(self, change: object) -> None:
         """A batch from the watcher (or a notice string): queue one update job for its paths."""
         if isinstance(change, str):
@@ -654,10 +659,9 @@ class MainWindow(QMainWindow):
         save_settings(self.qsettings, new)
         for channel, slider in self.sliders.items():
             slider.setValue(round(getattr(new.weights, channel) * 100))
-        if not new.watch_folders and self.watcher is not None:
-            self.watcher.stop()
-            self.watcher = None
-        elif new.watch_folders and not old.watch_folders:
+        if not new.watch_folders:
+            self.stop_watching()
+        elif not old.watch_folders:
             self.start_watching()
         engine_fields = ("model", "device", "dtype", "index_dir", "chunk_tokens", "chunk_overlap",
                          "file_types", "exclude_patterns")
@@ -705,9 +709,7 @@ class MainWindow(QMainWindow):
             self.resize(1280, 800)
 
     def close_engine(self) -> None:
-        if self.watcher is not None:
-            self.watcher.stop()
-            self.watcher = None
+        self.stop_watching()
         if self.ui_store is not None:
             self.ui_store.close()
             self.ui_store = None
