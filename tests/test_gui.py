@@ -396,3 +396,13 @@ def test_window_geometry_is_restored_at_the_next_start(qtbot, ini: Path) -> None
     assert second.height() == 530, "the default would be 800"
     assert second.width() >= 790, "restored as wide as the 800-pixel offscreen screen allows"
     second.close()
+
+
+def test_the_live_sync_setting_starts_and_stops_watching(qtbot, window, aero_corpus) -> None:
+    with qtbot.waitSignal(window.indexing_finished, timeout=LOAD_TIMEOUT):
+        drop(window, aero_corpus)
+    assert window.watcher is not None and str(aero_corpus) in window.watcher.watches
+    window.apply_settings(window.settings.with_(watch_folders=False))
+    assert window.watcher is None
+    window.apply_settings(window.settings.with_(watch_folders=True))
+    assert window.watcher is not None and str(aero_corpus) in window.watcher.watches
