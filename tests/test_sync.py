@@ -54,6 +54,9 @@ def test_a_folder_covers_the_paths_inside_it() -> None:
     assert owning_root("/home/u/work/x.txt", roots) == "/home/u/work"
     assert owning_root("/home/u/notes.md", roots) == "/home/u"
     assert owning_root("/home/user2/x.txt", roots) is None
+    from desktop_app.core.paths import is_within
+
+    assert is_within("/a/b", "/a/b") and is_within("/a/b/c", "/a/b") and not is_within("/a/bc", "/a/b")
 
 
 def test_an_unplugged_drive_is_offline_but_a_moved_filesystem_with_files_is_not(tmp_path) -> None:

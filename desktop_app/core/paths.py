@@ -28,3 +28,13 @@ def to_os(text: str) -> str:
     if "\\x" not in text or os.name == "nt":
         return text
     return os.fsdecode(ESCAPED_BYTE.sub(lambda m: bytes([int(m.group(1), 16)]), text.encode("utf-8")))
+
+
+def folder_prefix(folder: str) -> str:
+    """``folder`` with one trailing separator: what every path inside it starts with."""
+    return folder.rstrip("/\\") + os.sep
+
+
+def is_within(path: str, folder: str) -> bool:
+    """True for ``folder`` itself and every path below it (not for ``folder-2`` beside it)."""
+    return path == folder or path.startswith(folder_prefix(folder))

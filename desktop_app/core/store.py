@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import sqlite_utils
 
+from desktop_app.core.paths import folder_prefix
+
 SCHEMA_VERSION = "1"
 SQLITE_VARIABLES = 900
 CACHE_KIB = 64 * 1024
@@ -173,7 +175,7 @@ class Store:
 
     def files_under(self, folder: str) -> dict[str, FileRecord]:
         """Every file record at ``folder`` itself or below it."""
-        prefix = folder.rstrip("/\\") + "/"
+        prefix = folder_prefix(folder)
         rows = self.conn.execute(
             "SELECT id, path, size, mtime_ns, sha256, status, error, settings FROM files "
             "WHERE path = ? OR substr(path, 1, ?) = ?",
@@ -438,7 +440,7 @@ class Store:
         """Per indexed folder: how many files and chunks it holds, and its recorded device."""
         result = []
         for root, device in self.root_devices().items():
-            prefix = root.rstrip("/\\") + "/"
+            prefix = folder_prefix(root)
             files, chunks = self.conn.execute(
                 "SELECT count(*), coalesce(sum(chunks), 0) FROM files WHERE path = ? OR substr(path, 1, ?) = ?",
                 (root, len(prefix), prefix),

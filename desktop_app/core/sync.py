@@ -19,7 +19,7 @@ from pathlib import Path
 
 from desktop_app.core.config import Settings
 from desktop_app.core.extract import is_supported
-from desktop_app.core.paths import to_os, to_text
+from desktop_app.core.paths import is_within, to_os, to_text
 
 QUIET_S = 1.0
 MAX_WAIT_S = 5.0
@@ -52,19 +52,15 @@ def device_of(path: str) -> int | None:
 
 def owning_root(path: str, roots: list[str]) -> str | None:
     """The deepest indexed folder that holds ``path`` (a stored text path), if any."""
-    best = None
-    for root in roots:
-        prefix = root.rstrip("/\\") + os.sep
-        if (path == root or path.startswith(prefix)) and (best is None or len(root) > len(best)):
-            best = root
-    return best
+    inside = [root for root in roots if is_within(path, root)]
+    return max(inside, key=len) if inside else None
 
 
 def outermost(paths: set[str]) -> list[str]:
     """Drop every path that lies inside another one of ``paths`` (checking the folder covers it)."""
     kept: list[str] = []
     for path in sorted(paths):
-        if not kept or not (path == kept[-1] or path.startswith(kept[-1].rstrip("/\\") + os.sep)):
+        if not kept or not is_within(path, kept[-1]):
             kept.append(path)
     return kept
 
@@ -231,7 +227,7 @@ class FolderWatcher:
             self.collector.add(*wanted)
 
     def wants(self, path: str, is_directory: bool) -> bool:
-        if path == self.ignored or path.startswith(self.ignored + os.sep):
+        if is_within(path, self.ignored):
             return False
         root = owning_root(to_text(path), list(self.roots))
         if root is None:
