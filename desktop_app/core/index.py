@@ -11,7 +11,7 @@ from pathlib import Path
 
 from desktop_app.core.errors import IndexMismatchError, IndexMissingError
 from desktop_app.core.models import ModelSpec
-from desktop_app.core.store import SCHEMA_VERSION, Store
+from desktop_app.core.store import Store
 from desktop_app.core.vectors import VectorIndex
 
 DB_NAME = "index.sqlite3"
@@ -46,7 +46,8 @@ class Index:
 
     def bind_model(self, spec: ModelSpec, rebuild: bool = False) -> None:
         """Record the model of a new index, or check that an existing index was built with it."""
-        wanted = {"name": spec.name, "dim": spec.hidden_size, "fingerprint": spec.fingerprint(), "label": spec.label}
+        wanted = {"name": spec.name, "dim": spec.hidden_size, "fingerprint": spec.fingerprint(), "label": spec.label,
+                  "trusted_channels": list(spec.trusted)}
         existing = self.model_info
         if existing is not None and not rebuild:
             if existing["fingerprint"] != wanted["fingerprint"] or existing["dim"] != wanted["dim"]:
@@ -63,11 +64,7 @@ class Index:
 
     def clear(self) -> None:
         """Forget every file and vector (a rebuild with another model); roots are kept."""
-        with self.store.transaction():
-            for table in ("sparse", "chunks", "files", "meta"):
-                self.store.conn.execute(f"DELETE FROM {table}")
-            self.store.conn.execute("INSERT INTO chunks_fts(chunks_fts) VALUES('delete-all')")
-            self.store.set_meta("schema", SCHEMA_VERSION)
+        self.store.clear()
         (self.folder / VECTORS_NAME).unlink(missing_ok=True)
         self.vectors = None
 

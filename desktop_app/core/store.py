@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import sqlite_utils
 
+from desktop_app.core import analyze
 from desktop_app.core.paths import folder_prefix
 
 SCHEMA_VERSION = "1"
@@ -60,8 +61,10 @@ CREATE TABLE IF NOT EXISTS sparse(
     PRIMARY KEY(chunk_id, token_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS sparse_impact ON sparse(token_id, weight DESC, chunk_id);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, name, content='', tokenize='porter unicode61');
 """
+# The keyword index holds terms made by ``core.analyze`` (stemmed, folded, CJK bigrams);
+# FTS5's ascii tokenizer only splits them at the spaces. Contentless: the text is in ``chunks``.
+KEYWORD_TABLE = "CREATE VIRTUAL TABLE chunks_fts USING fts5(text, name, content='', tokenize='ascii')"
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,19 @@ class Store:
             self.set_meta("schema", SCHEMA_VERSION)
         if "device" not in self.db["roots"].columns_dict:
             self.conn.execute("ALTER TABLE roots ADD COLUMN device INTEGER")
+        if self.get_meta("keyword_analyzer") != analyze.ANALYZER_VERSION:
+            self.rebuild_keyword_index()
+
+    def rebuild_keyword_index(self) -> None:
+        """(Re)make the keyword index from the chunks: new indexes, and ones made by an older analyzer."""
+        with self.transaction():
+            self.conn.execute("DROP TABLE IF EXISTS chunks_fts")
+            self.conn.execute(KEYWORD_TABLE)
+            rows = self.conn.execute("SELECT c.id, c.text, f.path FROM chunks c JOIN files f ON f.id = c.file_id")
+            while part := rows.fetchmany(1000):
+                self.conn.executemany("INSERT INTO chunks_fts(rowid, text, name) VALUES (?,?,?)",
+                                      [keyword_row(*row) for row in part])
+            self.set_meta("keyword_analyzer", analyze.ANALYZER_VERSION)
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -147,6 +163,15 @@ class Store:
             self.conn.execute("ROLLBACK")
             raise
         self.conn.execute("COMMIT")
+
+    def clear(self) -> None:
+        """Forget every file, chunk and the model record; roots are kept."""
+        with self.transaction():
+            for table in ("sparse", "chunks", "files", "meta"):
+                self.conn.execute(f"DELETE FROM {table}")
+            self.conn.execute("INSERT INTO chunks_fts(chunks_fts) VALUES('delete-all')")
+            self.set_meta("schema", SCHEMA_VERSION)
+            self.set_meta("keyword_analyzer", analyze.ANALYZER_VERSION)
 
     def get_meta(self, key: str) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -194,7 +219,7 @@ class Store:
         ids = [row[0] for row in rows]
         self.conn.executemany(
             "INSERT INTO chunks_fts(chunks_fts, rowid, text, name) VALUES('delete', ?, ?, ?)",
-            [(row[0], row[1], file_title(row[2])) for row in rows],
+            [keyword_row(*row) for row in rows],
         )
         for part in batched(ids):
             marks = placeholders(len(part))
@@ -224,7 +249,6 @@ class Store:
         existing = self.conn.execute("SELECT id FROM files WHERE path = ?", (path,)).fetchone()
         removed = self.delete_chunks_of(existing[0]) if existing else []
         file_id = self.upsert_file(path, size, mtime_ns, sha256, "indexed", settings, note=note, chunks=len(chunks))
-        name = file_title(path)
         added = []
         for chunk in chunks:
             cursor = self.conn.execute(
@@ -238,9 +262,8 @@ class Store:
                 "INSERT INTO sparse(chunk_id, token_id, weight) VALUES (?,?,?)",
                 [(chunk_id, token, weight) for token, weight in chunk.sparse.items()],
             )
-            self.conn.execute(
-                "INSERT INTO chunks_fts(rowid, text, name) VALUES (?,?,?)", (chunk_id, chunk.text, name)
-            )
+            self.conn.execute("INSERT INTO chunks_fts(rowid, text, name) VALUES (?,?,?)",
+                              keyword_row(chunk_id, chunk.text, path))
         return removed, added
 
     def record_failure(self, path: str, size: int, mtime_ns: int, settings: str, reason: str) -> list[int]:
@@ -459,7 +482,10 @@ def decode_dense(rows: list[tuple[int, bytes]]) -> tuple[np.ndarray, np.ndarray]
     return ids, vectors
 
 
-def file_title(path: str) -> str:
-    """What keyword search matches as the file's name: its stem with separators as spaces."""
-    stem = Path(path).stem
-    return stem.replace("_", " ").replace("-", " ").replace(".", " ")
+def keyword_row(chunk_id: int, text: str, path: str) -> tuple[int, str, str]:
+    """A chunk's keyword-index row: its terms and the terms of its file's name (without the suffix).
+
+    Deleting a row from a contentless FTS5 table needs the values it was inserted with, so
+    inserts and deletes both go through here.
+    """
+    return chunk_id, analyze.index_text(text), analyze.index_text(Path(path).stem)

@@ -1,0 +1,51 @@
+"""The keyword analyzer: the same terms for documents and queries, in every script."""
+
+from __future__ import annotations
+
+from desktop_app.core import analyze
+
+
+def marked(text: str, query: str) -> list[str]:
+    return [text[start:end] for start, end in analyze.highlight_spans(text, set(analyze.terms(query)))]
+
+
+def test_english_is_stemmed_and_stop_words_dropped() -> None:
+    assert analyze.terms("What articles exist on the operating systems?") == [
+        "what", "articl", "exist", "oper", "system"]
+
+
+def test_diacritics_and_case_fold_so_resume_finds_resume() -> None:
+    assert analyze.terms("Résumé") == analyze.terms("resume") == analyze.terms("RESUME")
+    assert analyze.terms("Ἀθῆναι") == analyze.terms("αθηναι")
+
+
+def test_cyrillic_greek_and_arabic_words_are_terms() -> None:
+    assert analyze.terms("Москва — столица России") == ["москва", "столица", "россии"]
+    assert analyze.terms("Η Αθήνα είναι η πρωτεύουσα") == ["αθηνα", "ειναι", "πρωτευουσα"]
+    # Arabic vowel marks are combining characters: the word stays one word, marks folded away.
+    assert analyze.terms("عَرَبِيّ") == analyze.terms("عربي") == ["عربي"]
+
+
+def test_cjk_runs_become_bigrams_so_a_word_inside_a_run_matches() -> None:
+    assert analyze.terms("東京都に住む") == ["東京", "京都", "都に", "に住", "住む"]
+    assert set(analyze.terms("東京")) <= set(analyze.terms("私は東京都に住んでいます"))
+    assert analyze.terms("서울에 살아요") == ["서울", "울에", "살아", "아요"]
+    assert analyze.terms("猫") == ["猫"], "a lone character stays a term"
+
+
+def test_full_width_latin_is_plain_latin() -> None:
+    assert analyze.terms("ＰＤＦ１２３") == analyze.terms("pdf123")
+
+
+def test_highlight_marks_stemmed_forms_in_the_original_text() -> None:
+    assert marked("The wings stalled at high angle.", "wing stall") == ["wings", "stalled"]
+    assert marked("Mon résumé est prêt", "resume") == ["résumé"]
+
+
+def test_highlight_marks_a_cjk_word_inside_a_longer_run() -> None:
+    assert marked("私は東京都に住んでいます", "東京") == ["東京"]
+    assert marked("東京タワーと東京駅", "東京") == ["東京", "東京"]
+
+
+def test_highlight_never_marks_stop_words() -> None:
+    assert marked("the wing of the plane", "the wing") == ["wing"]
