@@ -26,7 +26,7 @@ def searcher(settings, encoder, aero_corpus):
 def test_hybrid_finds_the_document_by_meaning(searcher) -> None:
     result = searcher.search("what makes an aircraft wing lose lift", k=3)
     assert result.hits[0].path.endswith("stall.txt")
-    assert result.mode == "hybrid" and result.channels == ["dense", "sparse"]
+    assert result.mode == "hybrid" and result.channels == ["dense", "keyword"], "the lite model's default"
 
 
 def test_hits_are_grouped_per_file_with_more_chunks_folded(searcher) -> None:
@@ -42,7 +42,7 @@ def test_hit_carries_page_offsets_snippet_and_terms(searcher) -> None:
     assert hit.path.endswith("gear.txt") and hit.page == 1 and hit.end > hit.start
     assert "shimmy" in hit.terms
     assert "shimmy" in hit.snippet.lower()
-    assert set(hit.scores) == {"dense", "sparse", "colbert"}
+    assert set(hit.scores) == {"dense", "sparse", "colbert", "keyword"}
 
 
 def test_keyword_mode_ranks_by_bm25_and_honours_phrases(searcher) -> None:
@@ -91,9 +91,11 @@ def test_bad_k_and_mode_are_usage_errors(searcher) -> None:
         searcher.search("wing", weights=Weights(0, 0, 1, 0))
 
 
-def test_fts_query_quotes_words_and_keeps_phrases() -> None:
-    assert fts_query('wing "angle of attack" NOT') == '"angle of attack" AND ("wing" OR "NOT")'
-    assert fts_query("o'brien") == '("o" OR "brien")'
+def test_fts_query_uses_analyzed_terms_and_keeps_phrases() -> None:
+    assert fts_query('wings "angle of attack" stalling') == '"angl attack" AND ("wing" OR "stall")'
+    assert fts_query("o'brien") == '("brien")', "single letters are not terms"
+    assert fts_query("system of systems") == '("system" OR "system")', "repeats weigh more, stop words go"
+    assert fts_query("the of") == "", "a query of stop words asks FTS5 for nothing"
 
 
 def test_snippet_centres_on_the_first_term() -> None:

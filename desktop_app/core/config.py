@@ -49,6 +49,26 @@ class Weights:
     def as_dict(self) -> dict[str, float]:
         return {name: getattr(self, name) for name in CHANNELS}
 
+    def as_text(self) -> str:
+        """``D,S,C,K`` as :meth:`parse` reads it."""
+        return ",".join(f"{getattr(self, name):g}" for name in CHANNELS)
+
+
+# BGE-M3's reference weighting (its paper and ``compute_score``); the keyword share on top of
+# it cannot be measured without the real weights, so it stays 0 (see README, "Ranking").
+BGE_M3_WEIGHTS = Weights(dense=0.4, sparse=0.3, colbert=0.3, keyword=0.0)
+# A model trusted with its dense vectors only (the lite model): dense and BM25 keyword scores,
+# each divided by its best for the query, in equal parts. Chosen on Cranfield, reported on CACM
+# (bench/README.md, "Choosing the fusion").
+DENSE_KEYWORD_WEIGHTS = Weights(dense=0.5, sparse=0.0, colbert=0.0, keyword=0.5)
+
+
+def default_weights(trusted: tuple[str, ...]) -> Weights:
+    """The fusion a model gets unless the user sets weights: what it was trained for, else dense + BM25."""
+    if {"sparse", "colbert"} <= set(trusted):
+        return BGE_M3_WEIGHTS
+    return DENSE_KEYWORD_WEIGHTS
+
 
 def default_index_dir() -> Path:
     """The platform's per-user data folder, e.g. ~/.local/share/desktop-search/index."""
@@ -79,7 +99,7 @@ class Settings:
     chunk_tokens: int = 512
     chunk_overlap: int = 64
     max_chars_per_file: int = 5_000_000
-    weights: Weights = Weights()
+    weights: Weights | None = None  # None: the model's defaults (default_weights)
     exclude_patterns: tuple[str, ...] = (".*", "node_modules", "__pycache__", "venv", "*~", "~$*")
     file_types: tuple[str, ...] = ()
     watch_folders: bool = True

@@ -14,6 +14,11 @@ from desktop_app.core.config import DEFAULT_MODEL, Settings
 from desktop_app.core.errors import ModelError
 
 HEAD_FILES = ("colbert_linear.pt", "sparse_linear.pt")
+# The model channels a ranking may lean on by default. BGE-M3 trained all three together; the
+# lite model's sparse head is an IDF regression and its ColBERT head an identity, so only its
+# dense vectors are trusted (``desktop_search.json`` says so; older lite builds are told by label).
+TRAINED_CHANNELS = ("dense", "sparse", "colbert")
+LITE_CHANNELS = ("dense",)
 FINGERPRINT_FILES = ("config.json", "tokenizer.json", "sparse_linear.pt", "colbert_linear.pt")
 
 
@@ -27,6 +32,7 @@ class ModelSpec:
     pooling: str
     max_positions: int
     hidden_size: int
+    trusted: tuple[str, ...] = TRAINED_CHANNELS
 
     @property
     def is_lite(self) -> bool:
@@ -84,7 +90,16 @@ def load_spec(folder: Path, name: str | None = None) -> ModelSpec:
         pooling=extra.get("pooling", "cls"),
         max_positions=positions,
         hidden_size=int(config["hidden_size"]),
+        trusted=trusted_channels(extra),
     )
+
+
+def trusted_channels(record: dict[str, object]) -> tuple[str, ...]:
+    """The channels a model record (``desktop_search.json`` or an index's model meta) trusts."""
+    named = record.get("trusted_channels")
+    if isinstance(named, list) and named:
+        return tuple(c for c in TRAINED_CHANNELS if c in named)
+    return LITE_CHANNELS if record.get("label") == "lite" else TRAINED_CHANNELS
 
 
 def cached_snapshot(repo_id: str) -> Path | None:

@@ -17,11 +17,13 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from desktop_app.core.config import MODES, Weights
+from desktop_app.core import analyze
+from desktop_app.core.config import BGE_M3_WEIGHTS, MODES, Weights, default_weights
 from desktop_app.core.encoder import Encoder, Encoding
 from desktop_app.core.errors import UsageError
 from desktop_app.core.index import Index
-from desktop_app.core.store import ChunkRow, Store
+from desktop_app.core.models import TRAINED_CHANNELS, trusted_channels
+from desktop_app.core.store import Store
 
 FUSIONS = ("max", "raw")
 MAX_QUERY_CHARS = 2000
@@ -47,6 +49,7 @@ class ChunkHit:
     scores: dict[str, float | None]
     snippet: str = ""
     terms: list[str] = field(default_factory=list)
+    found_by: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -63,6 +66,8 @@ class Hit:
     start: int
     end: int
     more: list[ChunkHit] = field(default_factory=list)
+    # The channels whose own top candidates held this chunk; dense alone means "by meaning".
+    found_by: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -95,12 +100,14 @@ def validate_query(query: str) -> str:
 
 
 def fts_query(text: str) -> str:
-    """User text -> FTS5 syntax: "quoted phrases" must all match, other words are OR-ed."""
+    """User text -> FTS5 syntax over analyzed terms: "quoted phrases" must all match, other terms are OR-ed.
+
+    A term repeated in the query is repeated in the OR, so it weighs more in BM25 (as in bm25s).
+    """
     phrases = re.findall(r'"([^"]+)"', text)
     rest = re.sub(r'"[^"]*"', " ", text)
-    quoted = [" ".join(WORD.findall(p)) for p in phrases]
-    parts = [f'"{p}"' for p in quoted if p]
-    words = [f'"{w}"' for w in dict.fromkeys(WORD.findall(rest))]
+    parts = [f'"{" ".join(terms)}"' for terms in map(analyze.terms, phrases) if terms]
+    words = [f'"{term}"' for term in analyze.terms(rest)]
     if words:
         parts.append("(" + " OR ".join(words) + ")")
     return " AND ".join(parts)
@@ -137,12 +144,10 @@ def fuse(scores: dict[str, dict[int, float]], weights: dict[str, float], ids: li
 
 def make_snippet(text: str, terms: list[str], width: int = SNIPPET_CHARS) -> str:
     """About ``width`` characters of ``text`` around the first occurrence of the best term."""
-    lowered = text.lower()
     position = -1
     for term in terms:
-        match = re.search(r"\b" + re.escape(term.lower()), lowered)
-        if match:
-            position = match.start()
+        position = analyze.first_match(text, set(analyze.terms(term)))
+        if position >= 0:
             break
     if len(text) <= width:
         return text
@@ -169,6 +174,13 @@ class Searcher:
         self.helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dense-query")
         weakref.finalize(self, self.helper.shutdown, wait=False)
 
+    def default_weights(self) -> Weights:
+        """The fusion of the model this index was built with (or, before it holds anything, the loaded one)."""
+        info = self.index.model_info
+        if info is not None:
+            return default_weights(trusted_channels(info))
+        return default_weights(self.encoder.spec.trusted if self.encoder is not None else TRAINED_CHANNELS)
+
     def channels_for(self, mode: str, weights: Weights, colbert: bool | None) -> dict[str, float]:
         """Active channels and their weights for a mode; ColBERT joins hybrid only where cheap."""
         if mode not in MODES:
@@ -180,6 +192,8 @@ class Searcher:
         active = {name: w for name, w in weights.as_dict().items() if w > 0}
         if not colbert:
             active.pop("colbert", None)
+        elif "colbert" not in active:  # asked for by name: BGE-M3's share, even where the model is not trusted with it
+            active["colbert"] = BGE_M3_WEIGHTS.colbert
         if not active:
             raise UsageError("every channel that hybrid search can use has weight 0")
         return active
@@ -194,16 +208,18 @@ class Searcher:
         if mode != "keyword" and self.encoder is not None:
             self.encoder.load()
         started = time.perf_counter()
-        active = self.channels_for(mode, weights or Weights(), colbert)
+        active = self.channels_for(mode, weights or self.default_weights(), colbert)
         needs_model = mode != "keyword" and set(active) != {"keyword"}
         encoded = self.encoder.encode([text], QUERY_MAX_TOKENS, colbert="colbert" in active)[0] if needs_model else None
         pool = max(CANDIDATES_PER_CHANNEL, 4 * k)
         keyword = self.keyword_scores(text) if "keyword" in active else {}
-        candidates = self.candidates(mode, active, encoded, keyword, pool)
+        tops = self.channel_tops(mode, active, encoded, keyword, pool)
+        candidates = list(dict.fromkeys(cid for top in tops.values() for cid in top))
         scores, contributions = self.exact_scores(active, encoded, keyword, candidates)
         ranked = self.rank(active, encoded, candidates, scores, fusion)
-        words = self.encoder.word_tokens(text) if encoded is not None else query_words(text)
-        hits = self.group(ranked, scores, contributions, words, k)
+        tokens = self.encoder.word_tokens(text) if encoded is not None else {}
+        found_by = {channel: set(top) for channel, top in tops.items()}
+        hits = self.group(ranked, scores, contributions, QueryWords(text, tokens), found_by, k)
         took = (time.perf_counter() - started) * 1000
         return SearchResult(text, mode, list(active), active, round(took, 2), hits)
 
@@ -216,20 +232,27 @@ class Searcher:
         query = fts_query(text)
         return dict(self.store.keyword_top(query, KEYWORD_DEPTH)) if query else {}
 
-    def candidates(self, mode: str, active: dict[str, float], encoded: Encoding | None,
-                   keyword: dict[int, float], pool: int) -> list[int]:
-        """Union of each active channel's top ``pool`` chunks. hnswlib and SQLite both release the
-        GIL, so the dense query runs in a helper thread while SQLite finds the sparse top."""
+    def channel_tops(self, mode: str, active: dict[str, float], encoded: Encoding | None,
+                     keyword: dict[int, float], pool: int) -> dict[str, list[int]]:
+        """Each active channel's top ``pool`` chunks; their union is what gets exact scores.
+
+        hnswlib and SQLite both release the GIL, so the dense query runs in a helper thread
+        while SQLite finds the sparse top.
+        """
         dense = None
         if encoded is not None and ("dense" in active or mode == "colbert"):
             dense = self.helper.submit(self.index.vectors.query, encoded.dense, min(pool, self.store.chunk_count()))
-        sparse = []
+        sparse = None
         if encoded is not None and ("sparse" in active or mode == "colbert"):
-            sparse = self.store.sparse_top(encoded.sparse, pool)
-        found = dict.fromkeys(cid for cid, _ in (dense.result() if dense is not None else []))
-        found.update(dict.fromkeys(cid for cid, _ in sparse))
-        found.update(dict.fromkeys(list(keyword)[:pool]))
-        return list(found)
+            sparse = [cid for cid, _ in self.store.sparse_top(encoded.sparse, pool)]
+        tops: dict[str, list[int]] = {}
+        if dense is not None:
+            tops["dense"] = [cid for cid, _ in dense.result()]
+        if sparse is not None:
+            tops["sparse"] = sparse
+        if keyword:
+            tops["keyword"] = list(keyword)[:pool]
+        return tops
 
     def exact_scores(self, active: dict[str, float], encoded: Encoding | None, keyword: dict[int, float],
                      ids: list[int]) -> tuple[dict[str, dict[int, float]], dict[int, dict[int, float]]]:
@@ -254,16 +277,21 @@ class Searcher:
             return sorted(fuse(scores, active, ids, fusion).items(), key=lambda item: -item[1])
         first_pass = {c: w for c, w in active.items() if c != "colbert"} or {"dense": 1.0, "sparse": 1.0}
         order = sorted(fuse(scores, first_pass, ids, fusion).items(), key=lambda item: -item[1])
-        head = [cid for cid, _ in order[:COLBERT_RERANK]]
-        rows = self.store.chunk_rows(head)
+        rows = self.store.chunk_rows([cid for cid, _ in order[:COLBERT_RERANK]])
+        # Another process may have deleted some of them since the candidates were found.
+        head = [cid for cid, _ in order[:COLBERT_RERANK] if cid in rows]
         documents = self.encoder.encode([rows[c].text for c in head], colbert=True)
         scores["colbert"] = {c: colbert_score(encoded.colbert, d.colbert) for c, d in zip(head, documents)}
         reranked = sorted(fuse(scores, active, head, fusion).items(), key=lambda item: -item[1])
         return reranked + order[COLBERT_RERANK:]
 
     def group(self, ranked: list[tuple[int, float]], scores: dict[str, dict[int, float]],
-              contributions: dict[int, dict[int, float]], words: dict[str, set[int]], k: int) -> list[Hit]:
-        """One hit per file, best chunk first; later chunks of the same file fold under it."""
+              contributions: dict[int, dict[int, float]], words: QueryWords, found_by: dict[str, set[int]],
+              k: int) -> list[Hit]:
+        """One hit per file, best chunk first; later chunks of the same file fold under it.
+
+        Chunks deleted by another process since they were ranked have no row and are skipped.
+        """
         rows = self.store.chunk_rows([cid for cid, _ in ranked])
         by_path: dict[str, Hit] = {}
         for cid, score in ranked:
@@ -274,37 +302,47 @@ class Searcher:
             if "keyword" in scores:
                 channel_scores["keyword"] = scores["keyword"].get(cid)
             hit = by_path.get(row.path)
+            if hit is None and len(by_path) == k:
+                continue
+            if hit is not None and len(hit.more) >= MORE_PER_FILE:
+                continue
+            terms = words.found_in(row.text, contributions.get(cid, {}))
+            channels = [name for name, top in found_by.items() if cid in top]
+            snippet = make_snippet(row.text, terms)
             if hit is None:
-                if len(by_path) == k:
-                    continue
-                terms = self.terms(contributions.get(cid, {}), row, words)
-                by_path[row.path] = Hit(row.path, row.page, round(score, 6), rounded(channel_scores),
-                                        make_snippet(row.text, terms), terms, cid, row.start, row.end)
-            elif len(hit.more) < MORE_PER_FILE:
-                terms = self.terms(contributions.get(cid, {}), row, words)
+                by_path[row.path] = Hit(row.path, row.page, round(score, 6), rounded(channel_scores), snippet,
+                                        terms, cid, row.start, row.end, found_by=channels)
+            else:
                 hit.more.append(ChunkHit(cid, row.page, row.start, row.end, round(score, 6),
-                                         rounded(channel_scores), make_snippet(row.text, terms), terms))
+                                         rounded(channel_scores), snippet, terms, found_by=channels))
         return list(by_path.values())
 
-    def terms(self, contribution: dict[int, float], row: ChunkRow, words: dict[str, set[int]]) -> list[str]:
-        """Query words ranked by how much their tokens' q_w * d_w added to this chunk's score.
 
-        Words adding under a tenth of the best word's share (stop words, mostly) are left out.
+class QueryWords:
+    """The query's words as a reader sees them, to tell which of them a chunk really contains.
 
-        Without lexical contributions (keyword mode) the query words found in the chunk count.
-        """
+    A word counts for a chunk only if the chunk holds one of its keyword terms (the same
+    analysis as the keyword index: stems, folded accents, CJK bigrams), so a hit found by
+    meaning alone gets no invented terms. Found words are ranked by their tokens' share of the
+    chunk's lexical score (``q_w * d_w``) where the model gave one, else kept in query order;
+    words adding under a tenth of the best word's share are left out.
+    """
+
+    def __init__(self, text: str, tokens: dict[str, set[int]]) -> None:
+        self.words: dict[str, set[str]] = {}
+        for word in analyze.words(text):
+            if word.terms:
+                self.words.setdefault(word.text.lower(), set()).update(word.terms)
+        self.tokens = tokens
+
+    def found_in(self, text: str, contribution: dict[int, float]) -> list[str]:
+        present = set(analyze.terms(text))
+        found = [word for word, terms in self.words.items() if present & terms]
         if contribution:
-            scored = {word: sum(contribution.get(t, 0.0) for t in tokens) for word, tokens in words.items()}
-            floor = TERM_SHARE_OF_BEST * max(scored.values(), default=0.0)
-            ranked = sorted((w for w, score in scored.items() if score > floor), key=lambda w: -scored[w])
-            return ranked[:TOP_TERMS]
-        text = row.text.lower()
-        return [w for w in words if len(w) > 1 and re.search(r"\b" + re.escape(w), text)][:TOP_TERMS]
-
-
-def query_words(text: str) -> dict[str, set[int]]:
-    """The query's distinct words, for modes that run without the model's tokenizer."""
-    return {word: set() for word in dict.fromkeys(WORD.findall(text.lower()))}
+            share = {w: sum(contribution.get(t, 0.0) for t in self.tokens.get(w, ())) for w in found}
+            floor = TERM_SHARE_OF_BEST * max(share.values(), default=0.0)
+            found = sorted((w for w in found if share[w] >= floor), key=lambda w: -share[w])
+        return found[:TOP_TERMS]
 
 
 def rounded(values: dict[str, float | None]) -> dict[str, float | None]:

@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.core.config import CHANNELS, MODES, Settings, Weights
+from desktop_app.core.config import BGE_M3_WEIGHTS, CHANNELS, MODES, Settings, Weights
 from desktop_app.core.errors import UsageError
 from desktop_app.core.paths import to_os
 from desktop_app.gui.model_offer import ModelOfferPanel, offline_notice
@@ -166,7 +166,6 @@ class MainWindow(QMainWindow):
             slider = QSlider(Qt.Orientation.Horizontal)
             slider.setRange(0, 100)
             slider.setFixedWidth(110)
-            slider.setValue(round(getattr(self.settings.weights, channel) * 100))
             value = QLabel(f"{slider.value() / 100:.2f}")
             slider.valueChanged.connect(lambda v, label=value: label.setText(f"{v / 100:.2f}"))
             slider.sliderReleased.connect(self.run_search)
@@ -174,6 +173,11 @@ class MainWindow(QMainWindow):
             row.addWidget(slider)
             row.addWidget(value)
             row.addSpacing(8)
+        self.show_weights(self.settings.weights or BGE_M3_WEIGHTS)
+        reset = QPushButton("Model's defaults")
+        reset.setToolTip("The fusion the loaded model is trusted with (Settings keep your own weights otherwise)")
+        reset.clicked.connect(self.reset_weights)
+        row.addWidget(reset)
         self.colbert_box = QCheckBox("Re-rank with ColBERT")
         self.colbert_box.setToolTip("Re-encodes the top 30 chunks: instant on a GPU, a few seconds on a CPU")
         self.colbert_box.toggled.connect(lambda _: self.run_search())
@@ -181,6 +185,16 @@ class MainWindow(QMainWindow):
         row.addStretch(1)
         panel.hide()
         return panel
+
+    def show_weights(self, weights: Weights) -> None:
+        for channel, slider in self.sliders.items():
+            slider.setValue(round(getattr(weights, channel) * 100))
+
+    def reset_weights(self) -> None:
+        """Back to the model's own fusion (dense + keyword for the lite model, BGE-M3's for BGE-M3)."""
+        if self.engine is not None:
+            self.show_weights(self.engine.searcher.default_weights())
+            self.run_search()
 
     def build_sidebar(self) -> QWidget:
         side = QWidget()
@@ -338,6 +352,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"Desktop Search — {description}")
         self.model_label.setText(f"Model: {description}")
         self.colbert_box.setChecked(engine.encoder.device.startswith("cuda"))
+        self.show_weights(self.settings.weights or engine.searcher.default_weights())
         self.hide_banner()
         self.refresh_folders()
         self.suggest_model(engine.offer)
@@ -657,8 +672,10 @@ class MainWindow(QMainWindow):
         """Save settings; reload the engine when the model, device, index or chunking changed."""
         old, self.settings = self.settings, new
         save_settings(self.qsettings, new)
-        for channel, slider in self.sliders.items():
-            slider.setValue(round(getattr(new.weights, channel) * 100))
+        if new.weights is not None:
+            self.show_weights(new.weights)
+        elif self.engine is not None:
+            self.show_weights(self.engine.searcher.default_weights())
         if not new.watch_folders:
             self.stop_watching()
         elif not old.watch_folders:

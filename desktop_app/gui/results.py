@@ -14,8 +14,11 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelInde
 from PySide6.QtGui import QColor, QPainter, QPalette, QTextDocument
 from PySide6.QtWidgets import QAbstractItemView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
+from desktop_app.core import analyze
+
 HIGHLIGHT = "background-color:#ffe28a;color:#000000;font-weight:600"
 CHIP = "background-color:#dde8f7;color:#1d3b66"
+BY_MEANING = "color:#666666;font-style:italic"
 CHANNEL_COLOURS = {"dense": "#4a7fd4", "sparse": "#d4843a", "colbert": "#3aa57a", "keyword": "#9a5bc8"}
 BAR_AREA = 170
 CARD_PADDING = 8
@@ -25,31 +28,24 @@ PathRole = Qt.ItemDataRole.UserRole + 2
 CardHtmlRole = Qt.ItemDataRole.UserRole + 3
 
 
-def term_pattern(terms: list[str]) -> re.Pattern[str] | None:
-    """Matches any term case-insensitively: whole words for short terms, word starts for longer
-    ones (``stall`` also marks ``stalled``, but ``do`` does not mark ``dominating``)."""
-    cleaned = sorted({t for t in terms if t.strip()}, key=len, reverse=True)
-    if not cleaned:
-        return None
-    alternatives = [re.escape(t) + (r"\w*" if len(t) >= 4 else r"\b") for t in cleaned]
-    return re.compile(r"\b(?:" + "|".join(alternatives) + ")", re.IGNORECASE)
-
-
 def highlight_html(text: str, terms: list[str]) -> str:
-    """Escaped ``text`` with the terms wrapped in highlight spans; newlines become <br>."""
-    pattern = term_pattern(terms)
-    if pattern is None:
-        return html.escape(text).replace("\n", "<br>")
+    """Escaped ``text`` with the words that match the terms wrapped in highlight spans; newlines
+    become <br>. Matching is the keyword index's (stems, folded accents, CJK bigrams), so the
+    words lit up are the ones that made the hit a keyword match, in any script."""
+    spans = analyze.highlight_spans(text, set(analyze.terms(" ".join(terms))))
     pieces, last = [], 0
-    for match in pattern.finditer(text):
-        pieces.append(html.escape(text[last:match.start()]))
-        pieces.append(f'<span style="{HIGHLIGHT}">{html.escape(match.group(0))}</span>')
-        last = match.end()
+    for start, end in spans:
+        pieces.append(html.escape(text[last:start]))
+        pieces.append(f'<span style="{HIGHLIGHT}">{html.escape(text[start:end])}</span>')
+        last = end
     pieces.append(html.escape(text[last:]))
     return "".join(pieces).replace("\n", "<br>")
 
 
 def chips_html(terms: list[str]) -> str:
+    """The matched query words as chips; a passage that holds none of them was found by meaning."""
+    if not terms:
+        return f"<span style='{BY_MEANING}'>found by meaning: none of the query's words are in this passage</span>"
     return " ".join(f'<span style="{CHIP}">&nbsp;{html.escape(t)}&nbsp;</span>' for t in terms)
 
 

@@ -6,6 +6,7 @@ underneath, so a packaged app and the CLI agree on the index location by default
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QSettings
@@ -75,13 +76,12 @@ def load_settings(store: QSettings) -> Settings:
 
 
 def save_settings(store: QSettings, settings: Settings) -> None:
-    weights = settings.weights
     store.setValue("model", settings.model or "")
     store.setValue("index_dir", str(settings.index_dir))
     store.setValue("device", settings.device)
     store.setValue("chunk_tokens", str(settings.chunk_tokens))
     store.setValue("chunk_overlap", str(settings.chunk_overlap))
-    store.setValue("weights", f"{weights.dense},{weights.sparse},{weights.colbert},{weights.keyword}")
+    store.setValue("weights", settings.weights.as_text() if settings.weights else "")
     store.setValue("file_types", ", ".join(settings.file_types))
     store.setValue("exclude_patterns", ", ".join(settings.exclude_patterns))
     store.setValue("watch_folders", "true" if settings.watch_folders else "false")
@@ -112,9 +112,9 @@ class SettingsDialog(QDialog):
         self.chunk_overlap.setRange(0, 4095)
         self.chunk_overlap.setValue(settings.chunk_overlap)
         form.addRow("Chunk overlap (tokens)", self.chunk_overlap)
-        weights = settings.weights
-        self.weights = QLineEdit(f"{weights.dense},{weights.sparse},{weights.colbert},{weights.keyword}")
-        self.weights.setToolTip("dense, sparse, ColBERT, keyword")
+        self.weights = QLineEdit(settings.weights.as_text() if settings.weights else "")
+        self.weights.setPlaceholderText("the model's defaults")
+        self.weights.setToolTip("dense, sparse, ColBERT, keyword; empty: what the model is trusted with")
         form.addRow("Default weights D,S,C,K", self.weights)
         self.index_dir = QLineEdit(str(settings.index_dir))
         form.addRow("Index location", self.with_browse(self.index_dir))
@@ -148,12 +148,12 @@ class SettingsDialog(QDialog):
 
     def result_settings(self) -> Settings:
         types = tuple(t.lower() if t.startswith(".") else "." + t.lower() for t in split_list(self.file_types.text()))
-        return self.original.with_(
+        weights = Weights.parse(self.weights.text()) if self.weights.text().strip() else None
+        return replace(self.original, weights=weights).with_(
             model=self.model.text().strip(),
             device=self.device.currentText(),
             chunk_tokens=self.chunk_tokens.value(),
             chunk_overlap=self.chunk_overlap.value(),
-            weights=Weights.parse(self.weights.text()),
             index_dir=Path(self.index_dir.text()).expanduser(),
             file_types=types,
             exclude_patterns=split_list(self.exclude.text()),
