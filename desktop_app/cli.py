@@ -284,7 +284,7 @@ def format_record(record: dict) -> str:
 
 def format_hit(rank: int, hit: dict) -> str:
     channels = "  ".join(f"{name} {value:.3f}" for name, value in hit["scores"].items() if value is not None)
-    terms = f"  [{', '.join(hit['terms'])}]" if hit["terms"] else ""
+    terms = f"  [{', '.join(hit['terms'])}]" if hit["terms"] else "  (found by meaning: no query word in it)"
     snippet = " ".join(hit["snippet"].split())[:200]
     return f"{rank:2d}. {hit['score']:.3f}  {hit['path']} (page {hit['page']})\n    {channels}{terms}\n    {snippet}"
 
