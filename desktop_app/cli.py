@@ -25,6 +25,11 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
 
 
+def add_wait_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-wait", dest="wait", action="store_false", help="fail at once when another process "
+                        "is writing to the index (default: wait for it, saying who holds it)")
+
+
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=DEVICES, help="where to run the model (default: auto = CUDA if present)")
     parser.add_argument("--dtype", choices=DTYPES, help="model precision (default: auto = fp16 on CUDA, fp32 on CPU)")
@@ -49,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("--overlap", type=int, help="tokens shared by neighbouring chunks (default 64)")
     index.add_argument("--rebuild", action="store_true", help="drop the index and re-encode everything "
                        "(needed to switch models)")
+    add_wait_option(index)
 
     search = commands.add_parser("search", help="search the index", description="Search the index by meaning "
                                  "and keywords; hits are grouped per file.")
@@ -78,11 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_common(watch)
     add_model_options(watch)
     watch.add_argument("--stop-after", type=float, metavar="SECONDS", help="stop after this long (for scripts)")
+    add_wait_option(watch)
 
     remove = commands.add_parser("remove", help="remove folders or files from the index",
                                  description="Remove folders or files (and their chunks) from the index.")
     remove.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="folder or file to forget")
     add_common(remove)
+    add_wait_option(remove)
     return parser
 
 
@@ -124,9 +132,9 @@ def cmd_index(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     index = Index.open(settings.index_dir, create=True)
     try:
         spec = model_for_index(index, settings, args.model)
-        indexer = Indexer(index, make_encoder(spec, settings, err), settings)
+        indexer = Indexer(index, make_encoder(spec, settings, err), settings, purpose=f"{PROG} index", wait=args.wait)
         live = err.isatty() and not args.json
-        report = indexer.run(paths, progress=progress_printer(err) if live else None, rebuild=args.rebuild)
+        report = indexer.run(paths, progress=progress_printer(err, live), rebuild=args.rebuild)
     finally:
         index.close()
     if live:
@@ -148,7 +156,8 @@ def cmd_watch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     from desktop_app.core.index import Index
     from desktop_app.core.indexer import Indexer, normalise_root
-    from desktop_app.core.sync import FolderWatcher
+    from desktop_app.core.paths import to_text
+    from desktop_app.core.sync import FolderWatcher, RootsReader, device_of
 
     settings = settings_from(args)
     if args.stop_after is not None and args.stop_after <= 0:
@@ -156,16 +165,20 @@ def cmd_watch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     paths = [normalise_root(p) for p in args.paths]
     index = Index.open(settings.index_dir, create=bool(paths))
     batches: queue.Queue = queue.Queue()
-    watcher = FolderWatcher(settings, batches.put, on_notice=lambda m: print(f"{PROG}: {m}", file=err))
+    watcher = FolderWatcher(settings, batches.put, on_notice=lambda m: print(f"{PROG}: {m}", file=err),
+                            roots_source=RootsReader(settings.index_dir))
     deadline = None if args.stop_after is None else time.monotonic() + args.stop_after
     try:
-        indexer = Indexer(index, make_encoder(model_for_index(index, settings, None), settings, err), settings)
-        if paths:
-            indexer.run(paths)
-        if not index.store.roots():
+        indexer = Indexer(index, make_encoder(model_for_index(index, settings, None), settings, err), settings,
+                          purpose=f"{PROG} watch", wait=args.wait)
+        show = progress_printer(err, live=False)
+        if not index.store.roots() and not paths:
             raise UsageError("nothing to watch: name a folder to index first")
-        print_sync(out, args.json, "caught up", indexer.refresh(), [])
-        watcher.start(index.store.root_devices())
+        # Watch first, then scan: a file changed during a long first scan arrives as a batch after it.
+        watcher.start({**index.store.root_devices(), **{to_text(str(p)): device_of(str(p)) for p in paths}})
+        if paths:
+            indexer.run(paths, progress=show)
+        print_sync(out, args.json, "caught up", indexer.refresh(progress=show), [])
         while deadline is None or time.monotonic() < deadline:
             try:
                 batch = batches.get(timeout=0.2)
@@ -173,7 +186,7 @@ def cmd_watch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 continue
             for root in batch.offline:
                 print_line(out, args.json, {"offline": root}, f"offline (kept in the index): {root}")
-            report = indexer.update(batch.paths) if batch.paths else None
+            report = indexer.update(batch.paths, progress=show) if batch.paths else None
             if report is not None:
                 print_sync(out, args.json, f"{batch.events} events", report, batch.paths)
     except KeyboardInterrupt:
@@ -194,8 +207,14 @@ def print_line(out: TextIO, as_json: bool, record: dict, text: str) -> None:
     print(json.dumps(record) if as_json else text, file=out, flush=True)
 
 
-def progress_printer(err: TextIO) -> Callable[[object], None]:
+def progress_printer(err: TextIO, live: bool = True) -> Callable[[object], None]:
+    """Progress on one rewritten line where ``err`` is a terminal; a wait for the writer lock always says so."""
     def show(progress: object) -> None:
+        if progress.phase == "waiting":
+            print(f"{PROG}: {progress.current} (Ctrl+C stops; --no-wait fails at once)", file=err, flush=True)
+            return
+        if not live:
+            return
         eta = f"ETA {int(progress.eta_s) // 60}:{int(progress.eta_s) % 60:02d}" if progress.eta_s is not None else ""
         name = Path(progress.current).name[-40:] if progress.current else ""
         line = (f"{progress.phase} {progress.files_done}/{progress.files_total} files, "
@@ -328,7 +347,8 @@ def cmd_remove(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     settings = settings_from(args)
     index = Index.open(settings.index_dir)
     try:
-        removed = remove_paths(index, args.paths)
+        removed = remove_paths(index, args.paths, wait=args.wait,
+                               on_wait=lambda text: print(f"{PROG}: {text}", file=err, flush=True))
     finally:
         index.close()
     if removed == 0:

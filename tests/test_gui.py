@@ -224,13 +224,16 @@ def test_search_while_indexing_returns_what_is_already_indexed(qtbot, window, ae
         window.cancel_indexing()
 
 
-def test_locked_index_is_a_readable_message(qtbot, window, aero_corpus) -> None:
+def test_a_locked_index_is_waited_for_saying_who_holds_it(qtbot, window, aero_corpus) -> None:
     from desktop_app.core.lock import WriterLock
 
-    with WriterLock(window.settings.index_dir), qtbot.waitSignal(window.error_shown, timeout=LOAD_TIMEOUT) as shown:
-        drop(window, aero_corpus)
-    assert "another Desktop Search process" in shown.args[0]
-    assert window.banner.isVisible() and not window.progress_panel.isVisible()
+    holder = WriterLock(window.settings.index_dir, purpose="desktop-search index").acquire()
+    drop(window, aero_corpus)
+    qtbot.waitUntil(lambda: "Waiting for the index" in window.progress_label.text(), timeout=LOAD_TIMEOUT)
+    assert "desktop-search index" in window.progress_label.text() and "pid" in window.progress_label.text()
+    with qtbot.waitSignal(window.indexing_finished, timeout=LOAD_TIMEOUT) as finished:
+        holder.release()
+    assert finished.args[0].added == 4
 
 
 def test_a_file_saved_into_an_indexed_folder_is_found_without_asking(qtbot, window, aero_corpus) -> None:

@@ -136,9 +136,24 @@ def test_cancel_stops_the_run_and_keeps_what_was_committed(index, encoder, setti
     assert finished.added == 150 - report.added and finished.unchanged == report.added
 
 
-def test_second_writer_gets_a_clear_lock_error(index, encoder, settings, aero_corpus) -> None:
+def test_second_writer_without_waiting_gets_a_clear_lock_error(index, encoder, settings, aero_corpus) -> None:
     with WriterLock(settings.index_dir), pytest.raises(IndexLockedError, match="another Desktop Search process"):
-        run(index, encoder, settings, aero_corpus)
+        Indexer(index, encoder, settings, wait=False).run([aero_corpus])
+
+
+def test_a_waiting_writer_can_be_cancelled(index, encoder, settings, aero_corpus) -> None:
+    control = RunControl()
+    seen: list[str] = []
+
+    def cancel_when_told(progress) -> None:
+        if progress.phase == "waiting":
+            seen.append(progress.current)
+            control.cancel()
+
+    with WriterLock(settings.index_dir, purpose="watch"):
+        report = run(index, encoder, settings, aero_corpus, control=control, progress=cancel_when_told)
+    assert report.cancelled and report.added == 0
+    assert seen and "watch" in seen[0]
 
 
 def test_index_built_with_another_model_is_refused(index, encoder, settings, aero_corpus, tmp_path,

@@ -95,6 +95,11 @@ def test_crash_between_commit_and_save_is_repaired(tmp_path, encoder, settings, 
     found = {label for label, _ in reopened.vectors.query(np.ones(384, dtype=np.float32) / 384 ** 0.5, 10)}
     assert found == live
     reopened.close()
+    reader = Index.open(folder)
+    assert reader.repaired == 1, "a reader repairs its copy in memory and never writes the cache"
+    with reader.writer():  # the next writer saves the repaired copy
+        pass
+    reader.close()
     assert Index.open(folder).repaired == 0
 
 

@@ -1,22 +1,33 @@
 """An index folder: the SQLite store, the hnswlib cache beside it and the model they belong to.
 
-Opening checks that the cache matches the store (a crash between a commit and a save leaves
-them apart) and repairs it from the dense blobs, so search never sees a missing vector.
+Several processes may open one index (the window, a terminal's ``index``, ``watch``, the HTTP
+server). SQLite is the truth; each process keeps its own hnswlib copy in memory and brings it
+up to date from the store's generation counter and tombstones: at open (the file may be older
+than the store: a crash, or another writer's save), before a search, and after taking the
+writer lock, before writing anything. Only a process holding the writer lock saves the file,
+and only once its copy has caught up, so the cache on disk is never replaced by an older view.
 """
 
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from desktop_app.core.errors import IndexMismatchError, IndexMissingError
+from desktop_app.core.lock import WriterLock
 from desktop_app.core.models import ModelSpec
-from desktop_app.core.store import Store
+from desktop_app.core.store import Store, decode_dense
 from desktop_app.core.vectors import VectorIndex
 
 DB_NAME = "index.sqlite3"
 VECTORS_NAME = "dense.hnsw"
 COMPACT_DELETED_FRACTION = 0.3
+# Tombstones let other processes replay removals; past this many, those up to the saved
+# cache's generation are dropped (a process still behind them compares in full).
+TOMBSTONES_KEPT = 50_000
 
 
 class Index:
@@ -27,6 +38,11 @@ class Index:
         self.store = store
         self.vectors: VectorIndex | None = None
         self.repaired = 0
+        # What this process's hnswlib copy reflects: the store's generation and highest chunk id.
+        self.synced_generation = -1
+        self.synced_max_id = 0
+        self.sync_lock = threading.RLock()
+        self.writing = False
         info = store.model_info()
         if info is not None:
             self.attach_vectors(int(info["dim"]))
@@ -70,41 +86,107 @@ class Index:
 
     def attach_vectors(self, dim: int) -> None:
         self.vectors = VectorIndex(self.folder / VECTORS_NAME, dim)
-        self.repaired = self.sync_vectors()
+        self.repaired = self.load_vectors()
 
     def state(self) -> dict[str, int]:
         return {"chunks": self.store.chunk_count(), "max_id": self.store.max_chunk_id()}
 
-    def sync_vectors(self) -> int:
-        """Make the hnswlib cache hold exactly the store's chunks; return how many were fixed."""
+    def load_vectors(self) -> int:
+        """Load the saved cache and bring it up to date in memory; return how many vectors were fixed.
+
+        The meta record written after each save says which generation the file holds; from
+        there the tombstones and newer ids finish the job. A file that does not match its
+        record (a crash between the two, an index from before generations) is compared in full.
+        """
         loaded = self.vectors.load_or_create()
-        recorded = self.store.get_meta("vectors_state")
-        state = self.state()
-        if loaded and recorded:
-            saved = json.loads(recorded)
-            if saved.get("chunks") == state["chunks"] and saved.get("max_id") == state["max_id"]:
-                self.vectors.deleted_count = int(saved.get("labels", state["chunks"])) - state["chunks"]
+        saved = json.loads(self.store.get_meta("vectors_state") or "{}")
+        with self.sync_lock:
+            if loaded and "generation" in saved and saved.get("labels") == self.vectors.total_labels:
+                self.vectors.deleted_count = int(saved["labels"]) - int(saved["chunks"])
+                self.synced_generation, self.synced_max_id = int(saved["generation"]), int(saved["max_id"])
+                return self.catch_up(self.store)
+            return self.compare_in_full(self.store)
+
+    def catch_up(self, store: Store | None = None) -> int:
+        """Apply what other processes committed since this copy's generation; return vectors changed.
+
+        ``store`` is the connection to read with (a searcher's own, so a writer thread's open
+        transaction on the index's connection is never touched). While this process holds the
+        writer lock its copy is the newest there is, and nothing is read.
+        """
+        if self.vectors is None:
+            return 0
+        store = store or self.store
+        with self.sync_lock:
+            if self.writing:
                 return 0
-        expected = set(self.store.all_chunk_ids().tolist())
+            changes = store.changes_since(self.synced_generation, self.synced_max_id)
+            if changes.generation == self.synced_generation:
+                return 0
+            if changes.full:
+                return self.compare_in_full(store)
+            self.check_model(store)
+            self.vectors.delete(changes.deleted)
+            if changes.added:
+                ids, vectors = decode_dense(changes.added)
+                self.vectors.add(ids, vectors)
+                self.synced_max_id = max(self.synced_max_id, int(ids.max()))
+            self.synced_generation = changes.generation
+            return len(changes.added) + len(changes.deleted)
+
+    def compare_in_full(self, store: Store) -> int:
+        """Make the copy hold exactly the store's chunks by comparing every id (in memory only)."""
+        self.check_model(store)
+        store.conn.execute("BEGIN")
+        try:
+            generation = store.generation()
+            expected = set(store.all_chunk_ids().tolist())
+        finally:
+            store.conn.execute("COMMIT")
         present = set(self.vectors.labels().tolist())
         extra = present - expected
         missing = sorted(expected - present)
         self.vectors.delete(list(extra))
         self.vectors.deleted_count = len(present) - len(present & expected)
-        for ids, vectors in self.store.iter_dense(missing):
+        for ids, vectors in store.iter_dense(missing):
             self.vectors.add(ids, vectors)
-        self.save_vectors()
+        self.synced_generation = generation
+        self.synced_max_id = max(expected, default=0)
         return len(missing) + len(extra)
 
+    def check_model(self, store: Store) -> None:
+        info = store.model_info()
+        if info is not None and int(info["dim"]) != self.vectors.dim:
+            raise IndexMismatchError(f"the index at {self.folder} was rebuilt with model {info['name']} by another "
+                                     "process; open it again to search it")
+
+    @contextmanager
+    def writer(self, purpose: str = "indexing", wait: bool = True, on_wait: Callable[[str], None] | None = None,
+               cancelled: Callable[[], bool] | None = None) -> Iterator[None]:
+        """Hold the writer lock: catch up with other writers first, save the cache before letting go."""
+        with WriterLock(self.folder, purpose, wait, on_wait, cancelled):
+            with self.sync_lock:
+                self.catch_up(self.store)
+                self.writing = True
+            try:
+                yield
+            finally:
+                try:
+                    self.save_vectors()
+                finally:
+                    with self.sync_lock:
+                        self.writing = False
+                        self.synced_generation = self.store.generation()
+                        self.synced_max_id = max(self.synced_max_id, self.store.max_chunk_id())
+
     def refill_vectors(self) -> None:
-        """Rebuild the hnswlib cache from the dense blobs (drops deleted labels for good)."""
-        self.vectors.reset()
-        for ids, vectors in self.store.iter_dense():
-            self.vectors.add(ids, vectors)
+        """Rebuild the hnswlib cache from the dense blobs beside the live one, then swap it in
+        (drops deleted labels for good; searches meanwhile use the old copy)."""
+        self.vectors.rebuild(self.store.iter_dense())
 
     def save_vectors(self) -> None:
-        """Save the cache atomically, compacting it first when many labels are deleted."""
-        if self.vectors is None:
+        """Save the cache atomically (writer lock holders only), compacting it first when many labels are deleted."""
+        if self.vectors is None or not self.writing or not self.vectors.dirty:
             return
         total = self.vectors.total_labels
         if total and self.vectors.deleted_count / total > COMPACT_DELETED_FRACTION:
@@ -112,12 +194,13 @@ class Index:
         self.vectors.save()
         state = self.state()
         state["labels"] = self.vectors.total_labels
+        state["generation"] = self.store.generation()
         self.store.set_meta("vectors_state", json.dumps(state))
+        if self.store.tombstone_count() > TOMBSTONES_KEPT:
+            self.store.prune_tombstones(state["generation"])
 
     def disk_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.folder.iterdir() if p.is_file())
 
     def close(self) -> None:
-        if self.vectors is not None and self.vectors.dirty:
-            self.save_vectors()
         self.store.close()

@@ -27,7 +27,6 @@ from desktop_app.core.encoder import Encoder
 from desktop_app.core.errors import Cancelled, ExtractionError, StorageError, UsageError
 from desktop_app.core.extract import extract, is_supported
 from desktop_app.core.index import Index
-from desktop_app.core.lock import WriterLock
 from desktop_app.core.paths import to_os, to_text
 from desktop_app.core.store import NewChunk
 from desktop_app.core.sync import device_of, outermost, owning_root, root_online
@@ -170,8 +169,13 @@ def scan(root: Path, settings: Settings) -> tuple[list[Candidate], list[Failure]
 class Indexer:
     """Brings an index up to date with folders on disk."""
 
-    def __init__(self, index: Index, encoder: Encoder, settings: Settings) -> None:
+    def __init__(self, index: Index, encoder: Encoder, settings: Settings, purpose: str = "indexing",
+                 wait: bool = True) -> None:
+        """``purpose`` tells other processes waiting for the writer lock what holds it; ``wait=False``
+        fails at once when another process is writing."""
         self.index = index
+        self.purpose = purpose
+        self.wait = wait
         self.store = index.store
         self.encoder = encoder
         self.settings = settings
@@ -247,24 +251,33 @@ class Indexer:
         self.checkpoint = control.checkpoint
         report = IndexReport(model=self.encoder.spec.display_name)
         started = time.monotonic()
-        with WriterLock(self.index.folder):
-            self.index.bind_model(self.encoder.spec, rebuild=rebuild)
-            notify(Progress("scanning"))
-            todo = plan(report)
-            try:
-                self.process(todo, report, notify, control)
-            except Cancelled:
-                report.cancelled = True
-            except (sqlite3.OperationalError, sqlite3.DatabaseError, OSError) as error:
-                raise StorageError(storage_message(error, self.index.folder)) from None
-            finally:
-                report.device = self.encoder.describe() if self.encoder.loaded else ""
-                if self.index.vectors.dirty:
-                    notify(Progress("saving", report_done(report), len(todo) + report_done(report)))
-                    self.index.save_vectors()
+        try:
+            with self.index.writer(self.purpose, self.wait, lambda text: notify(Progress("waiting", current=text)),
+                                   control.cancelled.is_set):
+                self.write(plan, report, notify, control, rebuild)
+        except Cancelled:
+            report.cancelled = True
         report.seconds = round(time.monotonic() - started, 3)
         notify(Progress("done", report_done(report), report_done(report), tokens_done=report.tokens))
         return report
+
+    def write(self, plan: Callable[[IndexReport], list[Job]], report: IndexReport,
+              notify: Callable[[Progress], None], control: RunControl, rebuild: bool) -> None:
+        """The part of a run that holds the writer lock."""
+        self.index.bind_model(self.encoder.spec, rebuild=rebuild)
+        notify(Progress("scanning"))
+        todo = plan(report)
+        try:
+            self.process(todo, report, notify, control)
+        except Cancelled:
+            report.cancelled = True
+        except (sqlite3.OperationalError, sqlite3.DatabaseError, OSError) as error:
+            raise StorageError(storage_message(error, self.index.folder)) from None
+        finally:
+            report.device = self.encoder.describe() if self.encoder.loaded else ""
+            if self.index.vectors.dirty:
+                notify(Progress("saving", report_done(report), len(todo) + report_done(report)))
+                self.index.save_vectors()
 
     def diff(self, root: Path, report: IndexReport, register: bool = True) -> list[Job]:
         """Compare disk with the store under ``root``; apply removals, return files to encode.
@@ -473,12 +486,13 @@ def absolute(path: Path) -> Path:
     return Path(os.path.abspath(os.path.expanduser(str(path))))
 
 
-def remove_paths(index: Index, paths: list[Path]) -> int:
+def remove_paths(index: Index, paths: list[Path], wait: bool = True,
+                 on_wait: Callable[[str], None] | None = None) -> int:
     """Drop folders or files (and their chunks and vectors) from the index; return files removed."""
     targets = [to_text(str(absolute(p))) for p in paths]
     removed_files = 0
     removed_chunks: list[int] = []
-    with WriterLock(index.folder):
+    with index.writer("removing folders", wait, on_wait):
         with index.store.transaction():
             for target in targets:
                 records = index.store.files_under(target)
@@ -488,5 +502,4 @@ def remove_paths(index: Index, paths: list[Path]) -> int:
                 index.store.remove_root(target)
         if index.vectors is not None:
             index.vectors.delete(removed_chunks)
-            index.save_vectors()
     return removed_files

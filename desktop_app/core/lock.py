@@ -1,40 +1,140 @@
-"""One writer per index: an OS file lock that vanishes with the process, even on SIGKILL."""
+"""One writer per index at a time: an OS file lock that vanishes with its process, even on SIGKILL.
+
+Other writers wait their turn (or fail at once with ``wait=False``), told who holds the lock:
+the holder writes its pid, purpose and start time into the lock file. Turns are first come,
+first served: a waiting writer leaves a ticket file (``index.lock.wait-<ns>-<pid>``), and a
+writer that finds older tickets of live processes lets them go first. Without tickets a busy
+watcher, re-taking the lock between batches within microseconds, would starve a terminal's
+``index`` that polls every few tenths of a second.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
-from desktop_app.core.errors import IndexLockedError
+from desktop_app.core.errors import Cancelled, IndexLockedError
+
+POLL_S = 0.05
+TELL_EVERY_S = 10.0
+# A ticket left by a process that still runs but stopped waiting (it hung, or a debugger holds it)
+# blocks nobody for longer than this.
+TICKET_PATIENCE_S = 120.0
 
 
 class WriterLock:
-    """``with WriterLock(folder):`` holds ``folder/index.lock`` exclusively or raises at once."""
+    """``with WriterLock(folder):`` holds ``folder/index.lock`` exclusively, waiting for it if needed.
 
-    def __init__(self, folder: Path) -> None:
+    ``on_wait`` hears (at once, then every ``TELL_EVERY_S``) who holds the lock; ``cancelled``
+    is polled while waiting and raises :class:`Cancelled` when it turns true.
+    """
+
+    def __init__(self, folder: Path, purpose: str = "indexing", wait: bool = True,
+                 on_wait: Callable[[str], None] | None = None, cancelled: Callable[[], bool] | None = None) -> None:
         self.path = Path(folder) / "index.lock"
+        self.purpose = purpose
+        self.wait = wait
+        self.on_wait = on_wait
+        self.cancelled = cancelled
         self.handle = None
+        self.ticket: Path | None = None
 
-    def __enter__(self) -> WriterLock:
+    def acquire(self) -> WriterLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.handle = open(self.path, "a+b")
+        told = 0.0
         try:
-            lock_file(self.handle)
-        except OSError:
-            self.handle.close()
-            self.handle = None
-            raise IndexLockedError(
-                f"another Desktop Search process is writing to the index at {self.path.parent}; "
-                "wait for it to finish or close it"
-            ) from None
-        return self
+            while True:
+                if self.first_in_line() and self.try_lock():
+                    return self
+                if not self.wait:
+                    raise IndexLockedError(f"the index at {self.path.parent} is being written by {self.holder()}; "
+                                           "wait for it to finish, or leave out --no-wait to wait for it")
+                if self.ticket is None:
+                    self.ticket = self.path.with_name(f"{self.path.name}.wait-{time.time_ns()}-{os.getpid()}")
+                    self.ticket.touch()
+                if self.cancelled is not None and self.cancelled():
+                    raise Cancelled()
+                if self.on_wait is not None and time.monotonic() - told >= TELL_EVERY_S:
+                    told = time.monotonic()
+                    self.on_wait(f"waiting for the index: {self.holder()} is writing to it")
+                time.sleep(POLL_S)
+        finally:
+            if self.ticket is not None:
+                self.ticket.unlink(missing_ok=True)
+                self.ticket = None
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+    def first_in_line(self) -> bool:
+        """True when no live process has waited longer than this one (stale tickets are removed)."""
+        mine = self.ticket.name if self.ticket is not None else None
+        for ticket in self.path.parent.glob(f"{self.path.name}.wait-*"):
+            if ticket.name == mine:
+                continue
+            try:
+                _, stamp, pid = ticket.name.rsplit("-", 2)
+                older = mine is None or (int(stamp), int(pid)) < tuple(map(int, mine.rsplit("-", 2)[1:]))
+                age = time.time() - ticket.stat().st_mtime
+            except (ValueError, OSError):
+                continue
+            if not process_alive(int(pid)) or age > TICKET_PATIENCE_S:
+                ticket.unlink(missing_ok=True)
+            elif older:
+                return False
+        return True
+
+    def try_lock(self) -> bool:
+        handle = open(self.path, "a+b")  # noqa: SIM115 - held open while the lock is held
+        try:
+            lock_file(handle)
+        except OSError:
+            handle.close()
+            return False
+        self.handle = handle
+        handle.seek(0)
+        handle.truncate()
+        handle.write(json.dumps({"pid": os.getpid(), "purpose": self.purpose, "since": time.time(),
+                                 "thread": threading.current_thread().name}).encode())
+        handle.flush()
+        return True
+
+    def holder(self) -> str:
+        """Who holds the lock, in words, from what the holder wrote into the lock file."""
+        try:
+            info = json.loads(self.path.read_bytes() or b"{}")
+            since = time.strftime("%H:%M:%S", time.localtime(float(info["since"])))
+            return f"another Desktop Search process (pid {info['pid']}, {info['purpose']}, since {since})"
+        except (OSError, ValueError, KeyError, TypeError):
+            return "another Desktop Search process"
+
+    def release(self) -> None:
         if self.handle is not None:
+            self.handle.seek(0)
+            self.handle.truncate()
             unlock_file(self.handle)
             self.handle.close()
             self.handle = None
+
+    def __enter__(self) -> WriterLock:
+        return self.acquire()
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        self.release()
+
+
+def process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
 
 
 if os.name == "nt":

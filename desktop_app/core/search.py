@@ -208,6 +208,7 @@ class Searcher:
         if mode != "keyword" and self.encoder is not None:
             self.encoder.load()
         started = time.perf_counter()
+        self.index.catch_up(self.store)  # what other processes wrote since the last search
         active = self.channels_for(mode, weights or self.default_weights(), colbert)
         needs_model = mode != "keyword" and set(active) != {"keyword"}
         encoded = self.encoder.encode([text], QUERY_MAX_TOKENS, colbert="colbert" in active)[0] if needs_model else None

@@ -61,10 +61,26 @@ CREATE TABLE IF NOT EXISTS sparse(
     PRIMARY KEY(chunk_id, token_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS sparse_impact ON sparse(token_id, weight DESC, chunk_id);
+CREATE TABLE IF NOT EXISTS tombstones(chunk_id INTEGER PRIMARY KEY, generation INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS tombstones_generation ON tombstones(generation);
 """
 # The keyword index holds terms made by ``core.analyze`` (stemmed, folded, CJK bigrams);
 # FTS5's ascii tokenizer only splits them at the spaces. Contentless: the text is in ``chunks``.
 KEYWORD_TABLE = "CREATE VIRTUAL TABLE chunks_fts USING fts5(text, name, content='', tokenize='ascii')"
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What other writers committed after a process's last look: enough to bring a vector cache up to date.
+
+    ``full`` says the tombstones no longer reach back that far (or the index was cleared): compare
+    everything instead.
+    """
+
+    generation: int
+    added: list[tuple[int, bytes]]
+    deleted: list[int]
+    full: bool
 
 
 @dataclass(frozen=True)
@@ -126,6 +142,8 @@ class Store:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.next_generation = 0
+        self.chunks_changed = False
         self.db = sqlite_utils.Database(connect(path))
         self.db.executescript(SCHEMA)
         if self.get_meta("schema") is None:
@@ -155,23 +173,65 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """BEGIN IMMEDIATE ... COMMIT, rolled back on any error."""
+        """BEGIN IMMEDIATE ... COMMIT, rolled back on any error.
+
+        A transaction that adds or removes chunks moves the index's generation on by one, so
+        other processes can tell that their vector cache is behind (see :meth:`changes_since`).
+        """
         self.conn.execute("BEGIN IMMEDIATE")
+        self.next_generation = self.generation() + 1
+        self.chunks_changed = False
         try:
             yield
+            if self.chunks_changed:
+                self.set_meta("generation", str(self.next_generation))
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
         self.conn.execute("COMMIT")
 
-    def clear(self) -> None:
-        """Forget every file, chunk and the model record; roots are kept."""
+    def generation(self) -> int:
+        """How many chunk-changing transactions this index has committed."""
+        return int(self.get_meta("generation") or 0)
+
+    def changes_since(self, generation: int, max_id: int) -> Changes:
+        """Chunks added (ids above ``max_id``, with their vectors) and removed since ``generation``,
+        read from one snapshot. Ids only grow (AUTOINCREMENT) and writers take turns, so every
+        chunk committed after that generation has a higher id than any before it."""
+        self.conn.execute("BEGIN")
+        try:
+            now = self.generation()
+            if now == generation:
+                return Changes(now, [], [], False)
+            if generation < int(self.get_meta("tombstones_floor") or 0) or now < generation:
+                return Changes(now, [], [], True)
+            deleted = [r[0] for r in self.conn.execute("SELECT chunk_id FROM tombstones WHERE generation > ?",
+                                                       (generation,))]
+            added = self.conn.execute("SELECT id, dense FROM chunks WHERE id > ? ORDER BY id", (max_id,)).fetchall()
+            return Changes(now, added, deleted, False)
+        finally:
+            self.conn.execute("COMMIT")
+
+    def prune_tombstones(self, up_to: int) -> None:
+        """Forget removals up to generation ``up_to`` (a saved cache holds them); older views must compare in full."""
         with self.transaction():
-            for table in ("sparse", "chunks", "files", "meta"):
+            self.conn.execute("DELETE FROM tombstones WHERE generation <= ?", (up_to,))
+            self.set_meta("tombstones_floor", str(up_to))
+
+    def tombstone_count(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM tombstones").fetchone()[0]
+
+    def clear(self) -> None:
+        """Forget every file, chunk and the model record; roots are kept. Other processes see a
+        new generation below which no tombstones reach, so they compare their caches in full."""
+        with self.transaction():
+            for table in ("sparse", "chunks", "files", "meta", "tombstones"):
                 self.conn.execute(f"DELETE FROM {table}")
             self.conn.execute("INSERT INTO chunks_fts(chunks_fts) VALUES('delete-all')")
             self.set_meta("schema", SCHEMA_VERSION)
             self.set_meta("keyword_analyzer", analyze.ANALYZER_VERSION)
+            self.set_meta("tombstones_floor", str(self.next_generation))
+            self.chunks_changed = True
 
     def get_meta(self, key: str) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -225,6 +285,9 @@ class Store:
             marks = placeholders(len(part))
             self.conn.execute(f"DELETE FROM sparse WHERE chunk_id IN ({marks})", part)
             self.conn.execute(f"DELETE FROM chunks WHERE id IN ({marks})", part)
+        self.conn.executemany("INSERT OR REPLACE INTO tombstones(chunk_id, generation) VALUES (?, ?)",
+                              [(chunk_id, self.next_generation) for chunk_id in ids])
+        self.chunks_changed = True
         return ids
 
     def upsert_file(self, path: str, size: int, mtime_ns: int, sha256: str | None, status: str,
@@ -249,6 +312,7 @@ class Store:
         existing = self.conn.execute("SELECT id FROM files WHERE path = ?", (path,)).fetchone()
         removed = self.delete_chunks_of(existing[0]) if existing else []
         file_id = self.upsert_file(path, size, mtime_ns, sha256, "indexed", settings, note=note, chunks=len(chunks))
+        self.chunks_changed = True
         added = []
         for chunk in chunks:
             cursor = self.conn.execute(

@@ -121,8 +121,12 @@ class FolderWatcher:
 
     def __init__(self, settings: Settings, on_batch: Callable[[ChangeBatch], None],
                  on_notice: Callable[[str], None] | None = None,
-                 quiet_s: float = QUIET_S, max_wait_s: float = MAX_WAIT_S) -> None:
+                 quiet_s: float = QUIET_S, max_wait_s: float = MAX_WAIT_S,
+                 roots_source: Callable[[], dict[str, int | None]] | None = None) -> None:
+        """``roots_source``, polled with the root checks, names the folders the index holds now,
+        so a folder another process added is watched too (and handed over whole once)."""
         self.settings = settings
+        self.roots_source = roots_source
         self.on_batch = on_batch
         self.on_notice = on_notice or (lambda message: None)
         self.collector = ChangeCollector(quiet_s, max_wait_s)
@@ -130,6 +134,7 @@ class FolderWatcher:
         self.watches: dict[str, tuple[object, int]] = {}
         self.lock = threading.Lock()
         self.stopping = threading.Event()
+        self.recheck = threading.Event()
         self.observer = None
         self.thread: threading.Thread | None = None
         self.ignored = os.path.abspath(settings.index_dir)
@@ -165,11 +170,33 @@ class FolderWatcher:
     def loop(self) -> None:
         last_check = time.monotonic()
         while not self.stopping.wait(TICK_S):
-            if time.monotonic() - last_check >= ROOT_CHECK_S:
+            if self.recheck.is_set() or time.monotonic() - last_check >= ROOT_CHECK_S:
+                self.recheck.clear()
+                self.adopt_new_roots()
                 self.check_roots(report=True, catch_up=True)
                 last_check = time.monotonic()
             if self.collector.due():
                 self.on_batch(self.collector.take())
+
+    def add_roots(self, roots: dict[str, int | None]) -> None:
+        """Watch these folders too, from the watcher's own thread within a tick (the caller does no
+        file-system calls: a window must not stat a dead network share on its GUI thread). Call it
+        before a folder's first scan, so changes made during the scan arrive as a batch after it."""
+        with self.lock:
+            self.roots.update({root: device for root, device in roots.items() if root not in self.roots})
+        self.recheck.set()
+
+    def adopt_new_roots(self) -> None:
+        """Add the folders that ``roots_source`` names and this watcher does not know yet."""
+        if self.roots_source is None:
+            return
+        try:
+            current = self.roots_source()
+        except Exception as error:  # noqa: BLE001 - a busy or moved index must not stop watching
+            self.on_notice(f"could not read the indexed folders: {error}")
+            return
+        with self.lock:
+            self.roots.update({root: device for root, device in current.items() if root not in self.roots})
 
     def check_roots(self, report: bool, catch_up: bool) -> None:
         """Watch roots that are online, unwatch those that are not; report transitions."""
@@ -245,3 +272,18 @@ def inode_of(path: str) -> int:
         return os.stat(to_os(path)).st_ino
     except OSError:
         return -1
+
+
+class RootsReader:
+    """The indexed folders, read through a connection of its own (it is called from the watcher's thread)."""
+
+    def __init__(self, index_dir: Path) -> None:
+        self.path = Path(index_dir) / "index.sqlite3"
+        self.store = None
+
+    def __call__(self) -> dict[str, int | None]:
+        from desktop_app.core.store import Store
+
+        if self.store is None:
+            self.store = Store(self.path)
+        return self.store.root_devices()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -54,14 +55,24 @@ class VectorIndex:
             self.dirty = True
             return False
 
-    def reset(self) -> None:
-        """Drop everything (used before a full rebuild)."""
+    def rebuild(self, batches: Iterable[tuple[np.ndarray, np.ndarray]]) -> None:
+        """Build a fresh index from ``batches`` of (ids, vectors) beside the live one, then swap it in.
+
+        Searches keep using the old index (with its deleted labels) until the swap, so a
+        compaction never shows them an empty or half-filled index.
+        """
         import hnswlib
 
+        fresh = hnswlib.Index(space="ip", dim=self.dim)
+        fresh.init_index(max_elements=INITIAL_CAPACITY, ef_construction=EF_CONSTRUCTION, M=M)
+        fresh.set_ef(MIN_EF)
+        for ids, vectors in batches:
+            needed = fresh.get_current_count() + len(ids)
+            if needed > fresh.get_max_elements():
+                fresh.resize_index(max(needed, 2 * fresh.get_max_elements()))
+            fresh.add_items(np.asarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
         with self.lock:
-            self.index = hnswlib.Index(space="ip", dim=self.dim)
-            self.index.init_index(max_elements=INITIAL_CAPACITY, ef_construction=EF_CONSTRUCTION, M=M)
-            self.index.set_ef(MIN_EF)
+            self.index = fresh
             self.deleted_count = 0
             self.dirty = True
 

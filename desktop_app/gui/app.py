@@ -433,16 +433,19 @@ class MainWindow(QMainWindow):
         self.pause_button.setText("Pause")
         self.pause_button.setEnabled(True)
         self.cancel_button.setEnabled(True)
+        if job.kind == "index" and self.watcher is not None:
+            self.watcher.add_roots(dict.fromkeys(job.paths))  # watch first, so changes during the scan count
         self.request_index.emit(self.engine, job, self.control)
 
     def start_watching(self) -> None:
         """Watch the indexed folders (when the setting is on) so changes reach search by themselves."""
-        from desktop_app.core.sync import FolderWatcher
+        from desktop_app.core.sync import FolderWatcher, RootsReader
 
         if self.ui_store is None or not self.settings.watch_folders:
             return
         if self.watcher is None:
-            self.watcher = FolderWatcher(self.settings, self.changes_seen.emit, on_notice=self.changes_seen.emit)
+            self.watcher = FolderWatcher(self.settings, self.changes_seen.emit, on_notice=self.changes_seen.emit,
+                                         roots_source=RootsReader(self.settings.index_dir))
             self.watcher.start(self.ui_store.root_devices())
         else:
             self.watcher.set_roots(self.ui_store.root_devices(), catch_up=False)
@@ -471,6 +474,9 @@ class MainWindow(QMainWindow):
             self.queue_job(Job("update", tuple(change.paths)))
 
     def show_progress(self, progress: object) -> None:
+        if progress.phase == "waiting":
+            self.progress_label.setText(progress.current[:1].upper() + progress.current[1:] + " — Cancel stops waiting")
+            return
         if progress.phase != "indexing":
             self.progress_label.setText({"scanning": "Scanning for changes…", "saving": "Saving the index…",
                                          "done": "Done"}.get(progress.phase, progress.phase))

@@ -137,10 +137,10 @@ class IndexWorker(QObject):
     @Slot(object, object, object)
     def run(self, engine: Engine, job: Job, control: object) -> None:
         """Carry out ``job``; ``control`` (a RunControl the window keeps) pauses or cancels it."""
-        from desktop_app.core.indexer import Indexer, IndexReport, remove_paths
+        from desktop_app.core.indexer import Indexer, IndexReport, Progress, remove_paths
 
         try:
-            indexer = Indexer(engine.index, engine.encoder, engine.settings)
+            indexer = Indexer(engine.index, engine.encoder, engine.settings, purpose="the Desktop Search window")
             options = {"progress": self.progress.emit, "control": control}
             if job.kind == "index":
                 report = indexer.run([Path(p) for p in job.paths], rebuild=job.rebuild, **options)
@@ -149,7 +149,8 @@ class IndexWorker(QObject):
             elif job.kind == "update":
                 report = indexer.update(list(job.paths), **options)
             else:
-                report = IndexReport(removed=remove_paths(engine.index, [Path(p) for p in job.paths]))
+                waiting = lambda text: self.progress.emit(Progress("waiting", current=text))  # noqa: E731
+                report = IndexReport(removed=remove_paths(engine.index, [Path(p) for p in job.paths], on_wait=waiting))
             self.finished.emit(report)
         except Exception as error:  # noqa: BLE001 - shown in the window, never a crash
             traceback.print_exc()
