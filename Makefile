@@ -28,7 +28,7 @@ $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,lite]'
 	touch $(INSTALLED)
 
 $(MODEL_STAMP): scripts/make_test_model.py | $(INSTALLED)

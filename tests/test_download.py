@@ -107,3 +107,40 @@ def test_the_cache_follows_hf_home(tmp_path) -> None:
     code = "from desktop_app.core.download import repo_cache_folder; print(repo_cache_folder('BAAI/bge-m3'))"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     assert Path(out.strip()) == tmp_path / "hf-home" / "hub" / "models--BAAI--bge-m3"
+
+
+def half_finished_download(hub_cache: Path, lite_model_dir: Path) -> Path:
+    """What a cancelled hub download leaves: refs/main and the small files, the weights still a partial blob."""
+    cache = hub_cache / "models--BAAI--bge-m3"
+    snapshot = cache / "snapshots" / ("d" * 40)
+    snapshot.mkdir(parents=True)
+    (cache / "blobs").mkdir()
+    (cache / "refs").mkdir()
+    (cache / "refs" / "main").write_text("d" * 40)
+    for file in lite_model_dir.iterdir():
+        if file.name != "model.safetensors":
+            (snapshot / file.name).write_bytes(file.read_bytes())
+    (cache / "blobs" / ("e" * 64 + ".incomplete")).write_bytes(b"\0" * 1000)
+    (snapshot / "model.safetensors").symlink_to(cache / "blobs" / ("e" * 64))  # not there yet
+    return snapshot
+
+
+def test_a_half_finished_download_is_not_picked_at_the_next_start(hub_cache, lite_model_dir) -> None:
+    from desktop_app.core.config import Settings
+    from desktop_app.core.models import resolve, resolve_default
+
+    half_finished_download(hub_cache, lite_model_dir)
+    spec = resolve_default(Settings(lite_model_dir=lite_model_dir))
+    assert spec.is_lite and spec.path == lite_model_dir, "the lite model serves until the download is whole"
+    with pytest.raises(ModelError, match="unfinished download"):
+        resolve(REPO_ID)
+
+
+def test_the_window_offers_the_download_again_after_a_half_finished_one(hub_cache, lite_model_dir) -> None:
+    from desktop_app.core.config import Settings
+    from desktop_app.core.models import resolve_default
+    from desktop_app.gui.worker import model_offer
+
+    half_finished_download(hub_cache, lite_model_dir)
+    settings = Settings(lite_model_dir=lite_model_dir)
+    assert model_offer(resolve_default(settings), settings) == "download"

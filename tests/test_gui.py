@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -173,14 +174,25 @@ def test_missing_model_is_shown_in_the_window(qtbot, tmp_path) -> None:
 
 def test_settings_persist_across_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "persist.ini"
-    chosen = Settings(index_dir=tmp_path / "my-index", model="/models/m3", device="cpu", chunk_tokens=256,
+    chosen = Settings(index_dir=tmp_path / "my-index", model="/models/m3", device="cpu", dtype="bf16", chunk_tokens=256,
                       chunk_overlap=32, weights=Weights(0.5, 0.2, 0.2, 0.1), file_types=(".pdf", ".md"),
                       exclude_patterns=("build", "*.tmp"), watch_folders=False)
     save_settings(open_qsettings(path), chosen)
     restored = load_settings(QSettings(str(path), QSettings.Format.IniFormat))
-    for field in ("index_dir", "model", "device", "chunk_tokens", "chunk_overlap", "weights", "file_types",
-                  "exclude_patterns", "watch_folders"):
-        assert getattr(restored, field) == getattr(chosen, field), field
+    for field in dataclasses.fields(Settings):
+        assert getattr(restored, field.name) == getattr(chosen, field.name), field.name
+
+
+def test_one_bad_stored_setting_keeps_the_others(tmp_path: Path) -> None:
+    path = tmp_path / "bad.ini"
+    qsettings = open_qsettings(path)
+    save_settings(qsettings, Settings(index_dir=tmp_path / "my-index", dtype="bf16", chunk_tokens=256))
+    qsettings.setValue("chunk_overlap", "9999")  # over half the chunk size: invalid
+    qsettings.setValue("weights", "a,b")
+    qsettings.sync()
+    restored = load_settings(QSettings(str(path), QSettings.Format.IniFormat))
+    assert restored.index_dir == tmp_path / "my-index", "a bad value must not send the app to another index"
+    assert (restored.dtype, restored.chunk_tokens, restored.chunk_overlap) == ("bf16", 256, 64)
 
 
 def test_highlighting_escapes_before_marking() -> None:
@@ -409,3 +421,22 @@ def test_the_live_sync_setting_starts_and_stops_watching(qtbot, window, aero_cor
     assert window.watcher is None
     window.apply_settings(window.settings.with_(watch_folders=True))
     assert window.watcher is not None and str(aero_corpus) in window.watcher.watches
+
+
+def test_markup_in_file_names_is_shown_literally(qtbot, window, tmp_path) -> None:
+    folder = tmp_path / "<b>bold"
+    folder.mkdir()
+    (folder / "<img src=x>.txt").write_text("Landing gear shimmy dampers.")
+    (folder / "<i>broken.pdf").write_bytes(b"%PDF-1.4 not really")
+    with qtbot.waitSignal(window.indexing_finished, timeout=LOAD_TIMEOUT):
+        drop(window, folder)
+    for label in (window.banner, window.model_label, window.progress_label):
+        assert label.textFormat() == Qt.TextFormat.PlainText
+    window.show_banner(f"Could not open {folder / '<img src=x>.txt'}")
+    assert window.banner.text().endswith("<img src=x>.txt")
+    tip = window.folders.topLevelItem(0).toolTip(0)
+    assert "&lt;b&gt;bold" in tip and "<b>" not in tip
+    problem = window.problems.item(0)
+    assert problem.text().startswith("<i>broken.pdf") and "&lt;i&gt;" in problem.toolTip()
+    card = search(qtbot, window, "shimmy damper")
+    assert card.hits and "&lt;img src=x&gt;.txt" in window.results.index(0).data(CardHtmlRole)

@@ -57,6 +57,27 @@ class ModelSpec:
         return digest.hexdigest()[:16]
 
 
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+def has_weights(folder: Path) -> bool:
+    """True when the model's weights are all there. The hub writes a snapshot's links (and
+    ``refs/main``) as files arrive, so a cancelled download can look like a model without them;
+    a link to a blob still being written (``.incomplete``) does not resolve to a file."""
+    for name in WEIGHT_FILES:
+        file = folder / name
+        if file.is_file() and file.stat().st_size > 0:
+            return True
+        shards = folder / f"{name}.index.json"
+        if shards.is_file():
+            try:
+                names = set(json.loads(shards.read_text())["weight_map"].values())
+            except (ValueError, KeyError, OSError):
+                return False
+            return all((folder / shard).is_file() and (folder / shard).stat().st_size > 0 for shard in names)
+    return False
+
+
 def looks_like_path(ref: str) -> bool:
     """A Hugging Face id is ``owner/name``; anything else with a separator is a folder."""
     return ref.startswith((".", "/", "~")) or "\\" in ref or ref.count("/") > 1
@@ -77,6 +98,9 @@ def load_spec(folder: Path, name: str | None = None) -> ModelSpec:
         )
     if not (folder / "tokenizer.json").is_file():
         raise ModelError(f"model folder {folder} has no tokenizer.json (a fast tokenizer is required)")
+    if not has_weights(folder):
+        raise ModelError(f"model folder {folder} has no complete weights file (model.safetensors or "
+                         "pytorch_model.bin): an unfinished download? Download it again")
     config = json.loads((folder / "config.json").read_text())
     extra_file = folder / "desktop_search.json"
     extra = json.loads(extra_file.read_text()) if extra_file.is_file() else {}
@@ -160,7 +184,10 @@ def resolve_default(settings: Settings) -> ModelSpec:
         return resolve(settings.model)
     snapshot = cached_snapshot(DEFAULT_MODEL)
     if snapshot is not None:
-        return load_spec(snapshot, name=DEFAULT_MODEL)
+        try:
+            return load_spec(snapshot, name=DEFAULT_MODEL)
+        except ModelError:
+            pass  # a cancelled or half-finished download: the lite model serves, and the download is offered again
     if (settings.lite_model_dir / "sparse_linear.pt").is_file():
         return load_spec(settings.lite_model_dir)
     raise ModelError(

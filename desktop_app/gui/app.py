@@ -42,6 +42,8 @@ from desktop_app.core.config import BGE_M3_WEIGHTS, CHANNELS, MODES, Settings, W
 from desktop_app.core.errors import UsageError
 from desktop_app.core.paths import to_os
 from desktop_app.gui.model_offer import ModelOfferPanel, offline_notice
+from desktop_app.gui.plain import plain_label, plain_tooltip
+from desktop_app.gui.platform_check import platform_problem
 from desktop_app.gui.results import HitDelegate, HitRole, ResultsModel, preview_html
 from desktop_app.gui.settings import SettingsDialog, load_settings, open_qsettings, save_settings
 from desktop_app.gui.worker import Engine, IndexWorker, Job, ModelLoader, SearchWorker
@@ -104,7 +106,7 @@ class MainWindow(QMainWindow):
         layout.addLayout(self.build_search_row())
         self.weights_panel = self.build_weights_panel()
         layout.addWidget(self.weights_panel)
-        self.banner = QLabel()
+        self.banner = plain_label()
         self.banner.setObjectName("banner")
         self.banner.setWordWrap(True)
         self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -125,7 +127,7 @@ class MainWindow(QMainWindow):
         layout.addWidget(splitter, 1)
         layout.addWidget(self.build_progress_panel())
         self.setCentralWidget(central)
-        self.model_label = QLabel("Model: loading…")
+        self.model_label = plain_label("Model: loading…")
         self.statusBar().addPermanentWidget(self.model_label)
         self.debounce = QTimer(self)
         self.debounce.setSingleShot(True)
@@ -229,7 +231,7 @@ class MainWindow(QMainWindow):
         box = QWidget()
         layout = QVBoxLayout(box)
         layout.setContentsMargins(4, 0, 4, 0)
-        self.results_header = QLabel("Type to search. Drop a folder on the window to index it.")
+        self.results_header = plain_label("Type to search. Drop a folder on the window to index it.")
         self.results_header.setObjectName("resultsHeader")
         layout.addWidget(self.results_header)
         self.results_view = QListView()
@@ -281,7 +283,7 @@ class MainWindow(QMainWindow):
         self.progress_bar.setFixedWidth(260)
         self.progress_bar.setFormat("%v / %m files")
         row.addWidget(self.progress_bar)
-        self.progress_label = QLabel()
+        self.progress_label = plain_label()
         row.addWidget(self.progress_label, 1)
         self.pause_button = QPushButton("Pause")
         self.pause_button.clicked.connect(self.toggle_pause)
@@ -562,8 +564,9 @@ class MainWindow(QMainWindow):
             online = root_online(root["path"], root["device"])
             name = (Path(root["path"]).name or root["path"]) + ("" if online else " (offline)")
             item = QTreeWidgetItem([name, f"{root['files']:,}", f"{root['chunks']:,}"])
-            item.setToolTip(0, root["path"] if online else f"{root['path']}\nOffline (folder missing or drive "
-                            "unplugged): its files stay searchable and are brought up to date when it returns")
+            away = "" if online else ("\nOffline (folder missing or drive unplugged): its files stay searchable "
+                                      "and are brought up to date when it returns")
+            item.setToolTip(0, plain_tooltip(root["path"] + away))
             if not online:
                 item.setForeground(0, QBrush(QColor("#8a8a8a")))
             item.setData(0, Qt.ItemDataRole.UserRole, root["path"])
@@ -574,7 +577,7 @@ class MainWindow(QMainWindow):
         self.problems.clear()
         for path, reason in failures:
             item = QListWidgetItem(f"{Path(path).name} — {reason}")
-            item.setToolTip(path)
+            item.setToolTip(plain_tooltip(path))
             self.problems.addItem(item)
         self.problems_label.setText(f"<b>Problems</b> ({len(failures) or 'none'})")
         self.folders_changed.emit()
@@ -765,6 +768,10 @@ def run(argv: list[str] | None = None) -> int:
     from desktop_app.gui.single_instance import SingleInstance, instance_name
 
     argv = sys.argv if argv is None else argv
+    problem = None if QApplication.instance() else platform_problem()
+    if problem:
+        print(f"desktop-search: {problem}", file=sys.stderr)
+        return 1
     share_the_interpreter_finely()
     app = QApplication.instance() or QApplication(argv)
     app.setApplicationName("Desktop Search")

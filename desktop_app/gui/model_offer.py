@@ -7,6 +7,7 @@ started only when the user asks for it.
 
 from __future__ import annotations
 
+import html
 import threading
 
 from PySide6.QtCore import QThread, Signal
@@ -105,7 +106,7 @@ class ModelOfferPanel(QFrame):
         self.stop = None
         self.set_buttons(downloading=False)
         self.download_button.setText("Try again")
-        self.text.setText(f"The download stopped: {message}")
+        self.text.setText(f"The download stopped: {html.escape(message)}")
 
     def was_cancelled(self) -> None:
         self.stop = None

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.core.config import DEVICES, Settings, Weights
+from desktop_app.core.config import DEVICES, DTYPES, Settings, Weights
 from desktop_app.core.errors import UsageError
 from desktop_app.core.extract import EXTRACTORS
 
@@ -44,7 +44,11 @@ def split_list(text: str) -> tuple[str, ...]:
 
 
 def load_settings(store: QSettings) -> Settings:
-    """Core settings from QSettings on top of the environment and defaults; bad values are ignored."""
+    """Core settings from QSettings on top of the environment and defaults.
+
+    Each stored value is applied on its own, so a bad one is skipped without losing the others
+    (losing ``index_dir`` that way once opened another index without a word).
+    """
     base = Settings.from_env()
     changes: dict[str, object] = {}
     text = lambda key: str(store.value(key, "") or "")  # noqa: E731 - tiny accessor
@@ -54,6 +58,8 @@ def load_settings(store: QSettings) -> Settings:
         changes["index_dir"] = Path(text("index_dir")).expanduser()
     if text("device") in DEVICES:
         changes["device"] = text("device")
+    if text("dtype") in DTYPES:
+        changes["dtype"] = text("dtype")
     for key, field_name in (("chunk_tokens", "chunk_tokens"), ("chunk_overlap", "chunk_overlap")):
         if text(key).isdigit():
             changes[field_name] = int(text(key))
@@ -69,16 +75,20 @@ def load_settings(store: QSettings) -> Settings:
         changes["exclude_patterns"] = split_list(text("exclude_patterns"))
     if text("watch_folders") in ("true", "false"):
         changes["watch_folders"] = text("watch_folders") == "true"
-    try:
-        return base.with_(**changes)
-    except UsageError:
-        return base
+    settings = base
+    for name, value in changes.items():  # chunk_tokens before chunk_overlap, which is checked against it
+        try:
+            settings = settings.with_(**{name: value})
+        except UsageError:
+            continue
+    return settings
 
 
 def save_settings(store: QSettings, settings: Settings) -> None:
     store.setValue("model", settings.model or "")
     store.setValue("index_dir", str(settings.index_dir))
     store.setValue("device", settings.device)
+    store.setValue("dtype", settings.dtype)
     store.setValue("chunk_tokens", str(settings.chunk_tokens))
     store.setValue("chunk_overlap", str(settings.chunk_overlap))
     store.setValue("weights", settings.weights.as_text() if settings.weights else "")
@@ -104,6 +114,11 @@ class SettingsDialog(QDialog):
         self.device.addItems(list(DEVICES))
         self.device.setCurrentText(settings.device)
         form.addRow("Device", self.device)
+        self.dtype = QComboBox()
+        self.dtype.addItems(DTYPES)
+        self.dtype.setCurrentText(settings.dtype)
+        self.dtype.setToolTip("auto: fp16 on CUDA; bf16 on a CPU where a start-up probe shows it faster, else fp32")
+        form.addRow("Precision", self.dtype)
         self.chunk_tokens = QSpinBox()
         self.chunk_tokens.setRange(16, 8192)
         self.chunk_tokens.setValue(settings.chunk_tokens)
@@ -152,6 +167,7 @@ class SettingsDialog(QDialog):
         return replace(self.original, weights=weights).with_(
             model=self.model.text().strip(),
             device=self.device.currentText(),
+            dtype=self.dtype.currentText(),
             chunk_tokens=self.chunk_tokens.value(),
             chunk_overlap=self.chunk_overlap.value(),
             index_dir=Path(self.index_dir.text()).expanduser(),
