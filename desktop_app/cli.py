@@ -10,11 +10,14 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from desktop_app import __version__
 from desktop_app.core.config import DEVICES, DTYPES, MODES, Settings, Weights
-from desktop_app.core.errors import DesktopSearchError, UsageError
+from desktop_app.core.errors import DesktopSearchError, IndexMismatchError, UsageError
+
+if TYPE_CHECKING:
+    from desktop_app.core.engine import Engine
 
 PROG = "desktop-search"
 
@@ -105,38 +108,35 @@ def settings_from(args: argparse.Namespace) -> Settings:
     )
 
 
-def make_encoder(spec: object, settings: Settings, err: TextIO) -> object:
-    from desktop_app.core.encoder import Encoder
+def open_engine(settings: Settings, err: TextIO, writing: bool = False, **options: object) -> Engine:
+    """The index with the model the core's one rule picks. A writer that would mix models is refused;
+    a search uses the index's own model and says so."""
+    from desktop_app.core.engine import Engine
 
-    return Encoder(spec, settings.device, settings.dtype, on_notice=lambda m: print(f"{PROG}: {m}", file=err))
-
-
-def model_for_index(index: object, settings: Settings, explicit: str | None) -> object:
-    """The index's own model unless the user names one; a new index takes the default model."""
-    from desktop_app.core import models
-
-    info = index.model_info
-    if explicit:
-        return models.resolve(explicit)
-    if info is not None:
-        return models.resolve_recorded(info, settings)
-    return models.resolve_default(settings)
+    engine = Engine.open(settings, load=False, on_notice=lambda m: print(f"{PROG}: {m}", file=err), **options)
+    if engine.mismatch and writing:
+        wanted = engine.choice.wanted.name
+        engine.close()
+        raise IndexMismatchError(
+            f"the index at {settings.index_dir} was built with model {engine.spec.name}, not {wanted}: re-index "
+            f"with `{PROG} index --rebuild --model {wanted} PATH...` or pick another --index folder")
+    if engine.mismatch:
+        print(f"{PROG}: {engine.mismatch}", file=err)
+    return engine
 
 
 def cmd_index(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from desktop_app.core.index import Index
-    from desktop_app.core.indexer import Indexer, normalise_root
+    from desktop_app.core.indexer import normalise_root
 
     settings = settings_from(args)
     paths = [normalise_root(p) for p in args.paths]
-    index = Index.open(settings.index_dir, create=True)
+    engine = open_engine(settings, err, writing=True, create=True, adopt=args.rebuild)
     try:
-        spec = model_for_index(index, settings, args.model)
-        indexer = Indexer(index, make_encoder(spec, settings, err), settings, purpose=f"{PROG} index", wait=args.wait)
         live = err.isatty() and not args.json
-        report = indexer.run(paths, progress=progress_printer(err, live), rebuild=args.rebuild)
+        report = engine.indexer(f"{PROG} index", args.wait).run(paths, progress=progress_printer(err, live),
+                                                                  rebuild=args.rebuild)
     finally:
-        index.close()
+        engine.close()
     if live:
         print(file=err)
     if args.json:
@@ -154,8 +154,7 @@ def cmd_watch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     import queue
     import time
 
-    from desktop_app.core.index import Index
-    from desktop_app.core.indexer import Indexer, normalise_root
+    from desktop_app.core.indexer import normalise_root
     from desktop_app.core.paths import to_text
     from desktop_app.core.sync import FolderWatcher, RootsReader, device_of
 
@@ -163,19 +162,18 @@ def cmd_watch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.stop_after is not None and args.stop_after <= 0:
         raise UsageError("--stop-after must be a positive number of seconds")
     paths = [normalise_root(p) for p in args.paths]
-    index = Index.open(settings.index_dir, create=bool(paths))
+    engine = open_engine(settings, err, writing=True, create=bool(paths))
     batches: queue.Queue = queue.Queue()
     watcher = FolderWatcher(settings, batches.put, on_notice=lambda m: print(f"{PROG}: {m}", file=err),
                             roots_source=RootsReader(settings.index_dir))
     deadline = None if args.stop_after is None else time.monotonic() + args.stop_after
     try:
-        indexer = Indexer(index, make_encoder(model_for_index(index, settings, None), settings, err), settings,
-                          purpose=f"{PROG} watch", wait=args.wait)
+        indexer = engine.indexer(f"{PROG} watch", args.wait)
         show = progress_printer(err, live=False)
-        if not index.store.roots() and not paths:
+        if not engine.roots() and not paths:
             raise UsageError("nothing to watch: name a folder to index first")
         # Watch first, then scan: a file changed during a long first scan arrives as a batch after it.
-        watcher.start({**index.store.root_devices(), **{to_text(str(p)): device_of(str(p)) for p in paths}})
+        watcher.start({**engine.roots(), **{to_text(str(p)): device_of(str(p)) for p in paths}})
         if paths:
             indexer.run(paths, progress=show)
         print_sync(out, args.json, "caught up", indexer.refresh(progress=show), [])
@@ -193,7 +191,7 @@ def cmd_watch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         pass
     finally:
         watcher.stop()
-        index.close()
+        engine.close()
     return 0
 
 
@@ -224,18 +222,6 @@ def progress_printer(err: TextIO, live: bool = True) -> Callable[[object], None]
     return show
 
 
-def open_searcher(args: argparse.Namespace, err: TextIO) -> object:
-    from desktop_app.core.index import Index
-    from desktop_app.core.search import Searcher
-
-    settings = settings_from(args)
-    index = Index.open(settings.index_dir)
-    if index.model_info is None:
-        raise DesktopSearchError(f"the index at {settings.index_dir} is empty: run `{PROG} index PATH` first")
-    spec = model_for_index(index, settings, None)
-    return Searcher(index, make_encoder(spec, settings, err))
-
-
 def search_options(args: argparse.Namespace) -> dict[str, object]:
     weights = Weights.parse(args.weights) if args.weights else None
     colbert = args.colbert
@@ -256,7 +242,12 @@ def cmd_search(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         from desktop_app.core.search import validate_query
 
         validate_query(args.query)
-    searcher = open_searcher(args, err)
+    settings = settings_from(args)
+    engine = open_engine(settings, err, with_model=args.mode != "keyword")
+    if engine.index.model_info is None:
+        engine.close()
+        raise DesktopSearchError(f"the index at {settings.index_dir} is empty: run `{PROG} index PATH` first")
+    searcher = engine.searcher
     try:
         if args.queries is None:
             result = searcher.search(args.query, **options)
@@ -271,7 +262,7 @@ def cmd_search(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             print(json.dumps(record) if args.json else f"# {query_id}\n{format_record(record)}", file=out)
         return 0
     finally:
-        searcher.index.close()
+        engine.close()
 
 
 def read_queries(path: Path) -> list[tuple[str, str]]:
@@ -309,24 +300,13 @@ def format_hit(rank: int, hit: dict) -> str:
 
 
 def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from desktop_app.core.index import Index
-    from desktop_app.core.sync import root_online
+    from desktop_app.core.engine import Engine
 
-    settings = settings_from(args)
-    index = Index.open(settings.index_dir)
+    engine = Engine.open(settings_from(args), with_model=False)
     try:
-        info = index.model_info or {}
-        status = {
-            "index": str(settings.index_dir), **index.store.counts(),
-            "model": info.get("name"), "label": info.get("label"), "dim": info.get("dim"),
-            "vectors": index.vectors.count if index.vectors else 0, "repaired": index.repaired,
-            "disk_bytes": index.disk_bytes(),
-            "roots": [{"path": r["path"], "files": r["files"], "chunks": r["chunks"],
-                       "online": root_online(r["path"], r["device"])} for r in index.store.root_counts()],
-            "failures": [{"path": p, "reason": r} for p, r in index.store.failures()],
-        }
+        status = engine.status()
     finally:
-        index.close()
+        engine.close()
     if args.json:
         print(json.dumps(status), file=out)
         return 0
@@ -341,16 +321,14 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_remove(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from desktop_app.core.index import Index
-    from desktop_app.core.indexer import remove_paths
+    from desktop_app.core.engine import Engine
 
-    settings = settings_from(args)
-    index = Index.open(settings.index_dir)
+    engine = Engine.open(settings_from(args), with_model=False)
     try:
-        removed = remove_paths(index, args.paths, wait=args.wait,
-                               on_wait=lambda text: print(f"{PROG}: {text}", file=err, flush=True))
+        removed = engine.remove(args.paths, wait=args.wait,
+                                on_wait=lambda text: print(f"{PROG}: {text}", file=err, flush=True))
     finally:
-        index.close()
+        engine.close()
     if removed == 0:
         raise DesktopSearchError(f"nothing removed: {', '.join(map(str, args.paths))} is not in the index")
     print(json.dumps({"removed": removed}) if args.json else f"removed {removed} files from the index", file=out)

@@ -96,7 +96,8 @@ def test_search_shows_hits_with_highlighted_terms_and_preview(qtbot, window, aer
     assert first.data(HitRole).path.endswith("noise.txt")
     card = first.data(CardHtmlRole)
     assert "background-color:#ffe28a" in card and "noise" in first.data(HitRole).terms
-    window.results_view.setCurrentIndex(first)
+    with qtbot.waitSignal(window.preview_shown, timeout=30_000):  # read on the search thread
+        window.results_view.setCurrentIndex(first)
     assert "Jet noise is produced" in window.preview.toPlainText()
     assert window.open_button.isEnabled()
 
@@ -149,7 +150,8 @@ def test_html_in_a_document_shows_as_text(qtbot, window, tmp_path) -> None:
     document = QTextDocument()
     document.setHtml(card)
     assert '<img src="http://x/y.png"' in document.toPlainText()
-    window.results_view.setCurrentIndex(first)
+    with qtbot.waitSignal(window.preview_shown, timeout=30_000):
+        window.results_view.setCurrentIndex(first)
     assert "<a href=" in window.preview.toPlainText() and "<img" not in window.preview.toHtml().split("<body")[1]
 
 
@@ -327,11 +329,13 @@ def test_first_run_download_switches_to_the_model_and_re_encodes_folders(qtbot, 
     assert main.model_offer.isVisible() and "lite model" in main.windowTitle()
     steps: list[int] = []
     main.model_offer.worker.progress.connect(lambda done, total: steps.append(done))
-    with qtbot.waitSignal(main.indexing_finished, timeout=LOAD_TIMEOUT) as rebuilt:
-        main.model_offer.download_button.click()
+    reports: list[object] = []
+    main.indexing_finished.connect(reports.append)  # the watcher's catch-up of the new folder may run first
+    main.model_offer.download_button.click()
+    qtbot.waitUntil(lambda: main.windowTitle().startswith("Desktop Search — BAAI/bge-m3")
+                    and any(r is not None and r.added == 4 for r in reports), timeout=LOAD_TIMEOUT)
     assert len(set(steps)) >= 3 and not main.model_offer.isVisible()
-    assert main.windowTitle().startswith("Desktop Search — BAAI/bge-m3")
-    assert rebuilt.args[0].added == 4, "folders encoded by the lite model are re-encoded with the new one"
+    # the folders encoded by the lite model were re-encoded with the new one (added == 4 above)
     assert main.settings.model == "BAAI/bge-m3"
     main.close()
 
@@ -416,11 +420,12 @@ def test_window_geometry_is_restored_at_the_next_start(qtbot, ini: Path) -> None
 def test_the_live_sync_setting_starts_and_stops_watching(qtbot, window, aero_corpus) -> None:
     with qtbot.waitSignal(window.indexing_finished, timeout=LOAD_TIMEOUT):
         drop(window, aero_corpus)
-    assert window.watcher is not None and str(aero_corpus) in window.watcher.watches
+    # Watches start on the watcher's own thread (the window never stats a folder), within a tick.
+    qtbot.waitUntil(lambda: window.watcher is not None and str(aero_corpus) in window.watcher.watches, timeout=5000)
     window.apply_settings(window.settings.with_(watch_folders=False))
     assert window.watcher is None
     window.apply_settings(window.settings.with_(watch_folders=True))
-    assert window.watcher is not None and str(aero_corpus) in window.watcher.watches
+    qtbot.waitUntil(lambda: window.watcher is not None and str(aero_corpus) in window.watcher.watches, timeout=5000)
 
 
 def test_markup_in_file_names_is_shown_literally(qtbot, window, tmp_path) -> None:
@@ -440,3 +445,48 @@ def test_markup_in_file_names_is_shown_literally(qtbot, window, tmp_path) -> Non
     assert problem.text().startswith("<i>broken.pdf") and "&lt;i&gt;" in problem.toolTip()
     card = search(qtbot, window, "shimmy damper")
     assert card.hits and "&lt;img src=x&gt;.txt" in window.results.index(0).data(CardHtmlRole)
+
+
+def test_choosing_another_model_offers_a_rebuild_and_never_mixes_models(qtbot, window, aero_corpus, tmp_path,
+                                                                        lite_model_dir, monkeypatch) -> None:
+    import shutil
+
+    from PySide6.QtWidgets import QMessageBox
+
+    with qtbot.waitSignal(window.indexing_finished, timeout=LOAD_TIMEOUT):
+        drop(window, aero_corpus)
+    other = tmp_path / "other-model"
+    shutil.copytree(lite_model_dir, other)
+    (other / "colbert_linear.pt").write_bytes((other / "colbert_linear.pt").read_bytes() + b"\0")
+    with qtbot.waitSignal(window.model_ready, timeout=LOAD_TIMEOUT):
+        window.apply_settings(window.settings.with_(model=str(other)))
+    assert "the settings name other-model" in window.banner.text() and window.rebuild_button.isVisible()
+    assert window.rebuild_action.isEnabled()
+    assert window.engine.spec.path == lite_model_dir, "searches keep the model the index was built with"
+    assert search(qtbot, window, "jet noise").hits[0].path.endswith("noise.txt")
+    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: QMessageBox.StandardButton.Yes)
+    reports: list[object] = []
+    window.indexing_finished.connect(reports.append)
+    window.rebuild_button.click()
+    qtbot.waitUntil(lambda: any(r is not None and r.added == 4 for r in reports), timeout=LOAD_TIMEOUT)
+    assert window.engine.spec.path == other and not window.rebuild_button.isVisible()
+    assert search(qtbot, window, "jet noise").hits[0].path.endswith("noise.txt")
+
+
+def test_errors_shown_in_the_window_go_to_the_log_file_named_in_about(qtbot, window, tmp_path) -> None:
+    import logging
+
+    from desktop_app.gui.about import about_html
+    from desktop_app.gui.logfile import LOGGER, start_logging
+
+    path = start_logging(tmp_path / "logs")
+    try:
+        window.show_banner("Indexing stopped: the disk is full")
+        for handler in logging.getLogger(LOGGER).handlers:
+            handler.flush()
+        assert "Indexing stopped: the disk is full" in path.read_text()
+        assert str(tmp_path / "logs") in about_html(window.engine, "idx", "settings.ini", str(path))
+    finally:
+        for handler in list(logging.getLogger(LOGGER).handlers):
+            logging.getLogger(LOGGER).removeHandler(handler)
+            handler.close()

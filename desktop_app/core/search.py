@@ -20,7 +20,7 @@ import numpy as np
 from desktop_app.core import analyze
 from desktop_app.core.config import BGE_M3_WEIGHTS, MODES, Weights, default_weights
 from desktop_app.core.encoder import Encoder, Encoding
-from desktop_app.core.errors import UsageError
+from desktop_app.core.errors import IndexMismatchError, UsageError
 from desktop_app.core.index import Index
 from desktop_app.core.models import TRAINED_CHANNELS, trusted_channels
 from desktop_app.core.store import Store
@@ -171,8 +171,23 @@ class Searcher:
         self.index = index
         self.store = store or index.store
         self.encoder = encoder
+        self.fingerprint: str | None = None
         self.helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dense-query")
         weakref.finalize(self, self.helper.shutdown, wait=False)
+
+    def check_model(self) -> None:
+        """Refuse to rank an index's vectors with a query from another model (another space, maybe
+        another dimension): a readable error instead of wrong results."""
+        if self.encoder is None:
+            raise UsageError("this search needs the model, which is not loaded; keyword mode works without it")
+        info = self.index.model_info
+        if self.fingerprint is None:
+            self.fingerprint = self.encoder.spec.fingerprint()
+        if info is not None and (info.get("fingerprint") != self.fingerprint or info.get("dim") != self.encoder.dim):
+            raise IndexMismatchError(
+                f"the index at {self.index.folder} holds vectors of model {info.get('name')}, not "
+                f"{self.encoder.spec.display_name}: rebuild it with this model (the window's \"Rebuild with this "
+                f"model\", or `desktop-search index --rebuild`) or choose {info.get('name')} again")
 
     def default_weights(self) -> Weights:
         """The fusion of the model this index was built with (or, before it holds anything, the loaded one)."""
@@ -211,6 +226,8 @@ class Searcher:
         self.index.catch_up(self.store)  # what other processes wrote since the last search
         active = self.channels_for(mode, weights or self.default_weights(), colbert)
         needs_model = mode != "keyword" and set(active) != {"keyword"}
+        if needs_model:
+            self.check_model()
         encoded = self.encoder.encode([text], QUERY_MAX_TOKENS, colbert="colbert" in active)[0] if needs_model else None
         pool = max(CANDIDATES_PER_CHANNEL, 4 * k)
         keyword = self.keyword_scores(text) if "keyword" in active else {}

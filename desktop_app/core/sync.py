@@ -132,6 +132,7 @@ class FolderWatcher:
         self.collector = ChangeCollector(quiet_s, max_wait_s)
         self.roots: dict[str, int | None] = {}
         self.watches: dict[str, tuple[object, int]] = {}
+        self.away: set[str] = set()
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.recheck = threading.Event()
@@ -209,9 +210,14 @@ class FolderWatcher:
                 if watched and (not online or watched[1] != identity):
                     self.unwatch(root)
                     watched = None
-                    if not online:
+                if not online:
+                    # Reported once, also when it vanished before it was ever watched (a fast first run).
+                    if root not in self.away:
                         went.append(root)
-                if online and watched is None and self.watch(root, identity):
+                        self.away.add(root)
+                    continue
+                self.away.discard(root)
+                if watched is None and self.watch(root, identity):
                     came.append(root)
         if catch_up:
             for root in came:

@@ -16,13 +16,13 @@ def package_version(name: str) -> str:
         return "not installed"
 
 
-def about_html(engine: object | None, index_dir: str, settings_file: str) -> str:
+def about_html(engine: object | None, index_dir: str, settings_file: str, log_file: str = "") -> str:
     """Rich text for the About box: app, model (name, device, folder), torch, FlagEmbedding, Qt, Python."""
     from PySide6 import __version__ as pyside_version
     from PySide6.QtCore import qVersion
 
     if engine is not None:
-        spec = engine.encoder.spec
+        spec = engine.spec
         model = f"{html.escape(engine.describe())}<br><small>{html.escape(str(spec.path))}</small>"
     else:
         model = "not loaded yet"
@@ -34,6 +34,7 @@ def about_html(engine: object | None, index_dir: str, settings_file: str) -> str
         ("Python", platform.python_version()),
         ("Index", html.escape(index_dir)),
         ("Settings", html.escape(settings_file)),
+        ("Log", html.escape(log_file)),
     ]
     table = "".join(f"<tr><td><b>{name}</b>&nbsp;&nbsp;</td><td>{value}</td></tr>" for name, value in rows)
     return (f"<h3>Desktop Search {__version__}</h3><p>Search your own documents by meaning, fully offline, "

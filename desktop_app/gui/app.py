@@ -6,8 +6,10 @@ status line says which model and device are in use once it is ready.
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QModelIndex, QProcess, QSettings, Qt, QThread, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QBrush, QColor, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
@@ -40,17 +42,22 @@ from PySide6.QtWidgets import (
 
 from desktop_app.core.config import BGE_M3_WEIGHTS, CHANNELS, MODES, Settings, Weights
 from desktop_app.core.errors import UsageError
-from desktop_app.core.paths import to_os
+from desktop_app.gui.logfile import log_path, start_logging
 from desktop_app.gui.model_offer import ModelOfferPanel, offline_notice
 from desktop_app.gui.plain import plain_label, plain_tooltip
 from desktop_app.gui.platform_check import platform_problem
 from desktop_app.gui.results import HitDelegate, HitRole, ResultsModel, preview_html
 from desktop_app.gui.settings import SettingsDialog, load_settings, open_qsettings, save_settings
-from desktop_app.gui.worker import Engine, IndexWorker, Job, ModelLoader, SearchWorker
+from desktop_app.gui.worker import FolderView, IndexWorker, Job, Loaded, ModelLoader, SearchWorker
 
+if TYPE_CHECKING:  # the engine pulls in SQLite tooling: loaded in the background, not at start-up
+    from desktop_app.core.engine import Engine
+
+log = logging.getLogger("desktop_search.gui")
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 SEARCH_DEBOUNCE_MS = 250
 RESULT_FILES = 30
+PREVIEW_CHARS = 600
 MODE_LABELS = {"hybrid": "Hybrid", "dense": "Dense", "sparse": "Sparse", "colbert": "ColBERT", "keyword": "Keyword"}
 
 
@@ -71,16 +78,21 @@ class MainWindow(QMainWindow):
     folders_changed = Signal()
     error_shown = Signal(str)
     changes_seen = Signal(object)
-    request_load = Signal(object)
+    request_load = Signal(object, bool)
     request_index = Signal(object, object, object)
     request_search = Signal(int, object, str, dict)
+    request_context = Signal(int, object, int)
+    request_folders = Signal(object)
+    preview_shown = Signal()
 
     def __init__(self, qsettings: QSettings | None = None, autoload: bool = True) -> None:
         super().__init__()
         self.qsettings = qsettings or open_qsettings()
         self.settings: Settings = load_settings(self.qsettings)
         self.engine: Engine | None = None
-        self.ui_store = None
+        self.known_roots: dict[str, int | None] = {}
+        self.adopt_model = False
+        self.preview_request: tuple[object, int, int] | None = None
         self.control = None
         self.running = False
         self.reload_after_run = False
@@ -112,6 +124,11 @@ class MainWindow(QMainWindow):
         self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.banner.hide()
         layout.addWidget(self.banner)
+        self.rebuild_button = QPushButton("Rebuild with this model")
+        self.rebuild_button.setToolTip("Re-encode every indexed folder with the model chosen in Settings")
+        self.rebuild_button.clicked.connect(self.rebuild_with_model)
+        self.rebuild_button.hide()
+        layout.addWidget(self.rebuild_button, 0, Qt.AlignmentFlag.AlignLeft)
         self.model_offer = ModelOfferPanel()
         self.model_offer.downloaded.connect(self.use_downloaded_model)
         self.model_offer.declined.connect(lambda: self.qsettings.setValue("model/offer_declined", "true"))
@@ -195,7 +212,7 @@ class MainWindow(QMainWindow):
     def reset_weights(self) -> None:
         """Back to the model's own fusion (dense + keyword for the lite model, BGE-M3's for BGE-M3)."""
         if self.engine is not None:
-            self.show_weights(self.engine.searcher.default_weights())
+            self.show_weights(self.engine.default_weights())
             self.run_search()
 
     def build_sidebar(self) -> QWidget:
@@ -303,6 +320,11 @@ class MainWindow(QMainWindow):
             action.setShortcut(shortcut)
             action.triggered.connect(slot)
             file_menu.addAction(action)
+        self.rebuild_action = QAction("&Rebuild with this model…", self)
+        self.rebuild_action.setToolTip("Re-encode every indexed folder with the model chosen in Settings")
+        self.rebuild_action.triggered.connect(self.rebuild_with_model)
+        self.rebuild_action.setEnabled(False)
+        file_menu.insertAction(file_menu.actions()[-1], self.rebuild_action)
         help_menu = self.menuBar().addMenu("&Help")
         about = QAction("&About Desktop Search", self)
         about.triggered.connect(self.show_about)
@@ -324,6 +346,10 @@ class MainWindow(QMainWindow):
         self.searcher.done.connect(self.search_done)
         self.searcher.failed.connect(self.search_failed)
         self.request_search.connect(self.searcher.search)
+        self.searcher.context_ready.connect(self.show_context)
+        self.request_context.connect(self.searcher.context)
+        self.searcher.folders_ready.connect(self.show_folders)
+        self.request_folders.connect(self.searcher.folders)
 
     def in_thread(self, worker: object, name: str) -> object:
         thread = QThread(self)
@@ -338,36 +364,53 @@ class MainWindow(QMainWindow):
     def start_loading(self) -> None:
         self.engine = None
         self.model_status("loading model…")
-        self.request_load.emit(self.settings)
+        self.request_load.emit(self.settings, self.adopt_model)
+        self.adopt_model = False
 
     def model_status(self, message: str) -> None:
         self.model_label.setText(message)
         self.statusBar().showMessage(message, 8000)
 
-    def engine_loaded(self, engine: Engine) -> None:
-        from desktop_app.core.index import DB_NAME
-        from desktop_app.core.store import Store
-
-        self.engine = engine
-        self.ui_store = Store(Path(engine.index.folder) / DB_NAME)
+    def engine_loaded(self, loaded: Loaded) -> None:
+        engine = self.engine = loaded.engine
         description = engine.describe()
         self.setWindowTitle(f"Desktop Search — {description}")
         self.model_label.setText(f"Model: {description}")
         self.colbert_box.setChecked(engine.encoder.device.startswith("cuda"))
-        self.show_weights(self.settings.weights or engine.searcher.default_weights())
+        self.show_weights(self.settings.weights or engine.default_weights())
         self.hide_banner()
-        self.refresh_folders()
-        self.suggest_model(engine.offer)
+        self.show_folders(loaded.view)
+        self.suggest_model(loaded.offer)
+        self.rebuild_action.setEnabled(bool(engine.mismatch))
+        self.rebuild_button.setVisible(bool(engine.mismatch))
+        if engine.mismatch:
+            self.show_banner(engine.mismatch[:1].upper() + engine.mismatch[1:] + ".", notice=True)
         self.model_ready.emit()
         if self.rebuild_on_load:
             self.queued_runs.insert(0, Job("index", tuple(self.rebuild_on_load), rebuild=True))
             self.rebuild_on_load = []
-        elif self.settings.watch_folders and self.ui_store.roots():
+        elif self.settings.watch_folders and self.known_roots:
             self.queued_runs.insert(0, Job("refresh"))
         self.start_watching()
         self.start_next()
         if self.query.text().strip():
             self.run_search()
+
+    def rebuild_with_model(self) -> None:
+        """Re-encode every indexed folder with the model the settings name (after a yes)."""
+        if self.engine is None or not self.engine.mismatch:
+            return
+        wanted = self.engine.choice.wanted.display_name
+        answer = QMessageBox.question(
+            self, "Rebuild with this model",
+            f"Re-encode the {len(self.known_roots)} indexed folder(s) with {wanted}?\n\nThe index is emptied "
+            "first: until the run ends, search finds only what is already re-encoded. Progress shows below.")
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        self.rebuild_on_load = list(self.known_roots)
+        self.adopt_model = True
+        self.close_engine()
+        self.start_loading()
 
     def suggest_model(self, offer: str) -> None:
         """Offer BGE-M3 while the lite model stands in for it, or say why it cannot be fetched."""
@@ -379,8 +422,8 @@ class MainWindow(QMainWindow):
 
     def use_downloaded_model(self, repo_id: str) -> None:
         """Switch to the downloaded model; folders encoded by the old one are re-encoded first thing."""
-        roots = self.ui_store.roots() if self.ui_store is not None else []
-        self.rebuild_on_load = [root for root in roots if Path(to_os(root)).exists()]
+        self.rebuild_on_load = list(self.known_roots)
+        self.adopt_model = True
         self.statusBar().showMessage(f"{repo_id} downloaded: loading it…", 8000)
         self.apply_settings(self.settings.with_(model=repo_id))
 
@@ -407,10 +450,6 @@ class MainWindow(QMainWindow):
             self.add_paths([Path(folder)])
 
     def add_paths(self, paths: list[Path], rebuild: bool = False) -> None:
-        missing = [str(p) for p in paths if not p.exists()]
-        if missing:
-            self.show_banner(f"Cannot index {', '.join(missing)}: it does not exist")
-            return
         self.queue_job(Job("index", tuple(str(p) for p in paths), rebuild))
 
     def queue_job(self, job: Job) -> None:
@@ -443,14 +482,14 @@ class MainWindow(QMainWindow):
         """Watch the indexed folders (when the setting is on) so changes reach search by themselves."""
         from desktop_app.core.sync import FolderWatcher, RootsReader
 
-        if self.ui_store is None or not self.settings.watch_folders:
+        if self.engine is None or not self.settings.watch_folders:
             return
         if self.watcher is None:
+            # Watching starts in the watcher's own thread: the window's thread never stats a folder.
             self.watcher = FolderWatcher(self.settings, self.changes_seen.emit, on_notice=self.changes_seen.emit,
                                          roots_source=RootsReader(self.settings.index_dir))
-            self.watcher.start(self.ui_store.root_devices())
-        else:
-            self.watcher.set_roots(self.ui_store.root_devices(), catch_up=False)
+            self.watcher.start({})
+        self.watcher.add_roots(self.known_roots)
 
     def stop_watching(self) -> None:
         if self.watcher is not None:
@@ -510,8 +549,9 @@ class MainWindow(QMainWindow):
             self.pause_button.setEnabled(False)
             self.cancel_button.setEnabled(False)
 
-    def index_finished(self, report: object) -> None:
+    def index_finished(self, report: object, view: FolderView) -> None:
         self.running = False
+        self.show_folders(view)
         outcome = "Cancelled" if report.cancelled else "Indexed"
         offline = f"; offline, kept as they were: {', '.join(report.offline)}" if report.offline else ""
         self.statusBar().showMessage(
@@ -534,7 +574,6 @@ class MainWindow(QMainWindow):
             self.close_engine()
             self.start_loading()
             return
-        self.refresh_folders()
         self.start_watching()
         if self.query.text().strip():
             self.run_search()
@@ -555,13 +594,15 @@ class MainWindow(QMainWindow):
             self.queue_job(Job("remove", (str(root),)))
 
     def refresh_folders(self) -> None:
-        if self.ui_store is None:
-            return
-        from desktop_app.core.sync import root_online
+        """Ask the search thread for the folder list (SQL and a stat per folder: never on this thread)."""
+        if self.engine is not None:
+            self.request_folders.emit(self.engine)
 
+    def show_folders(self, view: FolderView) -> None:
+        self.known_roots = {root["path"]: root["device"] for root in view.folders}
         self.folders.clear()
-        for root in self.ui_store.root_counts():
-            online = root_online(root["path"], root["device"])
+        for root in view.folders:
+            online = root["online"]
             name = (Path(root["path"]).name or root["path"]) + ("" if online else " (offline)")
             item = QTreeWidgetItem([name, f"{root['files']:,}", f"{root['chunks']:,}"])
             away = "" if online else ("\nOffline (folder missing or drive unplugged): its files stay searchable "
@@ -573,13 +614,12 @@ class MainWindow(QMainWindow):
             item.setTextAlignment(1, Qt.AlignmentFlag.AlignRight)
             item.setTextAlignment(2, Qt.AlignmentFlag.AlignRight)
             self.folders.addTopLevelItem(item)
-        failures = self.ui_store.failures()
         self.problems.clear()
-        for path, reason in failures:
+        for path, reason in view.failures:
             item = QListWidgetItem(f"{Path(path).name} — {reason}")
             item.setToolTip(plain_tooltip(path))
             self.problems.addItem(item)
-        self.problems_label.setText(f"<b>Problems</b> ({len(failures) or 'none'})")
+        self.problems_label.setText(f"<b>Problems</b> ({len(view.failures) or 'none'})")
         self.folders_changed.emit()
 
     # ----- searching ---------------------------------------------------------------------------
@@ -630,10 +670,21 @@ class MainWindow(QMainWindow):
             self.render_preview(hit, hit.chunk_id, hit.page)
 
     def render_preview(self, hit: object, chunk_id: int, page: int) -> None:
-        before, text, after = self.ui_store.context(chunk_id)
+        """Ask the search thread for the hit's page context; :meth:`show_context` draws it."""
+        if self.engine is None:
+            return
+        self.preview_request = (hit, chunk_id, page)
+        self.request_context.emit(chunk_id, self.engine, PREVIEW_CHARS)
+
+    def show_context(self, chunk_id: int, parts: tuple[str, str, str]) -> None:
+        if self.preview_request is None or self.preview_request[1] != chunk_id:
+            return  # the selection moved on meanwhile
+        hit, _, page = self.preview_request
+        before, text, after = parts
         others = [(hit.chunk_id, hit.page, hit.snippet)] + [(m.chunk_id, m.page, m.snippet) for m in hit.more]
         others = [o for o in others if o[0] != chunk_id]
         self.preview.setHtml(preview_html(hit.path, page, before, text, after, hit.terms, others))
+        self.preview_shown.emit()
 
     def preview_link(self, url: QUrl) -> None:
         hit = self.results_view.currentIndex().data(HitRole)
@@ -684,7 +735,7 @@ class MainWindow(QMainWindow):
         if new.weights is not None:
             self.show_weights(new.weights)
         elif self.engine is not None:
-            self.show_weights(self.engine.searcher.default_weights())
+            self.show_weights(self.engine.default_weights())
         if not new.watch_folders:
             self.stop_watching()
         elif not old.watch_folders:
@@ -707,6 +758,7 @@ class MainWindow(QMainWindow):
         self.banner.style().polish(self.banner)
         self.banner.show()
         if not notice:
+            log.warning("shown to the user: %s", message)
             self.error_shown.emit(message)
 
     def hide_banner(self) -> None:
@@ -716,7 +768,8 @@ class MainWindow(QMainWindow):
         from desktop_app.gui.about import about_html
 
         QMessageBox.about(self, "About Desktop Search",
-                          about_html(self.engine, str(self.settings.index_dir), self.qsettings.fileName()))
+                          about_html(self.engine, str(self.settings.index_dir), self.qsettings.fileName(),
+                                     str(log_path())))
 
     def activate(self, paths: list[str]) -> None:
         """Another launch asked for this window: bring it to the front and index its folders."""
@@ -736,11 +789,8 @@ class MainWindow(QMainWindow):
 
     def close_engine(self) -> None:
         self.stop_watching()
-        if self.ui_store is not None:
-            self.ui_store.close()
-            self.ui_store = None
         if self.engine is not None:
-            self.engine.index.close()
+            self.engine.close()
             self.engine = None
 
     def closeEvent(self, event: object) -> None:  # noqa: N802
@@ -751,7 +801,7 @@ class MainWindow(QMainWindow):
         for thread in self.threads:
             thread.quit()
         for thread in self.threads:
-            thread.wait(30_000)
+            thread.wait()  # a cancelled run stops at its next batch; the store closes only after it
         self.close_engine()
         super().closeEvent(event)
 
@@ -772,6 +822,7 @@ def run(argv: list[str] | None = None) -> int:
     if problem:
         print(f"desktop-search: {problem}", file=sys.stderr)
         return 1
+    start_logging()
     share_the_interpreter_finely()
     app = QApplication.instance() or QApplication(argv)
     app.setApplicationName("Desktop Search")

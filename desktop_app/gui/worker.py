@@ -6,29 +6,42 @@ results leave as signals, so the window never blocks. Errors become readable mes
 
 from __future__ import annotations
 
-import traceback
+import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from PySide6.QtCore import QObject, Signal, Slot
 
 from desktop_app.core.config import Settings
 from desktop_app.core.errors import DesktopSearchError
 
+if TYPE_CHECKING:  # the engine pulls in SQLite tooling: loaded in the background, not at start-up
+    from desktop_app.core.engine import Engine
 
-@dataclass
-class Engine:
-    """What the loader hands the window: the index, the loaded encoder and a reading searcher."""
+log = logging.getLogger("desktop_search.gui")
 
-    settings: Settings
-    index: object
-    encoder: object
-    searcher: object
-    offer: str = ""
 
-    def describe(self) -> str:
-        return self.encoder.describe()
+@dataclass(frozen=True)
+class Loaded:
+    """What the loader hands the window: the engine, the model suggestion, and the folder list it
+    read on its own thread (the window's thread never runs SQL or stats a folder)."""
+
+    engine: Engine
+    offer: str
+    view: FolderView
+
+
+@dataclass(frozen=True)
+class FolderView:
+    """The sidebar's content: per folder path, files, chunks, device, online; and the failures."""
+
+    folders: list[dict[str, object]]
+    failures: list[tuple[str, str]]
+
+    @classmethod
+    def of(cls, engine: Engine) -> FolderView:
+        return cls(engine.folders(), engine.failures())
 
 
 def readable(error: BaseException) -> str:
@@ -49,30 +62,20 @@ class ModelLoader(QObject):
     failed = Signal(str)
     status = Signal(str)
 
-    @Slot(object)
-    def load(self, settings: Settings) -> None:
+    @Slot(object, bool)
+    def load(self, settings: Settings, adopt: bool) -> None:
+        """Open the index with the model the core picks; ``adopt`` takes the settings' model even
+        where the index was built with another (a rebuild follows)."""
         try:
-            from desktop_app.core import models
-            from desktop_app.core.encoder import Encoder
-            from desktop_app.core.index import DB_NAME, Index
-            from desktop_app.core.search import Searcher
-            from desktop_app.core.store import Store
+            from desktop_app.core.engine import Engine
 
-            index = Index.open(settings.index_dir, create=True)
-            info = index.model_info
-            if settings.model:
-                spec = models.resolve(settings.model)
-            elif info is not None:
-                spec = models.resolve_recorded(info, settings)
-            else:
-                spec = models.resolve_default(settings)
+            engine = Engine.open(settings, adopt=adopt, create=True, load=False, on_notice=self.status.emit)
             where = "CUDA / CPU" if settings.device == "auto" else settings.device.upper()
-            self.status.emit(f"loading model {spec.display_name} on {where}…")
-            encoder = Encoder(spec, settings.device, settings.dtype, on_notice=self.status.emit).load()
-            searcher = Searcher(index, encoder, store=Store(Path(index.folder) / DB_NAME))
-            self.loaded.emit(Engine(settings, index, encoder, searcher, model_offer(spec, settings)))
+            self.status.emit(f"loading model {engine.spec.display_name} on {where}…")
+            engine.encoder.load()
+            self.loaded.emit(Loaded(engine, model_offer(engine.spec, settings), FolderView.of(engine)))
         except Exception as error:  # noqa: BLE001 - every failure must reach the window as text
-            traceback.print_exc()
+            log.exception("loading the model failed")
             self.failed.emit(readable(error))
 
 
@@ -131,17 +134,17 @@ class IndexWorker(QObject):
     """Runs one job at a time; the window queues the rest."""
 
     progress = Signal(object)
-    finished = Signal(object)
+    finished = Signal(object, object)
     failed = Signal(str)
 
     @Slot(object, object, object)
     def run(self, engine: Engine, job: Job, control: object) -> None:
         """Carry out ``job``; ``control`` (a RunControl the window keeps) pauses or cancels it."""
-        from desktop_app.core.indexer import Indexer, IndexReport, Progress, remove_paths
+        from desktop_app.core.indexer import IndexReport, Progress
 
         try:
-            indexer = Indexer(engine.index, engine.encoder, engine.settings, purpose="the Desktop Search window")
             options = {"progress": self.progress.emit, "control": control}
+            indexer = engine.indexer("the Desktop Search window") if job.kind != "remove" else None
             if job.kind == "index":
                 report = indexer.run([Path(p) for p in job.paths], rebuild=job.rebuild, **options)
             elif job.kind == "refresh":
@@ -150,22 +153,42 @@ class IndexWorker(QObject):
                 report = indexer.update(list(job.paths), **options)
             else:
                 waiting = lambda text: self.progress.emit(Progress("waiting", current=text))  # noqa: E731
-                report = IndexReport(removed=remove_paths(engine.index, [Path(p) for p in job.paths], on_wait=waiting))
-            self.finished.emit(report)
+                report = IndexReport(removed=engine.remove([Path(p) for p in job.paths], on_wait=waiting))
+            self.finished.emit(report, FolderView.of(engine))
         except Exception as error:  # noqa: BLE001 - shown in the window, never a crash
-            traceback.print_exc()
+            log.exception("indexing failed")
             self.failed.emit(readable(error))
 
 
 class SearchWorker(QObject):
-    """Runs searches in order; each result carries the id of the request it answers."""
+    """Runs searches, preview contexts and folder-list reads in order, off the window's thread;
+    each search result carries the id of the request it answers."""
 
     done = Signal(int, object)
     failed = Signal(int, str)
+    context_ready = Signal(int, object)
+    folders_ready = Signal(object)
 
     @Slot(int, object, str, dict)
     def search(self, request: int, engine: Engine, query: str, options: dict) -> None:
         try:
-            self.done.emit(request, engine.searcher.search(query, **options))
+            self.done.emit(request, engine.search(query, **options))
         except Exception as error:  # noqa: BLE001 - shown in the window, never a crash
+            if not isinstance(error, DesktopSearchError):
+                log.exception("search failed")
             self.failed.emit(request, readable(error))
+
+    @Slot(int, object, int)
+    def context(self, chunk_id: int, engine: Engine, chars: int) -> None:
+        try:
+            self.context_ready.emit(chunk_id, engine.context(chunk_id, chars))
+        except Exception:  # noqa: BLE001 - a preview that cannot be read stays empty
+            log.exception("reading a hit's context failed")
+            self.context_ready.emit(chunk_id, ("", "", ""))
+
+    @Slot(object)
+    def folders(self, engine: Engine) -> None:
+        try:
+            self.folders_ready.emit(FolderView.of(engine))
+        except Exception:  # noqa: BLE001 - the list stays as it was
+            log.exception("reading the folder list failed")

@@ -1,0 +1,152 @@
+"""The one entry point every front-end (window, CLI, HTTP) goes through: an index opened with its model.
+
+Front-ends never touch ``Store``: searching, indexing, the folder list, failures, a hit's
+context and the status all go through an :class:`Engine`. The model is chosen here by one
+rule for all of them (see :func:`choose_model`), so the window and a terminal never rank one
+index with two different models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from desktop_app.core import models
+from desktop_app.core.config import Settings, Weights
+from desktop_app.core.errors import IndexMismatchError
+from desktop_app.core.index import DB_NAME, Index
+from desktop_app.core.models import ModelSpec
+from desktop_app.core.store import Store
+from desktop_app.core.sync import root_online
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """The model to open an index with, and (when the user named another one) why it is not that one."""
+
+    spec: ModelSpec
+    mismatch: str = ""
+    wanted: ModelSpec | None = None
+
+
+def choose_model(info: dict[str, object] | None, settings: Settings, named: str | None = None,
+                 adopt: bool = False) -> ModelChoice:
+    """The model the user named (``named``, else the setting), the index's own, or the default.
+
+    When the named model is not the one the index was built with, ``adopt`` takes it anyway
+    (a rebuild follows); otherwise the index keeps its own model and ``mismatch`` says why, so
+    a front-end can offer "Rebuild with this model" instead of searching 384-d vectors with a
+    1024-d query.
+    """
+    named = named or settings.model
+    if info is None:
+        return ModelChoice(models.resolve(named) if named else models.resolve_default(settings))
+    if not named:
+        return ModelChoice(models.resolve_recorded(info, settings))
+    wanted = models.resolve(named)
+    if adopt or (wanted.fingerprint() == info.get("fingerprint") and wanted.hidden_size == info.get("dim")):
+        return ModelChoice(wanted)
+    mismatch = (f"this index was built with {info.get('name')}; the settings name {wanted.display_name}. "
+                f"Searches use {info.get('name')} until the index is rebuilt with {wanted.display_name}")
+    return ModelChoice(models.resolve_recorded(info, settings), mismatch, wanted)
+
+
+class Engine:
+    """An open index, its model's encoder and a searcher with a reading connection of its own."""
+
+    def __init__(self, settings: Settings, index: Index, choice: ModelChoice | None, encoder: object) -> None:
+        from desktop_app.core.search import Searcher
+
+        self.settings = settings
+        self.index = index
+        self.choice = choice
+        self.encoder = encoder
+        self.reader = Store(Path(index.folder) / DB_NAME)
+        self.searcher = Searcher(index, encoder, store=self.reader)
+
+    @classmethod
+    def open(cls, settings: Settings, named_model: str | None = None, adopt: bool = False, create: bool = False,
+             load: bool = True, with_model: bool = True, on_notice: Callable[[str], None] | None = None) -> Engine:
+        """Open ``settings.index_dir`` with the model :func:`choose_model` picks; ``load`` imports torch now.
+
+        ``with_model=False`` opens without any model (status, the file list, keyword search): no
+        model files are needed and torch is never imported.
+        """
+        from desktop_app.core.encoder import Encoder
+
+        index = Index.open(settings.index_dir, create=create)
+        try:
+            if not with_model:
+                return cls(settings, index, None, None)
+            choice = choose_model(index.model_info, settings, named_model, adopt)
+            encoder = Encoder(choice.spec, settings.device, settings.dtype, on_notice=on_notice)
+            if load:
+                encoder.load()
+            return cls(settings, index, choice, encoder)
+        except BaseException:
+            index.close()
+            raise
+
+    @property
+    def spec(self) -> ModelSpec | None:
+        return self.choice.spec if self.choice else None
+
+    @property
+    def mismatch(self) -> str:
+        return self.choice.mismatch if self.choice else ""
+
+    def describe(self) -> str:
+        return self.encoder.describe()
+
+    def default_weights(self) -> Weights:
+        return self.searcher.default_weights()
+
+    def search(self, query: str, **options: object) -> object:
+        return self.searcher.search(query, **options)
+
+    def indexer(self, purpose: str = "indexing", wait: bool = True) -> object:
+        """An :class:`~desktop_app.core.indexer.Indexer` over this engine's index and model."""
+        from desktop_app.core.indexer import Indexer
+
+        if self.mismatch:
+            raise IndexMismatchError(self.mismatch)
+        return Indexer(self.index, self.encoder, self.settings, purpose=purpose, wait=wait)
+
+    def remove(self, paths: list[Path], wait: bool = True, on_wait: Callable[[str], None] | None = None) -> int:
+        from desktop_app.core.indexer import remove_paths
+
+        return remove_paths(self.index, paths, wait=wait, on_wait=on_wait)
+
+    def roots(self) -> dict[str, int | None]:
+        """Indexed folders -> the device each was indexed on."""
+        return self.reader.root_devices()
+
+    def folders(self) -> list[dict[str, object]]:
+        """Per indexed folder: path, files, chunks and whether it is reachable now (stats the folder)."""
+        return [{**root, "online": root_online(root["path"], root["device"])} for root in self.reader.root_counts()]
+
+    def failures(self) -> list[tuple[str, str]]:
+        return self.reader.failures()
+
+    def context(self, chunk_id: int, chars: int = 600) -> tuple[str, str, str]:
+        return self.reader.context(chunk_id, chars)
+
+    def status(self) -> dict[str, object]:
+        """What ``desktop-search status --json`` prints: counts, model, the vectors search has, folders."""
+        info = self.index.model_info or {}
+        self.index.catch_up(self.reader)
+        return {
+            "index": str(self.settings.index_dir), **self.reader.counts(),
+            "model": info.get("name"), "label": info.get("label"), "dim": info.get("dim"),
+            "trusted_channels": info.get("trusted_channels"),
+            "vectors": self.index.vectors.count if self.index.vectors else 0, "repaired": self.index.repaired,
+            "disk_bytes": self.index.disk_bytes(),
+            "roots": [{"path": r["path"], "files": r["files"], "chunks": r["chunks"], "online": r["online"]}
+                      for r in self.folders()],
+            "failures": [{"path": p, "reason": r} for p, r in self.failures()],
+        }
+
+    def close(self) -> None:
+        self.reader.close()
+        self.index.close()
