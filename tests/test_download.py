@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from desktop_app.core.download import ModelDownload, hub_offline
+from desktop_app.core.download import ModelDownload
 from desktop_app.core.errors import Cancelled, ModelError
+from desktop_app.core.models import hub_offline
 
 REPO_ID = "BAAI/bge-m3"
 

@@ -11,23 +11,17 @@ from __future__ import annotations
 
 import fnmatch
 import multiprocessing
-import os
 import queue
 from collections.abc import Callable
 from pathlib import Path
 
 from desktop_app.core.config import DEFAULT_MODEL
 from desktop_app.core.errors import Cancelled, ModelError
+from desktop_app.core.models import cached_snapshot, hub_offline, load_spec
 
 ALLOW_PATTERNS = ("*.json", "pytorch_model.bin", "*.pt", "sentencepiece.bpe.model")
 APPROX_BYTES = 2_300_000_000
 POLL_S = 0.25
-
-
-def hub_offline(env: dict[str, str] | None = None) -> bool:
-    """True when the user told Hugging Face libraries to stay offline (``HF_HUB_OFFLINE``)."""
-    value = (os.environ if env is None else env).get("HF_HUB_OFFLINE", "")
-    return value.strip().upper() in ("1", "ON", "YES", "TRUE")
 
 
 def repo_cache_folder(repo_id: str) -> Path:
@@ -90,8 +84,6 @@ class ModelDownload:
 
         Raises :class:`Cancelled` when ``cancelled()`` turns true, :class:`ModelError` on failure.
         """
-        from desktop_app.core.models import cached_snapshot, load_spec
-
         if hub_offline():
             raise ModelError(f"HF_HUB_OFFLINE is set, so {self.repo_id} cannot be downloaded; "
                              "unset it, or pick a local model folder in Settings")

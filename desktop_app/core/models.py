@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,6 +79,12 @@ def has_weights(folder: Path) -> bool:
     return False
 
 
+def hub_offline(env: dict[str, str] | None = None) -> bool:
+    """True when the user told Hugging Face libraries to stay offline (``HF_HUB_OFFLINE``)."""
+    value = (os.environ if env is None else env).get("HF_HUB_OFFLINE", "")
+    return value.strip().upper() in ("1", "ON", "YES", "TRUE")
+
+
 def looks_like_path(ref: str) -> bool:
     """A Hugging Face id is ``owner/name``; anything else with a separator is a folder."""
     return ref.startswith((".", "/", "~")) or "\\" in ref or ref.count("/") > 1
@@ -138,8 +145,6 @@ def cached_snapshot(repo_id: str) -> Path | None:
 
 def download_snapshot(repo_id: str) -> Path:
     """Fetch ``repo_id`` from the Hugging Face Hub (progress bars go to stderr)."""
-    from desktop_app.core.download import hub_offline
-
     if hub_offline():
         raise ModelError(f"model {repo_id} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set")
     try:

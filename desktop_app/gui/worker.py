@@ -101,7 +101,7 @@ class Job:
 def model_offer(spec: object, settings: Settings) -> str:
     """What the window suggests about the model: "download" BGE-M3 when the lite model is in use
     only because none is cached, "offline" when the hub is off limits, else nothing."""
-    from desktop_app.core.download import hub_offline
+    from desktop_app.core.models import hub_offline
 
     if not spec.is_lite or settings.model:
         return ""

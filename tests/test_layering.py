@@ -1,0 +1,54 @@
+"""The layering the design asks for, checked on the source: one engine, no Qt in the core, no cycles."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "desktop_app"
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every module ``path`` imports, at the top or inside functions."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def module_name(path: Path) -> str:
+    return ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+
+
+def test_the_core_never_imports_qt() -> None:
+    for path in (PACKAGE / "core").glob("*.py"):
+        assert not any(name.startswith("PySide6") for name in imports_of(path)), path.name
+
+
+def test_front_ends_never_reach_into_the_store() -> None:
+    for path in [*(PACKAGE / "gui").glob("*.py"), PACKAGE / "cli.py"]:
+        assert not any(name.startswith("desktop_app.core.store") for name in imports_of(path)), path.name
+
+
+def test_core_modules_import_each_other_without_cycles() -> None:
+    modules = {module_name(p): p for p in (PACKAGE / "core").glob("*.py")}
+    graph = {name: {m for m in imports_of(path) if m in modules and m != name} for name, path in modules.items()}
+    visiting: list[str] = []
+    done: set[str] = set()
+
+    def visit(name: str) -> None:
+        assert name not in visiting, " -> ".join(visiting[visiting.index(name):] + [name])
+        if name in done:
+            return
+        visiting.append(name)
+        for other in graph[name]:
+            visit(other)
+        visiting.pop()
+        done.add(name)
+
+    for name in graph:
+        visit(name)
