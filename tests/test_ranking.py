@@ -30,7 +30,7 @@ def test_the_lite_model_is_trusted_with_its_dense_vectors_only(spec) -> None:
 def test_a_bge_m3_folder_is_trusted_with_all_three_channels(tmp_path: Path, lite_model_dir: Path) -> None:
     folder = tmp_path / "m3"
     folder.mkdir()
-    for name in ("config.json", "tokenizer.json", "sparse_linear.pt", "colbert_linear.pt"):
+    for name in ("config.json", "tokenizer.json", "sparse_linear.pt", "colbert_linear.pt", "model.safetensors"):
         (folder / name).write_bytes((lite_model_dir / name).read_bytes())
     assert load_spec(folder).trusted == TRAINED_CHANNELS
     assert default_weights(TRAINED_CHANNELS) == BGE_M3_WEIGHTS == Weights(0.4, 0.3, 0.3, 0.0)
