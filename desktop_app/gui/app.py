@@ -11,42 +11,27 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEvent, QModelIndex, QProcess, QSettings, Qt, QThread, QTimer, QUrl, Signal
-from PySide6.QtGui import QAction, QBrush, QColor, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
+from PySide6.QtCore import QModelIndex, QProcess, QSettings, Qt, QThread, QTimer, QUrl, Signal
+from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QApplication,
-    QCheckBox,
-    QComboBox,
     QFileDialog,
-    QFrame,
-    QHBoxLayout,
-    QHeaderView,
-    QLabel,
-    QLineEdit,
-    QListView,
-    QListWidget,
-    QListWidgetItem,
     QMainWindow,
     QMessageBox,
-    QProgressBar,
     QPushButton,
-    QSlider,
     QSplitter,
-    QTextBrowser,
-    QTreeWidget,
-    QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
-from desktop_app.core.config import BGE_M3_WEIGHTS, CHANNELS, MODES, Settings, Weights
+from desktop_app.core.config import BGE_M3_WEIGHTS, Settings, Weights
 from desktop_app.core.errors import UsageError
 from desktop_app.gui.logfile import log_path, start_logging
 from desktop_app.gui.model_offer import ModelOfferPanel, offline_notice
-from desktop_app.gui.plain import plain_label, plain_tooltip
+from desktop_app.gui.panes import FoldersPane, PreviewPane, ProgressPane, ResultsPane, SearchBar
+from desktop_app.gui.plain import plain_label
 from desktop_app.gui.platform_check import platform_problem
-from desktop_app.gui.results import HitDelegate, HitRole, ResultsModel, preview_html
+from desktop_app.gui.results import HitRole, ResultsModel, preview_html
 from desktop_app.gui.settings import SettingsDialog, load_settings, open_qsettings, save_settings
 from desktop_app.gui.worker import FolderView, IndexWorker, Job, Loaded, ModelLoader, SearchWorker
 
@@ -58,15 +43,6 @@ RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 SEARCH_DEBOUNCE_MS = 250
 RESULT_FILES = 30
 PREVIEW_CHARS = 600
-MODE_LABELS = {"hybrid": "Hybrid", "dense": "Dense", "sparse": "Sparse", "colbert": "ColBERT", "keyword": "Keyword"}
-
-
-def format_eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "ETA …"
-    seconds = int(seconds)
-    return f"ETA {seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 \
-        else f"ETA {seconds // 60}:{seconds % 60:02d}"
 
 
 class MainWindow(QMainWindow):
@@ -112,12 +88,17 @@ class MainWindow(QMainWindow):
 
     # ----- construction -------------------------------------------------------------------------
     def build_ui(self) -> None:
+        """Compose the panes and give the window's code the widgets it drives by name."""
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(10, 10, 10, 6)
-        layout.addLayout(self.build_search_row())
-        self.weights_panel = self.build_weights_panel()
-        layout.addWidget(self.weights_panel)
+        self.search_bar = SearchBar(self.settings.weights or BGE_M3_WEIGHTS)
+        self.search_bar.typed.connect(lambda: self.debounce.start())
+        self.search_bar.search_now.connect(self.run_search)
+        self.search_bar.reset_weights.connect(self.reset_weights)
+        layout.addWidget(self.search_bar)
+        bar = self.search_bar
+        self.query, self.mode, self.colbert_box, self.sliders = bar.query, bar.mode, bar.colbert_box, bar.sliders
         self.banner = plain_label()
         self.banner.setObjectName("banner")
         self.banner.setWordWrap(True)
@@ -133,16 +114,35 @@ class MainWindow(QMainWindow):
         self.model_offer.downloaded.connect(self.use_downloaded_model)
         self.model_offer.declined.connect(lambda: self.qsettings.setValue("model/offer_declined", "true"))
         layout.addWidget(self.model_offer)
+        self.folders_pane = FoldersPane()
+        self.folders_pane.add_folder.connect(self.choose_folder)
+        self.folders_pane.reindex.connect(self.reindex_selected)
+        self.folders_pane.remove.connect(self.remove_selected)
+        self.folders_pane.changed.connect(self.folders_changed)
+        self.folders, self.problems = self.folders_pane.tree, self.folders_pane.problems
+        self.problems_label = self.folders_pane.problems_label
+        self.results_pane = ResultsPane(self.results)
+        self.results_view, self.results_header = self.results_pane.view, self.results_pane.header
+        self.results_view.activated.connect(self.open_index)
+        self.results_view.selectionModel().currentChanged.connect(lambda current, _: self.show_preview(current))
+        self.preview_pane = PreviewPane()
+        self.preview = self.preview_pane.browser
+        self.preview.anchorClicked.connect(self.preview_link)
+        self.open_button, self.reveal_button = self.preview_pane.open_button, self.preview_pane.reveal_button
+        self.open_button.clicked.connect(lambda: self.open_index(self.results_view.currentIndex()))
+        self.reveal_button.clicked.connect(self.reveal_current)
         splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(self.build_sidebar())
-        splitter.addWidget(self.build_results())
-        splitter.addWidget(self.build_preview())
-        splitter.setStretchFactor(0, 0)
-        splitter.setStretchFactor(1, 3)
-        splitter.setStretchFactor(2, 2)
+        for pane, stretch in ((self.folders_pane, 0), (self.results_pane, 3), (self.preview_pane, 2)):
+            splitter.addWidget(pane)
+            splitter.setStretchFactor(splitter.count() - 1, stretch)
         splitter.setSizes([270, 620, 420])
         layout.addWidget(splitter, 1)
-        layout.addWidget(self.build_progress_panel())
+        self.progress_panel = ProgressPane()
+        self.progress_label, self.progress_bar = self.progress_panel.label, self.progress_panel.bar
+        self.pause_button, self.cancel_button = self.progress_panel.pause_button, self.progress_panel.cancel_button
+        self.pause_button.clicked.connect(self.toggle_pause)
+        self.cancel_button.clicked.connect(self.cancel_indexing)
+        layout.addWidget(self.progress_panel)
         self.setCentralWidget(central)
         self.model_label = plain_label("Model: loading…")
         self.statusBar().addPermanentWidget(self.model_label)
@@ -152,164 +152,14 @@ class MainWindow(QMainWindow):
         self.debounce.timeout.connect(self.run_search)
         self.changes_seen.connect(self.folder_changes)
 
-    def build_search_row(self) -> QHBoxLayout:
-        row = QHBoxLayout()
-        self.query = QLineEdit()
-        self.query.setObjectName("query")
-        self.query.setPlaceholderText("Search your documents by meaning — e.g. how do wings stall")
-        self.query.setClearButtonEnabled(True)
-        self.query.textChanged.connect(lambda _: self.debounce.start())
-        self.query.returnPressed.connect(self.run_search)
-        row.addWidget(self.query, 1)
-        self.mode = QComboBox()
-        for mode in MODES:
-            self.mode.addItem(MODE_LABELS[mode], mode)
-        self.mode.setToolTip("Hybrid fuses the channels; the others rank by one channel alone")
-        self.mode.currentIndexChanged.connect(lambda _: self.run_search())
-        row.addWidget(self.mode)
-        self.weights_button = QPushButton("Weights")
-        self.weights_button.setCheckable(True)
-        self.weights_button.toggled.connect(lambda on: self.weights_panel.setVisible(on))
-        row.addWidget(self.weights_button)
-        return row
-
-    def build_weights_panel(self) -> QWidget:
-        panel = QFrame()
-        panel.setObjectName("weights")
-        row = QHBoxLayout(panel)
-        row.setContentsMargins(4, 0, 4, 0)
-        self.sliders: dict[str, QSlider] = {}
-        self.slider_values: dict[str, QLabel] = {}
-        for channel in CHANNELS:
-            row.addWidget(QLabel({"colbert": "ColBERT", "keyword": "Keyword"}.get(channel, channel.title())))
-            slider = QSlider(Qt.Orientation.Horizontal)
-            slider.setRange(0, 100)
-            slider.setFixedWidth(110)
-            value = QLabel(f"{slider.value() / 100:.2f}")
-            slider.valueChanged.connect(lambda v, label=value: label.setText(f"{v / 100:.2f}"))
-            slider.sliderReleased.connect(self.run_search)
-            self.sliders[channel], self.slider_values[channel] = slider, value
-            row.addWidget(slider)
-            row.addWidget(value)
-            row.addSpacing(8)
-        self.show_weights(self.settings.weights or BGE_M3_WEIGHTS)
-        reset = QPushButton("Model's defaults")
-        reset.setToolTip("The fusion the loaded model is trusted with (Settings keep your own weights otherwise)")
-        reset.clicked.connect(self.reset_weights)
-        row.addWidget(reset)
-        self.colbert_box = QCheckBox("Re-rank with ColBERT")
-        self.colbert_box.setToolTip("Re-encodes the top 30 chunks: instant on a GPU, a few seconds on a CPU")
-        self.colbert_box.toggled.connect(lambda _: self.run_search())
-        row.addWidget(self.colbert_box)
-        row.addStretch(1)
-        panel.hide()
-        return panel
-
     def show_weights(self, weights: Weights) -> None:
-        for channel, slider in self.sliders.items():
-            slider.setValue(round(getattr(weights, channel) * 100))
+        self.search_bar.show_weights(weights)
 
     def reset_weights(self) -> None:
         """Back to the model's own fusion (dense + keyword for the lite model, BGE-M3's for BGE-M3)."""
         if self.engine is not None:
             self.show_weights(self.engine.default_weights())
             self.run_search()
-
-    def build_sidebar(self) -> QWidget:
-        side = QWidget()
-        layout = QVBoxLayout(side)
-        layout.setContentsMargins(0, 0, 4, 0)
-        layout.addWidget(QLabel("<b>Indexed folders</b>"))
-        self.folders = QTreeWidget()
-        self.folders.setHeaderLabels(["Folder", "Files", "Chunks"])
-        self.folders.setRootIsDecorated(False)
-        self.folders.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        self.folders.header().setStretchLastSection(False)
-        layout.addWidget(self.folders, 2)
-        hint = QLabel("Drop folders or files here to index them")
-        hint.setObjectName("hint")
-        hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        layout.addWidget(hint)
-        buttons = QHBoxLayout()
-        for label, slot in (("Add folder…", self.choose_folder), ("Re-index", self.reindex_selected),
-                            ("Remove", self.remove_selected)):
-            button = QPushButton(label)
-            button.clicked.connect(slot)
-            buttons.addWidget(button)
-        layout.addLayout(buttons)
-        self.problems_label = QLabel("<b>Problems</b> (none)")
-        layout.addWidget(self.problems_label)
-        self.problems = QListWidget()
-        self.problems.setWordWrap(True)
-        layout.addWidget(self.problems, 1)
-        return side
-
-    def build_results(self) -> QWidget:
-        box = QWidget()
-        layout = QVBoxLayout(box)
-        layout.setContentsMargins(4, 0, 4, 0)
-        self.results_header = plain_label("Type to search. Drop a folder on the window to index it.")
-        self.results_header.setObjectName("resultsHeader")
-        layout.addWidget(self.results_header)
-        self.results_view = QListView()
-        self.results_view.setModel(self.results)
-        self.results_view.setItemDelegate(HitDelegate(self.results_view))
-        self.results_view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        self.results_view.setUniformItemSizes(False)
-        self.results_view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.results_view.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
-        self.results_view.activated.connect(self.open_index)
-        self.results_view.selectionModel().currentChanged.connect(lambda current, _: self.show_preview(current))
-        layout.addWidget(self.results_view, 1)
-        self.results_view.installEventFilter(self)
-        return box
-
-    def eventFilter(self, watched: object, event: object) -> bool:  # noqa: N802
-        """Cards re-wrap their text when the list changes width."""
-        if watched is self.results_view and event.type() == QEvent.Type.Resize:
-            self.results_view.scheduleDelayedItemsLayout()
-        return super().eventFilter(watched, event)
-
-    def build_preview(self) -> QWidget:
-        box = QWidget()
-        layout = QVBoxLayout(box)
-        layout.setContentsMargins(4, 0, 0, 0)
-        self.preview = QTextBrowser()
-        self.preview.setOpenLinks(False)
-        self.preview.anchorClicked.connect(self.preview_link)
-        self.preview.setPlaceholderText("Select a result to see it in context.")
-        layout.addWidget(self.preview, 1)
-        buttons = QHBoxLayout()
-        self.open_button = QPushButton("Open")
-        self.open_button.clicked.connect(lambda: self.open_index(self.results_view.currentIndex()))
-        self.reveal_button = QPushButton("Show in folder")
-        self.reveal_button.clicked.connect(self.reveal_current)
-        for button in (self.open_button, self.reveal_button):
-            button.setEnabled(False)
-            buttons.addWidget(button)
-        buttons.addStretch(1)
-        layout.addLayout(buttons)
-        return box
-
-    def build_progress_panel(self) -> QWidget:
-        self.progress_panel = QFrame()
-        self.progress_panel.setObjectName("progress")
-        row = QHBoxLayout(self.progress_panel)
-        row.setContentsMargins(0, 4, 0, 0)
-        self.progress_bar = QProgressBar()
-        self.progress_bar.setFixedWidth(260)
-        self.progress_bar.setFormat("%v / %m files")
-        row.addWidget(self.progress_bar)
-        self.progress_label = plain_label()
-        row.addWidget(self.progress_label, 1)
-        self.pause_button = QPushButton("Pause")
-        self.pause_button.clicked.connect(self.toggle_pause)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(self.cancel_indexing)
-        row.addWidget(self.pause_button)
-        row.addWidget(self.cancel_button)
-        self.progress_panel.hide()
-        return self.progress_panel
 
     def build_menu(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -468,12 +318,7 @@ class MainWindow(QMainWindow):
 
         self.control = RunControl()
         self.running = True
-        self.progress_panel.show()
-        self.progress_bar.setRange(0, 0)
-        self.progress_label.setText(job.describe())
-        self.pause_button.setText("Pause")
-        self.pause_button.setEnabled(True)
-        self.cancel_button.setEnabled(True)
+        self.progress_panel.start(job.describe())
         if job.kind == "index" and self.watcher is not None:
             self.watcher.add_roots(dict.fromkeys(job.paths))  # watch first, so changes during the scan count
         self.request_index.emit(self.engine, job, self.control)
@@ -515,20 +360,7 @@ class MainWindow(QMainWindow):
             self.queue_job(Job("update", tuple(change.paths)))
 
     def show_progress(self, progress: object) -> None:
-        if progress.phase == "waiting":
-            self.progress_label.setText(progress.current[:1].upper() + progress.current[1:] + " — Cancel stops waiting")
-            return
-        if progress.phase != "indexing":
-            self.progress_label.setText({"scanning": "Scanning for changes…", "saving": "Saving the index…",
-                                         "done": "Done"}.get(progress.phase, progress.phase))
-            return
-        self.progress_bar.setRange(0, max(progress.files_total, 1))
-        self.progress_bar.setValue(progress.files_done)
-        state = "Paused" if self.control is not None and self.control.paused else "Indexing"
-        self.progress_label.setText(
-            f"{state} · {progress.tokens_per_s:,.0f} tokens/s · {format_eta(progress.eta_s)} · "
-            f"{Path(progress.current).name}"
-        )
+        self.progress_panel.show_progress(progress, self.control is not None and self.control.paused)
 
     def toggle_pause(self) -> None:
         if self.control is None:
@@ -580,8 +412,7 @@ class MainWindow(QMainWindow):
         self.start_next()
 
     def selected_root(self) -> Path | None:
-        item = self.folders.currentItem()
-        return Path(item.data(0, Qt.ItemDataRole.UserRole)) if item else None
+        return self.folders_pane.selected()
 
     def reindex_selected(self) -> None:
         root = self.selected_root()
@@ -600,31 +431,11 @@ class MainWindow(QMainWindow):
 
     def show_folders(self, view: FolderView) -> None:
         self.known_roots = {root["path"]: root["device"] for root in view.folders}
-        self.folders.clear()
-        for root in view.folders:
-            online = root["online"]
-            name = (Path(root["path"]).name or root["path"]) + ("" if online else " (offline)")
-            item = QTreeWidgetItem([name, f"{root['files']:,}", f"{root['chunks']:,}"])
-            away = "" if online else ("\nOffline (folder missing or drive unplugged): its files stay searchable "
-                                      "and are brought up to date when it returns")
-            item.setToolTip(0, plain_tooltip(root["path"] + away))
-            if not online:
-                item.setForeground(0, QBrush(QColor("#8a8a8a")))
-            item.setData(0, Qt.ItemDataRole.UserRole, root["path"])
-            item.setTextAlignment(1, Qt.AlignmentFlag.AlignRight)
-            item.setTextAlignment(2, Qt.AlignmentFlag.AlignRight)
-            self.folders.addTopLevelItem(item)
-        self.problems.clear()
-        for path, reason in view.failures:
-            item = QListWidgetItem(f"{Path(path).name} — {reason}")
-            item.setToolTip(plain_tooltip(path))
-            self.problems.addItem(item)
-        self.problems_label.setText(f"<b>Problems</b> ({len(view.failures) or 'none'})")
-        self.folders_changed.emit()
+        self.folders_pane.show_view(view.folders, view.failures)
 
     # ----- searching ---------------------------------------------------------------------------
     def search_options(self) -> dict:
-        weights = Weights(*(self.sliders[c].value() / 100 for c in CHANNELS))
+        weights = self.search_bar.weights()
         return {"k": RESULT_FILES, "mode": self.mode.currentData(), "weights": weights,
                 "colbert": self.colbert_box.isChecked()}
 
@@ -664,8 +475,7 @@ class MainWindow(QMainWindow):
     # ----- preview and opening -----------------------------------------------------------------
     def show_preview(self, index: QModelIndex) -> None:
         hit = index.data(HitRole) if index.isValid() else None
-        self.open_button.setEnabled(hit is not None)
-        self.reveal_button.setEnabled(hit is not None)
+        self.preview_pane.enable(hit is not None)
         if hit is not None:
             self.render_preview(hit, hit.chunk_id, hit.page)
 
