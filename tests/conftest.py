@@ -57,13 +57,18 @@ def settings(tmp_path: Path, lite_model_dir: Path):
                     device="cpu", dtype="fp32")
 
 
+def make_folder(parent: Path, name: str, texts: dict[str, str]) -> Path:
+    """``parent/name`` holding one UTF-8 text file per (file name, text)."""
+    folder = parent / name
+    folder.mkdir()
+    for file, text in texts.items():
+        (folder / file).write_text(text, encoding="utf-8")
+    return folder
+
+
 @pytest.fixture
 def aero_corpus(tmp_path: Path) -> Path:
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    for name, text in AERO_DOCS.items():
-        (folder / name).write_text(text, encoding="utf-8")
-    return folder
+    return make_folder(tmp_path, "docs", AERO_DOCS)
 
 
 @pytest.fixture

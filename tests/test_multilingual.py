@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import make_folder
 
 from desktop_app.cli import main
 from desktop_app.core.store import Store
@@ -41,11 +42,7 @@ def cli(*argv: str) -> tuple[int, str, str]:
 
 @pytest.fixture
 def scripts_corpus(tmp_path: Path) -> Path:
-    folder = tmp_path / "scripts"
-    folder.mkdir()
-    for name, text in SENTENCES.items():
-        (folder / name).write_text(text, encoding="utf-8")
-    return folder
+    return make_folder(tmp_path, "scripts", SENTENCES)
 
 
 @pytest.mark.parametrize(("query", "expected", "marked"), QUERIES)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import make_folder
 
 from desktop_app.cli import main
 from desktop_app.core.errors import IndexLockedError
@@ -24,19 +25,11 @@ from desktop_app.core.lock import WriterLock
 from desktop_app.core.search import Searcher
 
 
-def folder_of(parent: Path, name: str, texts: dict[str, str]) -> Path:
-    folder = parent / name
-    folder.mkdir()
-    for file, text in texts.items():
-        (folder / file).write_text(text)
-    return folder
-
-
 @pytest.fixture
 def two_folders(tmp_path: Path) -> tuple[Path, Path]:
-    docs_c = folder_of(tmp_path, "docsC", {"c1.txt": "Wing stall and the angle of attack of an airfoil.",
+    docs_c = make_folder(tmp_path, "docsC", {"c1.txt": "Wing stall and the angle of attack of an airfoil.",
                                            "c2.txt": "Heat shields protect re-entry vehicles from ablation."})
-    docs_d = folder_of(tmp_path, "docsD", {"d1.txt": "Sourdough bread needs a lively starter and a hot oven.",
+    docs_d = make_folder(tmp_path, "docsD", {"d1.txt": "Sourdough bread needs a lively starter and a hot oven.",
                                            "d2.txt": "Espresso extraction depends on grind size and pressure."})
     return docs_c, docs_d
 
@@ -145,7 +138,7 @@ def test_a_busy_writer_lets_a_waiting_one_in_between_its_batches(tmp_path: Path)
 
 
 def test_compaction_never_empties_a_live_index(settings, encoder, tmp_path: Path) -> None:
-    folder = folder_of(tmp_path, "many", {f"n{i}.txt": f"note {i} about wing flutter and damping" for i in range(30)})
+    folder = make_folder(tmp_path, "many", {f"n{i}.txt": f"note {i} about wing flutter and damping" for i in range(30)})
     index = Index.open(settings.index_dir, create=True)
     Indexer(index, encoder, settings).run([folder])
     probe = encoder.encode(["wing flutter"])[0].dense
@@ -223,7 +216,7 @@ def test_a_folder_added_to_a_watcher_is_watched_before_its_scan_returns(settings
     from desktop_app.core.paths import is_within
     from desktop_app.core.sync import FolderWatcher
 
-    folder = folder_of(tmp_path, "fresh", {"a.txt": "first"})
+    folder = make_folder(tmp_path, "fresh", {"a.txt": "first"})
     batches: list = []
     watcher = FolderWatcher(settings, batches.append, quiet_s=0.3, max_wait_s=2)
     watcher.start({})
