@@ -490,3 +490,15 @@ def test_errors_shown_in_the_window_go_to_the_log_file_named_in_about(qtbot, win
         for handler in list(logging.getLogger(LOGGER).handlers):
             logging.getLogger(LOGGER).removeHandler(handler)
             handler.close()
+
+
+def test_cards_show_bars_only_for_the_channels_the_ranking_used(qtbot, window, aero_corpus) -> None:
+    from desktop_app.gui.results import bars
+
+    with qtbot.waitSignal(window.indexing_finished, timeout=LOAD_TIMEOUT):
+        drop(window, aero_corpus)
+    result = search(qtbot, window, "jet noise")
+    assert window.results.channels == result.channels == ["dense", "keyword"]
+    hit = result.hits[0]
+    assert hit.scores["sparse"] is not None, "computed, but the lite model's fusion leaves it out"
+    assert [name for name, _ in bars(hit.scores, window.results.channels)] == ["dense", "keyword"]

@@ -456,7 +456,7 @@ class MainWindow(QMainWindow):
     def search_done(self, request: int, result: object) -> None:
         if request != self.request_id:
             return
-        self.results.set_hits(result.hits)
+        self.results.set_hits(result.hits, result.channels)
         channels = ", ".join(result.channels)
         count = len(result.hits)
         self.results_header.setText(

@@ -93,16 +93,25 @@ def bar_fraction(channel: str, value: float) -> float:
     return max(0.0, min(1.0, value / scale))
 
 
+def bars(scores: dict[str, float | None], channels: list[str]) -> list[tuple[str, float]]:
+    """The (channel, score) pairs a card shows: those the ranking used, when it says which."""
+    return [(name, value) for name, value in scores.items()
+            if value is not None and (not channels or name in channels)]
+
+
 class ResultsModel(QAbstractListModel):
     """A flat list of file hits (each with its folded chunks) for a QListView."""
 
     def __init__(self) -> None:
         super().__init__()
         self.hits: list[object] = []
+        self.channels: list[str] = []
 
-    def set_hits(self, hits: list[object]) -> None:
+    def set_hits(self, hits: list[object], channels: list[str] | None = None) -> None:
+        """Show ``hits``; bars are drawn for ``channels``, the ones the ranking used."""
         self.beginResetModel()
         self.hits = list(hits)
+        self.channels = list(channels or [])
         self.endResetModel()
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
@@ -158,9 +167,12 @@ class HitDelegate(QStyledItemDelegate):
         painter.translate(option.rect.left() + CARD_PADDING, option.rect.top() + CARD_PADDING)
         document.drawContents(painter)
         painter.restore()
-        self.paint_scores(painter, option.rect, hit, option)
+        self.paint_scores(painter, option.rect, hit, option, index.model().channels)
 
-    def paint_scores(self, painter: QPainter, rect: QRect, hit: object, option: QStyleOptionViewItem) -> None:
+    def paint_scores(self, painter: QPainter, rect: QRect, hit: object, option: QStyleOptionViewItem,
+                     channels: list[str]) -> None:
+        """The fused score and a bar per channel the ranking used (a channel left out of the
+        fusion, such as the lite model's sparse head, would explain nothing)."""
         painter.save()
         left = rect.right() - BAR_AREA
         line = option.fontMetrics.height()
@@ -168,7 +180,7 @@ class HitDelegate(QStyledItemDelegate):
         painter.setPen(option.palette.color(QPalette.ColorRole.Text))
         painter.drawText(QRect(left, top, BAR_AREA - 2 * CARD_PADDING, line), Qt.AlignmentFlag.AlignLeft,
                          f"score {hit.score:.3f}")
-        for row, (name, value) in enumerate((n, v) for n, v in hit.scores.items() if v is not None):
+        for row, (name, value) in enumerate(bars(hit.scores, channels)):
             y = top + (row + 1) * (line + 2)
             painter.setPen(QColor("#555555"))
             painter.drawText(QRect(left, y, 58, line), Qt.AlignmentFlag.AlignLeft, name)
