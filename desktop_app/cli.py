@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from desktop_app import __version__
-from desktop_app.core.config import DEVICES, DTYPES, MODES, Settings, Weights
+from desktop_app.core.config import DEFAULT_EXCLUDES, DEVICES, DTYPES, MODES, Settings, Weights
 from desktop_app.core.errors import DesktopSearchError, IndexMismatchError, UsageError
 
 if TYPE_CHECKING:
@@ -57,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("--overlap", type=int, help="tokens shared by neighbouring chunks (default 64)")
     index.add_argument("--rebuild", action="store_true", help="drop the index and re-encode everything "
                        "(needed to switch models)")
+    index.add_argument("--exclude", action="append", metavar="PATTERN", help="leave out what this .gitignore-style "
+                       "pattern matches (repeatable; adds to the default patterns), e.g. 'build/' or '*.log'")
+    index.add_argument("--no-gitignore", dest="gitignore", action="store_false",
+                       help="index files that .gitignore files inside the folders leave out")
     add_wait_option(index)
 
     search = commands.add_parser("search", help="search the index", description="Search the index by meaning "
@@ -105,6 +109,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         dtype=getattr(args, "dtype", None),
         chunk_tokens=getattr(args, "chunk_tokens", None),
         chunk_overlap=getattr(args, "overlap", None),
+        exclude_patterns=(DEFAULT_EXCLUDES + tuple(args.exclude)) if getattr(args, "exclude", None) else None,
+        honour_gitignore=getattr(args, "gitignore", None),
     )
 
 

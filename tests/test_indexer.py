@@ -194,7 +194,7 @@ def test_file_types_and_exclude_patterns_filter_the_scan(tmp_path, settings) -> 
     (tmp_path / "a.md").write_text("x")
     (tmp_path / "b.txt").write_text("x")
     (tmp_path / "draft.txt~").write_text("x")
-    chosen = settings.with_(file_types=(".md",), exclude_patterns=("build",))
+    chosen = settings.with_(file_types=(".md",), exclude_patterns=("build/", "*~"))
     found, _ = scan(tmp_path, chosen)
     assert [Path(c.path).name for c in found] == ["a.md"]
 

@@ -6,7 +6,6 @@ overrides from the CLI or the settings dialog. This object is the only global-is
 
 from __future__ import annotations
 
-import fnmatch
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,6 +18,8 @@ DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "fp32", "bf16", "fp16")
 MODES = ("hybrid", "dense", "sparse", "colbert", "keyword")
 CHANNELS = ("dense", "sparse", "colbert", "keyword")
+DEFAULT_EXCLUDES = (".*", "node_modules/", "__pycache__/", "venv/", "env/", "site-packages/", "*~", "~$*",
+                    "*.pyc", "*.swp")
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,10 @@ class Settings:
     chunk_overlap: int = 64
     max_chars_per_file: int = 5_000_000
     weights: Weights | None = None  # None: the model's defaults (default_weights)
-    exclude_patterns: tuple[str, ...] = (".*", "node_modules", "__pycache__", "venv", "*~", "~$*")
+    # .gitignore syntax (core/exclude.py): hidden files and folders (VCS folders, .venv, .cache among
+    # them), dependency and build caches, editor and Office lock/backup files.
+    exclude_patterns: tuple[str, ...] = DEFAULT_EXCLUDES
+    honour_gitignore: bool = True
     file_types: tuple[str, ...] = ()
     watch_folders: bool = True
 
@@ -113,10 +117,6 @@ class Settings:
             raise UsageError(f"chunk size must be between 16 and 8192 tokens (got {self.chunk_tokens})")
         if not 0 <= self.chunk_overlap < self.chunk_tokens // 2:
             raise UsageError(f"chunk overlap must be >= 0 and under half the chunk size (got {self.chunk_overlap})")
-
-    def is_excluded(self, name: str) -> bool:
-        """True for a file or folder name matched by one of the exclude patterns (glob syntax)."""
-        return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.exclude_patterns)
 
     def wants_suffix(self, suffix: str) -> bool:
         """True when ``suffix`` is among the chosen file types (all supported types when none chosen)."""

@@ -25,6 +25,7 @@ from desktop_app.core.chunk import Chunk, Chunker
 from desktop_app.core.config import Settings
 from desktop_app.core.encoder import Encoder
 from desktop_app.core.errors import Cancelled, ExtractionError, StorageError, UsageError
+from desktop_app.core.exclude import Excluder
 from desktop_app.core.extract import extract, is_supported
 from desktop_app.core.index import Index
 from desktop_app.core.paths import to_os, to_text
@@ -135,11 +136,19 @@ def sha256_of(path: str) -> str:
     return digest.hexdigest()
 
 
-def scan(root: Path, settings: Settings) -> tuple[list[Candidate], list[Failure]]:
-    """Supported files under ``root`` (or ``root`` itself); hidden and excluded folders skipped."""
+def scan(root: Path, settings: Settings, base: Path | None = None) -> tuple[list[Candidate], list[Failure]]:
+    """Supported files under ``root`` (or ``root`` itself) that the exclusions let through.
+
+    ``base`` is the indexed folder ``root`` lies in (``root`` itself by default): exclusion
+    patterns and ``.gitignore`` files apply relative to it, and a ``root`` inside an excluded
+    folder finds nothing (so a watcher's update of an ignored file removes it, never adds it).
+    """
     found: list[Candidate] = []
     problems: list[Failure] = []
     if not os.path.lexists(root):
+        return found, problems
+    excluder = Excluder(base or root, settings.exclude_patterns, settings.honour_gitignore)
+    if base is not None and excluder.excluded_with_folders(root, root.is_dir()):
         return found, problems
     if root.is_file():
         paths = [root]
@@ -150,8 +159,9 @@ def scan(root: Path, settings: Settings) -> tuple[list[Candidate], list[Failure]
             problems.append(Failure(to_text(str(error.filename)), f"cannot list folder: {error.strerror}"))
 
         for folder, dirs, files in os.walk(root, onerror=report):
-            dirs[:] = sorted(d for d in dirs if not settings.is_excluded(d))
-            paths.extend(Path(folder) / name for name in sorted(files) if not settings.is_excluded(name))
+            here = Path(folder)
+            dirs[:] = sorted(d for d in dirs if not excluder.excluded(here / d, True))
+            paths.extend(here / name for name in sorted(files) if not excluder.excluded(here / name, False))
     for path in paths:
         if not is_supported(path) or not settings.wants_suffix(path.suffix):
             continue
@@ -229,7 +239,7 @@ class Indexer:
             for path in outermost({to_text(p) for p in touched}):
                 root = owning_root(path, list(devices))
                 if root is not None and self.reachable(root, devices, report):
-                    todo.extend(self.diff(Path(to_os(path)), report, register=False))
+                    todo.extend(self.diff(Path(to_os(path)), report, register=False, base=Path(to_os(root))))
             return todo
 
         return self.execute(plan, progress, control)
@@ -279,16 +289,18 @@ class Indexer:
                 notify(Progress("saving", report_done(report), len(todo) + report_done(report)))
                 self.index.save_vectors()
 
-    def diff(self, root: Path, report: IndexReport, register: bool = True) -> list[Job]:
+    def diff(self, root: Path, report: IndexReport, register: bool = True, base: Path | None = None) -> list[Job]:
         """Compare disk with the store under ``root``; apply removals, return files to encode.
 
         ``register`` records ``root`` as an indexed folder (with its device, to tell an
-        unplugged drive later); a watcher's update of a path inside one does not.
+        unplugged drive later); a watcher's update of a path inside one (``base``) does not.
+        Files that the exclusions now leave out count as gone, so changing the patterns removes
+        them on the next run and adds newly included ones, re-encoding nothing else.
         """
         if register:
             with self.store.transaction():
                 self.store.add_root(to_text(str(root)), device_of(str(root)))
-        found, problems = scan(root, self.settings)
+        found, problems = scan(root, self.settings, base)
         report.failures.extend(problems)
         report.failed += len(problems)
         known = self.store.files_under(to_text(str(root)))

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from desktop_app.core.config import Settings
+from desktop_app.core.exclude import GITIGNORE, Excluder
 from desktop_app.core.extract import is_supported
 from desktop_app.core.paths import is_within, to_os, to_text
 
@@ -133,6 +134,7 @@ class FolderWatcher:
         self.roots: dict[str, int | None] = {}
         self.watches: dict[str, tuple[object, int]] = {}
         self.away: set[str] = set()
+        self.excluders: dict[str, Excluder] = {}
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.recheck = threading.Event()
@@ -255,7 +257,15 @@ class FolderWatcher:
         if event.event_type in ("opened", "closed_no_write") or (event.is_directory and event.event_type == "modified"):
             return
         paths = [os.fsdecode(p) for p in (event.src_path, getattr(event, "dest_path", "")) if p]
-        wanted = [p for p in paths if self.wants(p, event.is_directory)]
+        wanted = []
+        for path in paths:
+            root = owning_root(to_text(path), list(self.roots))
+            if root is not None and Path(path).name == GITIGNORE and self.settings.honour_gitignore:
+                # New rules: forget the cached ones and re-check the folder they govern.
+                self.excluders.pop(root, None)
+                wanted.append(str(Path(path).parent))
+            elif self.wants(path, event.is_directory):
+                wanted.append(path)
         if wanted:
             self.collector.add(*wanted)
 
@@ -265,12 +275,18 @@ class FolderWatcher:
         root = owning_root(to_text(path), list(self.roots))
         if root is None:
             return False
-        inside = Path(path).relative_to(to_os(root)).parts if path != to_os(root) else ()
-        if any(self.settings.is_excluded(part) for part in inside):
+        if path != to_os(root) and self.excluder(root).excluded_with_folders(Path(path), is_directory):
             return False
         if is_directory:
             return True
         return is_supported(Path(path)) and self.settings.wants_suffix(Path(path).suffix)
+
+
+    def excluder(self, root: str) -> Excluder:
+        if root not in self.excluders:
+            self.excluders[root] = Excluder(Path(to_os(root)), self.settings.exclude_patterns,
+                                            self.settings.honour_gitignore)
+        return self.excluders[root]
 
 
 def inode_of(path: str) -> int:

@@ -551,7 +551,7 @@ class MainWindow(QMainWindow):
         elif not old.watch_folders:
             self.start_watching()
         engine_fields = ("model", "device", "dtype", "index_dir", "chunk_tokens", "chunk_overlap",
-                         "file_types", "exclude_patterns")
+                         "file_types", "exclude_patterns", "honour_gitignore")
         if any(getattr(old, f) != getattr(new, f) for f in engine_fields):
             if self.running:
                 self.reload_after_run = True

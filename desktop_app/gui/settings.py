@@ -75,6 +75,8 @@ def load_settings(store: QSettings) -> Settings:
         changes["exclude_patterns"] = split_list(text("exclude_patterns"))
     if text("watch_folders") in ("true", "false"):
         changes["watch_folders"] = text("watch_folders") == "true"
+    if text("honour_gitignore") in ("true", "false"):
+        changes["honour_gitignore"] = text("honour_gitignore") == "true"
     settings = base
     for name, value in changes.items():  # chunk_tokens before chunk_overlap, which is checked against it
         try:
@@ -95,6 +97,7 @@ def save_settings(store: QSettings, settings: Settings) -> None:
     store.setValue("file_types", ", ".join(settings.file_types))
     store.setValue("exclude_patterns", ", ".join(settings.exclude_patterns))
     store.setValue("watch_folders", "true" if settings.watch_folders else "false")
+    store.setValue("honour_gitignore", "true" if settings.honour_gitignore else "false")
     store.sync()
 
 
@@ -137,7 +140,12 @@ class SettingsDialog(QDialog):
         self.file_types.setPlaceholderText("all supported: " + " ".join(sorted(EXTRACTORS))[:80] + "…")
         form.addRow("File types to include", self.file_types)
         self.exclude = QLineEdit(", ".join(settings.exclude_patterns))
-        form.addRow("Exclude (folder/file patterns)", self.exclude)
+        self.exclude.setToolTip(".gitignore patterns, comma-separated: 'build/' (folders), '*.log', '/top.txt' "
+                                "(at the top of an indexed folder), 'docs/**/*.tmp', '!keep.log' (negation)")
+        form.addRow("Exclude (.gitignore patterns)", self.exclude)
+        self.gitignore = QCheckBox("Honour .gitignore files inside indexed folders")
+        self.gitignore.setChecked(settings.honour_gitignore)
+        form.addRow("", self.gitignore)
         self.watch = QCheckBox("Keep indexed folders in sync as files change")
         self.watch.setChecked(settings.watch_folders)
         form.addRow("Live sync", self.watch)
@@ -174,4 +182,5 @@ class SettingsDialog(QDialog):
             file_types=types,
             exclude_patterns=split_list(self.exclude.text()),
             watch_folders=self.watch.isChecked(),
+            honour_gitignore=self.gitignore.isChecked(),
         )
