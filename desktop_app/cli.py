@@ -65,12 +65,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     search = commands.add_parser("search", help="search the index", description="Search the index by meaning "
                                  "and keywords; hits are grouped per file.")
-    search.add_argument("query", nargs="?", help='the query; "quoted phrases" must match exactly in keyword mode')
+    search.add_argument("query", nargs="?", help='the query: words, "exact phrases", -excluded words, a OR b, and '
+                        "filters ext:pdf in:FOLDER name:TEXT after:YYYY-MM-DD before:YYYY-MM-DD (filters alone list "
+                        "the matching files, newest first)")
     add_common(search)
     search.add_argument("-k", type=int, default=10, help="number of files to return (default 10)")
     search.add_argument("--mode", default="hybrid", help=f"one of {', '.join(MODES)} (default hybrid)")
     search.add_argument("--weights", metavar="D,S,C[,K]", help="fusion weights for dense, sparse, ColBERT and "
-                        "keyword (default 0.4,0.3,0.3,0); a ColBERT weight given here turns ColBERT on")
+                        "keyword (default: what the index's model is trusted with; see the README); a ColBERT "
+                        "weight given here turns ColBERT on")
+    search.add_argument("--ext", action="append", metavar="EXT", help="only files with this extension (repeatable)")
+    search.add_argument("--in", dest="folder", action="append", metavar="FOLDER",
+                        help="only files under this folder (repeatable)")
+    search.add_argument("--name", action="append", metavar="TEXT", help="only files whose name contains TEXT")
+    search.add_argument("--after", metavar="YYYY-MM-DD", help="only files modified on or after this day")
+    search.add_argument("--before", metavar="YYYY-MM-DD", help="only files modified before this day")
+    search.add_argument("--sort", default="relevance", choices=("relevance", "date", "name"),
+                        help="order of the hits (default relevance)")
     search.add_argument("--colbert", action=argparse.BooleanOptionalAction, default=None,
                         help="re-rank with ColBERT in hybrid mode (default: only on CUDA)")
     search.add_argument("--fusion", choices=("max", "raw"), default="max", help="how channel scores combine: "
@@ -233,13 +244,26 @@ def search_options(args: argparse.Namespace) -> dict[str, object]:
     colbert = args.colbert
     if colbert is None and weights is not None and weights.colbert > 0:
         colbert = True
-    return {"k": args.k, "mode": args.mode, "weights": weights, "colbert": colbert, "fusion": args.fusion}
+    return {"k": args.k, "mode": args.mode, "weights": weights, "colbert": colbert, "fusion": args.fusion,
+            "filters": flag_filters(args), "sort": args.sort}
+
+
+def flag_filters(args: argparse.Namespace) -> object:
+    """``--ext``, ``--in``, ``--name``, ``--after``, ``--before`` as the core's filters (folders from the cwd)."""
+    from desktop_app.core.query import filters_from
+
+    folders = [str(Path(f).expanduser().absolute()) for f in args.folder or []]
+    return filters_from({"ext": args.ext or [], "in": folders, "name": args.name or [],
+                         "after": [args.after] if args.after else [], "before": [args.before] if args.before else []},
+                        [])
 
 
 def cmd_search(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    options = search_options(args)
+    if args.query is None and args.queries is None and options["filters"].active:
+        args.query = ""  # filters alone: list the matching files
     if (args.query is None) == (args.queries is None):
         raise UsageError("give either a QUERY or --queries FILE")
-    options = search_options(args)
     if args.mode not in MODES:
         raise UsageError(f"unknown mode {args.mode!r}: use one of {', '.join(MODES)}")
     if args.queries is not None:
@@ -247,7 +271,7 @@ def cmd_search(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     else:
         from desktop_app.core.search import validate_query
 
-        validate_query(args.query)
+        validate_query(args.query, options["filters"])
     settings = settings_from(args)
     engine = open_engine(settings, err, with_model=args.mode != "keyword")
     if engine.index.model_info is None:
@@ -287,6 +311,8 @@ def read_queries(path: Path) -> list[tuple[str, str]]:
 def format_result(result: object) -> str:
     lines = [f"{len(result.hits)} results for {result.query!r} ({result.mode}: {', '.join(result.channels)}; "
              f"{result.took_ms:.0f} ms)"]
+    if result.note:
+        lines.append(f"  ({result.note})")
     for rank, hit in enumerate(result.hits, start=1):
         lines.append(format_hit(rank, hit.to_dict()))
     return "\n".join(lines)

@@ -9,11 +9,13 @@ between channels and between models (the lite model's sparse head is not calibra
 
 from __future__ import annotations
 
+import os
 import re
 import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 
 import numpy as np
 
@@ -23,7 +25,9 @@ from desktop_app.core.encoder import Encoder, Encoding
 from desktop_app.core.errors import IndexMismatchError, UsageError
 from desktop_app.core.index import Index
 from desktop_app.core.models import TRAINED_CHANNELS, trusted_channels
-from desktop_app.core.store import Store
+from desktop_app.core.query import Filters, Query
+from desktop_app.core.query import parse as parse_query
+from desktop_app.core.store import ChunkRow, Store
 
 FUSIONS = ("max", "raw")
 MAX_QUERY_CHARS = 2000
@@ -68,6 +72,8 @@ class Hit:
     more: list[ChunkHit] = field(default_factory=list)
     # The channels whose own top candidates held this chunk; dense alone means "by meaning".
     found_by: list[str] = field(default_factory=list)
+    mtime: str = ""  # the file's modification time, ISO 8601 (local time with its offset)
+    size: int = 0
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -81,6 +87,8 @@ class SearchResult:
     weights: dict[str, float]
     took_ms: float
     hits: list[Hit]
+    # Why there are no hits, when a filter, phrase or exclusion removed everything.
+    note: str = ""
 
     def to_dict(self) -> dict[str, object]:
         data = asdict(self)
@@ -88,15 +96,23 @@ class SearchResult:
         return data
 
 
-def validate_query(query: str) -> str:
+SORTS = ("relevance", "date", "name")
+EXACT_DENSE_LIMIT = 5000
+
+
+def validate_query(query: str, extra: Filters | None = None) -> Query:
+    """Parse the user's text; empty, overlong, wordless or malformed queries are usage errors."""
     text = query.strip()
-    if not text:
+    if not text and not (extra and extra.active):
         raise UsageError("the query is empty")
     if len(text) > MAX_QUERY_CHARS:
         raise UsageError(f"the query is too long ({len(text):,} characters; the limit is {MAX_QUERY_CHARS:,})")
-    if not WORD.search(text):
+    parsed = parse_query(text)
+    if not WORD.search(parsed.text) and not (parsed.filters.active or (extra and extra.active)):
+        if parsed.excluded:
+            raise UsageError("the query only excludes words: say what to search for, or add a filter (ext:, in:, ...)")
         raise UsageError("the query has no words to search for (only punctuation or symbols)")
-    return text
+    return parsed
 
 
 def fts_query(text: str) -> str:
@@ -214,55 +230,131 @@ class Searcher:
         return active
 
     def search(self, query: str, k: int = 10, mode: str = "hybrid", weights: Weights | None = None,
-               colbert: bool | None = None, fusion: str = "max") -> SearchResult:
-        text = validate_query(query)
+               colbert: bool | None = None, fusion: str = "max", filters: Filters | None = None,
+               sort: str = "relevance") -> SearchResult:
+        """Rank the index for ``query`` (its operators and ``filters`` restrict which hits may come back)."""
+        validate_query(query, filters)
         if fusion not in FUSIONS:
             raise UsageError(f"unknown fusion {fusion!r}: use one of {', '.join(FUSIONS)}")
+        if sort not in SORTS:
+            raise UsageError(f"unknown sort {sort!r}: use one of {', '.join(SORTS)}")
         if not 1 <= k <= MAX_K:
             raise UsageError(f"k must be between 1 and {MAX_K} (got {k})")
+        parsed = parse_query(query.strip(), self.store.roots())
+        parsed = Query(parsed.text, parsed.phrases, parsed.excluded, parsed.filters.merged(filters or Filters()))
+        text = parsed.text
+        active = self.channels_for(mode, weights or self.default_weights(), colbert)
         if mode != "keyword" and self.encoder is not None:
-            self.encoder.load()
+            self.encoder.load()  # before the clock starts: took_ms is the search, not the model load
         started = time.perf_counter()
         self.index.catch_up(self.store)  # what other processes wrote since the last search
-        active = self.channels_for(mode, weights or self.default_weights(), colbert)
+        allowed, note = self.allowed_chunks(parsed) if parsed.restricts else (None, "")
+        if not WORD.search(text):
+            hits = self.file_listing(allowed or set(), k)
+            return self.finish(query.strip(), "files", [], {}, started, hits, sort, note)
+        if allowed is not None and not allowed:
+            return self.finish(query.strip(), mode, list(active), active, started, [], sort, note)
         needs_model = mode != "keyword" and set(active) != {"keyword"}
         if needs_model:
             self.check_model()
         encoded = self.encoder.encode([text], QUERY_MAX_TOKENS, colbert="colbert" in active)[0] if needs_model else None
         pool = max(CANDIDATES_PER_CHANNEL, 4 * k)
-        keyword = self.keyword_scores(text) if "keyword" in active else {}
-        tops = self.channel_tops(mode, active, encoded, keyword, pool)
+        keyword = self.keyword_scores(text, allowed) if "keyword" in active else {}
+        tops = self.channel_tops(mode, active, encoded, keyword, pool, allowed)
         candidates = list(dict.fromkeys(cid for top in tops.values() for cid in top))
         scores, contributions = self.exact_scores(active, encoded, keyword, candidates)
         ranked = self.rank(active, encoded, candidates, scores, fusion)
         tokens = self.encoder.word_tokens(text) if encoded is not None else {}
         found_by = {channel: set(top) for channel, top in tops.items()}
         hits = self.group(ranked, scores, contributions, QueryWords(text, tokens), found_by, k)
-        took = (time.perf_counter() - started) * 1000
-        return SearchResult(text, mode, list(active), active, round(took, 2), hits)
+        return self.finish(query.strip(), mode, list(active), active, started, hits, sort, note)
 
-    def keyword_scores(self, text: str) -> dict[int, float]:
+    def finish(self, query: str, mode: str, channels: list[str], weights: dict[str, float], started: float,
+               hits: list[Hit], sort: str, note: str) -> SearchResult:
+        if sort == "date":
+            hits.sort(key=lambda hit: hit.mtime, reverse=True)
+        elif sort == "name":
+            hits.sort(key=lambda hit: (os.path.basename(hit.path).lower(), hit.path))
+        took = (time.perf_counter() - started) * 1000
+        return SearchResult(query, mode, channels, weights, round(took, 2), hits, note if not hits else "")
+
+    def allowed_chunks(self, query: Query) -> tuple[set[int], str]:
+        """The chunks that pass the query's file filters, phrases and exclusions, and (when none do)
+        which condition removed everything, in words."""
+        filters = query.filters
+        allowed: set[int] | None = None
+        if filters.active:
+            files = self.files_passing(filters)
+            if not files:
+                return set(), f"no indexed file matches {' '.join(filters.describe())}"
+            allowed = self.store.chunks_of_files([f[0] for f in files])
+        for phrase in query.phrases:
+            expression = fts_query(f'"{phrase}"')
+            matching = self.store.keyword_matches(expression) if expression else set()
+            allowed = matching if allowed is None else allowed & matching
+            if not allowed:
+                where = f" among the files that match {' '.join(filters.describe())}" if filters.active else ""
+                return set(), f'no indexed text holds the phrase "{phrase}"{where}'
+        for excluded in query.excluded:
+            expression = fts_query(f'"{excluded}"')
+            if not expression:
+                continue
+            if allowed is None:
+                allowed = set(self.store.all_chunk_ids().tolist())
+            allowed -= self.store.keyword_matches(expression)
+            if not allowed:
+                return set(), f"every hit holds the excluded -{excluded}"
+        return allowed if allowed is not None else set(), ""
+
+    def files_passing(self, filters: Filters) -> list[tuple[int, str, int, int]]:
+        """(id, path, size, mtime_ns) of the indexed files the filters let through, newest first."""
+        files = self.store.files_where(filters.extensions, filters.folders,
+                                       None if filters.after is None else int(filters.after * 1e9),
+                                       None if filters.before is None else int(filters.before * 1e9))
+        return [f for f in files if all(name in os.path.basename(f[1]).lower() for name in filters.names)]
+
+    def file_listing(self, allowed: set[int], k: int) -> list[Hit]:
+        """A query made only of filters: the matching files, newest first, each at its first chunk."""
+        rows = self.store.chunk_rows(sorted(allowed))
+        first: dict[str, ChunkRow] = {}
+        for row in sorted(rows.values(), key=lambda r: r.id):
+            first.setdefault(row.path, row)
+        newest = sorted(first.values(), key=lambda r: -r.mtime_ns)[:k]
+        return [Hit(row.path, row.page, 0.0, {}, make_snippet(row.text, []), [], row.id, row.start, row.end,
+                    mtime=iso_time(row.mtime_ns), size=row.size) for row in newest]
+
+    def keyword_scores(self, text: str, allowed: set[int] | None = None) -> dict[int, float]:
         """BM25 of the best ``KEYWORD_DEPTH`` keyword matches, best first; deeper matches count as 0.
 
         FTS5 must rank every match to return the best ones anyway, while asking it for the
         BM25 of given rows (``rowid IN``) re-runs the query per row: 20x slower.
         """
         query = fts_query(text)
-        return dict(self.store.keyword_top(query, KEYWORD_DEPTH)) if query else {}
+        return dict(self.store.keyword_top(query, KEYWORD_DEPTH, allowed)) if query else {}
 
     def channel_tops(self, mode: str, active: dict[str, float], encoded: Encoding | None,
-                     keyword: dict[int, float], pool: int) -> dict[str, list[int]]:
+                     keyword: dict[int, float], pool: int, allowed: set[int] | None = None) -> dict[str, list[int]]:
         """Each active channel's top ``pool`` chunks; their union is what gets exact scores.
 
         hnswlib and SQLite both release the GIL, so the dense query runs in a helper thread
-        while SQLite finds the sparse top.
+        while SQLite finds the sparse top. With ``allowed`` (filters, phrases, exclusions) each
+        channel searches inside it: hnswlib through its filter callback (or exact scores for a
+        few thousand chunks), the sparse channel by exact scores of the allowed chunks' postings.
         """
         dense = None
         if encoded is not None and ("dense" in active or mode == "colbert"):
-            dense = self.helper.submit(self.index.vectors.query, encoded.dense, min(pool, self.store.chunk_count()))
+            if allowed is not None and len(allowed) <= EXACT_DENSE_LIMIT:
+                dense = self.helper.submit(self.exact_dense_top, encoded.dense, allowed, pool)
+            else:
+                dense = self.helper.submit(self.index.vectors.query, encoded.dense,
+                                           min(pool, self.store.chunk_count()), allowed)
         sparse = None
         if encoded is not None and ("sparse" in active or mode == "colbert"):
-            sparse = [cid for cid, _ in self.store.sparse_top(encoded.sparse, pool)]
+            if allowed is None:
+                sparse = [cid for cid, _ in self.store.sparse_top(encoded.sparse, pool)]
+            else:
+                partial = self.store.partial_scores(allowed, encoded.sparse)
+                sparse = sorted(partial, key=lambda cid: -partial[cid])[:pool]
         tops: dict[str, list[int]] = {}
         if dense is not None:
             tops["dense"] = [cid for cid, _ in dense.result()]
@@ -271,6 +363,11 @@ class Searcher:
         if keyword:
             tops["keyword"] = list(keyword)[:pool]
         return tops
+
+    def exact_dense_top(self, query: np.ndarray, allowed: set[int], pool: int) -> list[tuple[int, float]]:
+        vectors = self.store.dense_for(sorted(allowed))
+        scored = [(cid, float(vector @ query)) for cid, vector in vectors.items()]
+        return sorted(scored, key=lambda item: -item[1])[:pool]
 
     def exact_scores(self, active: dict[str, float], encoded: Encoding | None, keyword: dict[int, float],
                      ids: list[int]) -> tuple[dict[str, dict[int, float]], dict[int, dict[int, float]]]:
@@ -329,7 +426,8 @@ class Searcher:
             snippet = make_snippet(row.text, terms)
             if hit is None:
                 by_path[row.path] = Hit(row.path, row.page, round(score, 6), rounded(channel_scores), snippet,
-                                        terms, cid, row.start, row.end, found_by=channels)
+                                        terms, cid, row.start, row.end, found_by=channels,
+                                        mtime=iso_time(row.mtime_ns), size=row.size)
             else:
                 hit.more.append(ChunkHit(cid, row.page, row.start, row.end, round(score, 6),
                                          rounded(channel_scores), snippet, terms, found_by=channels))
@@ -361,6 +459,11 @@ class QueryWords:
             floor = TERM_SHARE_OF_BEST * max(share.values(), default=0.0)
             found = sorted((w for w in found if share[w] >= floor), key=lambda w: -share[w])
         return found[:TOP_TERMS]
+
+
+def iso_time(mtime_ns: int) -> str:
+    """A file time as ISO 8601 in local time with its UTC offset."""
+    return datetime.fromtimestamp(mtime_ns / 1e9).astimezone().isoformat(timespec="seconds")
 
 
 def rounded(values: dict[str, float | None]) -> dict[str, float | None]:

@@ -103,6 +103,8 @@ class ChunkRow:
     start: int
     end: int
     text: str
+    size: int = 0
+    mtime_ns: int = 0
 
 
 @dataclass(frozen=True)
@@ -468,20 +470,71 @@ class Store:
             found[chunk_id][token_id] = weight
         return found
 
-    def keyword_top(self, fts_query: str, limit: int) -> list[tuple[int, float]]:
-        """BM25 over chunk text and file names; higher is better."""
-        rows = self.conn.execute(
-            "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? "
-            "ORDER BY bm25(chunks_fts) LIMIT ?",
-            (fts_query, limit),
-        )
+    def keyword_top(self, fts_query: str, limit: int, allowed: set[int] | None = None) -> list[tuple[int, float]]:
+        """BM25 over chunk text and file names; higher is better. ``allowed`` restricts the matches
+        inside FTS5's own ranking (a filter never leaves fewer than ``limit`` when more exist)."""
+        if allowed is None:
+            rows = self.conn.execute(
+                "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? "
+                "ORDER BY bm25(chunks_fts) LIMIT ?",
+                (fts_query, limit),
+            )
+        else:
+            rows = self.conn.execute(
+                "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? "
+                "AND rowid IN (SELECT value FROM json_each(?)) ORDER BY bm25(chunks_fts) LIMIT ?",
+                (fts_query, json.dumps(sorted(allowed)), limit),
+            )
         return [(r[0], r[1]) for r in rows]
+
+    def keyword_matches(self, fts_query: str) -> set[int]:
+        """Every chunk an FTS5 expression matches (phrase and exclusion conditions)."""
+        return {r[0] for r in self.conn.execute("SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?",
+                                                (fts_query,))}
+
+    def files_where(self, extensions: tuple[str, ...], folders: tuple[str, ...], after_ns: int | None,
+                    before_ns: int | None) -> list[tuple[int, str, int, int]]:
+        """(id, path, size, mtime_ns) of indexed files by extension, folder and modification time, newest first."""
+        conditions, values = ["status = 'indexed'"], []
+        if extensions:
+            conditions.append("(" + " OR ".join("lower(path) LIKE ?" for _ in extensions) + ")")
+            values += [f"%{e}" for e in extensions]
+        if folders:
+            prefixes = [folder_prefix(f) for f in folders]
+            conditions.append("(" + " OR ".join("path = ? OR substr(path, 1, ?) = ?" for _ in folders) + ")")
+            for folder, prefix in zip(folders, prefixes):
+                values += [folder, len(prefix), prefix]
+        if after_ns is not None:
+            conditions.append("mtime_ns >= ?")
+            values.append(after_ns)
+        if before_ns is not None:
+            conditions.append("mtime_ns < ?")
+            values.append(before_ns)
+        return [tuple(r) for r in self.conn.execute(
+            f"SELECT id, path, size, mtime_ns FROM files WHERE {' AND '.join(conditions)} ORDER BY mtime_ns DESC",
+            values)]
+
+    def chunks_of_files(self, file_ids: list[int]) -> set[int]:
+        found: set[int] = set()
+        for part in batched(file_ids):
+            found.update(r[0] for r in self.conn.execute(
+                f"SELECT id FROM chunks WHERE file_id IN ({placeholders(len(part))})", part))
+        return found
+
+    def first_chunks(self, file_ids: list[int]) -> dict[int, int]:
+        """File id -> its first chunk's id (a file listing shows where each file begins)."""
+        found: dict[int, int] = {}
+        for part in batched(file_ids):
+            found.update(self.conn.execute(
+                f"SELECT file_id, min(id) FROM chunks WHERE file_id IN ({placeholders(len(part))}) GROUP BY file_id",
+                part))
+        return found
 
     def chunk_rows(self, ids: list[int]) -> dict[int, ChunkRow]:
         found: dict[int, ChunkRow] = {}
         for part in batched(ids):
             rows = self.conn.execute(
-                "SELECT c.id, f.path, c.page, c.char_start, c.char_end, c.text FROM chunks c "
+                "SELECT c.id, f.path, c.page, c.char_start, c.char_end, c.text, f.size, f.mtime_ns FROM chunks c "
                 f"JOIN files f ON f.id = c.file_id WHERE c.id IN ({placeholders(len(part))})",
                 part,
             )

@@ -123,19 +123,21 @@ class VectorIndex:
                 self.deleted_count += 1
                 self.dirty = True
 
-    def query(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """Top ``k`` (chunk id, cosine) pairs; fewer when the index holds fewer."""
+    def query(self, vector: np.ndarray, k: int, allowed: set[int] | None = None) -> list[tuple[int, float]]:
+        """Top ``k`` (chunk id, cosine) pairs; fewer when the index holds fewer. ``allowed`` keeps the
+        search inside those labels (hnswlib's filter callback: it finds k allowed ones, not k then filters)."""
         self.query_waiting.set()
         with self.lock:
             self.query_waiting.clear()
-            k = min(k, self.index.get_current_count() - self.deleted_count)
+            k = min(k, self.index.get_current_count() - self.deleted_count, len(allowed) if allowed is not None else k)
             if k <= 0:
                 return []
             self.index.set_ef(max(MIN_EF, 2 * k))
             query = np.asarray(vector, dtype=np.float32).reshape(1, -1)
+            keep = allowed.__contains__ if allowed is not None else None
             while k > 0:
                 try:
-                    labels, distances = self.index.knn_query(query, k=k)
+                    labels, distances = self.index.knn_query(query, k=k, filter=keep)
                     return [(int(label), 1.0 - float(distance)) for label, distance in zip(labels[0], distances[0])]
                 except RuntimeError:
                     k //= 2

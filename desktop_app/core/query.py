@@ -1,0 +1,151 @@
+"""The search box's syntax: words, "phrases", -exclusions, OR, and filters on the files.
+
+| operator | meaning |
+| --- | --- |
+| ``"exact phrase"`` | only hits whose text holds the phrase (every mode; the channels still rank) |
+| ``-word``, ``-"a phrase"`` | drop hits that hold it |
+| ``a OR b`` | keyword channel: either word (it matches any query word already; OR is not searched) |
+| ``ext:pdf``, ``type:pdf`` | by extension; repeat for either |
+| ``in:PATH`` | files under that folder (absolute, ``~``, or relative to an indexed folder) |
+| ``name:TEXT`` | the file name contains TEXT (case-insensitive) |
+| ``after:YYYY-MM-DD``, ``before:YYYY-MM-DD`` | by the file's modification date (local days) |
+
+Phrases and exclusions match the keyword index's terms (stems, folded accents), so ``-draft``
+also drops "drafts". A malformed operator is a :class:`UsageError`, never an empty result.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from desktop_app.core.errors import UsageError
+
+TOKEN = re.compile(r'(-?)"([^"]*)"?|(\S+)')
+FILTER_KEYS = ("ext", "type", "in", "name", "after", "before")
+FILTER = re.compile(rf"^({'|'.join(FILTER_KEYS)}):(.*)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Conditions on the files a hit may come from; all must hold (several ``ext:`` or ``in:`` are either)."""
+
+    extensions: tuple[str, ...] = ()
+    folders: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+    after: float | None = None
+    before: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.extensions or self.folders or self.names or self.after is not None
+                    or self.before is not None)
+
+    def merged(self, other: Filters) -> Filters:
+        """These filters and ``other``'s (the CLI's flags beside the operators in the query)."""
+        return Filters(self.extensions + other.extensions, self.folders + other.folders, self.names + other.names,
+                       max((t for t in (self.after, other.after) if t is not None), default=None),
+                       min((t for t in (self.before, other.before) if t is not None), default=None))
+
+    def accepts(self, path: str, mtime: float) -> bool:
+        """The same test as the store's SQL, for one file (used on candidates of other channels)."""
+        name = os.path.basename(path).lower()
+        return ((not self.extensions or name.endswith(self.extensions))
+                and (not self.folders or any(path == f or path.startswith(f.rstrip(os.sep) + os.sep)
+                                             for f in self.folders))
+                and all(text in name for text in self.names)
+                and (self.after is None or mtime >= self.after)
+                and (self.before is None or mtime < self.before))
+
+    def describe(self) -> list[str]:
+        """Each filter as the user would type it, for messages."""
+        parts = [f"ext:{e.lstrip('.')}" for e in self.extensions] + [f"in:{f}" for f in self.folders]
+        parts += [f"name:{n}" for n in self.names]
+        if self.after is not None:
+            parts.append("after:" + time.strftime("%Y-%m-%d", time.localtime(self.after)))
+        if self.before is not None:
+            parts.append("before:" + time.strftime("%Y-%m-%d", time.localtime(self.before)))
+        return parts
+
+
+@dataclass(frozen=True)
+class Query:
+    """A parsed query: ``text`` is what the channels rank (words and phrases, no operators)."""
+
+    text: str
+    phrases: tuple[str, ...] = ()
+    excluded: tuple[str, ...] = ()
+    filters: Filters = field(default_factory=Filters)
+
+    @property
+    def restricts(self) -> bool:
+        """True when hits must pass more than the ranking: phrases, exclusions or file filters."""
+        return bool(self.phrases or self.excluded or self.filters.active)
+
+
+def parse(raw: str, roots: list[str] | None = None) -> Query:
+    """Split the user's text into ranked text, phrase and exclusion conditions, and file filters."""
+    words: list[str] = []
+    phrases: list[str] = []
+    excluded: list[str] = []
+    options: dict[str, list[str]] = {key: [] for key in FILTER_KEYS}
+    for match in TOKEN.finditer(raw):
+        negated, quoted, bare = match.group(1), match.group(2), match.group(3)
+        if quoted is not None:
+            phrase = " ".join(quoted.split())
+            if phrase:
+                (excluded if negated else phrases).append(phrase)
+                if not negated:
+                    words.append(f'"{phrase}"')
+            continue
+        if bare == "OR":
+            continue
+        operator = FILTER.match(bare)
+        if operator:
+            options[operator.group(1).lower()].append(operator.group(2))
+        elif bare.startswith("-") and re.search(r"\w", bare[1:]):
+            excluded.append(bare[1:])
+        else:
+            words.append(bare)
+    return Query(" ".join(words), tuple(phrases), tuple(excluded), filters_from(options, roots or []))
+
+
+def filters_from(options: dict[str, list[str]], roots: list[str]) -> Filters:
+    """The ``key:value`` operators (or the CLI's flags) as :class:`Filters`; malformed ones are usage errors."""
+    for key, values in options.items():
+        for value in values:
+            if not value.strip():
+                raise UsageError(f"{key}: needs a value, e.g. {example(key)}")
+    extensions = tuple(dict.fromkeys("." + v.lower().lstrip(".") for v in options.get("ext", []) +
+                                     options.get("type", [])))
+    folders = tuple(dict.fromkeys(f for value in options.get("in", []) for f in folder_paths(value, roots)))
+    names = tuple(v.lower() for v in options.get("name", []))
+    after = max((day_start(v, "after") for v in options.get("after", [])), default=None)
+    before = min((day_start(v, "before") for v in options.get("before", [])), default=None)
+    if after is not None and before is not None and after >= before:
+        raise UsageError("after: must be an earlier day than before:")
+    return Filters(extensions, folders, names, after, before)
+
+
+def example(key: str) -> str:
+    return {"ext": "ext:pdf", "type": "type:pdf", "in": "in:~/Reports", "name": "name:invoice",
+            "after": "after:2024-01-31", "before": "before:2024-12-31"}[key]
+
+
+def day_start(value: str, key: str) -> float:
+    """Local midnight of a ``YYYY-MM-DD`` day, as a timestamp."""
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").timestamp()
+    except ValueError:
+        raise UsageError(f"{key}: needs a date as YYYY-MM-DD (got {value!r}), e.g. {example(key)}") from None
+
+
+def folder_paths(value: str, roots: list[str]) -> list[str]:
+    """An ``in:`` value as absolute folder paths: itself when absolute (or ``~``), else under each indexed folder."""
+    expanded = os.path.expanduser(value)
+    if os.path.isabs(expanded):
+        return [os.path.normpath(expanded)]
+    return [os.path.normpath(os.path.join(root, expanded)) for root in roots] or [os.path.abspath(expanded)]
