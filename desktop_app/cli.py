@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -86,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="re-rank with ColBERT in hybrid mode (default: only on CUDA)")
     search.add_argument("--fusion", choices=("max", "raw"), default="max", help="how channel scores combine: "
                         "max = each channel divided by its best score first (default), raw = BGE-M3's weighted sum")
+    search.add_argument("--like", metavar="PATH[:PAGE]", help="more like this: files similar to an indexed file "
+                        "(its first passage, or the first on PAGE)")
     search.add_argument("--queries", type=Path, metavar="FILE", help="batch mode: one 'id<TAB>query' per line; "
                         "prints one JSON object per line with --json")
     add_model_options(search)
@@ -103,6 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_options(watch)
     watch.add_argument("--stop-after", type=float, metavar="SECONDS", help="stop after this long (for scripts)")
     add_wait_option(watch)
+
+    files = commands.add_parser("files", help="list the indexed files", description="List the indexed files with "
+                                "their size, date, chunk count and state (indexed, failed with the reason, offline).")
+    files.add_argument("text", nargs="?", help="only files whose path contains this text (case-insensitive)")
+    files.add_argument("--failed", action="store_true", help="only files that failed, with the reason")
+    files.add_argument("--limit", type=int, default=100_000, help="at most this many (default 100000)")
+    add_common(files)
 
     remove = commands.add_parser("remove", help="remove folders or files from the index",
                                  description="Remove folders or files (and their chunks) from the index.")
@@ -260,6 +270,8 @@ def flag_filters(args: argparse.Namespace) -> object:
 
 def cmd_search(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     options = search_options(args)
+    if args.like is not None:
+        return search_like(args, out, err)
     if args.query is None and args.queries is None and options["filters"].active:
         args.query = ""  # filters alone: list the matching files
     if (args.query is None) == (args.queries is None):
@@ -293,6 +305,40 @@ def cmd_search(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return 0
     finally:
         engine.close()
+
+
+def search_like(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``search --like PATH[:PAGE]``: the passage's own stored vectors are the query."""
+    if args.query is not None or args.queries is not None:
+        raise UsageError("--like takes no QUERY or --queries")
+    path, _, page = args.like.rpartition(":") if re.search(r":\d+$", args.like) else (args.like, "", "")
+    engine = open_engine(settings_from(args), err, with_model=False)
+    try:
+        from desktop_app.core.paths import to_text
+
+        result = engine.more_like(to_text(str(Path(path).expanduser().absolute())), int(page) if page else None, args.k)
+        print(json.dumps(result.to_dict()) if args.json else format_result(result), file=out)
+    finally:
+        engine.close()
+    return 0
+
+
+def cmd_files(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from desktop_app.core.engine import Engine
+
+    engine = Engine.open(settings_from(args), with_model=False)
+    try:
+        files = engine.files(args.text or "", args.failed, limit=args.limit)
+    finally:
+        engine.close()
+    if args.json:
+        print(json.dumps({"files": files}), file=out)
+        return 0
+    for file in files:
+        why = f": {file['reason']}" if file["reason"] else ""
+        print(f"{file['state']:8} {file['chunks']:5} chunks {file['size']:>12,} B  {file['mtime'][:16]}  "
+              f"{file['path']}{why}", file=out)
+    return 0
 
 
 def read_queries(path: Path) -> list[tuple[str, str]]:
@@ -367,7 +413,8 @@ def cmd_remove(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
-COMMANDS = {"index": cmd_index, "search": cmd_search, "status": cmd_status, "watch": cmd_watch, "remove": cmd_remove}
+COMMANDS = {"index": cmd_index, "search": cmd_search, "status": cmd_status, "watch": cmd_watch, "remove": cmd_remove,
+            "files": cmd_files}
 
 
 def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:

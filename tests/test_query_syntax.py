@@ -157,3 +157,40 @@ def test_a_filter_matching_few_chunks_still_returns_k_of_them(settings, encoder,
         hits = searcher.search("wing stall angle of attack", k=3, mode=mode, filters=Filters(extensions=(".md",))).hits
         assert sorted(Path(h.path).name for h in hits) == ["rare0.md", "rare1.md", "rare2.md"], mode
     index.close()
+
+
+def test_more_like_this_from_the_cli(library) -> None:
+    code, out, err = cli("search", "--like", str(library / "wing-notes.md"), "--json", "-k", "3")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["mode"] == "like" and "wing-notes.md" not in names(out)
+    assert names(out)[0] in ("stall-report.txt", "draft-wing.md"), "the other wing-stall passages come first"
+    code, out, err = cli("search", "--like", str(library / "wing-notes.md") + ":1", "--json")
+    assert code == 0 and names(out)
+    code, _, err = cli("search", "--like", str(library / "missing.md"))
+    assert code == 2 and "is not in the index" in err
+    code, _, err = cli("search", "--like", str(library / "wing-notes.md") + ":9")
+    assert code == 2 and "page 9" in err
+
+
+def test_files_lists_every_indexed_file_with_its_state(library) -> None:
+    (library / "broken.pdf").write_bytes(b"%PDF-1.4 truncated")
+    assert cli("index", str(library))[0] == 0
+    code, out, err = cli("files", "--json")
+    assert code == 0, err
+    files = {Path(f["path"]).name: f for f in json.loads(out)["files"]}
+    assert len(files) == 6 and files["wing-notes.md"]["state"] == "indexed"
+    assert files["wing-notes.md"]["chunks"] == 1 and files["wing-notes.md"]["size"] > 0
+    assert files["broken.pdf"]["state"] == "failed" and files["broken.pdf"]["reason"]
+    failed = json.loads(cli("files", "--failed", "--json")[1])["files"]
+    assert [Path(f["path"]).name for f in failed] == ["broken.pdf"]
+    assert [Path(f["path"]).name for f in json.loads(cli("files", "REPORTS", "--json")[1])["files"]] == [
+        "budget.txt", "stall-report.txt"]
+    code, out, _ = cli("files", "noise")
+    assert code == 0 and "noise.txt" in out and "indexed" in out
+
+
+def test_files_marks_an_unplugged_folder_offline(library) -> None:
+    library.rename(library.with_name("elsewhere"))
+    states = {f["state"] for f in json.loads(cli("files", "--json")[1])["files"]}
+    assert states == {"offline"}

@@ -17,6 +17,7 @@ from desktop_app.core.config import Settings, Weights
 from desktop_app.core.errors import IndexMismatchError
 from desktop_app.core.index import DB_NAME, Index
 from desktop_app.core.models import ModelSpec
+from desktop_app.core.paths import is_within
 from desktop_app.core.store import Store
 from desktop_app.core.sync import root_online
 
@@ -104,6 +105,33 @@ class Engine:
 
     def search(self, query: str, **options: object) -> object:
         return self.searcher.search(query, **options)
+
+    def more_like(self, path: str, page: int | None = None, k: int = 10) -> object:
+        """Hits like the indexed passage at ``path`` (its first one, or the first on ``page``)."""
+        from desktop_app.core.errors import UsageError
+
+        chunk = self.reader.chunk_at(path, page)
+        if chunk is None:
+            where = f" (page {page})" if page is not None else ""
+            raise UsageError(f"{path}{where} is not in the index: index it first, or check the page number")
+        return self.searcher.more_like(chunk, k)
+
+    def more_like_chunk(self, chunk_id: int, k: int = 10) -> object:
+        return self.searcher.more_like(chunk_id, k)
+
+    def files(self, text: str = "", failed_only: bool = False, offset: int = 0,
+              limit: int = 1000) -> list[dict[str, object]]:
+        """Indexed files whose path contains ``text`` (case-insensitive), by path: folder, size, date,
+        chunks and state (indexed, failed with the reason, or offline when its folder is away)."""
+        from desktop_app.core.search import iso_time
+
+        away = [root["path"] for root in self.folders() if not root["online"]]
+        listed = []
+        for path, size, mtime_ns, chunks, status, error in self.reader.file_list(text, failed_only, offset, limit):
+            state = "offline" if status == "indexed" and any(is_within(path, root) for root in away) else status
+            listed.append({"path": path, "folder": str(Path(path).parent), "size": size, "mtime": iso_time(mtime_ns),
+                           "chunks": chunks, "state": state, "reason": error})
+        return listed
 
     def indexer(self, purpose: str = "indexing", wait: bool = True) -> object:
         """An :class:`~desktop_app.core.indexer.Indexer` over this engine's index and model."""

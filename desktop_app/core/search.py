@@ -269,6 +269,31 @@ class Searcher:
         hits = self.group(ranked, scores, contributions, QueryWords(text, tokens), found_by, k)
         return self.finish(query.strip(), mode, list(active), active, started, hits, sort, note)
 
+    def more_like(self, chunk_id: int, k: int = 10) -> SearchResult:
+        """Passages like one already indexed: its own stored vectors are the query (no model call),
+        through the channels the model is trusted with; the passage's own file is left out."""
+        if not 1 <= k <= MAX_K:
+            raise UsageError(f"k must be between 1 and {MAX_K} (got {k})")
+        started = time.perf_counter()
+        self.index.catch_up(self.store)
+        source = self.store.chunk_rows([chunk_id]).get(chunk_id)
+        vectors = self.store.dense_for([chunk_id])
+        if source is None or chunk_id not in vectors:
+            raise UsageError("that passage is no longer in the index (its file changed or was removed)")
+        encoded = Encoding(dense=vectors[chunk_id], sparse=self.store.sparse_of(chunk_id))
+        trusted = {c: w for c, w in self.default_weights().as_dict().items() if w > 0 and c in ("dense", "sparse")}
+        active = trusted or {"dense": 1.0}
+        tops = self.channel_tops("hybrid", active, encoded, {}, max(CANDIDATES_PER_CHANNEL, 4 * (k + 1)))
+        candidates = list(dict.fromkeys(cid for top in tops.values() for cid in top))
+        scores, contributions = self.exact_scores(active, encoded, {}, candidates)
+        ranked = [(cid, score) for cid, score in self.rank(active, encoded, candidates, scores, "max")
+                  if cid != chunk_id]
+        found_by = {channel: set(top) for channel, top in tops.items()}
+        hits = [hit for hit in self.group(ranked, scores, contributions, QueryWords("", {}), found_by, k + 1)
+                if hit.path != source.path][:k]
+        label = f"more like {source.path} (page {source.page})"
+        return self.finish(label, "like", list(active), active, started, hits, "relevance", "")
+
     def finish(self, query: str, mode: str, channels: list[str], weights: dict[str, float], started: float,
                hits: list[Hit], sort: str, note: str) -> SearchResult:
         if sort == "date":

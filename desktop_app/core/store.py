@@ -514,6 +514,26 @@ class Store:
             f"SELECT id, path, size, mtime_ns FROM files WHERE {' AND '.join(conditions)} ORDER BY mtime_ns DESC",
             values)]
 
+    def chunk_at(self, path: str, page: int | None = None) -> int | None:
+        """The first chunk of ``path`` (on ``page`` when given), or None when it is not indexed there."""
+        row = self.conn.execute(
+            "SELECT min(c.id) FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.path = ? "
+            "AND (? IS NULL OR c.page = ?)", (path, page, page)).fetchone()
+        return row[0] if row else None
+
+    def sparse_of(self, chunk_id: int) -> dict[int, float]:
+        """A chunk's own lexical weights (token id -> weight)."""
+        return dict(self.conn.execute("SELECT token_id, weight FROM sparse WHERE chunk_id = ?", (chunk_id,)))
+
+    def file_list(self, text: str = "", failed_only: bool = False, offset: int = 0,
+                  limit: int = 1000) -> list[tuple[str, int, int, int, str, str | None]]:
+        """(path, size, mtime_ns, chunks, status, error) of indexed files whose path contains ``text``, by path."""
+        rows = self.conn.execute(
+            "SELECT path, size, mtime_ns, chunks, status, error FROM files WHERE instr(lower(path), ?) > 0 "
+            "AND (? = 0 OR status = 'failed') ORDER BY path LIMIT ? OFFSET ?",
+            (text.lower(), int(failed_only), limit, offset))
+        return [tuple(r) for r in rows]
+
     def chunks_of_files(self, file_ids: list[int]) -> set[int]:
         found: set[int] = set()
         for part in batched(file_ids):
