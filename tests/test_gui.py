@@ -502,3 +502,36 @@ def test_cards_show_bars_only_for_the_channels_the_ranking_used(qtbot, window, a
     hit = result.hits[0]
     assert hit.scores["sparse"] is not None, "computed, but the lite model's fusion leaves it out"
     assert [name for name, _ in bars(hit.scores, window.results.channels)] == ["dense", "keyword"]
+
+
+def test_filter_row_chips_typed_operators_and_more_like_this(qtbot, window, aero_corpus, monkeypatch) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    (aero_corpus / "flutter.md").write_text("Wing flutter couples bending and torsion of the wing.")
+    with qtbot.waitSignal(window.indexing_finished, timeout=LOAD_TIMEOUT):
+        drop(window, aero_corpus)
+    qtbot.waitUntil(lambda: window.search_bar.folder_box.count() == 2, timeout=5000)  # "" and the folder
+    window.search_bar.type_box.setCurrentText("md")
+    result = search(qtbot, window, "wing stall")
+    assert [Path(h.path).name for h in result.hits] == ["flutter.md"]
+    chips = [window.search_bar.chips.itemAt(i).widget().text() for i in range(window.search_bar.chips.count())]
+    assert chips == ["ext:md  ✕"]
+    with qtbot.waitSignal(window.results_shown, timeout=60_000) as shown:
+        window.search_bar.chips.itemAt(0).widget().click()  # one click clears the filter
+    assert window.search_bar.type_box.currentText() == "" and len(shown.args[0].hits) > 1
+    result = search(qtbot, window, "wing ext:pdf")
+    assert result.hits == [] and "no indexed file matches ext:pdf" in window.results_header.text()
+    assert any("ext:pdf" in window.search_bar.chips.itemAt(i).widget().text()
+               for i in range(window.search_bar.chips.count()))
+    window.query.setText("wing after:yesterday")
+    qtbot.keyClick(window.query, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: "After: needs a date" in window.results_header.text(), timeout=30_000)
+    result = search(qtbot, window, "wing stall")
+    first = result.hits[0]
+    with qtbot.waitSignal(window.results_shown, timeout=60_000) as shown:
+        window.more_like(first)
+    assert shown.args[0].mode == "like" and all(h.path != first.path for h in shown.args[0].hits)
+    seen: list[str] = []
+    monkeypatch.setattr(QMessageBox, "information", lambda parent, title, text: seen.append(text))
+    window.show_syntax_help()
+    assert seen and "ext:pdf" in seen[0] and "after:2024-01-31" in seen[0]

@@ -24,6 +24,16 @@ from datetime import datetime
 
 from desktop_app.core.errors import UsageError
 
+SYNTAX_HELP = """\
+<table cellspacing=4>
+<tr><td><code>"exact phrase"</code></td><td>only hits that hold the phrase</td></tr>
+<tr><td><code>-word</code>, <code>-"a phrase"</code></td><td>drop hits that hold it</td></tr>
+<tr><td><code>a OR b</code></td><td>keyword search: either word</td></tr>
+<tr><td><code>ext:pdf</code>, <code>type:docx</code></td><td>by file type; repeat for either</td></tr>
+<tr><td><code>in:Reports</code></td><td>files under a folder (absolute, ~, or inside an indexed folder)</td></tr>
+<tr><td><code>name:invoice</code></td><td>the file name contains the text</td></tr>
+<tr><td><code>after:2024-01-31</code>, <code>before:2024-12-31</code></td><td>by the file's modification day</td></tr>
+</table><p>Filters alone (<code>ext:pdf in:Reports</code>) list the matching files, newest first.</p>"""
 TOKEN = re.compile(r'(-?)"([^"]*)"?|(\S+)')
 FILTER_KEYS = ("ext", "type", "in", "name", "after", "before")
 FILTER = re.compile(rf"^({'|'.join(FILTER_KEYS)}):(.*)$", re.IGNORECASE)

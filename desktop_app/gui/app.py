@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QPushButton,
     QSplitter,
@@ -26,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from desktop_app.core.config import BGE_M3_WEIGHTS, Settings, Weights
 from desktop_app.core.errors import UsageError
+from desktop_app.core.query import FILTER_KEYS, SYNTAX_HELP
 from desktop_app.gui.logfile import log_path, start_logging
 from desktop_app.gui.model_offer import ModelOfferPanel, offline_notice
 from desktop_app.gui.panes import FoldersPane, PreviewPane, ProgressPane, ResultsPane, SearchBar
@@ -58,6 +60,7 @@ class MainWindow(QMainWindow):
     request_index = Signal(object, object, object)
     request_search = Signal(int, object, str, dict)
     request_context = Signal(int, object, int)
+    request_like = Signal(int, object, int)
     request_folders = Signal(object)
     preview_shown = Signal()
 
@@ -96,6 +99,7 @@ class MainWindow(QMainWindow):
         self.search_bar.typed.connect(lambda: self.debounce.start())
         self.search_bar.search_now.connect(self.run_search)
         self.search_bar.reset_weights.connect(self.reset_weights)
+        self.search_bar.help_wanted.connect(self.show_syntax_help)
         layout.addWidget(self.search_bar)
         bar = self.search_bar
         self.query, self.mode, self.colbert_box, self.sliders = bar.query, bar.mode, bar.colbert_box, bar.sliders
@@ -124,6 +128,8 @@ class MainWindow(QMainWindow):
         self.results_pane = ResultsPane(self.results)
         self.results_view, self.results_header = self.results_pane.view, self.results_pane.header
         self.results_view.activated.connect(self.open_index)
+        self.results_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.results_view.customContextMenuRequested.connect(self.result_menu)
         self.results_view.selectionModel().currentChanged.connect(lambda current, _: self.show_preview(current))
         self.preview_pane = PreviewPane()
         self.preview = self.preview_pane.browser
@@ -198,6 +204,7 @@ class MainWindow(QMainWindow):
         self.request_search.connect(self.searcher.search)
         self.searcher.context_ready.connect(self.show_context)
         self.request_context.connect(self.searcher.context)
+        self.request_like.connect(self.searcher.like)
         self.searcher.folders_ready.connect(self.show_folders)
         self.request_folders.connect(self.searcher.folders)
 
@@ -431,18 +438,55 @@ class MainWindow(QMainWindow):
 
     def show_folders(self, view: FolderView) -> None:
         self.known_roots = {root["path"]: root["device"] for root in view.folders}
+        self.search_bar.set_folders(list(self.known_roots))
         self.folders_pane.show_view(view.folders, view.failures)
 
     # ----- searching ---------------------------------------------------------------------------
     def search_options(self) -> dict:
         weights = self.search_bar.weights()
         return {"k": RESULT_FILES, "mode": self.mode.currentData(), "weights": weights,
-                "colbert": self.colbert_box.isChecked()}
+                "colbert": self.colbert_box.isChecked(), "filters": self.search_bar.filters()}
+
+    def update_chips(self) -> None:
+        """Chips for the filter row's values and the operators typed into the box."""
+        typed = [word for word in self.query.text().split()
+                 if ":" in word and word.split(":", 1)[0].lower() in FILTER_KEYS]
+        self.search_bar.show_chips(typed, self.search_bar.row_filters())
+
+    def result_menu(self, position: object) -> None:
+        """Right-click on a hit: more like this, open, show in folder."""
+        index = self.results_view.indexAt(position)
+        hit = index.data(HitRole) if index.isValid() else None
+        if hit is None:
+            return
+        menu = QMenu(self)
+        menu.addAction("More like this", lambda: self.more_like(hit))
+        menu.addAction("Open", lambda: self.open_index(index))
+        menu.addAction("Show in folder", self.reveal_current)
+        menu.exec(self.results_view.viewport().mapToGlobal(position))
+
+    def more_like(self, hit: object) -> None:
+        """Search by the hit's own stored vectors; the results replace the list like a search."""
+        if self.engine is None:
+            return
+        self.request_id += 1
+        self.results_header.setText(f"Looking for passages like {Path(hit.path).name}…")
+        self.request_like.emit(self.request_id, self.engine, hit.chunk_id)
+
+    def show_syntax_help(self) -> None:
+        QMessageBox.information(self, "Search syntax", SYNTAX_HELP)
 
     def run_search(self) -> None:
         self.debounce.stop()
+        self.update_chips()
         query = self.query.text().strip()
-        if not query:
+        try:
+            has_filters = self.search_bar.filters().active
+        except UsageError as error:
+            self.results.set_hits([])
+            self.results_header.setText(str(error)[:1].upper() + str(error)[1:])
+            return
+        if not query and not has_filters:
             self.results.set_hits([])
             self.results_header.setText("Type to search.")
             return
@@ -461,7 +505,8 @@ class MainWindow(QMainWindow):
         count = len(result.hits)
         self.results_header.setText(
             f"{count} file{'s' if count != 1 else ''} · {result.mode} ({channels}) · {result.took_ms:.0f} ms"
-            if count else f"No matches for “{result.query}” ({result.mode}: {channels})")
+            if count else f"No matches for “{result.query}” ({result.mode}: {channels})"
+            + (f" — {result.note}" if result.note else ""))
         self.preview.clear()
         self.open_button.setEnabled(False)
         self.reveal_button.setEnabled(False)

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.core.config import CHANNELS, MODES, Weights
+from desktop_app.core.query import Filters, filters_from
 from desktop_app.gui.plain import plain_label, plain_tooltip
 from desktop_app.gui.results import HitDelegate, ResultsModel
 
@@ -47,6 +48,7 @@ class SearchBar(QWidget):
     typed = Signal()
     search_now = Signal()
     reset_weights = Signal()
+    help_wanted = Signal()
 
     def __init__(self, weights: Weights) -> None:
         super().__init__()
@@ -70,10 +72,98 @@ class SearchBar(QWidget):
         self.weights_button.setCheckable(True)
         row.addWidget(self.weights_button)
         layout.addLayout(row)
+        layout.addLayout(self.build_filter_row())
         self.weights_panel = self.build_weights_panel()
         self.weights_button.toggled.connect(self.weights_panel.setVisible)
         layout.addWidget(self.weights_panel)
         self.show_weights(weights)
+
+    def build_filter_row(self) -> QHBoxLayout:
+        """Type, folder and date range, the chips of every active filter (typed ones too), and help."""
+        row = QHBoxLayout()
+        self.type_box = QComboBox()
+        self.type_box.setEditable(True)
+        self.type_box.addItems(["", "pdf", "docx", "md", "txt", "html", "py"])
+        self.type_box.lineEdit().setPlaceholderText("any type")
+        self.folder_box = QComboBox()
+        self.folder_box.setEditable(True)
+        self.folder_box.lineEdit().setPlaceholderText("any folder")
+        self.folder_box.setMinimumWidth(180)
+        self.after_edit, self.before_edit = QLineEdit(), QLineEdit()
+        for label, widget in (("Type", self.type_box), ("Folder", self.folder_box), ("After", self.after_edit),
+                              ("Before", self.before_edit)):
+            row.addWidget(QLabel(label))
+            row.addWidget(widget)
+        for edit in (self.after_edit, self.before_edit):
+            edit.setPlaceholderText("YYYY-MM-DD")
+            edit.setFixedWidth(100)
+            edit.editingFinished.connect(self.search_now)
+        for box in (self.type_box, self.folder_box):
+            box.currentTextChanged.connect(lambda _: self.typed.emit())
+        self.chips = QHBoxLayout()
+        row.addLayout(self.chips)
+        row.addStretch(1)
+        help_button = QPushButton("?")
+        help_button.setFixedWidth(28)
+        help_button.setToolTip("Search syntax: phrases, exclusions, OR, ext:, in:, name:, after:, before:")
+        help_button.clicked.connect(self.help_wanted)
+        row.addWidget(help_button)
+        return row
+
+    def set_folders(self, folders: list[str]) -> None:
+        current = self.folder_box.currentText()
+        self.folder_box.blockSignals(True)
+        self.folder_box.clear()
+        self.folder_box.addItems([""] + folders)
+        self.folder_box.setCurrentText(current)
+        self.folder_box.blockSignals(False)
+
+    def filters(self) -> Filters:
+        """The filter row as the core's filters (a malformed date is a UsageError, shown like any other)."""
+        options = {"ext": [self.type_box.currentText().strip()] if self.type_box.currentText().strip() else [],
+                   "in": [self.folder_box.currentText().strip()] if self.folder_box.currentText().strip() else [],
+                   "after": [self.after_edit.text().strip()] if self.after_edit.text().strip() else [],
+                   "before": [self.before_edit.text().strip()] if self.before_edit.text().strip() else []}
+        return filters_from(options, [])
+
+    def row_filters(self) -> list[tuple[str, QWidget]]:
+        """(chip text, widget) for each filled-in field of the filter row."""
+        fields = (("ext", self.type_box, self.type_box.currentText()), ("in", self.folder_box,
+                  self.folder_box.currentText()), ("after", self.after_edit, self.after_edit.text()),
+                  ("before", self.before_edit, self.before_edit.text()))
+        return [(f"{key}:{value.strip()}", widget) for key, widget, value in fields if value.strip()]
+
+    def show_chips(self, typed: list[str], row_filters: list[tuple[str, QWidget]]) -> None:
+        """One chip per active filter; its ✕ clears it (from the filter row, or out of the typed query)."""
+        while self.chips.count():
+            widget = self.chips.takeAt(0).widget()
+            if widget is not None:
+                widget.deleteLater()
+        for text, widget in row_filters:
+            self.chips.addWidget(self.chip(text, lambda w=widget: self.clear_widget(w)))
+        for token in typed:
+            self.chips.addWidget(self.chip(token, lambda t=token: self.remove_token(t)))
+
+    def chip(self, text: str, close: object) -> QPushButton:
+        button = QPushButton(f"{text}  ✕")
+        button.setObjectName("chip")
+        button.setToolTip(plain_tooltip(f"Remove the filter {text}"))
+        button.clicked.connect(lambda _checked=False: close())  # clicked passes "checked": not for close
+        return button
+
+    def clear_widget(self, widget: QWidget) -> None:
+        if isinstance(widget, QComboBox):
+            widget.setCurrentText("")
+        else:
+            widget.clear()
+        self.search_now.emit()
+
+    def remove_token(self, token: str) -> None:
+        words = self.query.text().split()
+        if token in words:
+            words.remove(token)
+        self.query.setText(" ".join(words))
+        self.search_now.emit()
 
     def build_weights_panel(self) -> QFrame:
         panel = QFrame()

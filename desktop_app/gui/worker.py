@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # the engine pulls in SQLite tooling: loaded in the backgroun
     from desktop_app.core.engine import Engine
 
 log = logging.getLogger("desktop_search.gui")
+RESULT_LIMIT = 30
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,15 @@ class SearchWorker(QObject):
         except Exception as error:  # noqa: BLE001 - shown in the window, never a crash
             if not isinstance(error, DesktopSearchError):
                 log.exception("search failed")
+            self.failed.emit(request, readable(error))
+
+    @Slot(int, object, int)
+    def like(self, request: int, engine: Engine, chunk_id: int) -> None:
+        try:
+            self.done.emit(request, engine.more_like_chunk(chunk_id, RESULT_LIMIT))
+        except Exception as error:  # noqa: BLE001 - shown in the window, never a crash
+            if not isinstance(error, DesktopSearchError):
+                log.exception("more like this failed")
             self.failed.emit(request, readable(error))
 
     @Slot(int, object, int)
