@@ -535,3 +535,41 @@ def test_filter_row_chips_typed_operators_and_more_like_this(qtbot, window, aero
     monkeypatch.setattr(QMessageBox, "information", lambda parent, title, text: seen.append(text))
     window.show_syntax_help()
     assert seen and "ext:pdf" in seen[0] and "after:2024-01-31" in seen[0]
+
+
+def test_files_view_lists_filters_and_acts_on_a_file(qtbot, window, aero_corpus, monkeypatch) -> None:
+    from desktop_app.gui import files_view
+
+    (aero_corpus / "broken.pdf").write_bytes(b"%PDF-1.4 truncated")
+    with qtbot.waitSignal(window.indexing_finished, timeout=LOAD_TIMEOUT):
+        drop(window, aero_corpus)
+    monkeypatch.setattr(files_view, "PAGE", 2)  # pages of two rows: the view fetches more as it needs them
+    window.show_files()
+    dialog = window.files_dialog
+    model = dialog.model
+    qtbot.waitUntil(lambda: len(model.rows) >= 2, timeout=10_000)
+    while model.canFetchMore() or model.waiting:
+        model.fetchMore()
+        qtbot.waitUntil(lambda: not model.waiting, timeout=10_000)
+    assert len(model.rows) == 5 and model.complete
+    states = {Path(row["path"]).name: row["state"] for row in model.rows}
+    assert states["broken.pdf"] == "failed" and states["noise.txt"] == "indexed"
+    dialog.filter.setText("NOISE")
+    qtbot.waitUntil(lambda: [Path(r["path"]).name for r in model.rows] == ["noise.txt"], timeout=10_000)
+    dialog.filter.clear()
+    dialog.failed_only.setChecked(True)
+    qtbot.waitUntil(lambda: [Path(r["path"]).name for r in model.rows] == ["broken.pdf"], timeout=10_000)
+    assert "truncated" in model.data(model.index(0, 5), Qt.ItemDataRole.ToolTipRole) or model.rows[0]["reason"]
+    dialog.failed_only.setChecked(False)
+    dialog.filter.setText("noise")
+    qtbot.waitUntil(lambda: len(model.rows) == 1, timeout=10_000)
+    dialog.table.selectRow(0)
+    reports: list[object] = []
+    window.indexing_finished.connect(reports.append)  # the watcher's own catch-up runs may come between
+    dialog.act(dialog.reindex_file)
+    qtbot.waitUntil(lambda: any(r is not None and r.updated == 1 for r in reports), timeout=LOAD_TIMEOUT)
+    qtbot.waitUntil(lambda: len(model.rows) == 1, timeout=10_000)  # reloaded after the run
+    dialog.table.selectRow(0)
+    dialog.act(dialog.remove_file)
+    qtbot.waitUntil(lambda: any(r is not None and r.removed == 1 for r in reports), timeout=LOAD_TIMEOUT)
+    qtbot.waitUntil(lambda: model.rows == [] and model.complete, timeout=10_000)

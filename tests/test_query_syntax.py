@@ -194,3 +194,26 @@ def test_files_marks_an_unplugged_folder_offline(library) -> None:
     library.rename(library.with_name("elsewhere"))
     states = {f["state"] for f in json.loads(cli("files", "--json")[1])["files"]}
     assert states == {"offline"}
+
+
+def test_the_file_list_pages_stay_fast_with_100k_files(tmp_path: Path, settings) -> None:
+    from desktop_app.core.engine import Engine
+    from desktop_app.core.store import Store
+
+    (tmp_path / "index").mkdir()
+    store = Store(tmp_path / "index" / "index.sqlite3")
+    with store.transaction():
+        store.conn.executemany(
+            "INSERT INTO files(path, size, mtime_ns, sha256, status, chunks, settings, indexed_at) "
+            "VALUES (?, 100, 1, 'x', 'indexed', 1, '{}', 0)",
+            [(f"/archive/{i % 100:02d}/report-{i:06d}.txt",) for i in range(100_000)])
+    store.close()
+    engine = Engine.open(settings.with_(index_dir=tmp_path / "index"), with_model=False)
+    try:
+        for offset, text in ((0, ""), (99_500, ""), (0, "report-0999")):
+            started = time.perf_counter()
+            page = engine.files(text, offset=offset, limit=500)
+            assert page and time.perf_counter() - started < 1.0, (offset, text, time.perf_counter() - started)
+        assert len(engine.files("report-0999", limit=500)) == 100
+    finally:
+        engine.close()

@@ -227,7 +227,7 @@ class Indexer:
         return self.execute(plan, progress, control)
 
     def update(self, touched: list[str], progress: Callable[[Progress], None] | None = None,
-               control: RunControl | None = None) -> IndexReport:
+               control: RunControl | None = None, force: bool = False) -> IndexReport:
         """Re-check only the paths a watcher saw change: files or folders, present or gone.
 
         A path outside every indexed folder is ignored; one in an offline folder waits for it.
@@ -239,7 +239,8 @@ class Indexer:
             for path in outermost({to_text(p) for p in touched}):
                 root = owning_root(path, list(devices))
                 if root is not None and self.reachable(root, devices, report):
-                    todo.extend(self.diff(Path(to_os(path)), report, register=False, base=Path(to_os(root))))
+                    todo.extend(self.diff(Path(to_os(path)), report, register=False, base=Path(to_os(root)),
+                                          force=force))
             return todo
 
         return self.execute(plan, progress, control)
@@ -289,7 +290,8 @@ class Indexer:
                 notify(Progress("saving", report_done(report), len(todo) + report_done(report)))
                 self.index.save_vectors()
 
-    def diff(self, root: Path, report: IndexReport, register: bool = True, base: Path | None = None) -> list[Job]:
+    def diff(self, root: Path, report: IndexReport, register: bool = True, base: Path | None = None,
+             force: bool = False) -> list[Job]:
         """Compare disk with the store under ``root``; apply removals, return files to encode.
 
         ``register`` records ``root`` as an indexed folder (with its device, to tell an
@@ -310,7 +312,7 @@ class Indexer:
             if record is None:
                 todo.append(Job(candidate))
                 continue
-            same_settings = record.settings == self.settings_key
+            same_settings = record.settings == self.settings_key and not force  # force: re-encode it anyway
             if same_settings and (record.size, record.mtime_ns) == (candidate.size, candidate.mtime_ns):
                 report.unchanged += 1
                 continue

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from desktop_app.core.config import BGE_M3_WEIGHTS, Settings, Weights
 from desktop_app.core.errors import UsageError
 from desktop_app.core.query import FILTER_KEYS, SYNTAX_HELP
+from desktop_app.gui.files_view import FilesDialog
 from desktop_app.gui.logfile import log_path, start_logging
 from desktop_app.gui.model_offer import ModelOfferPanel, offline_notice
 from desktop_app.gui.panes import FoldersPane, PreviewPane, ProgressPane, ResultsPane, SearchBar
@@ -61,6 +62,7 @@ class MainWindow(QMainWindow):
     request_search = Signal(int, object, str, dict)
     request_context = Signal(int, object, int)
     request_like = Signal(int, object, int)
+    request_files = Signal(int, object, str, bool, int, int)
     request_folders = Signal(object)
     preview_shown = Signal()
 
@@ -72,6 +74,7 @@ class MainWindow(QMainWindow):
         self.known_roots: dict[str, int | None] = {}
         self.adopt_model = False
         self.preview_request: tuple[object, int, int] | None = None
+        self.files_dialog: FilesDialog | None = None
         self.control = None
         self.running = False
         self.reload_after_run = False
@@ -176,6 +179,10 @@ class MainWindow(QMainWindow):
             action.setShortcut(shortcut)
             action.triggered.connect(slot)
             file_menu.addAction(action)
+        files_action = QAction("Indexed &files…", self)
+        files_action.setShortcut(QKeySequence("Ctrl+L"))
+        files_action.triggered.connect(self.show_files)
+        file_menu.insertAction(file_menu.actions()[1], files_action)
         self.rebuild_action = QAction("&Rebuild with this model…", self)
         self.rebuild_action.setToolTip("Re-encode every indexed folder with the model chosen in Settings")
         self.rebuild_action.triggered.connect(self.rebuild_with_model)
@@ -205,6 +212,7 @@ class MainWindow(QMainWindow):
         self.searcher.context_ready.connect(self.show_context)
         self.request_context.connect(self.searcher.context)
         self.request_like.connect(self.searcher.like)
+        self.request_files.connect(self.searcher.files_page)
         self.searcher.folders_ready.connect(self.show_folders)
         self.request_folders.connect(self.searcher.folders)
 
@@ -453,6 +461,23 @@ class MainWindow(QMainWindow):
                  if ":" in word and word.split(":", 1)[0].lower() in FILTER_KEYS]
         self.search_bar.show_chips(typed, self.search_bar.row_filters())
 
+    def show_files(self) -> None:
+        """The Files view (one per window): pages of the file list are read on the search thread."""
+        if self.files_dialog is None:
+            dialog = self.files_dialog = FilesDialog(self)
+            dialog.model.need_page.connect(
+                lambda request, text, failed, offset, limit: self.engine is not None and self.request_files.emit(
+                    request, self.engine, text, failed, offset, limit))
+            self.searcher.files_ready.connect(dialog.model.add_page)
+            dialog.open_file.connect(lambda path: self.open_path(Path(path), 1))
+            dialog.reveal_file.connect(lambda path: self.reveal_path(Path(path)))
+            dialog.reindex_file.connect(lambda path: self.queue_job(Job("update", (path,), rebuild=True)))
+            dialog.remove_file.connect(lambda path: self.queue_job(Job("remove", (path,))))
+            self.indexing_finished.connect(lambda _: dialog.isVisible() and dialog.reload())
+        self.files_dialog.show()
+        self.files_dialog.raise_()
+        self.files_dialog.reload()
+
     def result_menu(self, position: object) -> None:
         """Right-click on a hit: more like this, open, show in folder."""
         index = self.results_view.indexAt(position)
@@ -550,26 +575,32 @@ class MainWindow(QMainWindow):
         self.render_preview(hit, chunk_id, pages.get(chunk_id, hit.page))
 
     def open_index(self, index: QModelIndex) -> None:
+        hit = index.data(HitRole) if index.isValid() else None
+        if hit is not None:
+            self.open_path(Path(hit.path), hit.page)
+
+    def open_path(self, path: Path, page: int) -> None:
+        """Open a file at a page with its application; scripts and programs are only shown in their folder."""
         from desktop_app.core.launch import plan_open
 
-        hit = index.data(HitRole) if index.isValid() else None
-        if hit is None:
-            return
-        plan = plan_open(Path(hit.path), hit.page)
+        plan = plan_open(path, page)
         if plan.command is None:
             self.statusBar().showMessage(plan.reason, 8000)
-            self.reveal_current()
+            self.reveal_path(path)
             return
         if not QProcess.startDetached(plan.command[0], plan.command[1:]):
-            self.show_banner(f"Could not open {hit.path}: no application is set up to open it")
+            self.show_banner(f"Could not open {path}: no application is set up to open it")
 
     def reveal_current(self) -> None:
-        from desktop_app.core.launch import plan_show_in_folder
-
         hit = self.results_view.currentIndex().data(HitRole)
         if hit is not None:
-            command = plan_show_in_folder(Path(hit.path))
-            QProcess.startDetached(command[0], command[1:])
+            self.reveal_path(Path(hit.path))
+
+    def reveal_path(self, path: Path) -> None:
+        from desktop_app.core.launch import plan_show_in_folder
+
+        command = plan_show_in_folder(path)
+        QProcess.startDetached(command[0], command[1:])
 
     # ----- settings, messages, lifecycle -------------------------------------------------------
     def edit_settings(self) -> None:

@@ -89,6 +89,7 @@ class Job:
     """
 
     kind: Literal["index", "refresh", "update", "remove"]
+    # index: drop the index and re-encode (another model); update: re-encode these files even if unchanged
     paths: tuple[str, ...] = ()
     rebuild: bool = False
 
@@ -151,7 +152,7 @@ class IndexWorker(QObject):
             elif job.kind == "refresh":
                 report = indexer.refresh(**options)
             elif job.kind == "update":
-                report = indexer.update(list(job.paths), **options)
+                report = indexer.update(list(job.paths), force=job.rebuild, **options)
             else:
                 waiting = lambda text: self.progress.emit(Progress("waiting", current=text))  # noqa: E731
                 report = IndexReport(removed=engine.remove([Path(p) for p in job.paths], on_wait=waiting))
@@ -168,6 +169,7 @@ class SearchWorker(QObject):
     done = Signal(int, object)
     failed = Signal(int, str)
     context_ready = Signal(int, object)
+    files_ready = Signal(int, int, object)
     folders_ready = Signal(object)
 
     @Slot(int, object, str, dict)
@@ -187,6 +189,13 @@ class SearchWorker(QObject):
             if not isinstance(error, DesktopSearchError):
                 log.exception("more like this failed")
             self.failed.emit(request, readable(error))
+
+    @Slot(int, object, str, bool, int, int)
+    def files_page(self, request: int, engine: Engine, text: str, failed_only: bool, offset: int, limit: int) -> None:
+        try:
+            self.files_ready.emit(request, offset, engine.files(text, failed_only, offset, limit))
+        except Exception:  # noqa: BLE001 - the list stops growing; the log says why
+            log.exception("reading the file list failed")
 
     @Slot(int, object, int)
     def context(self, chunk_id: int, engine: Engine, chars: int) -> None:
