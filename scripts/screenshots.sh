@@ -39,4 +39,21 @@ for size in 1280x800 1920x1080; do
   kill "$app" "$xvfb" 2>/dev/null || true
   wait "$app" "$xvfb" 2>/dev/null || true
 done
+# A filtered search: operators typed into the box show as chips under it.
+Xvfb :97 -screen 0 1280x800x24 >/dev/null 2>&1 &
+xvfb=$!
+sleep 1
+DISPLAY=:97 .venv/bin/desktop-search >/dev/null 2>&1 &
+app=$!
+sleep 12
+window=$(DISPLAY=:97 xdotool search --name "Desktop Search" | head -1)
+DISPLAY=:97 xdotool windowsize "$window" 1280 800 windowmove "$window" 0 0
+DISPLAY=:97 xdotool mousemove 300 50 click 1 type --delay 30 'wing flutter -supersonic name:flutter ext:txt'
+DISPLAY=:97 xdotool key Return
+sleep 4
+DISPLAY=:97 xdotool mousemove 500 220 click 1
+sleep 2
+DISPLAY=:97 import -window root "$out/filtered-1280x800.png"
+kill "$app" "$xvfb" 2>/dev/null || true
+wait "$app" "$xvfb" 2>/dev/null || true
 echo "screenshots in $out"
