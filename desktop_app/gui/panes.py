@@ -85,6 +85,7 @@ class SearchBar(QWidget):
         self.type_box.setEditable(True)
         self.type_box.addItems(["", "pdf", "docx", "md", "txt", "html", "py"])
         self.type_box.lineEdit().setPlaceholderText("any type")
+        self.type_box.setMinimumWidth(100)
         self.folder_box = QComboBox()
         self.folder_box.setEditable(True)
         self.folder_box.lineEdit().setPlaceholderText("any folder")
