@@ -573,3 +573,34 @@ def test_files_view_lists_filters_and_acts_on_a_file(qtbot, window, aero_corpus,
     dialog.act(dialog.remove_file)
     qtbot.waitUntil(lambda: any(r is not None and r.removed == 1 for r in reports), timeout=LOAD_TIMEOUT)
     qtbot.waitUntil(lambda: model.rows == [] and model.complete, timeout=10_000)
+
+
+def test_window_filter_row_folder_and_dates_and_typed_combinations(qtbot, window, aero_corpus, tmp_path) -> None:
+    import os
+    import time
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "stall-old.txt").write_text("Wing stall at the angle of attack, an old report.")
+    old = time.mktime((2023, 6, 1, 12, 0, 0, 0, 0, -1))
+    os.utime(other / "stall-old.txt", (old, old))
+    for folder in (aero_corpus, other):
+        with qtbot.waitSignal(window.indexing_finished, timeout=LOAD_TIMEOUT):
+            drop(window, folder)
+    qtbot.waitUntil(lambda: window.search_bar.folder_box.count() == 3, timeout=5000)
+    bar = window.search_bar
+    bar.folder_box.setCurrentText(str(other))
+    assert [Path(h.path).name for h in search(qtbot, window, "wing stall").hits] == ["stall-old.txt"]
+    bar.folder_box.setCurrentText("")
+    bar.before_edit.setText("2024-01-01")
+    assert [Path(h.path).name for h in search(qtbot, window, "wing stall").hits] == ["stall-old.txt"]
+    bar.before_edit.clear()
+    bar.after_edit.setText("2024-01-01")
+    assert "stall-old.txt" not in [Path(h.path).name for h in search(qtbot, window, "wing stall").hits]
+    bar.after_edit.clear()
+    result = search(qtbot, window, '"angle of attack" -boundary ext:txt before:2024-01-01')
+    assert [Path(h.path).name for h in result.hits] == ["stall-old.txt"]
+    chips = [bar.chips.itemAt(i).widget().text() for i in range(bar.chips.count())]
+    assert chips == ["ext:txt  ✕", "before:2024-01-01  ✕"]
+    result = search(qtbot, window, '"angle of attack" -old -boundary')
+    assert result.hits == [] and "every hit holds the excluded" in window.results_header.text()
