@@ -21,39 +21,30 @@ for record in re.split(r"^\.I ", text, flags=re.M)[1:301]:
     (target / f"{number}-{name}.txt").write_text(f"{title}\n\n{body}")
 PY
 .venv/bin/desktop-search index "$work/docs" >/dev/null
-for size in 1280x800 1920x1080; do
+# shot SIZE QUERY CLICK_Y FILE: the window at SIZE under Xvfb, QUERY typed, the hit at CLICK_Y selected.
+shot() {
+  local size=$1 query=$2 click_y=$3 file=$4
   Xvfb :97 -screen 0 "${size}x24" >/dev/null 2>&1 &
-  xvfb=$!
+  local xvfb=$!
   sleep 1
   DISPLAY=:97 .venv/bin/desktop-search >/dev/null 2>&1 &
-  app=$!
+  local app=$!
   sleep 12
+  local window
   window=$(DISPLAY=:97 xdotool search --name "Desktop Search" | head -1)
   DISPLAY=:97 xdotool windowsize "$window" "${size%x*}" "${size#*x}" windowmove "$window" 0 0
-  DISPLAY=:97 xdotool mousemove 300 50 click 1 type --delay 30 "how do wings stall at high angles of attack"
+  DISPLAY=:97 xdotool mousemove 300 50 click 1 type --delay 30 "$query"
   DISPLAY=:97 xdotool key Return
   sleep 4
-  DISPLAY=:97 xdotool mousemove 500 190 click 1
+  DISPLAY=:97 xdotool mousemove 500 "$click_y" click 1
   sleep 2
-  DISPLAY=:97 import -window root "$out/window-$size.png"
+  DISPLAY=:97 import -window root "$out/$file"
   kill "$app" "$xvfb" 2>/dev/null || true
   wait "$app" "$xvfb" 2>/dev/null || true
+}
+for size in 1280x800 1920x1080; do
+  shot "$size" "how do wings stall at high angles of attack" 190 "window-$size.png"
 done
 # A filtered search: operators typed into the box show as chips under it.
-Xvfb :97 -screen 0 1280x800x24 >/dev/null 2>&1 &
-xvfb=$!
-sleep 1
-DISPLAY=:97 .venv/bin/desktop-search >/dev/null 2>&1 &
-app=$!
-sleep 12
-window=$(DISPLAY=:97 xdotool search --name "Desktop Search" | head -1)
-DISPLAY=:97 xdotool windowsize "$window" 1280 800 windowmove "$window" 0 0
-DISPLAY=:97 xdotool mousemove 300 50 click 1 type --delay 30 'wing flutter -supersonic name:flutter ext:txt'
-DISPLAY=:97 xdotool key Return
-sleep 4
-DISPLAY=:97 xdotool mousemove 500 220 click 1
-sleep 2
-DISPLAY=:97 import -window root "$out/filtered-1280x800.png"
-kill "$app" "$xvfb" 2>/dev/null || true
-wait "$app" "$xvfb" 2>/dev/null || true
+shot 1280x800 'wing flutter -supersonic name:flutter ext:txt' 220 filtered-1280x800.png
 echo "screenshots in $out"
