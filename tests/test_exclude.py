@@ -84,3 +84,21 @@ def test_the_watcher_ignores_changes_in_ignored_folders(tmp_path: Path, settings
     assert watcher.wants(str(tmp_path / "doc.md"), False)
     assert not watcher.wants(str(tmp_path / "out" / "gen.md"), False)
     assert not watcher.wants(str(tmp_path / "node_modules" / "x.md"), False)
+
+
+def test_the_file_list_says_what_was_excluded_and_by_which_rule(cli_env, tmp_path: Path) -> None:
+    folder = tree(tmp_path / "code", {".gitignore": "generated/\n*.log\n", "main.py": "print('wing')",
+                                      "generated/big.py": "x = 1", "run.log": "x", "node_modules/pkg/a.md": "x"})
+    assert cli("index", str(folder))[0] == 0
+    files = {Path(f["path"]).name: f for f in json.loads(cli("files", "--json")[1])["files"]}
+    assert files["main.py"]["state"] == "indexed"
+    assert files["generated"]["state"] == "excluded" and "generated/" in files["generated"]["reason"]
+    assert ".gitignore" in files["run.log"]["reason"] and files["node_modules"]["reason"] == (
+        "exclusion pattern 'node_modules/'")
+    assert "big.py" not in files, "an excluded folder is listed once, not file by file"
+    assert not json.loads(cli("files", "--failed", "--json")[1])["files"]
+    assert cli("index", str(folder), "--no-gitignore")[0] == 0
+    files = {Path(f["path"]).name: f for f in json.loads(cli("files", "--json")[1])["files"]}
+    assert files["big.py"]["state"] == "indexed" and "generated" not in files
+    assert cli("remove", str(folder))[0] == 0
+    assert json.loads(cli("files", "--json")[1])["files"] == []

@@ -121,15 +121,16 @@ class Engine:
 
     def files(self, text: str = "", failed_only: bool = False, offset: int = 0,
               limit: int = 1000) -> list[dict[str, object]]:
-        """Indexed files whose path contains ``text`` (case-insensitive), by path: folder, size, date,
-        chunks and state (indexed, failed with the reason, or offline when its folder is away)."""
+        """Files whose path contains ``text`` (case-insensitive), by path: folder, size, date, chunks and
+        state (indexed, failed with the reason, excluded with the rule, or offline when its folder is away)."""
         from desktop_app.core.search import iso_time
 
         away = [root["path"] for root in self.folders() if not root["online"]]
         listed = []
         for path, size, mtime_ns, chunks, status, error in self.reader.file_list(text, failed_only, offset, limit):
             state = "offline" if status == "indexed" and any(is_within(path, root) for root in away) else status
-            listed.append({"path": path, "folder": str(Path(path).parent), "size": size, "mtime": iso_time(mtime_ns),
+            listed.append({"path": path, "folder": str(Path(path).parent), "size": size,
+                           "mtime": iso_time(mtime_ns) if status != "excluded" else "",
                            "chunks": chunks, "state": state, "reason": error})
         return listed
 

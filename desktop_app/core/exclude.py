@@ -27,23 +27,29 @@ class Excluder:
 
     def excluded(self, path: Path, is_dir: bool) -> bool:
         """True when ``path`` itself is matched (its folders are the caller's to check, e.g. by pruning a walk)."""
+        return self.why(path, is_dir) is not None
+
+    def why(self, path: Path, is_dir: bool) -> str | None:
+        """The rule that leaves ``path`` out (``pattern 'build/'`` or ``.gitignore in FOLDER: 'x'``), or None."""
         try:
             relative = path.relative_to(self.root)
         except ValueError:
-            return False
+            return None
         if not relative.parts:
-            return False
+            return None
         suffix = "/" if is_dir else ""
-        result = self.patterns.match_file(relative.as_posix() + suffix)
+        verdict = self.patterns.check_file(relative.as_posix() + suffix)
+        reason = f"exclusion pattern '{self.patterns.patterns[verdict.index].pattern}'" if verdict.include else None
         if self.honour_gitignore:
             folders = [self.root.joinpath(*relative.parts[:depth]) for depth in range(len(relative.parts))]
             for folder in folders:  # shallow to deep: a deeper .gitignore has the last word
                 spec = self.gitignore_of(folder)
                 if spec is not None:
-                    verdict = spec.check_file(path.relative_to(folder).as_posix() + suffix).include
-                    if verdict is not None:
-                        result = verdict
-        return result
+                    found = spec.check_file(path.relative_to(folder).as_posix() + suffix)
+                    if found.include is not None:
+                        reason = (f".gitignore in {folder}: '{spec.patterns[found.index].pattern}'"
+                                  if found.include else None)
+        return reason
 
     def excluded_with_folders(self, path: Path, is_dir: bool) -> bool:
         """True when ``path`` or one of its folders below ``root`` is excluded (a single changed file)."""

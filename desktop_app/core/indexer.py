@@ -136,12 +136,15 @@ def sha256_of(path: str) -> str:
     return digest.hexdigest()
 
 
-def scan(root: Path, settings: Settings, base: Path | None = None) -> tuple[list[Candidate], list[Failure]]:
+def scan(root: Path, settings: Settings, base: Path | None = None,
+         excluded: list[tuple[str, str]] | None = None) -> tuple[list[Candidate], list[Failure]]:
     """Supported files under ``root`` (or ``root`` itself) that the exclusions let through.
 
     ``base`` is the indexed folder ``root`` lies in (``root`` itself by default): exclusion
     patterns and ``.gitignore`` files apply relative to it, and a ``root`` inside an excluded
     folder finds nothing (so a watcher's update of an ignored file removes it, never adds it).
+    ``excluded`` (when given) receives (path, rule) for each file or folder left out, a folder
+    once for all it holds, so the file list can say what was excluded and why.
     """
     found: list[Candidate] = []
     problems: list[Failure] = []
@@ -158,10 +161,16 @@ def scan(root: Path, settings: Settings, base: Path | None = None) -> tuple[list
         def report(error: OSError) -> None:
             problems.append(Failure(to_text(str(error.filename)), f"cannot list folder: {error.strerror}"))
 
+        def kept(path: Path, is_dir: bool) -> bool:
+            rule = excluder.why(path, is_dir)
+            if rule is not None and excluded is not None:
+                excluded.append((to_text(str(path)) + (os.sep if is_dir else ""), rule))
+            return rule is None
+
         for folder, dirs, files in os.walk(root, onerror=report):
             here = Path(folder)
-            dirs[:] = sorted(d for d in dirs if not excluder.excluded(here / d, True))
-            paths.extend(here / name for name in sorted(files) if not excluder.excluded(here / name, False))
+            dirs[:] = sorted(d for d in dirs if kept(here / d, True))
+            paths.extend(here / name for name in sorted(files) if kept(here / name, False))
     for path in paths:
         if not is_supported(path) or not settings.wants_suffix(path.suffix):
             continue
@@ -302,7 +311,10 @@ class Indexer:
         if register:
             with self.store.transaction():
                 self.store.add_root(to_text(str(root)), device_of(str(root)))
-        found, problems = scan(root, self.settings, base)
+        left_out: list[tuple[str, str]] = []
+        found, problems = scan(root, self.settings, base, left_out)
+        with self.store.transaction():
+            self.store.set_excluded(to_text(str(root)), left_out)
         report.failures.extend(problems)
         report.failed += len(problems)
         known = self.store.files_under(to_text(str(root)))
@@ -514,6 +526,7 @@ def remove_paths(index: Index, paths: list[Path], wait: bool = True,
                     removed_chunks.extend(index.store.remove_file(record.id))
                 removed_files += len(records)
                 index.store.remove_root(target)
+                index.store.set_excluded(target, [])
         if index.vectors is not None:
             index.vectors.delete(removed_chunks)
     return removed_files

@@ -61,6 +61,7 @@ CREATE TABLE IF NOT EXISTS sparse(
     PRIMARY KEY(chunk_id, token_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS sparse_impact ON sparse(token_id, weight DESC, chunk_id);
+CREATE TABLE IF NOT EXISTS excluded(path TEXT PRIMARY KEY, reason TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tombstones(chunk_id INTEGER PRIMARY KEY, generation INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS tombstones_generation ON tombstones(generation);
 """
@@ -227,7 +228,7 @@ class Store:
         """Forget every file, chunk and the model record; roots are kept. Other processes see a
         new generation below which no tombstones reach, so they compare their caches in full."""
         with self.transaction():
-            for table in ("sparse", "chunks", "files", "meta", "tombstones"):
+            for table in ("sparse", "chunks", "files", "meta", "tombstones", "excluded"):
                 self.conn.execute(f"DELETE FROM {table}")
             self.conn.execute("INSERT INTO chunks_fts(chunks_fts) VALUES('delete-all')")
             self.set_meta("schema", SCHEMA_VERSION)
@@ -527,12 +528,22 @@ class Store:
 
     def file_list(self, text: str = "", failed_only: bool = False, offset: int = 0,
                   limit: int = 1000) -> list[tuple[str, int, int, int, str, str | None]]:
-        """(path, size, mtime_ns, chunks, status, error) of indexed files whose path contains ``text``, by path."""
+        """(path, size, mtime_ns, chunks, status, error) of files whose path contains ``text``, by path:
+        indexed and failed files, and what the exclusions left out (status ``excluded``, the rule as error)."""
         rows = self.conn.execute(
             "SELECT path, size, mtime_ns, chunks, status, error FROM files WHERE instr(lower(path), ?) > 0 "
-            "AND (? = 0 OR status = 'failed') ORDER BY path LIMIT ? OFFSET ?",
-            (text.lower(), int(failed_only), limit, offset))
+            "AND (? = 0 OR status = 'failed') UNION ALL "
+            "SELECT path, 0, 0, 0, 'excluded', reason FROM excluded WHERE instr(lower(path), ?) > 0 AND ? = 0 "
+            "ORDER BY path LIMIT ? OFFSET ?",
+            (text.lower(), int(failed_only), text.lower(), int(failed_only), limit, offset))
         return [tuple(r) for r in rows]
+
+    def set_excluded(self, folder: str, items: list[tuple[str, str]]) -> None:
+        """What the exclusions leave out at or below ``folder`` now (replacing what was recorded there)."""
+        prefix = folder_prefix(folder)
+        self.conn.execute("DELETE FROM excluded WHERE path = ? OR substr(path, 1, ?) = ?",
+                          (folder, len(prefix), prefix))
+        self.conn.executemany("INSERT OR REPLACE INTO excluded(path, reason) VALUES (?, ?)", items)
 
     def chunks_of_files(self, file_ids: list[int]) -> set[int]:
         found: set[int] = set()
