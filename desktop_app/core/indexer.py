@@ -111,9 +111,13 @@ class RunControl:
 
 @dataclass(frozen=True)
 class Candidate:
+    """A file found on disk, in both forms: ``path`` as the store keeps it (text), ``os_path`` for the
+    file system. Converted once, when the scan finds it; nothing downstream converts again."""
+
     path: str
     size: int
     mtime_ns: int
+    os_path: str
 
 
 @dataclass
@@ -181,7 +185,7 @@ def scan(root: Path, settings: Settings, base: Path | None = None,
             problems.append(Failure(to_text(str(path)), reason))
             continue
         if path.is_file():
-            found.append(Candidate(to_text(str(path)), stat.st_size, stat.st_mtime_ns))
+            found.append(Candidate(to_text(str(path)), stat.st_size, stat.st_mtime_ns, str(path)))
     return found, problems
 
 
@@ -308,16 +312,17 @@ class Indexer:
         Files that the exclusions now leave out count as gone, so changing the patterns removes
         them on the next run and adds newly included ones, re-encoding nothing else.
         """
+        root_text = to_text(str(root))  # the store's form of this OS path, once
         if register:
             with self.store.transaction():
-                self.store.add_root(to_text(str(root)), device_of(str(root)))
+                self.store.add_root(root_text, device_of(str(root)))
         left_out: list[tuple[str, str]] = []
         found, problems = scan(root, self.settings, base, left_out)
         with self.store.transaction():
-            self.store.set_excluded(to_text(str(root)), left_out)
+            self.store.set_excluded(root_text, left_out)
         report.failures.extend(problems)
         report.failed += len(problems)
-        known = self.store.files_under(to_text(str(root)))
+        known = self.store.files_under(root_text)
         todo = []
         for candidate in found:
             record = known.pop(candidate.path, None)
@@ -328,7 +333,7 @@ class Indexer:
             if same_settings and (record.size, record.mtime_ns) == (candidate.size, candidate.mtime_ns):
                 report.unchanged += 1
                 continue
-            if same_settings and record.status == "indexed" and safe_sha256(to_os(candidate.path)) == record.sha256:
+            if same_settings and record.status == "indexed" and safe_sha256(candidate.os_path) == record.sha256:
                 with self.store.transaction():
                     self.store.touch_file(record.id, candidate.size, candidate.mtime_ns)
                 report.unchanged += 1
@@ -389,8 +394,8 @@ class Indexer:
             if stop.is_set():
                 return
             try:
-                job.sha256 = sha256_of(to_os(job.file.path))
-                extracted = extract(Path(to_os(job.file.path)), self.settings.max_chars_per_file)
+                job.sha256 = sha256_of(job.file.os_path)
+                extracted = extract(Path(job.file.os_path), self.settings.max_chars_per_file)
                 job.chunks = chunker.chunk(extracted.pages)
                 job.note = extracted.note
             except ExtractionError as error:

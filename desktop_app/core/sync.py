@@ -259,28 +259,30 @@ class FolderWatcher:
         paths = [os.fsdecode(p) for p in (event.src_path, getattr(event, "dest_path", "")) if p]
         wanted = []
         for path in paths:
-            root = owning_root(to_text(path), list(self.roots))
+            root = owning_root(to_text(path), list(self.roots))  # the event's OS path, in the store's form once
             if root is not None and Path(path).name == GITIGNORE and self.settings.honour_gitignore:
                 # New rules: forget the cached ones and re-check the folder they govern.
                 self.excluders.pop(root, None)
                 wanted.append(str(Path(path).parent))
-            elif self.wants(path, event.is_directory):
+            elif root is not None and self.wants(path, event.is_directory, root):
                 wanted.append(path)
         if wanted:
             self.collector.add(*wanted)
 
-    def wants(self, path: str, is_directory: bool) -> bool:
+    def wants(self, path: str, is_directory: bool, root: str | None = None) -> bool:
+        """True for an OS ``path`` inside the indexed folder ``root`` (found here when not given) that
+        could hold indexable files and that no exclusion leaves out."""
         if is_within(path, self.ignored):
             return False
-        root = owning_root(to_text(path), list(self.roots))
+        root = root or owning_root(to_text(path), list(self.roots))
         if root is None:
             return False
-        if path != to_os(root) and self.excluder(root).excluded_with_folders(Path(path), is_directory):
+        excluder = self.excluder(root)
+        if path != str(excluder.root) and excluder.excluded_with_folders(Path(path), is_directory):
             return False
         if is_directory:
             return True
         return is_supported(Path(path)) and self.settings.wants_suffix(Path(path).suffix)
-
 
     def excluder(self, root: str) -> Excluder:
         if root not in self.excluders:
