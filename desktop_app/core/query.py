@@ -60,16 +60,6 @@ class Filters:
                        max((t for t in (self.after, other.after) if t is not None), default=None),
                        min((t for t in (self.before, other.before) if t is not None), default=None))
 
-    def accepts(self, path: str, mtime: float) -> bool:
-        """The same test as the store's SQL, for one file (used on candidates of other channels)."""
-        name = os.path.basename(path).lower()
-        return ((not self.extensions or name.endswith(self.extensions))
-                and (not self.folders or any(path == f or path.startswith(f.rstrip(os.sep) + os.sep)
-                                             for f in self.folders))
-                and all(text in name for text in self.names)
-                and (self.after is None or mtime >= self.after)
-                and (self.before is None or mtime < self.before))
-
     def describe(self) -> list[str]:
         """Each filter as the user would type it, for messages."""
         parts = [f"ext:{e.lstrip('.')}" for e in self.extensions] + [f"in:{f}" for f in self.folders]

@@ -27,7 +27,7 @@ from desktop_app.core.index import Index
 from desktop_app.core.models import TRAINED_CHANNELS, trusted_channels
 from desktop_app.core.query import Filters, Query
 from desktop_app.core.query import parse as parse_query
-from desktop_app.core.store import ChunkRow, Store
+from desktop_app.core.store import Store
 
 FUSIONS = ("max", "raw")
 MAX_QUERY_CHARS = 2000
@@ -340,11 +340,9 @@ class Searcher:
 
     def file_listing(self, allowed: set[int], k: int) -> list[Hit]:
         """A query made only of filters: the matching files, newest first, each at its first chunk."""
-        rows = self.store.chunk_rows(sorted(allowed))
-        first: dict[str, ChunkRow] = {}
-        for row in sorted(rows.values(), key=lambda r: r.id):
-            first.setdefault(row.path, row)
-        newest = sorted(first.values(), key=lambda r: -r.mtime_ns)[:k]
+        firsts = self.store.newest_files_first_chunks(allowed, k)
+        rows = self.store.chunk_rows(firsts)
+        newest = [rows[cid] for cid in firsts if cid in rows]
         return [Hit(row.path, row.page, 0.0, {}, make_snippet(row.text, []), [], row.id, row.start, row.end,
                     mtime=iso_time(row.mtime_ns), size=row.size) for row in newest]
 

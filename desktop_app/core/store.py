@@ -552,15 +552,15 @@ class Store:
                 f"SELECT id FROM chunks WHERE file_id IN ({placeholders(len(part))})", part))
         return found
 
-    def first_chunks(self, file_ids: list[int]) -> dict[int, int]:
-        """File id -> its first chunk's id (a file listing shows where each file begins)."""
-        found: dict[int, int] = {}
-        for part in batched(file_ids):
-            found.update(self.conn.execute(
-                f"SELECT file_id, min(id) FROM chunks WHERE file_id IN ({placeholders(len(part))}) GROUP BY file_id",
-                part))
-        return found
-
+    def newest_files_first_chunks(self, chunk_ids: set[int], limit: int) -> list[int]:
+        """Among the files that own ``chunk_ids``: the first of those chunks of each of the ``limit``
+        newest files, newest first (a file listing, without reading every chunk's text)."""
+        rows = self.conn.execute(
+            "SELECT min(c.id) FROM chunks c JOIN files f ON f.id = c.file_id "
+            "WHERE c.id IN (SELECT value FROM json_each(?)) GROUP BY c.file_id "
+            "ORDER BY max(f.mtime_ns) DESC, min(f.path) LIMIT ?",
+            (json.dumps(sorted(chunk_ids)), limit))
+        return [r[0] for r in rows]
     def chunk_rows(self, ids: list[int]) -> dict[int, ChunkRow]:
         found: dict[int, ChunkRow] = {}
         for part in batched(ids):
