@@ -100,14 +100,15 @@ SORTS = ("relevance", "date", "name")
 EXACT_DENSE_LIMIT = 5000
 
 
-def validate_query(query: str, extra: Filters | None = None) -> Query:
-    """Parse the user's text; empty, overlong, wordless or malformed queries are usage errors."""
+def validate_query(query: str, extra: Filters | None = None, roots: list[str] | None = None) -> Query:
+    """Parse the user's text (``in:`` relative to ``roots``); empty, overlong, wordless or malformed
+    queries are usage errors."""
     text = query.strip()
     if not text and not (extra and extra.active):
         raise UsageError("the query is empty")
     if len(text) > MAX_QUERY_CHARS:
         raise UsageError(f"the query is too long ({len(text):,} characters; the limit is {MAX_QUERY_CHARS:,})")
-    parsed = parse_query(text)
+    parsed = parse_query(text, roots)
     if not WORD.search(parsed.text) and not (parsed.filters.active or (extra and extra.active)):
         if parsed.excluded:
             raise UsageError("the query only excludes words: say what to search for, or add a filter (ext:, in:, ...)")
@@ -233,14 +234,13 @@ class Searcher:
                colbert: bool | None = None, fusion: str = "max", filters: Filters | None = None,
                sort: str = "relevance") -> SearchResult:
         """Rank the index for ``query`` (its operators and ``filters`` restrict which hits may come back)."""
-        validate_query(query, filters)
+        parsed = validate_query(query, filters, self.store.roots())
         if fusion not in FUSIONS:
             raise UsageError(f"unknown fusion {fusion!r}: use one of {', '.join(FUSIONS)}")
         if sort not in SORTS:
             raise UsageError(f"unknown sort {sort!r}: use one of {', '.join(SORTS)}")
         if not 1 <= k <= MAX_K:
             raise UsageError(f"k must be between 1 and {MAX_K} (got {k})")
-        parsed = parse_query(query.strip(), self.store.roots())
         parsed = Query(parsed.text, parsed.phrases, parsed.excluded, parsed.filters.merged(filters or Filters()))
         text = parsed.text
         active = self.channels_for(mode, weights or self.default_weights(), colbert)
@@ -260,13 +260,8 @@ class Searcher:
         encoded = self.encoder.encode([text], QUERY_MAX_TOKENS, colbert="colbert" in active)[0] if needs_model else None
         pool = max(CANDIDATES_PER_CHANNEL, 4 * k)
         keyword = self.keyword_scores(text, allowed) if "keyword" in active else {}
-        tops = self.channel_tops(mode, active, encoded, keyword, pool, allowed)
-        candidates = list(dict.fromkeys(cid for top in tops.values() for cid in top))
-        scores, contributions = self.exact_scores(active, encoded, keyword, candidates)
-        ranked = self.rank(active, encoded, candidates, scores, fusion)
         tokens = self.encoder.word_tokens(text) if encoded is not None else {}
-        found_by = {channel: set(top) for channel, top in tops.items()}
-        hits = self.group(ranked, scores, contributions, QueryWords(text, tokens), found_by, k)
+        hits = self.ranked_hits(mode, active, encoded, keyword, pool, allowed, fusion, QueryWords(text, tokens), k)
         return self.finish(query.strip(), mode, list(active), active, started, hits, sort, note)
 
     def more_like(self, chunk_id: int, k: int = 10) -> SearchResult:
@@ -283,16 +278,22 @@ class Searcher:
         encoded = Encoding(dense=vectors[chunk_id], sparse=self.store.sparse_of(chunk_id))
         trusted = {c: w for c, w in self.default_weights().as_dict().items() if w > 0 and c in ("dense", "sparse")}
         active = trusted or {"dense": 1.0}
-        tops = self.channel_tops("hybrid", active, encoded, {}, max(CANDIDATES_PER_CHANNEL, 4 * (k + 1)))
-        candidates = list(dict.fromkeys(cid for top in tops.values() for cid in top))
-        scores, contributions = self.exact_scores(active, encoded, {}, candidates)
-        ranked = [(cid, score) for cid, score in self.rank(active, encoded, candidates, scores, "max")
-                  if cid != chunk_id]
-        found_by = {channel: set(top) for channel, top in tops.items()}
-        hits = [hit for hit in self.group(ranked, scores, contributions, QueryWords("", {}), found_by, k + 1)
-                if hit.path != source.path][:k]
+        # One file more than asked for: the passage's own file comes first and is left out.
+        pool = max(CANDIDATES_PER_CHANNEL, 4 * (k + 1))
+        hits = self.ranked_hits("hybrid", active, encoded, {}, pool, None, "max", QueryWords("", {}), k + 1)
+        hits = [hit for hit in hits if hit.path != source.path][:k]
         label = f"more like {source.path} (page {source.page})"
         return self.finish(label, "like", list(active), active, started, hits, "relevance", "")
+
+    def ranked_hits(self, mode: str, active: dict[str, float], encoded: Encoding | None, keyword: dict[int, float],
+                    pool: int, allowed: set[int] | None, fusion: str, words: QueryWords, k: int) -> list[Hit]:
+        """Candidates from each channel, their exact scores, the fused ranking, grouped into file hits."""
+        tops = self.channel_tops(mode, active, encoded, keyword, pool, allowed)
+        candidates = list(dict.fromkeys(cid for top in tops.values() for cid in top))
+        scores, contributions = self.exact_scores(active, encoded, keyword, candidates)
+        ranked = self.rank(active, encoded, candidates, scores, fusion)
+        found_by = {channel: set(top) for channel, top in tops.items()}
+        return self.group(ranked, scores, contributions, words, found_by, k)
 
     def finish(self, query: str, mode: str, channels: list[str], weights: dict[str, float], started: float,
                hits: list[Hit], sort: str, note: str) -> SearchResult:
