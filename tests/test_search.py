@@ -112,3 +112,11 @@ def test_context_rebuilds_the_page_text_around_a_chunk(searcher) -> None:
     assert text == page[hit.start:hit.end] and "shimmy damper" in text
     assert before == page[hit.start - 200:hit.start]
     assert after == page[hit.end:hit.end + 200]
+
+
+def test_a_new_empty_index_answers_with_a_note_not_an_error(settings, encoder) -> None:
+    """Found by running the app as a new user: typing before any folder was added crashed the search."""
+    index = Index.open(settings.index_dir, create=True)
+    result = Searcher(index, encoder).search("wing", k=3)
+    assert result.hits == [] and "empty" in result.note
+    index.close()

@@ -230,3 +230,15 @@ def test_a_folder_added_to_a_watcher_is_watched_before_its_scan_returns(settings
             time.sleep(0.1)
     finally:
         watcher.stop()
+
+
+def test_a_reader_opened_on_an_empty_index_finds_what_another_process_indexes(settings, encoder, two_folders) -> None:
+    docs_c, _ = two_folders
+    reader = Index.open(settings.index_dir, create=True)  # the window, before any folder was added
+    searcher = Searcher(reader, encoder)
+    assert searcher.search("wing stall", k=3).hits == []
+    writer = Index.open(settings.index_dir)
+    Indexer(writer, encoder, settings).run([docs_c])
+    writer.close()
+    assert "c1.txt" in {Path(h.path).name for h in searcher.search("wing stall", k=3, mode="dense").hits}
+    reader.close()

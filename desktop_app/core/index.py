@@ -114,9 +114,15 @@ class Index:
         transaction on the index's connection is never touched). While this process holds the
         writer lock its copy is the newest there is, and nothing is read.
         """
-        if self.vectors is None:
-            return 0
         store = store or self.store
+        if self.vectors is None:
+            info = store.model_info()
+            if info is None:
+                return 0
+            with self.sync_lock:  # another process indexed the first files since this one opened it
+                if self.vectors is None:
+                    self.attach_vectors(int(info["dim"]))
+            return self.repaired
         with self.sync_lock:
             if self.writing:
                 return 0

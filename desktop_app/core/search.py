@@ -248,6 +248,9 @@ class Searcher:
             self.encoder.load()  # before the clock starts: took_ms is the search, not the model load
         started = time.perf_counter()
         self.index.catch_up(self.store)  # what other processes wrote since the last search
+        if self.index.vectors is None:  # nothing indexed yet: no model is bound, no vectors exist
+            return self.finish(query.strip(), mode, list(active), active, started, [], sort,
+                               "the index is empty: add a folder to search it")
         allowed, note = self.allowed_chunks(parsed) if parsed.restricts else (None, "")
         if not WORD.search(text):
             hits = self.file_listing(allowed or set(), k)
