@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, TextIO
 from desktop_app import __version__
 from desktop_app.core.config import DEFAULT_EXCLUDES, DEVICES, DTYPES, MODES, Settings, Weights
 from desktop_app.core.errors import DesktopSearchError, IndexMismatchError, UsageError
+from desktop_app.core.extract.base import place_of
 
 if TYPE_CHECKING:
     from desktop_app.core.engine import Engine
@@ -37,6 +38,12 @@ def add_wait_option(parser: argparse.ArgumentParser) -> None:
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=DEVICES, help="where to run the model (default: auto = CUDA if present)")
     parser.add_argument("--dtype", choices=DTYPES, help="model precision (default: auto = fp16 on CUDA, fp32 on CPU)")
+
+
+def add_ocr_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-ocr", dest="ocr", action="store_false", default=None,
+                        help="do not read scanned pages and images with OCR (images are then left out, and "
+                        "scanned PDFs fail with that reason)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "pattern matches (repeatable; adds to the default patterns), e.g. 'build/' or '*.log'")
     index.add_argument("--no-gitignore", dest="gitignore", action="store_false",
                        help="index files that .gitignore files inside the folders leave out")
+    add_ocr_option(index)
     add_wait_option(index)
 
     search = commands.add_parser("search", help="search the index", description="Search the index by meaning "
@@ -105,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_common(watch)
     add_model_options(watch)
     watch.add_argument("--stop-after", type=float, metavar="SECONDS", help="stop after this long (for scripts)")
+    add_ocr_option(watch)
     add_wait_option(watch)
 
     files = commands.add_parser("files", help="list the indexed files", description="List the indexed files with "
@@ -132,6 +141,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         chunk_overlap=getattr(args, "overlap", None),
         exclude_patterns=(DEFAULT_EXCLUDES + tuple(args.exclude)) if getattr(args, "exclude", None) else None,
         honour_gitignore=getattr(args, "gitignore", None),
+        ocr=getattr(args, "ocr", None),
     )
 
 
@@ -374,7 +384,8 @@ def format_hit(rank: int, hit: dict) -> str:
     channels = "  ".join(f"{name} {value:.3f}" for name, value in hit["scores"].items() if value is not None)
     terms = f"  [{', '.join(hit['terms'])}]" if hit["terms"] else "  (found by meaning: no query word in it)"
     snippet = " ".join(hit["snippet"].split())[:200]
-    return f"{rank:2d}. {hit['score']:.3f}  {hit['path']} (page {hit['page']})\n    {channels}{terms}\n    {snippet}"
+    where = place_of(hit["unit"], hit["page"]) + (", text read by OCR" if hit["ocr"] else "")
+    return f"{rank:2d}. {hit['score']:.3f}  {hit['path']} ({where})\n    {channels}{terms}\n    {snippet}"
 
 
 def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -429,6 +440,9 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
         from desktop_app.gui.app import run
 
         return run()
+    from desktop_app.core.logfile import start_logging
+
+    start_logging()
     try:
         return COMMANDS[args.command](args, out, err)
     except UsageError as error:

@@ -10,6 +10,9 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# The CLI and the window log to the platform's log folder; tests keep theirs out of the user's.
+os.environ.setdefault("DESKTOP_SEARCH_LOG_DIR", os.path.join(os.environ.get("TMPDIR", "/tmp"),
+                                                             f"desktop-search-test-logs-{os.getpid()}"))
 
 REPO = Path(__file__).resolve().parents[1]
 

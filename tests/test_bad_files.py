@@ -31,7 +31,7 @@ def bad_corpus(folder: Path) -> dict[str, str]:
     scanned.add_page()
     scanned.rect(20, 20, 100, 100, style="F")
     scanned.output(str(folder / "scanned.pdf"))
-    expect["scanned.pdf"] = "no text layer"
+    expect["scanned.pdf"] = "PDF has no text"
     with zipfile.ZipFile(folder / "broken.docx", "w") as archive:
         archive.writestr("word/document.xml", "garbage")
     expect["broken.docx"] = "damaged DOCX"
@@ -61,7 +61,7 @@ def bad_corpus(folder: Path) -> dict[str, str]:
 
 def test_every_bad_file_is_indexed_or_reported_and_good_files_survive(tmp_path, encoder, settings,
                                                                        monkeypatch) -> None:
-    from desktop_app.core import indexer as indexer_module
+    from desktop_app.core import reading as indexer_module
 
     folder = tmp_path / "mess"
     expect = bad_corpus(folder)

@@ -236,3 +236,49 @@ def test_watch_without_folders_is_a_usage_error(cli_env, aero_corpus) -> None:
     cli("remove", str(aero_corpus))
     code, _, err = cli("watch", "--stop-after", "1")
     assert code == 2 and "nothing to watch" in err
+
+
+def test_pdf_library_warnings_go_to_the_log_not_the_terminal(cli_env, tmp_path) -> None:
+    from builders import make_pdf
+
+    folder = tmp_path / "pdfs"
+    folder.mkdir()
+    good = make_pdf(folder / "good.pdf", ["Ballast water treatment on coastal ferries."])
+    (folder / "cut.pdf").write_bytes(good.read_bytes()[:400])  # PDFium refuses it; pypdf warns while trying
+    logs = tmp_path / "logs"
+    done = subprocess.run([sys.executable, "-m", "desktop_app", "index", str(folder)], capture_output=True,
+                          text=True, env=dict(os.environ, DESKTOP_SEARCH_LOG_DIR=str(logs)), timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "1 added" in done.stdout and "failed: " in done.stdout and "cut.pdf: damaged PDF" in done.stdout
+    assert done.stderr.strip() == "", done.stderr
+    assert "pypdf" in (logs / "desktop-search.log").read_text()
+
+
+def test_search_output_names_slides_and_ocr_text(cli_env, tmp_path) -> None:
+    from builders import make_pptx, text_image
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    make_pptx(folder / "deck.pptx", [("Agenda", "Welcome", ""), ("Harbour", "Dredging the silt basin", "")])
+    text_image(["Receipt for the kitchen water heater"]).save(folder / "receipt.png")
+    assert cli("index", str(folder))[0] == 0
+    code, out, _ = cli("search", "dredging silt basin", "--mode", "keyword", "-k", "1")
+    assert code == 0 and "deck.pptx (slide 2)" in out
+    code, out, _ = cli("search", "kitchen water heater", "--mode", "keyword", "-k", "1", "--json")
+    hit = json.loads(out)["hits"][0]
+    assert hit["path"].endswith("receipt.png") and hit["ocr"] and hit["unit"] == "image"
+    code, out, _ = cli("search", "kitchen water heater", "--mode", "keyword", "-k", "1")
+    assert "receipt.png (image, text read by OCR)" in out
+
+
+def test_no_ocr_leaves_images_out_and_names_the_reason_for_scans(cli_env, tmp_path) -> None:
+    from builders import make_scanned_pdf, text_image
+
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    make_scanned_pdf(folder / "scan.pdf", [["A scanned letter"]])
+    text_image(["A photographed page"]).save(folder / "photo.jpg")
+    code, out, _ = cli("index", str(folder), "--no-ocr", "--json")
+    report = json.loads(out)
+    assert code == 0 and report["added"] == 0 and report["failed"] == 1
+    assert "OCR is turned off" in report["failures"][0]["reason"]

@@ -9,7 +9,7 @@ import pytest
 from builders import encrypt_pdf, make_docx, make_pdf
 
 from desktop_app.core.errors import ExtractionError
-from desktop_app.core.extract import decode_text, extract
+from desktop_app.core.extract import Options, decode_text, extract
 
 
 def test_pdf_text_comes_per_page_with_page_numbers(tmp_path: Path) -> None:
@@ -115,7 +115,7 @@ def test_source_code_is_indexed_as_text(tmp_path: Path) -> None:
 def test_long_text_is_capped_and_the_cap_reported(tmp_path: Path) -> None:
     path = tmp_path / "big.txt"
     path.write_text("word " * 10_000)
-    extracted = extract(path, max_chars=1000)
+    extracted = extract(path, Options(max_chars=1000))
     assert sum(len(p.text) for p in extracted.pages) <= 1000
     assert extracted.note == "text capped at 1,000 characters"
 

@@ -178,7 +178,8 @@ def test_settings_persist_across_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "persist.ini"
     chosen = Settings(index_dir=tmp_path / "my-index", model="/models/m3", device="cpu", dtype="bf16", chunk_tokens=256,
                       chunk_overlap=32, weights=Weights(0.5, 0.2, 0.2, 0.1), file_types=(".pdf", ".md"),
-                      exclude_patterns=("build", "*.tmp"), watch_folders=False)
+                      exclude_patterns=("build", "*.tmp"), watch_folders=False, ocr=False, ocr_max_pages=40,
+                      ocr_max_seconds=90.0, extract_workers=2)
     save_settings(open_qsettings(path), chosen)
     restored = load_settings(QSettings(str(path), QSettings.Format.IniFormat))
     for field in dataclasses.fields(Settings):
@@ -476,20 +477,21 @@ def test_choosing_another_model_offers_a_rebuild_and_never_mixes_models(qtbot, w
 def test_errors_shown_in_the_window_go_to_the_log_file_named_in_about(qtbot, window, tmp_path) -> None:
     import logging
 
+    from desktop_app.core.logfile import start_logging
     from desktop_app.gui.about import about_html
-    from desktop_app.gui.logfile import LOGGER, start_logging
 
     path = start_logging(tmp_path / "logs")
     try:
         window.show_banner("Indexing stopped: the disk is full")
-        for handler in logging.getLogger(LOGGER).handlers:
+        for handler in logging.getLogger().handlers:
             handler.flush()
         assert "Indexing stopped: the disk is full" in path.read_text()
         assert str(tmp_path / "logs") in about_html(window.engine, "idx", "settings.ini", str(path))
     finally:
-        for handler in list(logging.getLogger(LOGGER).handlers):
-            logging.getLogger(LOGGER).removeHandler(handler)
-            handler.close()
+        for handler in list(logging.getLogger().handlers):
+            if getattr(handler, "baseFilename", None) == str(path):
+                logging.getLogger().removeHandler(handler)
+                handler.close()
 
 
 def test_cards_show_bars_only_for_the_channels_the_ranking_used(qtbot, window, aero_corpus) -> None:
@@ -604,3 +606,17 @@ def test_window_filter_row_folder_and_dates_and_typed_combinations(qtbot, window
     assert chips == ["ext:txt  ✕", "before:2024-01-01  ✕"]
     result = search(qtbot, window, '"angle of attack" -old -boundary')
     assert result.hits == [] and "every hit holds the excluded" in window.results_header.text()
+
+
+def test_cards_name_slides_and_sheets_and_mark_ocr_text() -> None:
+    from desktop_app.core.search import Hit
+    from desktop_app.gui.results import card_html, preview_html
+
+    slide = Hit("/docs/deck.pptx", 3, 0.9, {"dense": 0.9}, "Dredging the silt basin", ["silt"], 1, 0, 20,
+                unit="slide")
+    scan = Hit("/docs/receipt.png", 1, 0.8, {"dense": 0.8}, "Kitchen water heater", [], 2, 0, 20, unit="image",
+               ocr=True)
+    assert "slide 3" in card_html(slide) and "OCR" not in card_html(slide)
+    assert "image" in card_html(scan) and "text read by OCR" in card_html(scan)
+    html = preview_html("/docs/book.xlsx", 2, "", "Fuel | 1200", "", [], [(7, 3, "Crew")], "sheet")
+    assert "sheet 2" in html and ">sheet 3</a>" in html

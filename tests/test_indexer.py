@@ -29,7 +29,7 @@ def run(index, encoder, settings, *paths, **kwargs):
 def test_first_run_adds_every_supported_file(index, encoder, settings, aero_corpus) -> None:
     make_pdf(aero_corpus / "paper.pdf", ["Page one on delta wings.", "Page two on vortex lift."])
     make_docx(aero_corpus / "memo.docx", ["Memo about nozzle design."])
-    (aero_corpus / "picture.png").write_bytes(b"\x89PNG")
+    (aero_corpus / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42")
     report = run(index, encoder, settings, aero_corpus)
     assert (report.added, report.updated, report.unchanged, report.removed, report.failed) == (6, 0, 0, 0, 0)
     assert index.store.counts() == {"files": 6, "failed": 0, "chunks": 7}

@@ -21,11 +21,12 @@ def imports_of(path: Path) -> set[str]:
 
 
 def module_name(path: Path) -> str:
-    return ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
 def test_the_core_never_imports_qt() -> None:
-    for path in (PACKAGE / "core").glob("*.py"):
+    for path in (PACKAGE / "core").rglob("*.py"):
         assert not any(name.startswith("PySide6") for name in imports_of(path)), path.name
 
 
@@ -35,7 +36,7 @@ def test_front_ends_never_reach_into_the_store() -> None:
 
 
 def test_core_modules_import_each_other_without_cycles() -> None:
-    modules = {module_name(p): p for p in (PACKAGE / "core").glob("*.py")}
+    modules = {module_name(p): p for p in (PACKAGE / "core").rglob("*.py")}
     graph = {name: {m for m in imports_of(path) if m in modules and m != name} for name, path in modules.items()}
     visiting: list[str] = []
     done: set[str] = set()

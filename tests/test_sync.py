@@ -158,7 +158,7 @@ def test_hidden_folders_and_unsupported_files_raise_no_batches(live) -> None:
     index, searcher, apply_until, handled, folder = live
     (folder / ".git").mkdir()
     (folder / ".git" / "notes.txt").write_text("hidden")
-    (folder / "photo.png").write_bytes(b"\x89PNG")
+    (folder / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42")
     (folder / "seen.txt").write_text("Visible file about spoilers.")
     apply_until(lambda: "seen.txt" in found(searcher, "spoilers"), "visible file")
     assert handled["paths"] == [str(folder / "seen.txt")]

@@ -107,6 +107,11 @@ class Settings:
     honour_gitignore: bool = True
     file_types: tuple[str, ...] = ()
     watch_folders: bool = True
+    # OCR of scanned PDF pages and image files, capped per file so one huge scan cannot stall a run
+    ocr: bool = True
+    ocr_max_pages: int = 200
+    ocr_max_seconds: float = 300.0
+    extract_workers: int = 0  # processes reading PDFs, OCR and office files; 0: one per spare core, up to 4
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
@@ -117,6 +122,10 @@ class Settings:
             raise UsageError(f"chunk size must be between 16 and 8192 tokens (got {self.chunk_tokens})")
         if not 0 <= self.chunk_overlap < self.chunk_tokens // 2:
             raise UsageError(f"chunk overlap must be >= 0 and under half the chunk size (got {self.chunk_overlap})")
+        if self.ocr_max_pages < 1 or not self.ocr_max_seconds > 0:
+            raise UsageError("OCR limits must be at least 1 page and more than 0 seconds")
+        if not 0 <= self.extract_workers <= 64:
+            raise UsageError(f"extraction workers must be between 0 (automatic) and 64 (got {self.extract_workers})")
 
     def wants_suffix(self, suffix: str) -> bool:
         """True when ``suffix`` is among the chosen file types (all supported types when none chosen)."""
@@ -137,6 +146,8 @@ class Settings:
             values["device"] = env["DESKTOP_SEARCH_DEVICE"]
         if env.get("DESKTOP_SEARCH_DTYPE"):
             values["dtype"] = env["DESKTOP_SEARCH_DTYPE"]
+        if env.get("DESKTOP_SEARCH_OCR") in ("0", "1"):
+            values["ocr"] = env["DESKTOP_SEARCH_OCR"] == "1"
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 

@@ -29,6 +29,10 @@ class ExtractionError(DesktopSearchError):
     """A file could not be turned into text; the message says why."""
 
 
+class OcrNeeded(ExtractionError):
+    """The file's text is in images and OCR is turned off; turning it on reads the file again."""
+
+
 class Cancelled(DesktopSearchError):
     """The user cancelled a running job."""
 

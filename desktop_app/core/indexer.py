@@ -8,7 +8,6 @@ committed in groups, each group in one transaction: a crash never leaves half a 
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import queue
@@ -21,14 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
-from desktop_app.core.chunk import Chunk, Chunker
+from desktop_app.core.chunk import Chunker
 from desktop_app.core.config import Settings
 from desktop_app.core.encoder import Encoder
-from desktop_app.core.errors import Cancelled, ExtractionError, StorageError, UsageError
+from desktop_app.core.errors import Cancelled, StorageError, UsageError
 from desktop_app.core.exclude import Excluder
-from desktop_app.core.extract import extract, is_supported
+from desktop_app.core.extract import OcrLimits, Options, is_supported
 from desktop_app.core.index import Index
 from desktop_app.core.paths import to_os, to_text
+from desktop_app.core.reading import Candidate, FileReader, Job, sha256_of
 from desktop_app.core.store import NewChunk
 from desktop_app.core.sync import device_of, outermost, owning_root, root_online
 
@@ -36,6 +36,7 @@ ENCODE_BATCH_CHUNKS = 64
 QUEUE_FILES = 16
 SAVE_EVERY_SECONDS = 60.0
 GIL_TURN_S = 0.001
+PROGRESS_EVERY_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -109,37 +110,6 @@ class RunControl:
             raise Cancelled("indexing cancelled")
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """A file found on disk, in both forms: ``path`` as the store keeps it (text), ``os_path`` for the
-    file system. Converted once, when the scan finds it; nothing downstream converts again."""
-
-    path: str
-    size: int
-    mtime_ns: int
-    os_path: str
-
-
-@dataclass
-class Job:
-    """One file after extraction: its chunks, or why it failed."""
-
-    file: Candidate
-    sha256: str = ""
-    chunks: list[Chunk] = field(default_factory=list)
-    note: str | None = None
-    error: str | None = None
-    is_new: bool = True
-
-
-def sha256_of(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def scan(root: Path, settings: Settings, base: Path | None = None,
          excluded: list[tuple[str, str]] | None = None) -> tuple[list[Candidate], list[Failure]]:
     """Supported files under ``root`` (or ``root`` itself) that the exclusions let through.
@@ -176,7 +146,7 @@ def scan(root: Path, settings: Settings, base: Path | None = None,
             dirs[:] = sorted(d for d in dirs if kept(here / d, True))
             paths.extend(here / name for name in sorted(files) if kept(here / name, False))
     for path in paths:
-        if not is_supported(path) or not settings.wants_suffix(path.suffix):
+        if not is_supported(path, settings.ocr) or not settings.wants_suffix(path.suffix):
             continue
         try:
             stat = path.stat()
@@ -204,12 +174,15 @@ class Indexer:
         self.settings = settings
         self.checkpoint = RunControl().checkpoint
         self.max_tokens = min(settings.chunk_tokens, encoder.max_length - 2)
-        self.settings_key = json.dumps({
+        key = {
             "model": encoder.spec.fingerprint(),
             "chunk_tokens": self.max_tokens,
             "overlap": settings.chunk_overlap,
             "max_chars": settings.max_chars_per_file,
-        }, sort_keys=True)
+        }
+        self.settings_key = json.dumps(key, sort_keys=True)
+        # Files whose text came from OCR, or needed it, are read again when OCR is turned on or off.
+        self.ocr_key = json.dumps({**key, "ocr": settings.ocr}, sort_keys=True)
 
     def run(
         self,
@@ -329,7 +302,8 @@ class Indexer:
             if record is None:
                 todo.append(Job(candidate))
                 continue
-            same_settings = record.settings == self.settings_key and not force  # force: re-encode it anyway
+            # force: re-encode it anyway
+            same_settings = record.settings in (self.settings_key, self.ocr_key) and not force
             if same_settings and (record.size, record.mtime_ns) == (candidate.size, candidate.mtime_ns):
                 report.unchanged += 1
                 continue
@@ -352,22 +326,26 @@ class Indexer:
 
     def process(self, todo: list[Job], report: IndexReport, notify: Callable[[Progress], None],
                 control: RunControl) -> None:
-        """Run extraction in a producer thread and encode + commit in this one."""
+        """Read files in a producer thread (and its worker processes); encode + commit in this one."""
         if not todo:
             return
         chunker = Chunker(self.encoder.spec.path / "tokenizer.json", self.max_tokens, self.settings.chunk_overlap)
+        reader = FileReader(chunker, self.extract_options(), self.settings.extract_workers)
         ready: queue.Queue[Job | None] = queue.Queue(maxsize=QUEUE_FILES)
         stop = threading.Event()
-        producer = threading.Thread(
-            target=self.produce, args=(todo, chunker, ready, stop), name="extract", daemon=True
-        )
+        producer = threading.Thread(target=reader.run, args=(todo, ready, stop), name="extract", daemon=True)
         producer.start()
         meter = Meter(total_files=len(todo), total_bytes=sum(j.file.size for j in todo))
         last_save = time.monotonic()
         pending: list[Job] = []
         try:
             while True:
-                job = ready.get()
+                try:
+                    job = ready.get(timeout=PROGRESS_EVERY_S)
+                except queue.Empty:  # a long read (OCR of a scan): say what the workers are doing
+                    notify(meter.snapshot(reader.activity, control.paused))
+                    control.checkpoint()
+                    continue
                 if job is not None:
                     pending.append(job)
                     notify(meter.snapshot(job.file.path, control.paused))
@@ -389,25 +367,13 @@ class Indexer:
                 except queue.Empty:
                     pass
 
-    def produce(self, todo: list[Job], chunker: Chunker, ready: queue.Queue, stop: threading.Event) -> None:
-        for job in todo:
-            if stop.is_set():
-                return
-            try:
-                job.sha256 = sha256_of(job.file.os_path)
-                extracted = extract(Path(job.file.os_path), self.settings.max_chars_per_file)
-                job.chunks = chunker.chunk(extracted.pages)
-                job.note = extracted.note
-            except ExtractionError as error:
-                job.error = str(error)
-            except FileNotFoundError:
-                job.error = "file vanished before it could be read"
-            except OSError as error:
-                job.error = f"cannot read: {error.strerror or error}"
-            except Exception as error:  # noqa: BLE001 - one bad file must never stop a run
-                job.error = f"unexpected error while reading ({error.__class__.__name__}: {error})"
-            ready.put(job)
-        ready.put(None)
+    def extract_options(self) -> Options:
+        settings = self.settings
+        return Options(settings.max_chars_per_file,
+                       OcrLimits(settings.ocr, settings.ocr_max_pages, settings.ocr_max_seconds))
+
+    def key_of(self, job: Job) -> str:
+        return self.ocr_key if job.ocr_matters else self.settings_key
 
     def commit(self, jobs: list[Job], report: IndexReport, meter: Meter) -> None:
         """Encode the chunks of ``jobs`` together, then store every file in one transaction."""
@@ -420,14 +386,15 @@ class Indexer:
                 file = job.file
                 if job.error:
                     removed.extend(self.store.record_failure(
-                        file.path, file.size, file.mtime_ns, self.settings_key, job.error))
+                        file.path, file.size, file.mtime_ns, self.key_of(job), job.error))
                     continue
                 new_chunks = [
                     NewChunk(c.page, c.start, c.end, c.tokens, c.text, e.dense, e.sparse)
                     for c, e in zip(job.chunks, encodings)
                 ]
                 old_ids, new_ids = self.store.replace_file(
-                    file.path, file.size, file.mtime_ns, job.sha256, self.settings_key, new_chunks, job.note)
+                    file.path, file.size, file.mtime_ns, job.sha256, self.key_of(job), new_chunks, job.note,
+                    job.unit, job.ocr_pages)
                 removed.extend(old_ids)
                 added.extend(zip(new_ids, new_chunks))
         self.index.vectors.delete(removed)

@@ -23,6 +23,7 @@ from desktop_app.core import analyze
 from desktop_app.core.config import BGE_M3_WEIGHTS, MODES, Weights, default_weights
 from desktop_app.core.encoder import Encoder, Encoding
 from desktop_app.core.errors import IndexMismatchError, UsageError
+from desktop_app.core.extract.base import place_of
 from desktop_app.core.index import Index
 from desktop_app.core.models import TRAINED_CHANNELS, trusted_channels
 from desktop_app.core.query import Filters, Query
@@ -54,6 +55,7 @@ class ChunkHit:
     snippet: str = ""
     terms: list[str] = field(default_factory=list)
     found_by: list[str] = field(default_factory=list)
+    ocr: bool = False
 
 
 @dataclass
@@ -74,6 +76,12 @@ class Hit:
     found_by: list[str] = field(default_factory=list)
     mtime: str = ""  # the file's modification time, ISO 8601 (local time with its offset)
     size: int = 0
+    unit: str = "page"  # what ``page`` counts: page, slide, sheet, chapter, message, image
+    ocr: bool = False  # the text was read from an image of the page
+
+    @property
+    def place(self) -> str:
+        return place_of(self.unit, self.page)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -348,7 +356,7 @@ class Searcher:
         rows = self.store.chunk_rows(firsts)
         newest = [rows[cid] for cid in firsts if cid in rows]
         return [Hit(row.path, row.page, 0.0, {}, make_snippet(row.text, []), [], row.id, row.start, row.end,
-                    mtime=iso_time(row.mtime_ns), size=row.size) for row in newest]
+                    mtime=iso_time(row.mtime_ns), size=row.size, unit=row.unit, ocr=row.ocr) for row in newest]
 
     def keyword_scores(self, text: str, allowed: set[int] | None = None) -> dict[int, float]:
         """BM25 of the best ``KEYWORD_DEPTH`` keyword matches, best first; deeper matches count as 0.
@@ -454,10 +462,10 @@ class Searcher:
             if hit is None:
                 by_path[row.path] = Hit(row.path, row.page, round(score, 6), rounded(channel_scores), snippet,
                                         terms, cid, row.start, row.end, found_by=channels,
-                                        mtime=iso_time(row.mtime_ns), size=row.size)
+                                        mtime=iso_time(row.mtime_ns), size=row.size, unit=row.unit, ocr=row.ocr)
             else:
                 hit.more.append(ChunkHit(cid, row.page, row.start, row.end, round(score, 6),
-                                         rounded(channel_scores), snippet, terms, found_by=channels))
+                                         rounded(channel_scores), snippet, terms, found_by=channels, ocr=row.ocr))
         return list(by_path.values())
 
 

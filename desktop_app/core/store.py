@@ -41,7 +41,9 @@ CREATE TABLE IF NOT EXISTS files(
     note TEXT,
     chunks INTEGER NOT NULL DEFAULT 0,
     settings TEXT NOT NULL,
-    indexed_at REAL NOT NULL
+    indexed_at REAL NOT NULL,
+    unit TEXT NOT NULL DEFAULT 'page',
+    ocr_pages TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS chunks(
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -106,6 +108,8 @@ class ChunkRow:
     text: str
     size: int = 0
     mtime_ns: int = 0
+    unit: str = "page"
+    ocr: bool = False  # the chunk's page was read by OCR
 
 
 @dataclass(frozen=True)
@@ -153,6 +157,10 @@ class Store:
             self.set_meta("schema", SCHEMA_VERSION)
         if "device" not in self.db["roots"].columns_dict:
             self.conn.execute("ALTER TABLE roots ADD COLUMN device INTEGER")
+        file_columns = self.db["files"].columns_dict
+        for column, kind in (("unit", "TEXT NOT NULL DEFAULT 'page'"), ("ocr_pages", "TEXT NOT NULL DEFAULT ''")):
+            if column not in file_columns:  # indexes made before OCR and slides: every unit a page, none OCR
+                self.conn.execute(f"ALTER TABLE files ADD COLUMN {column} {kind}")
         if self.get_meta("keyword_analyzer") != analyze.ANALYZER_VERSION:
             self.rebuild_keyword_index()
 
@@ -294,27 +302,35 @@ class Store:
         return ids
 
     def upsert_file(self, path: str, size: int, mtime_ns: int, sha256: str | None, status: str,
-                    settings: str, error: str | None = None, note: str | None = None, chunks: int = 0) -> int:
-        """Insert or update a file record (plain SQL: sqlite-utils' writers would commit early)."""
+                    settings: str, error: str | None = None, note: str | None = None, chunks: int = 0,
+                    unit: str = "page", ocr_pages: list[int] | None = None) -> int:
+        """Insert or update a file record (plain SQL: sqlite-utils' writers would commit early).
+
+        ``unit`` names what its pages are (page, slide, sheet, ...); ``ocr_pages`` those read by OCR.
+        """
         row = self.conn.execute(
-            "INSERT INTO files(path, size, mtime_ns, sha256, status, error, note, chunks, settings, indexed_at) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET size = excluded.size, "
+            "INSERT INTO files(path, size, mtime_ns, sha256, status, error, note, chunks, settings, indexed_at, "
+            "unit, ocr_pages) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET size = excluded.size, "
             "mtime_ns = excluded.mtime_ns, sha256 = excluded.sha256, status = excluded.status, "
             "error = excluded.error, note = excluded.note, chunks = excluded.chunks, "
-            "settings = excluded.settings, indexed_at = excluded.indexed_at RETURNING id",
-            (path, size, mtime_ns, sha256, status, error, note, chunks, settings, time.time()),
+            "settings = excluded.settings, indexed_at = excluded.indexed_at, unit = excluded.unit, "
+            "ocr_pages = excluded.ocr_pages RETURNING id",
+            (path, size, mtime_ns, sha256, status, error, note, chunks, settings, time.time(), unit,
+             ",".join(map(str, ocr_pages or []))),
         ).fetchone()
         return row[0]
 
     def replace_file(self, path: str, size: int, mtime_ns: int, sha256: str, settings: str,
-                     chunks: list[NewChunk], note: str | None = None) -> tuple[list[int], list[int]]:
+                     chunks: list[NewChunk], note: str | None = None, unit: str = "page",
+                     ocr_pages: list[int] | None = None) -> tuple[list[int], list[int]]:
         """Store a file's new chunks in place of its old ones. Returns (removed ids, added ids).
 
         Call inside :meth:`transaction`: together with the deletes this is all-or-nothing.
         """
         existing = self.conn.execute("SELECT id FROM files WHERE path = ?", (path,)).fetchone()
         removed = self.delete_chunks_of(existing[0]) if existing else []
-        file_id = self.upsert_file(path, size, mtime_ns, sha256, "indexed", settings, note=note, chunks=len(chunks))
+        file_id = self.upsert_file(path, size, mtime_ns, sha256, "indexed", settings, note=note, chunks=len(chunks),
+                                   unit=unit, ocr_pages=ocr_pages)
         self.chunks_changed = True
         added = []
         for chunk in chunks:
@@ -565,11 +581,12 @@ class Store:
         found: dict[int, ChunkRow] = {}
         for part in batched(ids):
             rows = self.conn.execute(
-                "SELECT c.id, f.path, c.page, c.char_start, c.char_end, c.text, f.size, f.mtime_ns FROM chunks c "
+                "SELECT c.id, f.path, c.page, c.char_start, c.char_end, c.text, f.size, f.mtime_ns, f.unit, "
+                "instr(',' || f.ocr_pages || ',', ',' || c.page || ',') > 0 FROM chunks c "
                 f"JOIN files f ON f.id = c.file_id WHERE c.id IN ({placeholders(len(part))})",
                 part,
             )
-            found.update((row[0], ChunkRow(*row)) for row in rows)
+            found.update((row[0], ChunkRow(*row[:9], bool(row[9]))) for row in rows)
         return found
 
     def context(self, chunk_id: int, chars: int = 600) -> tuple[str, str, str]:

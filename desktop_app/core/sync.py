@@ -282,7 +282,7 @@ class FolderWatcher:
             return False
         if is_directory:
             return True
-        return is_supported(Path(path)) and self.settings.wants_suffix(Path(path).suffix)
+        return is_supported(Path(path), self.settings.ocr) and self.settings.wants_suffix(Path(path).suffix)
 
     def excluder(self, root: str) -> Excluder:
         if root not in self.excluders:

@@ -27,9 +27,9 @@ from PySide6.QtWidgets import (
 
 from desktop_app.core.config import BGE_M3_WEIGHTS, Settings, Weights
 from desktop_app.core.errors import UsageError
+from desktop_app.core.logfile import log_path, start_logging
 from desktop_app.core.query import FILTER_KEYS, SYNTAX_HELP
 from desktop_app.gui.files_view import FilesDialog
-from desktop_app.gui.logfile import log_path, start_logging
 from desktop_app.gui.model_offer import ModelOfferPanel, offline_notice
 from desktop_app.gui.panes import FoldersPane, PreviewPane, ProgressPane, ResultsPane, SearchBar
 from desktop_app.gui.plain import plain_label
@@ -563,7 +563,7 @@ class MainWindow(QMainWindow):
         before, text, after = parts
         others = [(hit.chunk_id, hit.page, hit.snippet)] + [(m.chunk_id, m.page, m.snippet) for m in hit.more]
         others = [o for o in others if o[0] != chunk_id]
-        self.preview.setHtml(preview_html(hit.path, page, before, text, after, hit.terms, others))
+        self.preview.setHtml(preview_html(hit.path, page, before, text, after, hit.terms, others, hit.unit))
         self.preview_shown.emit()
 
     def preview_link(self, url: QUrl) -> None:
@@ -627,7 +627,8 @@ class MainWindow(QMainWindow):
         elif not old.watch_folders:
             self.start_watching()
         engine_fields = ("model", "device", "dtype", "index_dir", "chunk_tokens", "chunk_overlap",
-                         "file_types", "exclude_patterns", "honour_gitignore")
+                         "file_types", "exclude_patterns", "honour_gitignore", "ocr", "ocr_max_pages",
+                         "ocr_max_seconds", "extract_workers")
         if any(getattr(old, f) != getattr(new, f) for f in engine_fields):
             if self.running:
                 self.reload_after_run = True

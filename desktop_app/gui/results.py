@@ -15,6 +15,7 @@ from PySide6.QtGui import QColor, QPainter, QPalette, QTextDocument
 from PySide6.QtWidgets import QAbstractItemView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from desktop_app.core import analyze
+from desktop_app.core.extract.base import place_of
 
 HIGHLIGHT = "background-color:#ffe28a;color:#000000;font-weight:600"
 CHIP = "background-color:#dde8f7;color:#1d3b66"
@@ -53,9 +54,10 @@ def card_html(hit: object) -> str:
     """The text part of one result card: name, page, folder, snippet, term chips."""
     path = Path(hit.path)
     more = f" · +{len(hit.more)} more in this file" if hit.more else ""
+    ocr = f" · <span style='{BY_MEANING}'>text read by OCR</span>" if hit.ocr else ""
     return (
         f"<div><b>{html.escape(path.name)}</b>"
-        f"<span style='color:#666666'> · page {hit.page}{more}</span></div>"
+        f"<span style='color:#666666'> · {hit.place}{ocr}{more}</span></div>"
         f"<div style='color:#666666;font-size:small'>{html.escape(str(path.parent))}</div>"
         f"<div style='margin-top:3px'>{highlight_html(' '.join(hit.snippet.split()), hit.terms)}</div>"
         f"<div style='margin-top:3px'>{chips_html(hit.terms)}</div>"
@@ -68,16 +70,16 @@ def reflow(text: str) -> str:
 
 
 def preview_html(path: str, page: int, before: str, text: str, after: str, terms: list[str],
-                 others: list[tuple[int, int, str]]) -> str:
+                 others: list[tuple[int, int, str]], unit: str = "page") -> str:
     """The preview pane: the hit in its page context, terms highlighted, other matches as links."""
     before, text, after = reflow(before), reflow(text), reflow(after)
     links = "".join(
-        f"<li><a href='chunk:{chunk_id}'>page {other_page}</a>: {html.escape(snippet[:120])}…</li>"
+        f"<li><a href='chunk:{chunk_id}'>{place_of(unit, other_page)}</a>: {html.escape(snippet[:120])}…</li>"
         for chunk_id, other_page, snippet in others
     )
     others_html = f"<p><b>Other matches in this file</b></p><ul>{links}</ul>" if others else ""
     return (
-        f"<p><b>{html.escape(Path(path).name)}</b> — page {page}<br>"
+        f"<p><b>{html.escape(Path(path).name)}</b> — {place_of(unit, page)}<br>"
         f"<span style='color:#666666'>{html.escape(path)}</span></p>"
         f"<p>{'…' if before else ''}{highlight_html(before, terms)}"
         f"<span style='background-color:#eef4ff'>{highlight_html(text, terms)}</span>"
@@ -122,7 +124,7 @@ class ResultsModel(QAbstractListModel):
             return None
         hit = self.hits[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
-            return f"{Path(hit.path).name} (page {hit.page}) {hit.score:.3f}"
+            return f"{Path(hit.path).name} ({hit.place}) {hit.score:.3f}"
         if role == Qt.ItemDataRole.ToolTipRole:
             return hit.path
         if role == HitRole:

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QPushButton,
     QSpinBox,
@@ -77,6 +78,15 @@ def load_settings(store: QSettings) -> Settings:
         changes["watch_folders"] = text("watch_folders") == "true"
     if text("honour_gitignore") in ("true", "false"):
         changes["honour_gitignore"] = text("honour_gitignore") == "true"
+    if text("ocr") in ("true", "false"):
+        changes["ocr"] = text("ocr") == "true"
+    for key in ("ocr_max_pages", "extract_workers"):
+        if text(key).isdigit():
+            changes[key] = int(text(key))
+    try:
+        changes["ocr_max_seconds"] = float(text("ocr_max_seconds"))
+    except ValueError:
+        pass
     settings = base
     for name, value in changes.items():  # chunk_tokens before chunk_overlap, which is checked against it
         try:
@@ -98,6 +108,10 @@ def save_settings(store: QSettings, settings: Settings) -> None:
     store.setValue("exclude_patterns", ", ".join(settings.exclude_patterns))
     store.setValue("watch_folders", "true" if settings.watch_folders else "false")
     store.setValue("honour_gitignore", "true" if settings.honour_gitignore else "false")
+    store.setValue("ocr", "true" if settings.ocr else "false")
+    store.setValue("ocr_max_pages", str(settings.ocr_max_pages))
+    store.setValue("ocr_max_seconds", f"{settings.ocr_max_seconds:g}")
+    store.setValue("extract_workers", str(settings.extract_workers))
     store.sync()
 
 
@@ -149,6 +163,28 @@ class SettingsDialog(QDialog):
         self.watch = QCheckBox("Keep indexed folders in sync as files change")
         self.watch.setChecked(settings.watch_folders)
         form.addRow("Live sync", self.watch)
+        self.ocr = QCheckBox("Read scanned pages and images (OCR, offline)")
+        self.ocr.setChecked(settings.ocr)
+        self.ocr.setToolTip("Scanned PDFs, scanned pages inside PDFs and PNG/JPEG/TIFF/WebP/BMP images are read "
+                            "with RapidOCR on this computer. Off: images are left out of the index.")
+        form.addRow("OCR", self.ocr)
+        self.ocr_pages = QSpinBox()
+        self.ocr_pages.setRange(1, 100_000)
+        self.ocr_pages.setValue(settings.ocr_max_pages)
+        self.ocr_pages.setSuffix(" pages")
+        self.ocr_seconds = QSpinBox()
+        self.ocr_seconds.setRange(1, 86_400)
+        self.ocr_seconds.setValue(int(settings.ocr_max_seconds))
+        self.ocr_seconds.setSuffix(" s")
+        limits = QWidget()
+        row = QHBoxLayout(limits)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.ocr_pages)
+        row.addWidget(QLabel("or"))
+        row.addWidget(self.ocr_seconds)
+        row.addStretch(1)
+        limits.setToolTip("OCR of one file stops at whichever comes first, so one huge scan cannot stall indexing")
+        form.addRow("OCR limit per file", limits)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -183,4 +219,7 @@ class SettingsDialog(QDialog):
             exclude_patterns=split_list(self.exclude.text()),
             watch_folders=self.watch.isChecked(),
             honour_gitignore=self.gitignore.isChecked(),
+            ocr=self.ocr.isChecked(),
+            ocr_max_pages=self.ocr_pages.value(),
+            ocr_max_seconds=float(self.ocr_seconds.value()),
         )
