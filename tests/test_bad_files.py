@@ -31,7 +31,7 @@ def bad_corpus(folder: Path) -> dict[str, str]:
     scanned.add_page()
     scanned.rect(20, 20, 100, 100, style="F")
     scanned.output(str(folder / "scanned.pdf"))
-    expect["scanned.pdf"] = "PDF has no text"
+    expect["scanned.pdf"] = "PDF has no text: its pages hold neither text nor images"
     with zipfile.ZipFile(folder / "broken.docx", "w") as archive:
         archive.writestr("word/document.xml", "garbage")
     expect["broken.docx"] = "damaged DOCX"

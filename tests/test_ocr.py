@@ -92,3 +92,16 @@ def test_a_damaged_image_has_a_reason(tmp_path: Path) -> None:
     (tmp_path / "cut.png").write_bytes((tmp_path / "receipt.png").read_bytes()[:200])
     with pytest.raises(ExtractionError, match="damaged image|not a readable PNG"):
         extract(tmp_path / "cut.png")
+
+
+def test_a_pdf_of_pictures_without_words_is_indexed_empty_with_a_note(tmp_path: Path) -> None:
+    from fpdf import FPDF
+    from PIL import Image
+
+    Image.new("RGB", (600, 400), (200, 80, 40)).save(tmp_path / "photo.png")
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.image(str(tmp_path / "photo.png"), x=10, y=10, w=150)
+    pdf.output(str(tmp_path / "album.pdf"))
+    extracted = extract(tmp_path / "album.pdf")
+    assert extracted.pages == [] and extracted.note == "no text found: OCR read 1 page(s) of images"

@@ -71,8 +71,10 @@ def _read_pages(document, context: Context) -> Extracted:  # noqa: ANN001 - pypd
         if not pages:
             raise OcrNeeded("PDF has no text layer (scanned images?) and OCR is turned off in Settings")
         notes.append(f"{unread_scans} scanned page(s) not read: OCR is turned off")
-    if not pages and total:
-        raise ExtractionError("PDF has no text: its pages hold neither text nor readable images")
+    if not pages and scans:
+        notes.append(f"no text found: OCR read {budget.pages} page(s) of images")
+    elif not pages and total:
+        raise ExtractionError("PDF has no text: its pages hold neither text nor images")
     return replace(capped(pages, options.max_chars, notes=notes), ocr_matters=scans > 0)
 
 
