@@ -63,8 +63,10 @@ def test_ocr_stops_at_the_page_cap_and_says_where(tmp_path: Path) -> None:
 
 def test_a_huge_image_is_scaled_down_before_ocr_and_still_read(tmp_path: Path) -> None:
     text_image(RECEIPT, size=(1400, 900)).resize((5600, 3600)).save(tmp_path / "poster.png")
-    extracted = extract(tmp_path / "poster.png", Options(ocr=OcrLimits(max_pixels=4_000_000)))
+    extracted = extract(tmp_path / "poster.png", Options(ocr=OcrLimits(max_pixels=6_000_000)))
     assert "plumbing" in words(extracted.pages[0].text)
+    with pytest.raises(ExtractionError, match=r"image too large to read \(5600 x 3600 pixels\)"):
+        extract(tmp_path / "poster.png", Options(ocr=OcrLimits(max_pixels=4_000_000)))
 
 
 def test_an_image_without_text_is_indexed_empty_with_a_note(tmp_path: Path) -> None:

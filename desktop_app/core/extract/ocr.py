@@ -95,12 +95,13 @@ def extract_image(path: Path, context: Context) -> Extracted:
     options = context.options
     from PIL import Image, ImageSequence, UnidentifiedImageError
 
-    Image.MAX_IMAGE_PIXELS = None  # the pixel cap below decides, before decoding at full size
     try:
         image = Image.open(path)
         frames = getattr(image, "n_frames", 1)
-        if image.width * image.height > 16 * options.ocr.max_pixels:
+        if image.width * image.height > 4 * options.ocr.max_pixels:
             raise ExtractionError(f"image too large to read ({image.width} x {image.height} pixels)")
+        if image.width * image.height > options.ocr.max_pixels:
+            image.draft("RGB", (image.width // 2, image.height // 2))  # a JPEG decodes at half size at once
         budget = OcrBudget(options.ocr)
         pages = []
         for number, frame in enumerate(ImageSequence.Iterator(image), start=1):
@@ -112,6 +113,8 @@ def extract_image(path: Path, context: Context) -> Extracted:
             pages.append(Page(number, context.reader.read(fit_pixels(frame, options.ocr.max_pixels)), ocr=True))
     except ExtractionError:
         raise
+    except Image.DecompressionBombError:
+        raise ExtractionError("image too large to read (over Pillow's safety limit)") from None
     except UnidentifiedImageError:
         raise ExtractionError(f"not a readable {path.suffix.lower().lstrip('.').upper()} image") from None
     except (OSError, ValueError, SyntaxError) as error:
