@@ -116,3 +116,37 @@ def test_turning_ocr_on_reads_only_the_files_that_need_it_again(tmp_path, settin
     assert (second.added, second.updated, second.unchanged) == (1, 1, 2)  # receipt.png new, letter.pdf again
     assert Path(engine.search("boiler inspection", k=3, mode="keyword").hits[0].path).name == "letter.pdf"
     engine.close()
+
+
+def test_pause_holds_ocr_between_pages_and_resume_finishes(tmp_path, settings, monkeypatch) -> None:
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    make_scanned_pdf(folder / "long.pdf", [RECEIPT, LETTER] * 3)
+    control = RunControl()
+    worker_said: list[tuple[float, str]] = []  # what the worker processes report, paused or not
+    original_drain = ExtractionPool.drain
+
+    def recording_drain(pool: ExtractionPool) -> None:
+        original_drain(pool)
+        worker_said.append((time.monotonic(), pool.activity))
+
+    monkeypatch.setattr(ExtractionPool, "drain", recording_drain)
+    window: dict[str, float] = {}
+
+    def resume_later() -> None:
+        window["from"] = time.monotonic() + 1.5  # a page being read when pausing may still finish
+        time.sleep(4.5)
+        window["to"] = time.monotonic()
+        control.resume()
+
+    def on_progress(progress: Progress) -> None:
+        if "OCR page 2 " in progress.current and not window and not control.paused:
+            control.pause()
+            threading.Thread(target=resume_later, daemon=True).start()
+
+    engine = Engine.open(settings, create=True)
+    report = engine.indexer().run([folder], progress=on_progress, control=control)
+    engine.close()
+    during = {text for at, text in worker_said if window["from"] <= at <= window["to"]}
+    assert len(during) == 1, f"OCR went on while the run was paused: {sorted(during)}"
+    assert report.added == 1 and not report.cancelled

@@ -344,13 +344,13 @@ class Indexer:
                     job = ready.get(timeout=PROGRESS_EVERY_S)
                 except queue.Empty:  # a long read (OCR of a scan): say what the workers are doing
                     notify(meter.snapshot(reader.activity, control.paused))
-                    control.checkpoint()
+                    wait_while_paused(control, reader)
                     continue
                 if job is not None:
                     pending.append(job)
                     notify(meter.snapshot(job.file.path, control.paused))
                 if pending and (job is None or sum(len(j.chunks) for j in pending) >= ENCODE_BATCH_CHUNKS):
-                    control.checkpoint()
+                    wait_while_paused(control, reader)
                     self.commit(pending, report, meter)
                     notify(meter.snapshot(pending[-1].file.path, control.paused))
                     pending = []
@@ -436,6 +436,13 @@ class Meter:
         eta = elapsed * (self.total_bytes - self.bytes) / self.bytes if self.bytes else None
         return Progress("indexing", self.files, self.total_files, current, self.chunks, self.tokens,
                         self.tokens / elapsed, eta, paused)
+
+
+def wait_while_paused(control: RunControl, reader: FileReader) -> None:
+    """Block while the run is paused, the reading workers too; raise Cancelled once cancelled."""
+    reader.pause(control.paused)
+    control.checkpoint()
+    reader.pause(False)
 
 
 def storage_message(error: BaseException, folder: Path) -> str:

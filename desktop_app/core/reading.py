@@ -66,6 +66,12 @@ class FileReader:
         self.chunker, self.options, self.workers, self.make_pool = chunker, options, workers, pool
         self.activity = ""
         self.reader = OcrReader()
+        self.pool: ExtractionPool | None = None
+
+    def pause(self, paused: bool) -> None:
+        """Hold the worker processes between pages (or let them go on)."""
+        if self.pool is not None:
+            self.pool.pause(paused)
 
     def run(self, todo: list[Job], ready: queue.Queue[Job | None], stop: threading.Event) -> None:
         pool: ExtractionPool | None = None
@@ -79,7 +85,7 @@ class FileReader:
                     ready.put(job)
                     continue
                 if pool is None:
-                    pool = self.make_pool(self.options, self.workers)
+                    pool = self.pool = self.make_pool(self.options, self.workers)
                 while len(inflight) >= 2 * pool.workers and not stop.is_set():
                     self.collect(pool, inflight, ready)
                 if hashed(job):

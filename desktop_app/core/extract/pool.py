@@ -39,13 +39,15 @@ class ExtractionPool:
         self.context = multiprocessing.get_context("spawn")
         self.messages = self.context.Queue()
         self.cancelled = self.context.Event()
+        self.running = self.context.Event()  # cleared while the run is paused: OCR waits between pages
+        self.running.set()
         self.executor = self._start()
         self.activity = ""
 
     def _start(self) -> ProcessPoolExecutor:
         threads = max(1, (os.cpu_count() or 2) // self.workers)
         return ProcessPoolExecutor(self.workers, mp_context=self.context, initializer=_start_worker,
-                                   initargs=(self.messages, self.cancelled, threads),
+                                   initargs=(self.messages, self.cancelled, self.running, threads),
                                    max_tasks_per_child=FILES_PER_WORKER)
 
     def submit(self, path: str) -> Future[Extracted]:
@@ -64,6 +66,12 @@ class ExtractionPool:
             self.restart()
             raise ExtractionError(CRASH_REASON) from None
 
+    def pause(self, paused: bool) -> None:
+        if paused:
+            self.running.clear()
+        else:
+            self.running.set()
+
     def drain(self) -> None:
         """Take the workers' progress lines (keeping the newest) and pass their log records on."""
         while True:
@@ -79,6 +87,7 @@ class ExtractionPool:
     def close(self) -> None:
         """Stop the workers; a cancelled run stops them between pages instead of after the file."""
         self.cancelled.set()
+        self.running.set()
         self.executor.shutdown(wait=True, cancel_futures=True)
         self.messages.close()
         self.messages.join_thread()
@@ -88,11 +97,13 @@ class _Worker:
     """What one worker process keeps between files: its OCR engine and the channel to the indexer."""
 
     def __init__(self, messages: multiprocessing.Queue, cancelled: multiprocessing.synchronize.Event,
-                 threads: int) -> None:
-        self.messages, self.cancelled = messages, cancelled
+                 running: multiprocessing.synchronize.Event, threads: int) -> None:
+        self.messages, self.cancelled, self.running = messages, cancelled, running
         self.reader = OcrReader(threads)
 
     def progress(self, path: str, text: str) -> None:
+        """Between pages: say where we are, wait while paused, stop when cancelled."""
+        self.running.wait()
         if self.cancelled.is_set():
             raise Cancelled("indexing cancelled")
         self.messages.put(f"{Path(path).name}: {text}")
@@ -102,13 +113,13 @@ _worker: _Worker | None = None  # one per worker process, set by its initializer
 
 
 def _start_worker(messages: multiprocessing.Queue, cancelled: multiprocessing.synchronize.Event,
-                  threads: int) -> None:
+                  running: multiprocessing.synchronize.Event, threads: int) -> None:
     global _worker
     root = logging.getLogger()
     root.handlers = [logging.handlers.QueueHandler(messages)]
     root.setLevel(logging.WARNING)
     logging.captureWarnings(True)
-    _worker = _Worker(messages, cancelled, threads)
+    _worker = _Worker(messages, cancelled, running, threads)
 
 
 def _read(path: str, options: Options) -> Extracted:
