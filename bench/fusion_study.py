@@ -46,7 +46,7 @@ def channel_scores(collection: testsets.Collection, index_dir: Path) -> tuple[li
         text = text.replace('"', " ")  # as quality.py sends them: the collections' quotes are prose
         encoded = encoder.encode([text], QUERY_MAX_TOKENS)[0]
         sparse = np.zeros(len(ids))
-        for cid, score in store.sparse_top(encoded.sparse, len(ids)):
+        for cid, score in index.postings.top(encoded.sparse, len(ids)):
             sparse[position[cid]] = score
         keyword = np.zeros(len(ids))
         query = fts_query(text)

@@ -132,7 +132,7 @@ class PrecomputedEncoder:
 
 
 def every_posting_top(store: Store, query: dict[int, float], limit: int) -> list[tuple[int, float]]:
-    """The baseline: sum every posting of every query token (what MaxScore avoids)."""
+    """The reference: SQLite sums every posting of every query token."""
     values = ",".join("(?, ?)" for _ in query)
     sql = (f"WITH q(token_id, qw) AS (VALUES {values}) SELECT s.chunk_id, sum(s.weight * q.qw) AS score "
            "FROM q JOIN sparse s ON s.token_id = q.token_id GROUP BY s.chunk_id ORDER BY score DESC LIMIT ?")
@@ -150,6 +150,8 @@ def measure(folder: Path, queries: int, dim: int) -> dict[str, float]:
     index = Index.open(folder)
     load_s = time.perf_counter() - started
     index_rss = rss_mb() - base_rss
+    with index.writer("search_latency"):  # saves the caches when this open had to rebuild them
+        pass
     corpus = SyntheticCorpus(dim, seed=1)
     _, all_vectors = zip(*index.store.iter_dense())
     vectors = np.concatenate(all_vectors)
@@ -180,7 +182,7 @@ def measure(folder: Path, queries: int, dim: int) -> dict[str, float]:
         exact = every_posting_top(index.store, encoding.sparse, 100)
         exact_ms.append((time.perf_counter() - started) * 1000)
         started = time.perf_counter()
-        pruned = index.store.sparse_top(encoding.sparse, 100)
+        pruned = index.postings.top(encoding.sparse, 100)
         pruned_ms.append((time.perf_counter() - started) * 1000)
         overlap.append(len({c for c, _ in exact} & {c for c, _ in pruned}) / max(len(exact), 1))
     disk = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
@@ -192,9 +194,9 @@ def measure(folder: Path, queries: int, dim: int) -> dict[str, float]:
         "filtered_k_hits_all_inside": float(np.mean(inside)),
         "dense_recall_at_10": round(float(recall), 4),
         "sparse_every_posting_p50_ms": round(statistics.median(exact_ms), 2),
-        "sparse_maxscore_p50_ms": round(statistics.median(pruned_ms), 2),
-        "sparse_maxscore_recall_at_100": round(float(np.mean(overlap)), 4),
-        "open_s": round(load_s, 2), "index_rss_mb": round(index_rss), "disk_mb": round(disk / 2**20),
+        "sparse_postings_p50_ms": round(statistics.median(pruned_ms), 2),
+        "sparse_recall": round(float(np.mean(overlap)), 4),
+        "open_s": round(load_s, 2), "ram_mb": round(index_rss), "disk_mb": round(disk / 2**20),
     }
 
 
@@ -205,11 +207,12 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--work", type=Path, default=Path(__file__).parent / "work")
     parser.add_argument("--reuse", action="store_true", help="measure an index built by an earlier run")
+    parser.add_argument("--json", action="store_true", help="print the result as one line of JSON")
     args = parser.parse_args()
     folder = args.work / f"synthetic-{args.chunks}"
     built = {} if args.reuse else build(folder, args.chunks, args.dim)
     result = {"chunks": args.chunks, "threads": os.cpu_count(), **built, **measure(folder, args.queries, args.dim)}
-    print(json.dumps(result, indent=2))
+    print(json.dumps(result) if args.json else json.dumps(result, indent=2))
     missed = [k for k, target in TARGETS.items()
               if (result[k] < target if k.startswith(("dense", "filtered_k")) else result[k] > target)]
     if missed:

@@ -3,7 +3,9 @@
 Usage: python crash_child.py POINT N -- CLI ARGS...   (test helper, never imported by the app)
 Points: commit (inside a transaction, before COMMIT), vectors-add (after a commit, before the
 vectors are added), save-replace (temporary hnswlib file written, not yet renamed),
-save-meta (file renamed, its state not yet recorded in SQLite).
+save-meta (file renamed, its state not yet recorded in SQLite), postings-add (after a commit,
+before the sparse postings are added), postings-replace (temporary postings file written, not
+yet renamed).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import os
 import signal
 import sys
 
+from desktop_app.core import postings as postings_module
 from desktop_app.core import store as store_module
 from desktop_app.core import vectors as vectors_module
 
@@ -53,6 +56,23 @@ def arm(point: str, n: int) -> None:
             original_add(self, ids, vectors)
 
         vectors_module.VectorIndex.add = add
+    elif point == "postings-add":
+        original_postings_add = postings_module.PostingsIndex.add
+
+        def add_postings(self, rows):
+            die()
+            original_postings_add(self, rows)
+
+        postings_module.PostingsIndex.add = add_postings
+    elif point == "postings-replace":
+        original_postings_replace = os.replace
+
+        def replace_postings(source, target):
+            if str(source).endswith(".npz.tmp"):
+                die()
+            original_postings_replace(source, target)
+
+        postings_module.os.replace = replace_postings
     elif point == "save-replace":
         original_replace = os.replace
 

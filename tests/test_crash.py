@@ -43,9 +43,11 @@ def snapshot(index_dir: Path, encoder) -> dict:
     live = set(store.all_chunk_ids().tolist())
     searcher = Searcher(index, encoder)
     results = {q: [(h.path, round(h.score, 5)) for h in searcher.search(q, k=20).hits] for q in QUERIES}
-    vectors = index.vectors.count
+    sparse = {q: [(h.path, round(h.score, 5)) for h in searcher.search(q, k=20, mode="sparse").hits] for q in QUERIES}
+    vectors, postings = index.vectors.count, index.postings.postings
     index.close()
-    return {"per_file": per_file, "chunks": len(live), "vectors": vectors, "results": results}
+    return {"per_file": per_file, "chunks": len(live), "vectors": vectors, "results": results, "sparse": sparse,
+            "postings": postings}
 
 
 @pytest.fixture(scope="module")
@@ -83,11 +85,12 @@ def finish_and_compare(index_dir: Path, docs: Path, encoder, settings, expected:
     assert observed["chunks"] == observed["vectors"] == expected["chunks"]
     assert observed["per_file"] == expected["per_file"]
     assert observed["results"] == expected["results"]
+    assert observed["sparse"] == expected["sparse"] and observed["postings"] == expected["postings"]
 
 
 @pytest.mark.parametrize("point, n", [
     ("commit", 2), ("commit", 4), ("vectors-add", 1), ("vectors-add", 3),
-    ("save-replace", 1), ("save-meta", 1),
+    ("save-replace", 1), ("save-meta", 1), ("postings-add", 2), ("postings-replace", 1),
 ])
 def test_kill_at_a_chosen_point_loses_and_doubles_nothing(point, n, baseline, tmp_path, encoder, settings,
                                                           monkeypatch) -> None:

@@ -1,7 +1,8 @@
-"""An index folder: the SQLite store, the hnswlib cache beside it and the model they belong to.
+"""An index folder: the SQLite store, the hnswlib and sparse-postings caches beside it and the model
+they belong to.
 
 Several processes may open one index (the window, a terminal's ``index``, ``watch``, the HTTP
-server). SQLite is the truth; each process keeps its own hnswlib copy in memory and brings it
+server). SQLite is the truth; each process keeps its own copy of both caches in memory and brings it
 up to date from the store's generation counter and tombstones: at open (the file may be older
 than the store: a crash, or another writer's save), before a search, and after taking the
 writer lock, before writing anything. Only a process holding the writer lock saves the file,
@@ -16,14 +17,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
+
 from desktop_app.core.errors import IndexMismatchError, IndexMissingError
 from desktop_app.core.lock import WriterLock
 from desktop_app.core.models import ModelSpec
-from desktop_app.core.store import Store, decode_dense
+from desktop_app.core.postings import PostingsIndex
+from desktop_app.core.store import NewChunk, Store, decode_dense
 from desktop_app.core.vectors import VectorIndex
 
 DB_NAME = "index.sqlite3"
 VECTORS_NAME = "dense.hnsw"
+POSTINGS_NAME = "sparse.npz"
 COMPACT_DELETED_FRACTION = 0.3
 # Tombstones let other processes replay removals; past this many, those up to the saved
 # cache's generation are dropped (a process still behind them compares in full).
@@ -37,6 +42,7 @@ class Index:
         self.folder = folder
         self.store = store
         self.vectors: VectorIndex | None = None
+        self.postings = PostingsIndex(folder / POSTINGS_NAME)
         self.repaired = 0
         # What this process's hnswlib copy reflects: the store's generation and highest chunk id.
         self.synced_generation = -1
@@ -82,7 +88,9 @@ class Index:
         """Forget every file and vector (a rebuild with another model); roots are kept."""
         self.store.clear()
         (self.folder / VECTORS_NAME).unlink(missing_ok=True)
+        (self.folder / POSTINGS_NAME).unlink(missing_ok=True)
         self.vectors = None
+        self.postings.reset()
 
     def attach_vectors(self, dim: int) -> None:
         self.vectors = VectorIndex(self.folder / VECTORS_NAME, dim)
@@ -98,10 +106,11 @@ class Index:
         there the tombstones and newer ids finish the job. A file that does not match its
         record (a crash between the two, an index from before generations) is compared in full.
         """
-        loaded = self.vectors.load_or_create()
+        loaded = self.vectors.load_or_create() & self.postings.load()
         saved = json.loads(self.store.get_meta("vectors_state") or "{}")
         with self.sync_lock:
-            if loaded and "generation" in saved and saved.get("labels") == self.vectors.total_labels:
+            if (loaded and "generation" in saved and saved.get("labels") == self.vectors.total_labels
+                    and saved.get("postings") == self.postings.postings):
                 self.vectors.deleted_count = int(saved["labels"]) - int(saved["chunks"])
                 self.synced_generation, self.synced_max_id = int(saved["generation"]), int(saved["max_id"])
                 return self.catch_up(self.store)
@@ -133,20 +142,24 @@ class Index:
                 return self.compare_in_full(store)
             self.check_model(store)
             self.vectors.delete(changes.deleted)
+            self.postings.delete(changes.deleted)
             if changes.added:
                 ids, vectors = decode_dense(changes.added)
                 self.vectors.add(ids, vectors)
+                self.postings.add(store.postings_of(ids.tolist()))
                 self.synced_max_id = max(self.synced_max_id, int(ids.max()))
             self.synced_generation = changes.generation
             return len(changes.added) + len(changes.deleted)
 
     def compare_in_full(self, store: Store) -> int:
-        """Make the copy hold exactly the store's chunks by comparing every id (in memory only)."""
+        """Make the copy hold exactly the store's chunks by comparing every id, and read the postings
+        again (in memory only)."""
         self.check_model(store)
         store.conn.execute("BEGIN")
         try:
             generation = store.generation()
             expected = set(store.all_chunk_ids().tolist())
+            self.postings.rebuild(store.postings_of())
         finally:
             store.conn.execute("COMMIT")
         present = set(self.vectors.labels().tolist())
@@ -185,6 +198,20 @@ class Index:
                         self.synced_generation = self.store.generation()
                         self.synced_max_id = max(self.synced_max_id, self.store.max_chunk_id())
 
+    def add_chunks(self, ids: list[int], chunks: list[NewChunk]) -> None:
+        """Put newly stored chunks into both caches (after their transaction committed)."""
+        if ids:
+            self.vectors.add(ids, np.stack([c.dense for c in chunks]))
+            self.postings.add((cid, token, weight) for cid, c in zip(ids, chunks) for token, weight in c.sparse.items())
+
+    def delete_chunks(self, ids: list[int]) -> None:
+        self.vectors.delete(ids)
+        self.postings.delete(ids)
+
+    @property
+    def dirty(self) -> bool:
+        return self.vectors is not None and (self.vectors.dirty or self.postings.dirty)
+
     def refill_vectors(self) -> None:
         """Rebuild the hnswlib cache from the dense blobs beside the live one, then swap it in
         (drops deleted labels for good; searches meanwhile use the old copy)."""
@@ -192,14 +219,16 @@ class Index:
 
     def save_vectors(self) -> None:
         """Save the cache atomically (writer lock holders only), compacting it first when many labels are deleted."""
-        if self.vectors is None or not self.writing or not self.vectors.dirty:
+        if not self.writing or not self.dirty:
             return
         total = self.vectors.total_labels
         if total and self.vectors.deleted_count / total > COMPACT_DELETED_FRACTION:
             self.refill_vectors()
         self.vectors.save()
+        self.postings.save()
         state = self.state()
         state["labels"] = self.vectors.total_labels
+        state["postings"] = self.postings.postings
         state["generation"] = self.store.generation()
         self.store.set_meta("vectors_state", json.dumps(state))
         if self.store.tombstone_count() > TOMBSTONES_KEPT:

@@ -18,8 +18,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from desktop_app.core.chunk import Chunker
 from desktop_app.core.config import Settings
 from desktop_app.core.encoder import Encoder
@@ -272,7 +270,7 @@ class Indexer:
             raise StorageError(storage_message(error, self.index.folder)) from None
         finally:
             report.device = self.encoder.describe() if self.encoder.loaded else ""
-            if self.index.vectors.dirty:
+            if self.index.dirty:
                 notify(Progress("saving", report_done(report), len(todo) + report_done(report)))
                 self.index.save_vectors()
 
@@ -320,7 +318,7 @@ class Indexer:
             with self.store.transaction():
                 for record in gone:
                     removed_chunks.extend(self.store.remove_file(record.id))
-            self.index.vectors.delete(removed_chunks)
+            self.index.delete_chunks(removed_chunks)
             report.removed += len(gone)
         return todo
 
@@ -397,9 +395,8 @@ class Indexer:
                     job.unit, job.ocr_pages)
                 removed.extend(old_ids)
                 added.extend(zip(new_ids, new_chunks))
-        self.index.vectors.delete(removed)
-        if added:
-            self.index.vectors.add([cid for cid, _ in added], np.stack([c.dense for _, c in added]))
+        self.index.delete_chunks(removed)
+        self.index.add_chunks([cid for cid, _ in added], [c for _, c in added])
         for job in jobs:
             if job.error:
                 report.failed += 1
@@ -507,5 +504,5 @@ def remove_paths(index: Index, paths: list[Path], wait: bool = True,
                 index.store.remove_root(target)
                 index.store.set_excluded(target, [])
         if index.vectors is not None:
-            index.vectors.delete(removed_chunks)
+            index.delete_chunks(removed_chunks)
     return removed_files

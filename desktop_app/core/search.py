@@ -371,10 +371,10 @@ class Searcher:
                      keyword: dict[int, float], pool: int, allowed: set[int] | None = None) -> dict[str, list[int]]:
         """Each active channel's top ``pool`` chunks; their union is what gets exact scores.
 
-        hnswlib and SQLite both release the GIL, so the dense query runs in a helper thread
-        while SQLite finds the sparse top. With ``allowed`` (filters, phrases, exclusions) each
+        hnswlib releases the GIL, so the dense query runs in a helper thread while numpy sums
+        the sparse postings in memory (exact). With ``allowed`` (filters, phrases, exclusions) each
         channel searches inside it: hnswlib through its filter callback (or exact scores for a
-        few thousand chunks), the sparse channel by exact scores of the allowed chunks' postings.
+        few thousand chunks), the sparse channel by masking its exact scores to the allowed chunks.
         """
         dense = None
         if encoded is not None and ("dense" in active or mode == "colbert"):
@@ -385,11 +385,7 @@ class Searcher:
                                            min(pool, self.store.chunk_count()), allowed)
         sparse = None
         if encoded is not None and ("sparse" in active or mode == "colbert"):
-            if allowed is None:
-                sparse = [cid for cid, _ in self.store.sparse_top(encoded.sparse, pool)]
-            else:
-                partial = self.store.partial_scores(allowed, encoded.sparse)
-                sparse = sorted(partial, key=lambda cid: -partial[cid])[:pool]
+            sparse = [cid for cid, _ in self.index.postings.top(encoded.sparse, pool, allowed)]
         tops: dict[str, list[int]] = {}
         if dense is not None:
             tops["dense"] = [cid for cid, _ in dense.result()]
@@ -412,7 +408,7 @@ class Searcher:
         if encoded is not None:
             vectors = self.store.dense_for(ids)
             scores["dense"] = {cid: float(vectors[cid] @ encoded.dense) for cid in ids if cid in vectors}
-            weights = self.store.sparse_weights(ids, encoded.sparse)
+            weights = self.index.postings.weights_of(ids, encoded.sparse)
             for cid, doc in weights.items():
                 contributions[cid] = {t: encoded.sparse[t] * w for t, w in doc.items()}
             scores["sparse"] = {cid: sum(parts.values()) for cid, parts in contributions.items()}

@@ -24,8 +24,6 @@ SCHEMA_VERSION = "1"
 SQLITE_VARIABLES = 900
 CACHE_KIB = 64 * 1024
 MMAP_BYTES = 4 << 30
-MAXSCORE_BLOCK = 256
-OPTIONAL_SHARE = 0.5
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -394,99 +392,6 @@ class Store:
             found.update(zip(chunk_ids.tolist(), vectors))
         return found
 
-    def sparse_top(self, query: dict[int, float], limit: int) -> list[tuple[int, float]]:
-        """The ``limit`` chunks with the highest ``sum(q_w * d_w)``: exact, without summing every posting.
-
-        MaxScore: each token's best possible contribution is ``q_w`` times its largest posting
-        (the first row of the weight-sorted token index). A seed ranking gives a threshold; the
-        low-bound tokens whose bounds together stay under it cannot lift a chunk into the top
-        on their own, so only the other ("essential") tokens' postings are enumerated. Keeping
-        that optional share at half the threshold (not all of it) scans a little more but
-        leaves far fewer survivors, and scanning a posting is ~10x cheaper than a key lookup. Survivors
-        are completed with the optional tokens (through the (chunk, token) key) best first, in
-        blocks, until even the best remaining one cannot beat the k-th score found so far.
-        """
-        bounds = self.token_bounds(query)
-        if not bounds:
-            return []
-        seed = self.partial_scores(self.impact_candidates(query, bounds, limit), query)
-        ranked = sorted(seed.values(), reverse=True)
-        threshold = ranked[limit - 1] if len(ranked) >= limit else 0.0
-        optional, slack = [], 0.0
-        for token in sorted(bounds, key=bounds.get):
-            if slack + bounds[token] >= OPTIONAL_SHARE * threshold:
-                break
-            optional.append(token)
-            slack += bounds[token]
-        essential = {t: query[t] for t in bounds if t not in optional}
-        values = ",".join("(?, ?)" for _ in essential)
-        survivors = self.conn.execute(
-            f"WITH q(token_id, qw) AS (VALUES {values}) SELECT s.chunk_id, sum(s.weight * q.qw) AS part FROM q "
-            "JOIN sparse s ON s.token_id = q.token_id GROUP BY s.chunk_id HAVING part + ? >= ? ORDER BY part DESC",
-            [x for pair in essential.items() for x in pair] + [slack, threshold],
-        ).fetchall()
-        scores = dict(seed)
-        optional_query = {t: query[t] for t in optional}
-        for block in batched(survivors, MAXSCORE_BLOCK):
-            best = sorted(scores.values(), reverse=True)
-            threshold = max(threshold, best[limit - 1] if len(best) >= limit else 0.0)
-            if block[0][1] + slack < threshold:
-                break
-            extra = self.partial_scores({cid for cid, _ in block}, optional_query)
-            scores.update((cid, part + extra.get(cid, 0.0)) for cid, part in block)
-        return sorted(scores.items(), key=lambda item: -item[1])[:limit]
-
-    def token_bounds(self, query: dict[int, float]) -> dict[int, float]:
-        """Per query token present in the index: ``q_w`` times its largest document weight."""
-        bounds = {}
-        for token, weight in query.items():
-            row = self.conn.execute("SELECT weight FROM sparse WHERE token_id = ? ORDER BY weight DESC LIMIT 1",
-                                    (token,)).fetchone()
-            if row is not None:
-                bounds[token] = weight * row[0]
-        return bounds
-
-    def impact_candidates(self, query: dict[int, float], bounds: dict[int, float], per_token: int) -> set[int]:
-        """Each token's ``per_token`` highest-weight postings: a cheap seed for the threshold."""
-        found: set[int] = set()
-        for token in bounds:
-            found.update(r[0] for r in self.conn.execute(
-                "SELECT chunk_id FROM sparse WHERE token_id = ? ORDER BY weight DESC LIMIT ?", (token, per_token)))
-        return found
-
-    def key_lookups(self, chunk_ids: list[int], query: dict[int, float], select: str,
-                    group: str = "") -> list[tuple]:
-        """Rows of ``SELECT {select}`` over each (chunk, query token) found through the primary key.
-
-        The CROSS JOIN makes SQLite look up every pair by key instead of scanning the query
-        tokens' postings (all of a common token's rows) and filtering them by chunk.
-        """
-        if not chunk_ids or not query:
-            return []
-        tokens = ",".join("(?, ?)" for _ in query)
-        weights = [x for pair in query.items() for x in pair]
-        rows: list[tuple] = []
-        for part in batched(sorted(chunk_ids), SQLITE_VARIABLES - len(weights)):
-            rows.extend(self.conn.execute(
-                f"WITH c(chunk_id) AS (VALUES {','.join('(?)' for _ in part)}), q(token_id, qw) AS (VALUES {tokens}) "
-                f"SELECT {select} FROM c CROSS JOIN q "
-                f"JOIN sparse s ON s.chunk_id = c.chunk_id AND s.token_id = q.token_id {group}",
-                part + weights,
-            ))
-        return rows
-
-    def partial_scores(self, chunk_ids: set[int], query: dict[int, float]) -> dict[int, float]:
-        """``sum(q_w * d_w)`` over ``query``'s tokens for the given chunks."""
-        return dict(self.key_lookups(list(chunk_ids), query, "c.chunk_id, sum(s.weight * q.qw)",
-                                     "GROUP BY c.chunk_id"))
-
-    def sparse_weights(self, chunk_ids: list[int], query: dict[int, float]) -> dict[int, dict[int, float]]:
-        """chunk id -> {token id: weight} for ``query``'s tokens (every chunk id gets a dict)."""
-        found: dict[int, dict[int, float]] = {cid: {} for cid in chunk_ids}
-        for chunk_id, token_id, weight in self.key_lookups(chunk_ids, query, "c.chunk_id, q.token_id, s.weight"):
-            found[chunk_id][token_id] = weight
-        return found
-
     def keyword_top(self, fts_query: str, limit: int, allowed: set[int] | None = None) -> list[tuple[int, float]]:
         """BM25 over chunk text and file names; higher is better. ``allowed`` restricts the matches
         inside FTS5's own ranking (a filter never leaves fewer than ``limit`` when more exist)."""
@@ -537,6 +442,15 @@ class Store:
             "SELECT min(c.id) FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.path = ? "
             "AND (? IS NULL OR c.page = ?)", (path, page, page)).fetchone()
         return row[0] if row else None
+
+    def postings_of(self, chunk_ids: list[int] | None = None) -> Iterator[tuple[int, int, float]]:
+        """(chunk id, token id, weight) of the given chunks' lexical weights, or of every chunk."""
+        if chunk_ids is None:
+            yield from self.conn.execute("SELECT chunk_id, token_id, weight FROM sparse")
+            return
+        for part in batched(chunk_ids):
+            yield from self.conn.execute(
+                f"SELECT chunk_id, token_id, weight FROM sparse WHERE chunk_id IN ({placeholders(len(part))})", part)
 
     def sparse_of(self, chunk_id: int) -> dict[int, float]:
         """A chunk's own lexical weights (token id -> weight)."""

@@ -1,0 +1,195 @@
+"""The sparse (lexical weight) postings in memory: exact sparse search in milliseconds at 1M chunks.
+
+SQLite's ``sparse`` table stays the truth; this is a cache beside ``dense.hnsw``, kept up to date
+by the same generation counter and tombstones, saved atomically by writers only, rebuilt from
+SQLite when missing or stale. Scores are exact: a query sums every posting of its tokens
+(``np.bincount`` over the postings' chunk ids), so no pruning can miss a chunk.
+
+Layout: one token-major CSR block (``indptr`` by token id, then chunk ids and weights) that
+is rewritten when saved, plus the postings added since (a small list merged at the next save),
+plus a mask of deleted chunk ids. Why not qdrant-edge-py: see bench/README.md ("Sparse index").
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import zipfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+ID = np.int32
+WEIGHT = np.float32
+
+
+class PostingsIndex:
+    """Token -> (chunk ids, weights); ``top`` and ``scores`` answer exactly from them."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lock = threading.Lock()
+        self.indptr = np.zeros(1, dtype=np.int64)
+        self.ids = np.zeros(0, dtype=ID)
+        self.weights = np.zeros(0, dtype=WEIGHT)
+        self.pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (tokens, ids, weights) added
+        self.deleted = np.zeros(0, dtype=bool)  # by chunk id
+        self.dirty = False
+
+    # ----- building and keeping up --------------------------------------------------------------
+    def load(self) -> bool:
+        """Load the saved postings; False (and empty) when the file is missing or unreadable."""
+        try:
+            with np.load(self.path) as saved:
+                indptr, ids, weights = saved["indptr"], saved["ids"], saved["weights"]
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            self.reset()
+            return False
+        with self.lock:
+            self.indptr, self.ids, self.weights = indptr, ids, weights
+            self.deleted = np.zeros(0, dtype=bool)
+            self.pending = []
+            self._mark(ids, False)
+            self.dirty = False
+        return True
+
+    def reset(self) -> None:
+        with self.lock:
+            self.indptr = np.zeros(1, dtype=np.int64)
+            self.ids = np.zeros(0, dtype=ID)
+            self.weights = np.zeros(0, dtype=WEIGHT)
+            self.pending, self.deleted, self.dirty = [], np.zeros(0, dtype=bool), True
+
+    def add(self, rows: Iterable[tuple[int, int, float]]) -> None:
+        """Add (chunk id, token id, weight) postings of new chunks."""
+        table = np.array(list(rows), dtype=np.float64).reshape(-1, 3)
+        if not len(table):
+            return
+        ids, tokens, weights = table[:, 0].astype(ID), table[:, 1].astype(np.int64), table[:, 2].astype(WEIGHT)
+        with self.lock:
+            self.pending.append((tokens, ids, weights))
+            self._mark(ids, False)
+            self.dirty = True
+            if sum(len(p[0]) for p in self.pending) > max(1 << 20, len(self.ids) // 8):
+                self._merge()
+
+    def delete(self, chunk_ids: Iterable[int]) -> None:
+        ids = np.fromiter(chunk_ids, dtype=np.int64)
+        if len(ids):
+            with self.lock:
+                self._mark(ids, True)
+                self.dirty = True
+
+    def rebuild(self, rows: Iterable[tuple[int, int, float]]) -> None:
+        """Replace everything with the given (chunk id, token id, weight) postings (from SQLite)."""
+        self.reset()
+        batch: list[tuple[int, int, float]] = []
+        for row in rows:
+            batch.append(row)
+            if len(batch) >= 1 << 20:
+                self.add(batch)
+                batch = []
+        self.add(batch)
+        with self.lock:
+            self._merge()
+
+    def save(self) -> None:
+        """Write the merged postings without the deleted ones to a temporary file, then replace."""
+        with self.lock:
+            self._merge(drop_deleted=True)
+            temporary = self.path.with_name(self.path.name + ".tmp")
+            with open(temporary, "wb") as handle:
+                np.savez(handle, indptr=self.indptr, ids=self.ids, weights=self.weights)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, self.path)
+            self.dirty = False
+
+    @property
+    def postings(self) -> int:
+        return len(self.ids) + sum(len(p[0]) for p in self.pending)
+
+    def _mark(self, ids: np.ndarray, deleted: bool) -> None:
+        if not len(ids):
+            return
+        top = int(ids.max()) + 1
+        if top > len(self.deleted):
+            grown = np.zeros(max(top, 2 * len(self.deleted)), dtype=bool)
+            grown[: len(self.deleted)] = self.deleted
+            self.deleted = grown
+        self.deleted[ids] = deleted
+
+    def _merge(self, drop_deleted: bool = False) -> None:
+        """Fold the pending postings into the CSR block (and leave out deleted chunks). Lock held."""
+        if not self.pending and not drop_deleted:
+            return
+        counts = np.diff(self.indptr)
+        tokens = [np.repeat(np.arange(len(counts), dtype=np.int64), counts)] + [p[0] for p in self.pending]
+        ids = [self.ids] + [p[1] for p in self.pending]
+        weights = [self.weights] + [p[2] for p in self.pending]
+        tokens, ids, weights = np.concatenate(tokens), np.concatenate(ids), np.concatenate(weights)
+        if drop_deleted and len(ids):
+            keep = ~self.deleted[ids]
+            tokens, ids, weights = tokens[keep], ids[keep], weights[keep]
+            self.deleted[:] = False
+        order = np.lexsort((ids, tokens))
+        tokens, self.ids, self.weights = tokens[order], ids[order], weights[order]
+        size = int(tokens.max()) + 1 if len(tokens) else 0
+        self.indptr = np.zeros(size + 1, dtype=np.int64)
+        np.cumsum(np.bincount(tokens, minlength=size), out=self.indptr[1:])
+        self.pending = []
+
+    # ----- searching ----------------------------------------------------------------------------
+    def _postings_of(self, token: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        found = []
+        if token + 1 < len(self.indptr):
+            start, end = self.indptr[token], self.indptr[token + 1]
+            if end > start:
+                found.append((self.ids[start:end], self.weights[start:end]))
+        for tokens, ids, weights in self.pending:
+            hit = tokens == token
+            if hit.any():
+                found.append((ids[hit], weights[hit]))
+        return found
+
+    def scores(self, query: dict[int, float]) -> np.ndarray:
+        """``sum(q_w * d_w)`` for every chunk id (index = chunk id; deleted chunks score 0)."""
+        with self.lock:
+            parts = [(ids, weights * np.float32(q)) for token, q in query.items()
+                     for ids, weights in self._postings_of(token)]
+            size = len(self.deleted)
+            if not parts:
+                return np.zeros(size, dtype=np.float64)
+            ids = np.concatenate([p[0] for p in parts])
+            values = np.concatenate([p[1] for p in parts])
+            scores = np.bincount(ids, weights=values, minlength=size)  # every added id is < size
+            scores[self.deleted] = 0.0
+            return scores
+
+    def top(self, query: dict[int, float], limit: int, allowed: set[int] | None = None) -> list[tuple[int, float]]:
+        """The ``limit`` best chunks with a score above 0, best first (inside ``allowed`` when given)."""
+        scores = self.scores(query)
+        if allowed is not None:
+            keep = np.fromiter((i for i in allowed if i < len(scores)), dtype=np.int64)
+            masked = np.zeros_like(scores)
+            masked[keep] = scores[keep]
+            scores = masked
+        positive = np.flatnonzero(scores > 0)
+        if len(positive) > limit:
+            positive = positive[np.argpartition(-scores[positive], limit - 1)[:limit]]
+        best = positive[np.argsort(-scores[positive], kind="stable")]
+        return [(int(i), float(scores[i])) for i in best]
+
+    def weights_of(self, chunk_ids: list[int], query: dict[int, float]) -> dict[int, dict[int, float]]:
+        """chunk id -> {query token: the chunk's weight} (every chunk id gets a dict)."""
+        found: dict[int, dict[int, float]] = {cid: {} for cid in chunk_ids}
+        wanted = np.array(sorted(found), dtype=np.int64)
+        with self.lock:
+            for token in query:
+                for ids, weights in self._postings_of(token):
+                    hit = np.isin(ids, wanted)
+                    for cid, weight in zip(ids[hit].tolist(), weights[hit].tolist()):
+                        if cid >= len(self.deleted) or not self.deleted[cid]:
+                            found[cid][token] = weight
+        return found
