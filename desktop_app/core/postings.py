@@ -150,20 +150,22 @@ class PostingsIndex:
         for tokens, ids, weights in self.pending:
             hit = tokens == token
             if hit.any():
-                found.append((ids[hit], weights[hit]))
+                order = np.argsort(ids[hit], kind="stable")
+                found.append((ids[hit][order], weights[hit][order]))
         return found
 
     def scores(self, query: dict[int, float]) -> np.ndarray:
-        """``sum(q_w * d_w)`` for every chunk id (index = chunk id; deleted chunks score 0)."""
+        """``sum(q_w * d_w)`` for every chunk id (index = chunk id; deleted chunks score 0).
+
+        One ``bincount`` per token part, added up: measured faster at 1M chunks than one
+        ``bincount`` over the concatenated parts (no copy of a common token's postings) and than
+        scatter-adds or scipy's sparse products (bench/README.md, "Sparse index").
+        """
         with self.lock:
-            parts = [(ids, weights * np.float32(q)) for token, q in query.items()
-                     for ids, weights in self._postings_of(token)]
-            size = len(self.deleted)
-            if not parts:
-                return np.zeros(size, dtype=np.float64)
-            ids = np.concatenate([p[0] for p in parts])
-            values = np.concatenate([p[1] for p in parts])
-            scores = np.bincount(ids, weights=values, minlength=size)  # every added id is < size
+            scores = np.zeros(len(self.deleted), dtype=np.float64)
+            for token, q in query.items():
+                for ids, weights in self._postings_of(token):
+                    scores += np.bincount(ids, weights=weights * np.float32(q), minlength=len(scores))
             scores[self.deleted] = 0.0
             return scores
 
@@ -182,14 +184,18 @@ class PostingsIndex:
         return [(int(i), float(scores[i])) for i in best]
 
     def weights_of(self, chunk_ids: list[int], query: dict[int, float]) -> dict[int, dict[int, float]]:
-        """chunk id -> {query token: the chunk's weight} (every chunk id gets a dict)."""
+        """chunk id -> {query token: the chunk's weight} (every chunk id gets a dict), by binary search
+        in each part's id-sorted postings."""
         found: dict[int, dict[int, float]] = {cid: {} for cid in chunk_ids}
         wanted = np.array(sorted(found), dtype=np.int64)
+        if not len(wanted):
+            return found
         with self.lock:
             for token in query:
                 for ids, weights in self._postings_of(token):
-                    hit = np.isin(ids, wanted)
-                    for cid, weight in zip(ids[hit].tolist(), weights[hit].tolist()):
-                        if cid >= len(self.deleted) or not self.deleted[cid]:
+                    position = np.minimum(np.searchsorted(ids, wanted), len(ids) - 1)
+                    hit = ids[position] == wanted
+                    for cid, weight in zip(wanted[hit].tolist(), weights[position[hit]].tolist()):
+                        if cid < len(self.deleted) and not self.deleted[cid]:
                             found[cid][token] = weight
         return found

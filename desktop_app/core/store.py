@@ -60,7 +60,7 @@ CREATE TABLE IF NOT EXISTS sparse(
     weight REAL NOT NULL,
     PRIMARY KEY(chunk_id, token_id)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS sparse_impact ON sparse(token_id, weight DESC, chunk_id);
+DROP INDEX IF EXISTS sparse_impact;
 CREATE TABLE IF NOT EXISTS excluded(path TEXT PRIMARY KEY, reason TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tombstones(chunk_id INTEGER PRIMARY KEY, generation INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS tombstones_generation ON tombstones(generation);
