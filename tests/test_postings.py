@@ -112,12 +112,16 @@ def test_a_reader_catches_up_with_a_writers_postings_and_a_restart_reuses_the_sa
 
 
 def test_a_missing_or_stale_postings_file_is_rebuilt_from_sqlite(tmp_path: Path) -> None:
+    """As an index from before the postings cache: no sparse.npz, and MaxScore's token index."""
     writer = open_bound(tmp_path)
     with writer.writer("test"):
         ids = store_file(writer, "/a.txt", [{4: 0.5}, {4: 0.25, 5: 1.0}])
+        writer.store.conn.execute("CREATE INDEX sparse_impact ON sparse(token_id, weight DESC, chunk_id)")
     writer.close()
     (tmp_path / POSTINGS_NAME).unlink()
     reopened = Index.open(tmp_path)
     assert reopened.postings.top({4: 1.0, 5: 0.1}, 5) == [(ids[0], pytest.approx(0.5)), (ids[1], pytest.approx(0.35))]
     assert reopened.postings.postings == 3
+    assert reopened.store.conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'sparse_impact'").fetchone() \
+        == (0,), "the weight-ordered index only MaxScore used costs disk and write time"
     reopened.close()
