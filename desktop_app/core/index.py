@@ -165,10 +165,13 @@ class Index:
         present = set(self.vectors.labels().tolist())
         extra = present - expected
         missing = sorted(expected - present)
-        self.vectors.delete(list(extra))
-        self.vectors.deleted_count = len(present) - len(present & expected)
-        for ids, vectors in store.iter_dense(missing):
-            self.vectors.add(ids, vectors)
+        if len(missing) > len(expected) // 2:  # a lost or new cache: build it in bulk on every core
+            self.vectors.rebuild(store.iter_dense())
+        else:
+            self.vectors.delete(list(extra))
+            self.vectors.deleted_count = len(present) - len(present & expected)
+            for ids, vectors in store.iter_dense(missing):
+                self.vectors.add(ids, vectors)
         self.synced_generation = generation
         self.synced_max_id = max(expected, default=0)
         return len(missing) + len(extra)

@@ -12,6 +12,7 @@ plus a mask of deleted chunk ids. Why not qdrant-edge-py: see bench/README.md ("
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import zipfile
@@ -63,7 +64,7 @@ class PostingsIndex:
 
     def add(self, rows: Iterable[tuple[int, int, float]]) -> None:
         """Add (chunk id, token id, weight) postings of new chunks."""
-        table = np.array(list(rows), dtype=np.float64).reshape(-1, 3)
+        table = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.float64).reshape(-1, 3)
         if not len(table):
             return
         ids, tokens, weights = table[:, 0].astype(ID), table[:, 1].astype(np.int64), table[:, 2].astype(WEIGHT)
