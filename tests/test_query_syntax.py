@@ -217,3 +217,18 @@ def test_the_file_list_pages_stay_fast_with_100k_files(tmp_path: Path, settings)
         assert len(engine.files("report-0999", limit=500)) == 100
     finally:
         engine.close()
+
+
+def test_exclusions_alone_block_chunks_without_listing_every_chunk(library, monkeypatch) -> None:
+    """``wing -draft`` blocks the draft's chunks; it must not read every chunk id of the index
+    (about a second at 1M chunks) to subtract them."""
+    from desktop_app.core.store import Store
+
+    def refuse(self: Store) -> None:
+        raise AssertionError("listed every chunk id for an exclusion")
+
+    monkeypatch.setattr(Store, "all_chunk_ids", refuse)
+    for mode in ("hybrid", "dense", "keyword", "sparse"):
+        code, out, err = cli("search", "wing stall -draft", "--mode", mode, "--json")
+        assert code == 0, err
+        assert "draft-wing.md" not in names(out) and "wing-notes.md" in names(out), mode

@@ -16,7 +16,7 @@ import itertools
 import os
 import threading
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -170,14 +170,18 @@ class PostingsIndex:
             scores[self.deleted] = 0.0
             return scores
 
-    def top(self, query: dict[int, float], limit: int, allowed: set[int] | None = None) -> list[tuple[int, float]]:
-        """The ``limit`` best chunks with a score above 0, best first (inside ``allowed`` when given)."""
+    def top(self, query: dict[int, float], limit: int, allowed: Collection[int] | None = None,
+            blocked: Collection[int] = ()) -> list[tuple[int, float]]:
+        """The ``limit`` best chunks with a score above 0, best first: inside ``allowed`` when given,
+        never in ``blocked``."""
         scores = self.scores(query)
         if allowed is not None:
             keep = np.fromiter((i for i in allowed if i < len(scores)), dtype=np.int64)
             masked = np.zeros_like(scores)
             masked[keep] = scores[keep]
             scores = masked
+        if blocked:
+            scores[np.fromiter((i for i in blocked if i < len(scores)), dtype=np.int64)] = 0.0
         positive = np.flatnonzero(scores > 0)
         if len(positive) > limit:
             positive = positive[np.argpartition(-scores[positive], limit - 1)[:limit]]

@@ -44,6 +44,26 @@ QUERY_MAX_TOKENS = 512
 WORD = re.compile(r"\w+", re.UNICODE)
 
 
+@dataclass(frozen=True)
+class Restriction:
+    """The chunks a search may return: those in ``allowed`` (None: every chunk) minus ``blocked``.
+
+    Exclusions alone (``wing -draft``) only block: listing every chunk id to subtract a few from
+    it would cost about a second at 1M chunks.
+    """
+
+    allowed: frozenset[int] | None = None
+    blocked: frozenset[int] = frozenset()
+
+    def __contains__(self, chunk_id: int) -> bool:
+        return chunk_id not in self.blocked and (self.allowed is None or chunk_id in self.allowed)
+
+    @property
+    def most(self) -> int | None:
+        """At most this many chunks pass (None: no bound known without counting the index)."""
+        return None if self.allowed is None else len(self.allowed)
+
+
 @dataclass
 class ChunkHit:
     chunk_id: int
@@ -261,9 +281,9 @@ class Searcher:
                                "the index is empty: add a folder to search it")
         allowed, note = self.allowed_chunks(parsed) if parsed.restricts else (None, "")
         if not WORD.search(text):
-            hits = self.file_listing(allowed or set(), k)
+            hits = self.file_listing(allowed, k)
             return self.finish(query.strip(), "files", [], {}, started, hits, sort, note)
-        if allowed is not None and not allowed:
+        if note:
             return self.finish(query.strip(), mode, list(active), active, started, [], sort, note)
         needs_model = mode != "keyword" and set(active) != {"keyword"}
         if needs_model:
@@ -297,7 +317,7 @@ class Searcher:
         return self.finish(label, "like", list(active), active, started, hits, "relevance", "")
 
     def ranked_hits(self, mode: str, active: dict[str, float], encoded: Encoding | None, keyword: dict[int, float],
-                    pool: int, allowed: set[int] | None, fusion: str, words: QueryWords, k: int) -> list[Hit]:
+                    pool: int, allowed: Restriction | None, fusion: str, words: QueryWords, k: int) -> list[Hit]:
         """Candidates from each channel, their exact scores, the fused ranking, grouped into file hits."""
         tops = self.channel_tops(mode, active, encoded, keyword, pool, allowed)
         candidates = list(dict.fromkeys(cid for top in tops.values() for cid in top))
@@ -315,15 +335,15 @@ class Searcher:
         took = (time.perf_counter() - started) * 1000
         return SearchResult(query, mode, channels, weights, round(took, 2), hits, note if not hits else "")
 
-    def allowed_chunks(self, query: Query) -> tuple[set[int], str]:
+    def allowed_chunks(self, query: Query) -> tuple[Restriction, str]:
         """The chunks that pass the query's file filters, phrases and exclusions, and (when none do)
-        which condition removed everything, in words."""
+        which condition removed everything, in words (the note is empty otherwise)."""
         filters = query.filters
         allowed: set[int] | None = None
         if filters.active:
             files = self.files_passing(filters)
             if not files:
-                return set(), f"no indexed file matches {' '.join(filters.describe())}"
+                return Restriction(frozenset()), f"no indexed file matches {' '.join(filters.describe())}"
             allowed = self.store.chunks_of_files([f[0] for f in files])
         for phrase in query.phrases:
             expression = fts_query(f'"{phrase}"')
@@ -331,17 +351,17 @@ class Searcher:
             allowed = matching if allowed is None else allowed & matching
             if not allowed:
                 where = f" among the files that match {' '.join(filters.describe())}" if filters.active else ""
-                return set(), f'no indexed text holds the phrase "{phrase}"{where}'
+                return Restriction(frozenset()), f'no indexed text holds the phrase "{phrase}"{where}'
+        blocked: set[int] = set()
         for excluded in query.excluded:
             expression = fts_query(f'"{excluded}"')
-            if not expression:
-                continue
-            if allowed is None:
-                allowed = set(self.store.all_chunk_ids().tolist())
-            allowed -= self.store.keyword_matches(expression)
-            if not allowed:
-                return set(), f"every hit holds the excluded -{excluded}"
-        return allowed if allowed is not None else set(), ""
+            if expression:
+                blocked |= self.store.keyword_matches(expression)
+        restriction = Restriction(None if allowed is None else frozenset(allowed - blocked),
+                                  frozenset() if allowed is not None else frozenset(blocked))
+        if restriction.most == 0 or (allowed is None and len(blocked) >= self.store.chunk_count()):
+            return restriction, f"every hit holds the excluded -{query.excluded[-1]}"
+        return restriction, ""
 
     def files_passing(self, filters: Filters) -> list[tuple[int, str, int, int]]:
         """(id, path, size, mtime_ns) of the indexed files the filters let through, newest first."""
@@ -350,25 +370,33 @@ class Searcher:
                                        None if filters.before is None else int(filters.before * 1e9))
         return [f for f in files if all(name in os.path.basename(f[1]).lower() for name in filters.names)]
 
-    def file_listing(self, allowed: set[int], k: int) -> list[Hit]:
+    def file_listing(self, allowed: Restriction | None, k: int) -> list[Hit]:
         """A query made only of filters: the matching files, newest first, each at its first chunk."""
-        firsts = self.store.newest_files_first_chunks(allowed, k)
+        if allowed is None:
+            return []
+        chunks = allowed.allowed if allowed.allowed is not None else \
+            set(self.store.all_chunk_ids().tolist()) - allowed.blocked  # only exclusions, and no words
+        firsts = self.store.newest_files_first_chunks(set(chunks), k)
         rows = self.store.chunk_rows(firsts)
         newest = [rows[cid] for cid in firsts if cid in rows]
         return [Hit(row.path, row.page, 0.0, {}, make_snippet(row.text, []), [], row.id, row.start, row.end,
                     mtime=iso_time(row.mtime_ns), size=row.size, unit=row.unit, ocr=row.ocr) for row in newest]
 
-    def keyword_scores(self, text: str, allowed: set[int] | None = None) -> dict[int, float]:
+    def keyword_scores(self, text: str, allowed: Restriction | None = None) -> dict[int, float]:
         """BM25 of the best ``KEYWORD_DEPTH`` keyword matches, best first; deeper matches count as 0.
 
         FTS5 must rank every match to return the best ones anyway, while asking it for the
         BM25 of given rows (``rowid IN``) re-runs the query per row: 20x slower.
         """
         query = fts_query(text)
-        return dict(self.store.keyword_top(query, KEYWORD_DEPTH, allowed)) if query else {}
+        if not query:
+            return {}
+        if allowed is None:
+            return dict(self.store.keyword_top(query, KEYWORD_DEPTH))
+        return dict(self.store.keyword_top(query, KEYWORD_DEPTH, allowed.allowed, allowed.blocked))
 
     def channel_tops(self, mode: str, active: dict[str, float], encoded: Encoding | None,
-                     keyword: dict[int, float], pool: int, allowed: set[int] | None = None) -> dict[str, list[int]]:
+                     keyword: dict[int, float], pool: int, allowed: Restriction | None = None) -> dict[str, list[int]]:
         """Each active channel's top ``pool`` chunks; their union is what gets exact scores.
 
         hnswlib releases the GIL, so the dense query runs in a helper thread while numpy sums
@@ -378,14 +406,16 @@ class Searcher:
         """
         dense = None
         if encoded is not None and ("dense" in active or mode == "colbert"):
-            if allowed is not None and len(allowed) <= EXACT_DENSE_LIMIT:
-                dense = self.helper.submit(self.exact_dense_top, encoded.dense, allowed, pool)
+            if allowed is not None and allowed.most is not None and allowed.most <= EXACT_DENSE_LIMIT:
+                dense = self.helper.submit(self.exact_dense_top, encoded.dense, allowed.allowed, pool)
             else:
                 dense = self.helper.submit(self.index.vectors.query, encoded.dense,
-                                           min(pool, self.store.chunk_count()), allowed)
+                                           min(pool, self.store.chunk_count()), allowed,
+                                           allowed.most if allowed is not None else None)
         sparse = None
         if encoded is not None and ("sparse" in active or mode == "colbert"):
-            sparse = [cid for cid, _ in self.index.postings.top(encoded.sparse, pool, allowed)]
+            sparse = [cid for cid, _ in self.index.postings.top(
+                encoded.sparse, pool, *((allowed.allowed, allowed.blocked) if allowed is not None else ()))]
         tops: dict[str, list[int]] = {}
         if dense is not None:
             tops["dense"] = [cid for cid, _ in dense.result()]

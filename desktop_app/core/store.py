@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -392,21 +392,20 @@ class Store:
             found.update(zip(chunk_ids.tolist(), vectors))
         return found
 
-    def keyword_top(self, fts_query: str, limit: int, allowed: set[int] | None = None) -> list[tuple[int, float]]:
-        """BM25 over chunk text and file names; higher is better. ``allowed`` restricts the matches
-        inside FTS5's own ranking (a filter never leaves fewer than ``limit`` when more exist)."""
-        if allowed is None:
-            rows = self.conn.execute(
-                "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? "
-                "ORDER BY bm25(chunks_fts) LIMIT ?",
-                (fts_query, limit),
-            )
-        else:
-            rows = self.conn.execute(
-                "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? "
-                "AND rowid IN (SELECT value FROM json_each(?)) ORDER BY bm25(chunks_fts) LIMIT ?",
-                (fts_query, json.dumps(sorted(allowed)), limit),
-            )
+    def keyword_top(self, fts_query: str, limit: int, allowed: Collection[int] | None = None,
+                    blocked: Collection[int] = ()) -> list[tuple[int, float]]:
+        """BM25 over chunk text and file names; higher is better. ``allowed`` and ``blocked`` restrict
+        the matches inside FTS5's own ranking (a filter never leaves fewer than ``limit`` when more exist)."""
+        conditions, values = ["chunks_fts MATCH ?"], [fts_query]
+        if allowed is not None:
+            conditions.append("rowid IN (SELECT value FROM json_each(?))")
+            values.append(json.dumps(sorted(allowed)))
+        if blocked:
+            conditions.append("rowid NOT IN (SELECT value FROM json_each(?))")
+            values.append(json.dumps(sorted(blocked)))
+        rows = self.conn.execute(
+            f"SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE {' AND '.join(conditions)} "
+            "ORDER BY bm25(chunks_fts) LIMIT ?", (*values, limit))
         return [(r[0], r[1]) for r in rows]
 
     def keyword_matches(self, fts_query: str) -> set[int]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -123,13 +123,15 @@ class VectorIndex:
                 self.deleted_count += 1
                 self.dirty = True
 
-    def query(self, vector: np.ndarray, k: int, allowed: set[int] | None = None) -> list[tuple[int, float]]:
+    def query(self, vector: np.ndarray, k: int, allowed: Container[int] | None = None,
+              most: int | None = None) -> list[tuple[int, float]]:
         """Top ``k`` (chunk id, cosine) pairs; fewer when the index holds fewer. ``allowed`` keeps the
-        search inside those labels (hnswlib's filter callback: it finds k allowed ones, not k then filters)."""
+        search inside those labels (hnswlib's filter callback: it finds k allowed ones, not k then
+        filters); ``most`` is how many labels it lets through at most, when known."""
         self.query_waiting.set()
         with self.lock:
             self.query_waiting.clear()
-            k = min(k, self.index.get_current_count() - self.deleted_count, len(allowed) if allowed is not None else k)
+            k = min(k, self.index.get_current_count() - self.deleted_count, k if most is None else most)
             if k <= 0:
                 return []
             self.index.set_ef(max(MIN_EF, 2 * k))
