@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from builders import make_pdf, make_scanned_pdf  # noqa: E402
+from testsets import cranfield_abstracts  # noqa: E402
 
 from desktop_app.core.errors import ExtractionError  # noqa: E402
 from desktop_app.core.extract import Context, OcrLimits, OcrReader, Options, extract  # noqa: E402
@@ -28,17 +28,11 @@ from desktop_app.core.extract.pdf import extract_with_pypdf  # noqa: E402
 from desktop_app.core.extract.pool import ExtractionPool  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-CRANFIELD = REPO.parent / "shared" / "datasets" / "cranfield" / "cran.all.1400"
-
-
-def abstracts() -> list[str]:
-    records = re.split(r"^\.I ", CRANFIELD.read_text(), flags=re.M)[1:]
-    return [" ".join(r.split(".W\n", 1)[1].split()).encode("latin-1", "replace").decode("latin-1") for r in records]
 
 
 def make_pdfs(folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
-    texts = abstracts()
+    texts = [t.encode("latin-1", "replace").decode("latin-1") for t in cranfield_abstracts()]
     made = []
     for pages, offset in ((36, 0), (117, 40)):
         path = folder / f"cranfield-{pages}.pdf"
@@ -101,7 +95,7 @@ def main() -> int:
             "pdfium_speedup": round((pages / pdfium_s) / (pypdf_pages / pypdf_s), 2),
         }
     if args.ocr_pages:
-        text = abstracts()
+        text = cranfield_abstracts()
         lines = [[t[i:i + 60] for i in range(0, 600, 60)] for t in text[:args.ocr_pages]]
         scan = make_scanned_pdf(args.work / f"scan-{args.ocr_pages}.pdf", lines)
         extract(scan, progress=lambda _: None, reader=reader)  # loads the models

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shutil
 import sys
 import time
@@ -21,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from builders import make_docx, make_pdf  # noqa: E402
+from testsets import cranfield_abstracts  # noqa: E402
 
 from desktop_app.core.chunk import Chunker  # noqa: E402
 from desktop_app.core.config import Settings  # noqa: E402
@@ -31,17 +31,11 @@ from desktop_app.core.indexer import ENCODE_BATCH_CHUNKS, Indexer  # noqa: E402
 from desktop_app.core.models import load_spec  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-CRANFIELD = REPO.parent / "shared" / "datasets" / "cranfield" / "cran.all.1400"
-
-
-def abstracts() -> list[str]:
-    records = re.split(r"^\.I ", CRANFIELD.read_text(), flags=re.M)[1:]
-    return [" ".join(r.split(".W\n", 1)[1].split()) for r in records]
 
 
 def make_corpus(folder: Path, files_per_kind: int, per_file: int) -> None:
     """PDFs (an abstract per page), DOCX files and text files, ``per_file`` abstracts each."""
-    texts = abstracts()
+    texts = cranfield_abstracts()
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     for n in range(files_per_kind * 3):

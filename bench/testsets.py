@@ -96,3 +96,9 @@ def load(folder: Path) -> Collection:
 def discover(root: Path = DATASETS) -> list[Path]:
     """Every collection folder under ``root``."""
     return sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+
+
+def cranfield_abstracts() -> list[str]:
+    """Cranfield's abstracts in file order, one line each (the PDF and pipeline benchmarks' text)."""
+    records = parse_smart((DATASETS / "cranfield" / "cran.all.1400").read_text(encoding="utf-8", errors="replace"))
+    return [one_line(fields.get("W", "")) for _, fields in records]

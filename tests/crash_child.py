@@ -48,40 +48,25 @@ def arm(point: str, n: int) -> None:
                 return getattr(self.conn, name)
 
         store_module.Store.conn = property(lambda self: KillBeforeCommit(self.db.conn))
-    elif point == "vectors-add":
-        original_add = vectors_module.VectorIndex.add
+    elif point in ("vectors-add", "postings-add"):
+        cache = vectors_module.VectorIndex if point == "vectors-add" else postings_module.PostingsIndex
+        original_add = cache.add
 
-        def add(self, ids, vectors):
+        def add(self, *args):
             die()
-            original_add(self, ids, vectors)
+            original_add(self, *args)
 
-        vectors_module.VectorIndex.add = add
-    elif point == "postings-add":
-        original_postings_add = postings_module.PostingsIndex.add
-
-        def add_postings(self, rows):
-            die()
-            original_postings_add(self, rows)
-
-        postings_module.PostingsIndex.add = add_postings
-    elif point == "postings-replace":
-        original_postings_replace = os.replace
-
-        def replace_postings(source, target):
-            if str(source).endswith(".npz.tmp"):
-                die()
-            original_postings_replace(source, target)
-
-        postings_module.os.replace = replace_postings
-    elif point == "save-replace":
+        cache.add = add
+    elif point in ("save-replace", "postings-replace"):
+        temporary = ".hnsw.tmp" if point == "save-replace" else ".npz.tmp"
         original_replace = os.replace
 
         def replace(source, target):
-            if str(source).endswith(".hnsw.tmp"):
+            if str(source).endswith(temporary):
                 die()
             original_replace(source, target)
 
-        vectors_module.os.replace = replace
+        os.replace = replace
     elif point == "save-meta":
         original_set_meta = store_module.Store.set_meta
 
