@@ -125,7 +125,9 @@ class SearchResult:
 
 
 SORTS = ("relevance", "date", "name")
-EXACT_DENSE_LIMIT = 5000
+# A filter that keeps at most this many chunks is scored exactly from the stored vectors: at 1M
+# chunks, 10,000 of them took 44 ms from SQLite, hnswlib's filtered search for them 130-140 ms.
+EXACT_DENSE_LIMIT = 15_000
 
 
 def validate_query(query: str, extra: Filters | None = None, roots: list[str] | None = None) -> Query:
