@@ -43,7 +43,8 @@ run: setup
 # Every benchmark runs even when an earlier one misses its target; the exit status says if any did.
 bench: setup
 	@status=0; \
-	for bench in "quality.py --check" encode_speed.py pipeline.py "search_latency.py --chunks 100000" search_during_indexing.py startup.py; do \
+	for bench in "quality.py --check" encode_speed.py pipeline.py extract_speed.py "search_latency.py --chunks 100000" \
+	    sparse_engines.py search_during_indexing.py startup.py; do \
 	  echo "== bench/$$bench"; $(BIN)/python bench/$$bench || status=1; \
 	done; exit $$status
 
