@@ -64,16 +64,19 @@ class PostingsIndex:
 
     def add(self, rows: Iterable[tuple[int, int, float]]) -> None:
         """Add (chunk id, token id, weight) postings of new chunks."""
-        table = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.float64).reshape(-1, 3)
-        if not len(table):
-            return
-        ids, tokens, weights = table[:, 0].astype(ID), table[:, 1].astype(np.int64), table[:, 2].astype(WEIGHT)
         with self.lock:
+            if self._append(rows) and sum(len(p[0]) for p in self.pending) > max(1 << 20, len(self.ids) // 8):
+                self._merge()
+
+    def _append(self, rows: Iterable[tuple[int, int, float]]) -> int:
+        """Queue postings as pending (lock held); return how many."""
+        table = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.float64).reshape(-1, 3)
+        if len(table):
+            ids, tokens, weights = table[:, 0].astype(ID), table[:, 1].astype(np.int64), table[:, 2].astype(WEIGHT)
             self.pending.append((tokens, ids, weights))
             self._mark(ids, False)
             self.dirty = True
-            if sum(len(p[0]) for p in self.pending) > max(1 << 20, len(self.ids) // 8):
-                self._merge()
+        return len(table)
 
     def delete(self, chunk_ids: Iterable[int]) -> None:
         ids = np.fromiter(chunk_ids, dtype=np.int64)
@@ -83,16 +86,13 @@ class PostingsIndex:
                 self.dirty = True
 
     def rebuild(self, rows: Iterable[tuple[int, int, float]]) -> None:
-        """Replace everything with the given (chunk id, token id, weight) postings (from SQLite)."""
+        """Replace everything with the given (chunk id, token id, weight) postings (from SQLite),
+        sorted into the CSR block once at the end."""
         self.reset()
-        batch: list[tuple[int, int, float]] = []
-        for row in rows:
-            batch.append(row)
-            if len(batch) >= 1 << 20:
-                self.add(batch)
-                batch = []
-        self.add(batch)
+        rows = iter(rows)
         with self.lock:
+            while self._append(itertools.islice(rows, 1 << 20)):
+                pass
             self._merge()
 
     def save(self) -> None:
