@@ -18,7 +18,7 @@ from pathlib import Path
 
 from desktop_app.core.chunk import Chunk, Chunker
 from desktop_app.core.errors import Cancelled, ExtractionError, OcrNeeded
-from desktop_app.core.extract import HEAVY_SUFFIXES, Extracted, OcrReader, Options, extract
+from desktop_app.core.extract import HEAVY_SUFFIXES, Extracted, Options, extract
 from desktop_app.core.extract.pool import ExtractionPool
 
 POLL_S = 0.2
@@ -65,7 +65,6 @@ class FileReader:
                  pool: Callable[[Options, int], ExtractionPool] = ExtractionPool) -> None:
         self.chunker, self.options, self.workers, self.make_pool = chunker, options, workers, pool
         self.activity = ""
-        self.reader = OcrReader()
         self.pool: ExtractionPool | None = None
 
     def pause(self, paused: bool) -> None:
@@ -102,7 +101,7 @@ class FileReader:
 
     def read_here(self, job: Job) -> None:
         if hashed(job):
-            self.settle(job, lambda: extract(Path(job.file.os_path), self.options, reader=self.reader))
+            self.settle(job, lambda: extract(Path(job.file.os_path), self.options))  # no OCR in these formats
 
     def collect(self, pool: ExtractionPool, inflight: dict[Future[Extracted], Job], ready: queue.Queue) -> None:
         """Wait a moment for finished files and hand them on; after a worker crash, read the files
