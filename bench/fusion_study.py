@@ -23,8 +23,9 @@ from quality import DEFAULT_WORK, NDCG_DEPTH, doc_id_of, mean, ndcg_at
 from desktop_app.core.config import Settings
 from desktop_app.core.encoder import Encoder
 from desktop_app.core.index import Index
+from desktop_app.core.local_source import fts_query  # noqa: E402
 from desktop_app.core.models import resolve_recorded
-from desktop_app.core.search import KEYWORD_DEPTH, QUERY_MAX_TOKENS, fts_query
+from desktop_app.core.search import KEYWORD_DEPTH, QUERY_MAX_TOKENS
 
 CANDIDATES = 400
 CHANNELS = ("dense", "sparse", "keyword")

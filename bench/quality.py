@@ -142,9 +142,9 @@ def write_queries(queries: list[tuple[str, str]], path: Path) -> None:
     path.write_text("".join(lines), encoding="utf-8")
 
 
-def index_documents(folder: Path, index_dir: Path, model: str | None) -> dict:
-    """Index (or bring up to date) ``folder``; the CLI's JSON report."""
-    args = ["index", str(folder), "--index", str(index_dir), "--json"] + (["--model", model] if model else [])
+def index_documents(folder: Path, index_dir: Path, model: str | None, backend: list[str] = ()) -> dict:
+    """Index (or bring up to date) ``folder`` (with ``backend``'s options); the CLI's JSON report."""
+    args = ["index", str(folder), "--index", str(index_dir), "--json", *backend] + (["--model", model] if model else [])
     return json.loads(run_cli(args))
 
 
@@ -243,6 +243,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--check", action="store_true", help="exit 1 unless hybrid beats every channel by "
                         f"{HYBRID_MARGIN} and keyword is within {KEYWORD_TOLERANCE} of BM25, on every collection")
     parser.add_argument("--self-test", action="store_true", help="only check the metric functions")
+    parser.add_argument("--backend", choices=("local", "qdrant"), default="local", help="index with this backend "
+                        "(qdrant: embedded, in the work folder; results-qdrant.json beside results.json)")
     args = parser.parse_args(argv)
     args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     unknown = [m for m in args.modes if m not in MODES]
@@ -255,14 +257,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def run_collection(collection: testsets.Collection, work: Path, args: argparse.Namespace) -> dict[str, dict]:
     """Index one collection, run every mode and the BM25 reference; results per mode."""
-    docs_dir, index_dir = work / "docs", work / "index"
+    docs_dir, index_dir = work / "docs", work / ("index" if args.backend == "local" else "index-qdrant")
+    backend = ["--backend", "qdrant", "--qdrant-location", str(work / "qdrant")] if args.backend == "qdrant" else []
     queries = collection.judged_queries[:args.limit_queries]
     written = write_documents(collection.documents, docs_dir)
     queries_file = work / "queries.tsv"
     write_queries(queries, queries_file)
     print(f"quality: {collection.name}: {written} document files written; indexing {docs_dir}", file=sys.stderr)
-    report = index_documents(docs_dir, index_dir, args.model)
-    built = build_report(report, work / "index_build.json")
+    report = index_documents(docs_dir, index_dir, args.model, backend)
+    built = build_report(report, work / f"index_build-{args.backend}.json")
     print(f"quality: {collection.name}: {report['added']} added, {report['updated']} updated, "
           f"{report['unchanged']} unchanged, {report['failed']} failed; built in {built['seconds']:.1f} s "
           f"({built['tokens']} tokens) on {built['device']}", file=sys.stderr)
@@ -277,7 +280,8 @@ def run_collection(collection: testsets.Collection, work: Path, args: argparse.N
     results[REFERENCE] = evaluate(reference, collection.qrels)
     summary = {"collection": collection.name, "queries": len(queries), "index_run": report, "index_build": built,
                "options": MODES, "modes": results}
-    (work / "results.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    results_name = "results.json" if args.backend == "local" else f"results-{args.backend}.json"
+    (work / results_name).write_text(json.dumps(summary, indent=2), encoding="utf-8")
     print(f"\n## {collection.name}: {len(collection.documents)} documents, {len(queries)} judged queries; "
           f"index built in {built['seconds']:.1f} s, {built['tokens']} tokens, {built['device']}\n")
     print(markdown_table(results), flush=True)

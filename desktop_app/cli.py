@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from desktop_app import __version__
+from desktop_app.core.backend import API_KEY_VARIABLE, BACKENDS, DEFAULT_COLLECTION, Backend
+from desktop_app.core.backend import named as named_backend
 from desktop_app.core.config import DEFAULT_EXCLUDES, DEVICES, DTYPES, MODES, Settings, Weights
 from desktop_app.core.errors import DesktopSearchError, IndexMismatchError, UsageError
 from desktop_app.core.extract.base import place_of
@@ -46,6 +48,25 @@ def add_ocr_option(parser: argparse.ArgumentParser) -> None:
                         "scanned PDFs fail with that reason)")
 
 
+def add_backend_options(parser: argparse.ArgumentParser, writing: bool = False) -> None:
+    """Where the search side lives; recorded in the index folder, so later commands need no flags."""
+    parser.add_argument("--backend", choices=BACKENDS, help="where the search side lives: local (default) or qdrant "
+                        "(a Qdrant cluster or an embedded folder); recorded in the index folder for later commands")
+    parser.add_argument("--qdrant-location", metavar="LOC", help="http(s)://HOST:PORT of a Qdrant server or "
+                        "cluster, or a folder for embedded mode (one process at a time)")
+    parser.add_argument("--qdrant-collection", metavar="NAME", help=f"collection name (default {DEFAULT_COLLECTION})")
+    parser.add_argument("--qdrant-api-key", metavar="KEY", help="API key for the Qdrant server (or "
+                        f"${API_KEY_VARIABLE}, which is never written down)")
+    if writing:
+        parser.add_argument("--qdrant-colbert", action="store_true", help="store ColBERT multi-vectors in Qdrant "
+                            "(about 2 KB per token) so hybrid search re-ranks with them without re-encoding")
+
+
+def backend_from(args: argparse.Namespace) -> Backend | None:
+    return named_backend(args.backend, args.qdrant_location, args.qdrant_collection, args.qdrant_api_key,
+                         getattr(args, "qdrant_colbert", False))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -70,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("--no-gitignore", dest="gitignore", action="store_false",
                        help="index files that .gitignore files inside the folders leave out")
     add_ocr_option(index)
+    add_backend_options(index, writing=True)
     add_wait_option(index)
 
     search = commands.add_parser("search", help="search the index", description="Search the index by meaning "
@@ -100,10 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--queries", type=Path, metavar="FILE", help="batch mode: one 'id<TAB>query' per line; "
                         "prints one JSON object per line with --json")
     add_model_options(search)
+    add_backend_options(search)
 
     status = commands.add_parser("status", help="show what the index holds", description="Show the index's "
                                  "files, chunks, model and size.")
     add_common(status)
+    add_backend_options(status)
 
     watch = commands.add_parser("watch", help="keep the index in sync with its folders until interrupted",
                                 description="Bring every indexed folder up to date, then re-index files as they "
@@ -167,7 +191,7 @@ def cmd_index(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     settings = settings_from(args)
     paths = [normalise_root(p) for p in args.paths]
-    engine = open_engine(settings, err, writing=True, create=True, adopt=args.rebuild)
+    engine = open_engine(settings, err, writing=True, create=True, adopt=args.rebuild, backend=backend_from(args))
     try:
         live = err.isatty() and not args.json
         report = engine.indexer(f"{PROG} index", args.wait).run(paths, progress=progress_printer(err, live),
@@ -295,7 +319,8 @@ def cmd_search(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
         validate_query(args.query, options["filters"])
     settings = settings_from(args)
-    engine = open_engine(settings, err, with_model=args.mode != "keyword")
+    backend = backend_from(args)
+    engine = open_engine(settings, err, with_model=args.mode != "keyword", backend=backend, create=backend is not None)
     if engine.index.model_info is None:
         engine.close()
         raise DesktopSearchError(f"the index at {settings.index_dir} is empty: run `{PROG} index PATH` first")
@@ -391,7 +416,8 @@ def format_hit(rank: int, hit: dict) -> str:
 def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from desktop_app.core.engine import Engine
 
-    engine = Engine.open(settings_from(args), with_model=False)
+    backend = backend_from(args)
+    engine = Engine.open(settings_from(args), with_model=False, backend=backend, create=backend is not None)
     try:
         status = engine.status()
     finally:
@@ -400,7 +426,10 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print(json.dumps(status), file=out)
         return 0
     print(f"index {status['index']}: {status['files']} files ({status['failed']} failed), {status['chunks']} chunks, "
-          f"{status['disk_bytes'] / 1e6:.1f} MB; model {status['model']} (dim {status['dim']})", file=out)
+          f"{status['disk_bytes'] / 1e6:.1f} MB; model {status['model']} (dim {status['dim']}); "
+          f"backend {status['backend']}", file=out)
+    if status["searches_only"]:
+        print(f"  searches a collection indexed elsewhere: {status['vectors']} chunks", file=out)
     for root in status["roots"]:
         away = "" if root["online"] else " (offline: folder missing or drive unplugged; kept in the index)"
         print(f"  {root['path']}: {root['files']} files, {root['chunks']} chunks{away}", file=out)

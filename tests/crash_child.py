@@ -5,7 +5,8 @@ Points: commit (inside a transaction, before COMMIT), vectors-add (after a commi
 vectors are added), save-replace (temporary hnswlib file written, not yet renamed),
 save-meta (file renamed, its state not yet recorded in SQLite), postings-add (after a commit,
 before the sparse postings are added), postings-replace (temporary postings file written, not
-yet renamed).
+yet renamed), qdrant-upsert (after a commit, before its points reach Qdrant), qdrant-state
+(points written, the generation they reflect not yet recorded).
 """
 
 from __future__ import annotations
@@ -76,6 +77,25 @@ def arm(point: str, n: int) -> None:
             original_set_meta(self, key, value)
 
         store_module.Store.set_meta = set_meta
+    elif point == "qdrant-upsert":
+        from desktop_app.core import qdrant_index
+
+        original_upsert = qdrant_index.QdrantIndex._upsert
+
+        def upsert(self, *args):
+            die()
+            original_upsert(self, *args)
+
+        qdrant_index.QdrantIndex._upsert = upsert
+    elif point == "qdrant-state":
+        original_state = store_module.Store.set_meta
+
+        def set_state(self, key, value):
+            if key == "qdrant_state":
+                die()
+            original_state(self, key, value)
+
+        store_module.Store.set_meta = set_state
     elif point != "none":
         raise SystemExit(f"unknown point {point}")
 

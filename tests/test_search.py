@@ -10,7 +10,8 @@ from desktop_app.core.config import Weights
 from desktop_app.core.errors import UsageError
 from desktop_app.core.index import Index
 from desktop_app.core.indexer import Indexer
-from desktop_app.core.search import Searcher, fts_query, make_snippet
+from desktop_app.core.local_source import fts_query
+from desktop_app.core.search import Searcher, make_snippet
 
 
 @pytest.fixture

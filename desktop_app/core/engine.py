@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from desktop_app.core import models
+from desktop_app.core.backend import Backend, check_switch, record, recorded
 from desktop_app.core.config import Settings, Weights
 from desktop_app.core.errors import IndexMismatchError
 from desktop_app.core.index import DB_NAME, Index
@@ -68,15 +69,17 @@ class Engine:
 
     @classmethod
     def open(cls, settings: Settings, named_model: str | None = None, adopt: bool = False, create: bool = False,
-             load: bool = True, with_model: bool = True, on_notice: Callable[[str], None] | None = None) -> Engine:
+             load: bool = True, with_model: bool = True, on_notice: Callable[[str], None] | None = None,
+             backend: Backend | None = None) -> Engine:
         """Open ``settings.index_dir`` with the model :func:`choose_model` picks; ``load`` imports torch now.
 
         ``with_model=False`` opens without any model (status, the file list, keyword search): no
-        model files are needed and torch is never imported.
+        model files are needed and torch is never imported. ``backend`` is the one a new index
+        records (an existing one keeps its own; naming another is an error).
         """
         from desktop_app.core.encoder import Encoder
 
-        index = Index.open(settings.index_dir, create=create)
+        index = _open_index(Path(settings.index_dir).expanduser(), create, backend)
         try:
             if not with_model:
                 return cls(settings, index, None, None)
@@ -169,7 +172,8 @@ class Engine:
             "index": str(self.settings.index_dir), **self.reader.counts(),
             "model": info.get("name"), "label": info.get("label"), "dim": info.get("dim"),
             "trusted_channels": info.get("trusted_channels"),
-            "vectors": self.index.vectors.count if self.index.vectors else 0, "repaired": self.index.repaired,
+            "backend": self.index.backend_name, "searches_only": self.index.searches_only,
+            "vectors": self.index.vector_count, "repaired": self.index.repaired,
             "disk_bytes": self.index.disk_bytes(),
             "roots": [{"path": r["path"], "files": r["files"], "chunks": r["chunks"], "online": r["online"]}
                       for r in self.folders()],
@@ -179,3 +183,17 @@ class Engine:
     def close(self) -> None:
         self.reader.close()
         self.index.close()
+
+
+def _open_index(folder: Path, create: bool, wanted: Backend | None) -> Index:
+    """The index in ``folder`` with the backend it recorded; a new index records ``wanted``."""
+    backend = check_switch(folder, wanted)
+    if backend.kind == "local":
+        index = Index.open(folder, create=create)
+    else:
+        from desktop_app.core.qdrant_index import QdrantIndex
+
+        index = QdrantIndex.open_with(folder, backend, create=create)
+    if wanted is not None and wanted != recorded(folder):
+        record(folder, wanted)
+    return index

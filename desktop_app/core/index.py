@@ -189,7 +189,7 @@ class Index:
         with WriterLock(self.folder, purpose, wait, on_wait, cancelled):
             with self.sync_lock:
                 self.catch_up(self.store)
-                self.writing = True
+                self.start_writing()
             try:
                 yield
             finally:
@@ -200,6 +200,33 @@ class Index:
                         self.writing = False
                         self.synced_generation = self.store.generation()
                         self.synced_max_id = max(self.synced_max_id, self.store.max_chunk_id())
+
+    def start_writing(self) -> None:
+        """Called under the writer lock once this copy has caught up."""
+        self.writing = True
+
+    @property
+    def bound(self) -> bool:
+        """A model is bound: there is something to search (or about to be)."""
+        return self.vectors is not None
+
+    @property
+    def backend_name(self) -> str:
+        return "local"
+
+    @property
+    def searches_only(self) -> bool:
+        """The index is written from another folder (a shared Qdrant collection); this one searches it."""
+        return False
+
+    @property
+    def keeps_colbert(self) -> bool:
+        """The index stores ColBERT multi-vectors (so the indexer must compute them)."""
+        return False
+
+    @property
+    def vector_count(self) -> int:
+        return self.vectors.count if self.vectors is not None else 0
 
     def add_chunks(self, ids: list[int], chunks: list[NewChunk]) -> None:
         """Put newly stored chunks into both caches (after their transaction committed)."""

@@ -376,7 +376,8 @@ class Indexer:
     def commit(self, jobs: list[Job], report: IndexReport, meter: Meter) -> None:
         """Encode the chunks of ``jobs`` together, then store every file in one transaction."""
         texts = [chunk.text for job in jobs for chunk in job.chunks]
-        encodings = iter(self.encoder.encode(texts, max_length=self.max_tokens + 2, checkpoint=self.checkpoint))
+        encodings = iter(self.encoder.encode(texts, max_length=self.max_tokens + 2, checkpoint=self.checkpoint,
+                                             colbert=self.index.keeps_colbert))
         removed: list[int] = []
         added: list[tuple[int, NewChunk]] = []
         with self.store.transaction():
@@ -387,7 +388,7 @@ class Indexer:
                         file.path, file.size, file.mtime_ns, self.key_of(job), job.error))
                     continue
                 new_chunks = [
-                    NewChunk(c.page, c.start, c.end, c.tokens, c.text, e.dense, e.sparse)
+                    NewChunk(c.page, c.start, c.end, c.tokens, c.text, e.dense, e.sparse, e.colbert)
                     for c, e in zip(job.chunks, encodings)
                 ]
                 old_ids, new_ids = self.store.replace_file(
@@ -503,6 +504,6 @@ def remove_paths(index: Index, paths: list[Path], wait: bool = True,
                 removed_files += len(records)
                 index.store.remove_root(target)
                 index.store.set_excluded(target, [])
-        if index.vectors is not None:
+        if index.bound:
             index.delete_chunks(removed_chunks)
     return removed_files

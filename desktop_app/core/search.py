@@ -1,8 +1,9 @@
 """query -> candidates from each channel -> exact per-channel scores -> fused, grouped hits.
 
-Candidates are the union of hnswlib's top K and the sparse postings' top K (plus FTS5 when
-keyword search takes part). Every candidate then gets every active channel's exact score,
-so fusion never mixes an approximate score with an exact one. Channels are put on a common
+Candidates are the union of each channel's top K: dense, sparse and (when keyword search takes
+part) BM25, asked of the index's source (:mod:`desktop_app.core.local_source`, or a Qdrant
+collection). Every candidate then gets every active channel's exact score, so fusion never
+mixes an approximate score with an exact one. Channels are put on a common
 scale by dividing by the best candidate's score for that query: raw BGE-M3 scales differ
 between channels and between models (the lite model's sparse head is not calibrated).
 """
@@ -16,6 +17,7 @@ import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -25,10 +27,14 @@ from desktop_app.core.encoder import Encoder, Encoding
 from desktop_app.core.errors import IndexMismatchError, UsageError
 from desktop_app.core.extract.base import place_of
 from desktop_app.core.index import Index
+from desktop_app.core.local_source import LocalSource
 from desktop_app.core.models import TRAINED_CHANNELS, trusted_channels
 from desktop_app.core.query import Filters, Query
 from desktop_app.core.query import parse as parse_query
 from desktop_app.core.store import Store
+
+if TYPE_CHECKING:
+    from desktop_app.core.source import Restriction, SearchSource
 
 FUSIONS = ("max", "raw")
 MAX_QUERY_CHARS = 2000
@@ -42,26 +48,6 @@ TERM_SHARE_OF_BEST = 0.1
 SNIPPET_CHARS = 280
 QUERY_MAX_TOKENS = 512
 WORD = re.compile(r"\w+", re.UNICODE)
-
-
-@dataclass(frozen=True)
-class Restriction:
-    """The chunks a search may return: those in ``allowed`` (None: every chunk) minus ``blocked``.
-
-    Exclusions alone (``wing -draft``) only block: listing every chunk id to subtract a few from
-    it would cost about a second at 1M chunks.
-    """
-
-    allowed: frozenset[int] | None = None
-    blocked: frozenset[int] = frozenset()
-
-    def __contains__(self, chunk_id: int) -> bool:
-        return chunk_id not in self.blocked and (self.allowed is None or chunk_id in self.allowed)
-
-    @property
-    def most(self) -> int | None:
-        """At most this many chunks pass (None: no bound known without counting the index)."""
-        return None if self.allowed is None else len(self.allowed)
 
 
 @dataclass
@@ -125,11 +111,6 @@ class SearchResult:
 
 
 SORTS = ("relevance", "date", "name")
-# A filter that keeps at most this many chunks is scored exactly from the stored vectors: at 1M
-# chunks, 10,000 of them took 44 ms from SQLite, hnswlib's filtered search for them 130-140 ms.
-EXACT_DENSE_LIMIT = 15_000
-
-
 def validate_query(query: str, extra: Filters | None = None, roots: list[str] | None = None) -> Query:
     """Parse the user's text (``in:`` relative to ``roots``); empty, overlong, wordless or malformed
     queries are usage errors."""
@@ -144,20 +125,6 @@ def validate_query(query: str, extra: Filters | None = None, roots: list[str] | 
             raise UsageError("the query only excludes words: say what to search for, or add a filter (ext:, in:, ...)")
         raise UsageError("the query has no words to search for (only punctuation or symbols)")
     return parsed
-
-
-def fts_query(text: str) -> str:
-    """User text -> FTS5 syntax over analyzed terms: "quoted phrases" must all match, other terms are OR-ed.
-
-    A term repeated in the query is repeated in the OR, so it weighs more in BM25 (as in bm25s).
-    """
-    phrases = re.findall(r'"([^"]+)"', text)
-    rest = re.sub(r'"[^"]*"', " ", text)
-    parts = [f'"{" ".join(terms)}"' for terms in map(analyze.terms, phrases) if terms]
-    words = [f'"{term}"' for term in analyze.terms(rest)]
-    if words:
-        parts.append("(" + " OR ".join(words) + ")")
-    return " AND ".join(parts)
 
 
 def colbert_score(query: np.ndarray, document: np.ndarray) -> float:
@@ -221,6 +188,7 @@ class Searcher:
         self.fingerprint: str | None = None
         self.helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dense-query")
         weakref.finalize(self, self.helper.shutdown, wait=False)
+        self.source = source_for(index, self.store, self.helper)
 
     def check_model(self) -> None:
         """Refuse to rank an index's vectors with a query from another model (another space, maybe
@@ -250,7 +218,8 @@ class Searcher:
         if mode != "hybrid":
             return {mode: 1.0}
         if colbert is None:
-            colbert = self.encoder is not None and self.encoder.loaded and self.encoder.device.startswith("cuda")
+            colbert = self.index.keeps_colbert or (
+                self.encoder is not None and self.encoder.loaded and self.encoder.device.startswith("cuda"))
         active = {name: w for name, w in weights.as_dict().items() if w > 0}
         if not colbert:
             active.pop("colbert", None)
@@ -264,7 +233,7 @@ class Searcher:
                colbert: bool | None = None, fusion: str = "max", filters: Filters | None = None,
                sort: str = "relevance") -> SearchResult:
         """Rank the index for ``query`` (its operators and ``filters`` restrict which hits may come back)."""
-        parsed = validate_query(query, filters, self.store.roots())
+        parsed = validate_query(query, filters, self.source.roots())
         if fusion not in FUSIONS:
             raise UsageError(f"unknown fusion {fusion!r}: use one of {', '.join(FUSIONS)}")
         if sort not in SORTS:
@@ -277,11 +246,11 @@ class Searcher:
         if mode != "keyword" and self.encoder is not None:
             self.encoder.load()  # before the clock starts: took_ms is the search, not the model load
         started = time.perf_counter()
-        self.index.catch_up(self.store)  # what other processes wrote since the last search
-        if self.index.vectors is None:  # nothing indexed yet: no model is bound, no vectors exist
+        self.source.refresh()  # what other processes wrote since the last search
+        if self.source.empty:
             return self.finish(query.strip(), mode, list(active), active, started, [], sort,
                                "the index is empty: add a folder to search it")
-        allowed, note = self.allowed_chunks(parsed) if parsed.restricts else (None, "")
+        allowed, note = self.source.restrict(parsed) if parsed.restricts else (None, "")
         if not WORD.search(text):
             hits = self.file_listing(allowed, k)
             return self.finish(query.strip(), "files", [], {}, started, hits, sort, note)
@@ -303,12 +272,11 @@ class Searcher:
         if not 1 <= k <= MAX_K:
             raise UsageError(f"k must be between 1 and {MAX_K} (got {k})")
         started = time.perf_counter()
-        self.index.catch_up(self.store)
-        source = self.store.chunk_rows([chunk_id]).get(chunk_id)
-        vectors = self.store.dense_for([chunk_id])
-        if source is None or chunk_id not in vectors:
+        self.source.refresh()
+        passage = self.source.passage(chunk_id)
+        if passage is None:
             raise UsageError("that passage is no longer in the index (its file changed or was removed)")
-        encoded = Encoding(dense=vectors[chunk_id], sparse=self.store.sparse_of(chunk_id))
+        source, encoded = passage
         trusted = {c: w for c, w in self.default_weights().as_dict().items() if w > 0 and c in ("dense", "sparse")}
         active = trusted or {"dense": 1.0}
         # One file more than asked for: the passage's own file comes first and is left out.
@@ -337,100 +305,33 @@ class Searcher:
         took = (time.perf_counter() - started) * 1000
         return SearchResult(query, mode, channels, weights, round(took, 2), hits, note if not hits else "")
 
-    def allowed_chunks(self, query: Query) -> tuple[Restriction, str]:
-        """The chunks that pass the query's file filters, phrases and exclusions, and (when none do)
-        which condition removed everything, in words (the note is empty otherwise)."""
-        filters = query.filters
-        allowed: set[int] | None = None
-        if filters.active:
-            files = self.files_passing(filters)
-            if not files:
-                return Restriction(frozenset()), f"no indexed file matches {' '.join(filters.describe())}"
-            allowed = self.store.chunks_of_files([f[0] for f in files])
-        for phrase in query.phrases:
-            expression = fts_query(f'"{phrase}"')
-            matching = self.store.keyword_matches(expression) if expression else set()
-            allowed = matching if allowed is None else allowed & matching
-            if not allowed:
-                where = f" among the files that match {' '.join(filters.describe())}" if filters.active else ""
-                return Restriction(frozenset()), f'no indexed text holds the phrase "{phrase}"{where}'
-        blocked: set[int] = set()
-        for excluded in query.excluded:
-            expression = fts_query(f'"{excluded}"')
-            if expression:
-                blocked |= self.store.keyword_matches(expression)
-        restriction = Restriction(None if allowed is None else frozenset(allowed - blocked),
-                                  frozenset() if allowed is not None else frozenset(blocked))
-        if restriction.most == 0 or (allowed is None and len(blocked) >= self.store.chunk_count()):
-            return restriction, f"every hit holds the excluded -{query.excluded[-1]}"
-        return restriction, ""
-
-    def files_passing(self, filters: Filters) -> list[tuple[int, str, int, int]]:
-        """(id, path, size, mtime_ns) of the indexed files the filters let through, newest first."""
-        files = self.store.files_where(filters.extensions, filters.folders,
-                                       None if filters.after is None else int(filters.after * 1e9),
-                                       None if filters.before is None else int(filters.before * 1e9))
-        return [f for f in files if all(name in os.path.basename(f[1]).lower() for name in filters.names)]
-
     def file_listing(self, allowed: Restriction | None, k: int) -> list[Hit]:
         """A query made only of filters: the matching files, newest first, each at its first chunk."""
         if allowed is None:
             return []
-        chunks = allowed.allowed if allowed.allowed is not None else \
-            set(self.store.all_chunk_ids().tolist()) - allowed.blocked  # only exclusions, and no words
-        firsts = self.store.newest_files_first_chunks(set(chunks), k)
-        rows = self.store.chunk_rows(firsts)
-        newest = [rows[cid] for cid in firsts if cid in rows]
+        newest = self.source.listing(allowed, k)
         return [Hit(row.path, row.page, 0.0, {}, make_snippet(row.text, []), [], row.id, row.start, row.end,
                     mtime=iso_time(row.mtime_ns), size=row.size, unit=row.unit, ocr=row.ocr) for row in newest]
 
     def keyword_scores(self, text: str, allowed: Restriction | None = None) -> dict[int, float]:
-        """BM25 of the best ``KEYWORD_DEPTH`` keyword matches, best first; deeper matches count as 0.
-
-        FTS5 must rank every match to return the best ones anyway, while asking it for the
-        BM25 of given rows (``rowid IN``) re-runs the query per row: 20x slower.
-        """
-        query = fts_query(text)
-        if not query:
-            return {}
-        if allowed is None:
-            return dict(self.store.keyword_top(query, KEYWORD_DEPTH))
-        return dict(self.store.keyword_top(query, KEYWORD_DEPTH, allowed.allowed, allowed.blocked))
+        """BM25 of the best ``KEYWORD_DEPTH`` keyword matches, best first; deeper matches count as 0."""
+        return dict(self.source.keyword_top(text, KEYWORD_DEPTH, allowed))
 
     def channel_tops(self, mode: str, active: dict[str, float], encoded: Encoding | None,
                      keyword: dict[int, float], pool: int, allowed: Restriction | None = None) -> dict[str, list[int]]:
         """Each active channel's top ``pool`` chunks; their union is what gets exact scores.
 
-        hnswlib releases the GIL, so the dense query runs in a helper thread while numpy sums
-        the sparse postings in memory (exact). With ``allowed`` (filters, phrases, exclusions) each
-        channel searches inside it: hnswlib through its filter callback (or exact scores for a
-        few thousand chunks), the sparse channel by masking its exact scores to the allowed chunks.
+        With ``allowed`` (filters, phrases, exclusions) each channel searches inside it.
         """
-        dense = None
-        if encoded is not None and ("dense" in active or mode == "colbert"):
-            if allowed is not None and allowed.most is not None and allowed.most <= EXACT_DENSE_LIMIT:
-                dense = self.helper.submit(self.exact_dense_top, encoded.dense, allowed.allowed, pool)
-            else:
-                dense = self.helper.submit(self.index.vectors.query, encoded.dense,
-                                           min(pool, self.store.chunk_count()), allowed,
-                                           allowed.most if allowed is not None else None)
-        sparse = None
-        if encoded is not None and ("sparse" in active or mode == "colbert"):
-            sparse = [cid for cid, _ in self.index.postings.top(
-                encoded.sparse, pool, *((allowed.allowed, allowed.blocked) if allowed is not None else ()))]
         tops: dict[str, list[int]] = {}
-        if dense is not None:
-            tops["dense"] = [cid for cid, _ in dense.result()]
-        if sparse is not None:
-            tops["sparse"] = sparse
+        if encoded is not None:
+            dense = encoded.dense if "dense" in active or mode == "colbert" else None
+            sparse = encoded.sparse if "sparse" in active or mode == "colbert" else None
+            if dense is not None or sparse is not None:
+                tops = self.source.candidates(dense, sparse, pool, allowed)
         if keyword:
             tops["keyword"] = list(keyword)[:pool]
         return tops
-
-    def exact_dense_top(self, query: np.ndarray, allowed: set[int], pool: int) -> list[tuple[int, float]]:
-        vectors = self.store.dense_for(sorted(allowed))
-        scored = [(cid, float(vector @ query)) for cid, vector in vectors.items()]
-        return sorted(scored, key=lambda item: -item[1])[:pool]
 
     def exact_scores(self, active: dict[str, float], encoded: Encoding | None, keyword: dict[int, float],
                      ids: list[int]) -> tuple[dict[str, dict[int, float]], dict[int, dict[int, float]]]:
@@ -438,9 +339,9 @@ class Searcher:
         scores: dict[str, dict[int, float]] = {}
         contributions: dict[int, dict[int, float]] = {}
         if encoded is not None:
-            vectors = self.store.dense_for(ids)
+            vectors = self.source.dense_of(ids)
             scores["dense"] = {cid: float(vectors[cid] @ encoded.dense) for cid in ids if cid in vectors}
-            weights = self.index.postings.weights_of(ids, encoded.sparse)
+            weights = self.source.sparse_weights(ids, encoded.sparse)
             for cid, doc in weights.items():
                 contributions[cid] = {t: encoded.sparse[t] * w for t, w in doc.items()}
             scores["sparse"] = {cid: sum(parts.values()) for cid, parts in contributions.items()}
@@ -455,11 +356,14 @@ class Searcher:
             return sorted(fuse(scores, active, ids, fusion).items(), key=lambda item: -item[1])
         first_pass = {c: w for c, w in active.items() if c != "colbert"} or {"dense": 1.0, "sparse": 1.0}
         order = sorted(fuse(scores, first_pass, ids, fusion).items(), key=lambda item: -item[1])
-        rows = self.store.chunk_rows([cid for cid, _ in order[:COLBERT_RERANK]])
+        rows = self.source.rows([cid for cid, _ in order[:COLBERT_RERANK]])
         # Another process may have deleted some of them since the candidates were found.
         head = [cid for cid, _ in order[:COLBERT_RERANK] if cid in rows]
-        documents = self.encoder.encode([rows[c].text for c in head], colbert=True)
-        scores["colbert"] = {c: colbert_score(encoded.colbert, d.colbert) for c, d in zip(head, documents)}
+        stored = self.source.colbert_of(head)  # multi-vectors the index keeps; the others are encoded now
+        todo = [c for c in head if c not in stored]
+        stored.update((c, d.colbert) for c, d in zip(todo, self.encoder.encode([rows[c].text for c in todo],
+                                                                                colbert=True)))
+        scores["colbert"] = {c: colbert_score(encoded.colbert, stored[c]) for c in head}
         reranked = sorted(fuse(scores, active, head, fusion).items(), key=lambda item: -item[1])
         return reranked + order[COLBERT_RERANK:]
 
@@ -470,7 +374,7 @@ class Searcher:
 
         Chunks deleted by another process since they were ranked have no row and are skipped.
         """
-        rows = self.store.chunk_rows([cid for cid, _ in ranked])
+        rows = self.source.rows([cid for cid, _ in ranked])
         by_path: dict[str, Hit] = {}
         for cid, score in ranked:
             row = rows.get(cid)
@@ -495,6 +399,16 @@ class Searcher:
                 hit.more.append(ChunkHit(cid, row.page, row.start, row.end, round(score, 6),
                                          rounded(channel_scores), snippet, terms, found_by=channels, ocr=row.ocr))
         return list(by_path.values())
+
+
+def source_for(index: Index, store: Store, helper: ThreadPoolExecutor) -> SearchSource:
+    """The index's backend as a searcher reads it: the local caches and ``store``, or its Qdrant collection."""
+    from desktop_app.core.qdrant_index import QdrantIndex
+    from desktop_app.core.qdrant_source import QdrantSource
+
+    if isinstance(index, QdrantIndex):
+        return QdrantSource(index)
+    return LocalSource(index, store, helper)
 
 
 class QueryWords:

@@ -121,6 +121,7 @@ class NewChunk:
     text: str
     dense: np.ndarray
     sparse: dict[int, float]
+    colbert: np.ndarray | None = None  # kept only by a backend that stores multi-vectors
 
 
 def connect(path: Path) -> sqlite3.Connection:
