@@ -60,11 +60,16 @@ def add_backend_options(parser: argparse.ArgumentParser, writing: bool = False) 
     if writing:
         parser.add_argument("--qdrant-colbert", action="store_true", help="store ColBERT multi-vectors in Qdrant "
                             "(about 2 KB per token) so hybrid search re-ranks with them without re-encoding")
+        parser.add_argument("--qdrant-shards", type=int, metavar="N", help="shards of a new collection on a "
+                            "cluster (default: the server's)")
+        parser.add_argument("--qdrant-replicas", type=int, metavar="N", help="copies of each shard on a cluster, "
+                            "e.g. 2 to survive the loss of a node (default: the server's)")
 
 
 def backend_from(args: argparse.Namespace) -> Backend | None:
     return named_backend(args.backend, args.qdrant_location, args.qdrant_collection, args.qdrant_api_key,
-                         getattr(args, "qdrant_colbert", False))
+                         getattr(args, "qdrant_colbert", False), getattr(args, "qdrant_shards", None),
+                         getattr(args, "qdrant_replicas", None))
 
 
 def build_parser() -> argparse.ArgumentParser:

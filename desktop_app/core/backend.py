@@ -32,7 +32,9 @@ class Backend:
     location: str = ""
     collection: str = DEFAULT_COLLECTION
     api_key: str = ""
-    colbert: bool = False  # points carry ColBERT multi-vectors (about 4 KB per token)
+    colbert: bool = False  # points carry ColBERT multi-vectors (2 KB per token at 1024-d, fp16)
+    shards: int = 0  # a new collection's shard count and copies of each shard (0: the server's default)
+    replicas: int = 0
 
     @property
     def remote(self) -> bool:
@@ -46,7 +48,7 @@ class Backend:
 
 
 def named(kind: str | None, location: str | None, collection: str | None = None, api_key: str | None = None,
-          colbert: bool = False) -> Backend | None:
+          colbert: bool = False, shards: int | None = None, replicas: int | None = None) -> Backend | None:
     """The backend the command line names (None: it names none); a Qdrant folder is made absolute."""
     if kind is None and location is None and collection is None:
         return None
@@ -61,7 +63,8 @@ def named(kind: str | None, location: str | None, collection: str | None = None,
         raise UsageError("--backend qdrant needs --qdrant-location: http(s)://HOST:PORT, or a folder for embedded mode")
     if not location.startswith(("http://", "https://")):
         location = str(Path(location).expanduser().resolve())
-    return Backend("qdrant", location, collection or DEFAULT_COLLECTION, api_key or "", colbert)
+    return Backend("qdrant", location, collection or DEFAULT_COLLECTION, api_key or "", colbert, shards or 0,
+                   replicas or 0)
 
 
 def recorded(folder: Path) -> Backend | None:

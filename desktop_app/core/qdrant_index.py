@@ -329,8 +329,9 @@ class QdrantIndex(Index):
         self.shared = {"model": self.store.model_info(), "host": socket.gethostname(), "folder": str(self.folder)}
         if self.store.get_meta(OWNER_KEY):
             self.shared["owner"] = self.store.get_meta(OWNER_KEY)
+        cluster = {"shard_number": self.backend.shards or None, "replication_factor": self.backend.replicas or None}
         self.client.create_collection(
-            name, metadata=self.shared,
+            name, metadata=self.shared, **(cluster if self.backend.remote else {}),
             vectors_config={
                 "dense": models.VectorParams(size=self.dim, distance=models.Distance.DOT),
                 "colbert": models.VectorParams(
