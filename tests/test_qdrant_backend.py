@@ -169,3 +169,16 @@ def test_a_desktop_searches_the_collection_another_folder_indexes(clean, tmp_pat
     code, _, err = cli("remove", str(docs / "report001.txt"), *desk)
     assert code == 2 and "not index into it" in err
     assert json.loads(cli("status", *desk, "--json")[1])["vectors"] == expected["chunks"]
+
+
+def test_a_searching_desktop_shows_a_hits_text_from_the_collection(clean, tmp_path, lite_model_dir) -> None:
+    docs, _, _ = clean
+    assert cli("index", str(docs), "--index", str(tmp_path / "indexer"), *qdrant_args(tmp_path))[0] == 0
+    assert cli("status", "--index", str(tmp_path / "desk"), *qdrant_args(tmp_path))[0] == 0
+    settings = Settings.from_env(index_dir=tmp_path / "desk", model=str(lite_model_dir), device="cpu", dtype="fp32")
+    engine = Engine.open(settings)
+    try:
+        hit = engine.search("heat shield ablation", k=1).hits[0]
+        assert engine.context(hit.chunk_id) == ("", (docs / hit.path.rsplit("/", 1)[-1]).read_text(), "")
+    finally:
+        engine.close()

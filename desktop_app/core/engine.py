@@ -162,6 +162,11 @@ class Engine:
         return self.reader.failures()
 
     def context(self, chunk_id: int, chars: int = 600) -> tuple[str, str, str]:
+        """(text before, the chunk, text after); a folder that only searches a shared collection has
+        the chunk's own text, from the collection."""
+        if self.index.searches_only:
+            row = self.searcher.source.rows([chunk_id]).get(chunk_id)
+            return ("", row.text, "") if row is not None else ("", "", "")
         return self.reader.context(chunk_id, chars)
 
     def status(self) -> dict[str, object]:
