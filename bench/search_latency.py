@@ -1,9 +1,10 @@
 """Hybrid search latency, dense recall, sparse pruning recall, RAM and disk on synthetic indexes.
 
 Builds an index of N chunks (1024-d clustered unit vectors, ~100 Zipf-distributed sparse
-postings per chunk) straight into the store, lets the index rebuild its hnswlib cache from the
-dense blobs (timed: that is the crash-repair path), then runs hybrid searches whose query
-encoding is precomputed, so only retrieval and fusion are timed.
+postings and 80 Zipf-distributed words per chunk) straight into the store, lets the index
+rebuild its hnswlib cache from the dense blobs (timed: that is the crash-repair path), then
+runs hybrid searches whose query encoding is precomputed, so only retrieval and fusion are
+timed; keyword-only and hybrid-with-keyword searches use the query's words.
 
     python bench/search_latency.py --chunks 100000          # exits 1 when a target is missed
 """
@@ -24,6 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from desktop_app.core.config import Weights  # noqa: E402
 from desktop_app.core.encoder import Encoding  # noqa: E402
 from desktop_app.core.index import Index  # noqa: E402
 from desktop_app.core.query import Filters  # noqa: E402
@@ -32,12 +34,14 @@ from desktop_app.core.store import NewChunk, Store  # noqa: E402
 
 VOCAB = 30522
 POSTINGS = 100
+WORDS = 80  # words of text per chunk, Zipf-drawn from VOCAB pseudo-words (the keyword channel)
+QUERY_WORDS = 4
 QUERY_TOKENS = 8
 CLUSTERS = 2000
 CHUNKS_PER_FILE = 10
 FOLDERS = 100  # files spread over /synthetic/d0 .. d99: an in: filter on one keeps 1% of the chunks
 TARGETS = {"p50_ms": 30.0, "p95_ms": 100.0, "dense_recall_at_10": 0.98, "filtered_1pct_p95_ms": 100.0,
-           "filtered_k_hits_all_inside": 1.0}
+           "filtered_k_hits_all_inside": 1.0, "hybrid_with_keyword_p50_ms": 30.0, "hybrid_with_keyword_p95_ms": 100.0}
 
 
 def rss_mb() -> float:
@@ -80,6 +84,21 @@ class SyntheticCorpus:
         tokens = self.rng.permutation(np.unique(draws))[:size]
         return dict(zip(tokens.tolist(), token_weight(tokens, self.rng).tolist()))
 
+    def words(self, size: int) -> str:
+        """``size`` Zipf-drawn pseudo-words: the keyword index sees a natural term distribution."""
+        draws = np.minimum(np.searchsorted(self.cumulative, self.rng.random(size)), VOCAB - 1)
+        return " ".join(pseudo_word(int(rank)) for rank in draws)
+
+
+def pseudo_word(rank: int) -> str:
+    """A letters-only word per vocabulary rank, never a stop word (``q`` + base-26)."""
+    letters = "q"
+    while True:
+        rank, digit = divmod(rank, 26)
+        letters += chr(ord("a") + digit)
+        if rank == 0:
+            return letters + "x"
+
 
 def build(folder: Path, chunks: int, dim: int) -> dict[str, float]:
     """Write ``chunks`` synthetic chunks into a fresh index folder; return timings."""
@@ -94,7 +113,7 @@ def build(folder: Path, chunks: int, dim: int) -> dict[str, float]:
         vectors = corpus.dense(count)
         with store.transaction():
             for file_start in range(0, count, CHUNKS_PER_FILE):
-                new = [NewChunk(1, 0, 10, POSTINGS, f"chunk {first + file_start + i}", vectors[file_start + i],
+                new = [NewChunk(1, 0, 10, POSTINGS, corpus.words(WORDS), vectors[file_start + i],
                                 corpus.sparse(POSTINGS)) for i in range(min(CHUNKS_PER_FILE, count - file_start))]
                 number = (first + file_start) // CHUNKS_PER_FILE
                 store.replace_file(f"/synthetic/d{number % FOLDERS}/{first + file_start}.txt", 1, 1, "sha", "{}", new)
@@ -144,7 +163,37 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
+def give_words(folder: Path) -> float:
+    """Give an index built before chunks had words (text "chunk N") its words, and rebuild its
+    keyword index; return seconds (none when it has them)."""
+    store = Store(folder / "index.sqlite3")
+    try:
+        if not store.conn.execute("SELECT 1 FROM chunks WHERE text LIKE 'chunk %' LIMIT 1").fetchone():
+            return 0.0
+        started = time.perf_counter()
+        corpus = SyntheticCorpus(1, seed=2)
+        ids = store.all_chunk_ids().tolist()
+        with store.transaction():
+            for first in range(0, len(ids), 10_000):
+                store.conn.executemany("UPDATE chunks SET text = ? WHERE id = ?",
+                                       [(corpus.words(WORDS), cid) for cid in ids[first:first + 10_000]])
+        store.rebuild_keyword_index()
+        return round(time.perf_counter() - started, 1)
+    finally:
+        store.close()
+
+
+def timed(searcher: Searcher, names: list[str], **options: object) -> list[float]:
+    latencies = []
+    for name in names:
+        started = time.perf_counter()
+        searcher.search(name, k=10, **options)
+        latencies.append((time.perf_counter() - started) * 1000)
+    return latencies
+
+
 def measure(folder: Path, queries: int, dim: int, sparse_checks: int = 20) -> dict[str, float]:
+    words_s = give_words(folder)
     base_rss = rss_mb()
     started = time.perf_counter()
     index = Index.open(folder)
@@ -158,14 +207,14 @@ def measure(folder: Path, queries: int, dim: int, sparse_checks: int = 20) -> di
     ids = index.store.all_chunk_ids()
     picks = corpus.rng.integers(0, len(vectors), queries)
     query_vectors = unit(vectors[picks] + 0.5 * unit(corpus.rng.standard_normal((queries, dim))))
-    encodings = {f"q{i}": Encoding(query_vectors[i], corpus.sparse(QUERY_TOKENS)) for i in range(queries)}
+    # The query's text is words (for the keyword channel); its encoding is precomputed.
+    texts = [corpus.words(QUERY_WORDS) for _ in range(queries)]
+    encodings = {text: Encoding(query_vectors[i], corpus.sparse(QUERY_TOKENS)) for i, text in enumerate(texts)}
     searcher = Searcher(index, PrecomputedEncoder(encodings, dim))
-    searcher.search("q0", k=10)
-    latencies = []
-    for name in encodings:
-        started = time.perf_counter()
-        searcher.search(name, k=10)
-        latencies.append((time.perf_counter() - started) * 1000)
+    searcher.search(texts[0], k=10)
+    latencies = timed(searcher, list(encodings))
+    keyword = timed(searcher, list(encodings), mode="keyword")
+    with_keyword = timed(searcher, list(encodings), weights=Weights(0.4, 0.3, 0.0, 0.3))
     one_folder = Filters(folders=("/synthetic/d7",))
     filtered, inside = [], []
     for name in encodings:
@@ -192,11 +241,15 @@ def measure(folder: Path, queries: int, dim: int, sparse_checks: int = 20) -> di
         "filtered_1pct_p50_ms": round(percentile(filtered, 0.5), 2),
         "filtered_1pct_p95_ms": round(percentile(filtered, 0.95), 2),
         "filtered_k_hits_all_inside": float(np.mean(inside)),
+        "keyword_p50_ms": round(percentile(keyword, 0.5), 2), "keyword_p95_ms": round(percentile(keyword, 0.95), 2),
+        "hybrid_with_keyword_p50_ms": round(percentile(with_keyword, 0.5), 2),
+        "hybrid_with_keyword_p95_ms": round(percentile(with_keyword, 0.95), 2),
         "dense_recall_at_10": round(float(recall), 4),
         "sparse_every_posting_p50_ms": round(statistics.median(exact_ms), 2),
         "sparse_postings_p50_ms": round(statistics.median(pruned_ms), 2),
         "sparse_recall": round(float(np.mean(overlap)), 4),
         "open_s": round(load_s, 2), "ram_mb": round(index_rss), "disk_mb": round(disk / 2**20),
+        **({"words_added_s": words_s} if words_s else {}),
     }
 
 

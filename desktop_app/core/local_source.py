@@ -146,9 +146,16 @@ class LocalSource:
         return tops
 
     def exact_dense_top(self, query: np.ndarray, allowed: set[int], pool: int) -> list[tuple[int, float]]:
-        vectors = self.store.dense_for(sorted(allowed))
-        scored = [(cid, float(vector @ query)) for cid, vector in vectors.items()]
-        return sorted(scored, key=lambda item: -item[1])[:pool]
+        """The best ``pool`` of ``allowed`` by exact cosine, one matrix product per batch read."""
+        ids, scores = [], []
+        for chunk_ids, vectors in self.store.iter_dense(sorted(allowed)):
+            ids.append(chunk_ids)
+            scores.append(vectors @ np.asarray(query, dtype=np.float32))
+        if not ids:
+            return []
+        ids_, scores_ = np.concatenate(ids), np.concatenate(scores)
+        best = np.argsort(-scores_, kind="stable")[:pool]
+        return [(int(ids_[i]), float(scores_[i])) for i in best]
 
     def dense_of(self, ids: list[int]) -> dict[int, np.ndarray]:
         return self.store.dense_for(ids)

@@ -557,8 +557,8 @@ class Store:
 
 def decode_dense(rows: list[tuple[int, bytes]]) -> tuple[np.ndarray, np.ndarray]:
     ids = np.array([r[0] for r in rows], dtype=np.int64)
-    vectors = np.stack([np.frombuffer(r[1], dtype=np.float16) for r in rows]).astype(np.float32)
-    return ids, vectors
+    packed = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float16)  # one buffer, not one per row
+    return ids, packed.reshape(len(rows), -1).astype(np.float32)
 
 
 def keyword_row(chunk_id: int, text: str, path: str) -> tuple[int, str, str]:
