@@ -22,6 +22,7 @@ import functools
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import PurePath
 
 import regex
 import snowballstemmer
@@ -104,6 +105,11 @@ def terms(text: str) -> list[str]:
     if CJK.search(normal) is None:  # the common case, 5x faster than going through words()
         return [term for word in WORD.findall(normal) for term in _latin_terms(word)]
     return [term for word in words(normal) for term in word.terms]
+
+
+def keyword_terms(text: str, path: str) -> list[str]:
+    """What the keyword channel indexes of a chunk: its terms and its file name's (without the suffix)."""
+    return terms(text) + terms(PurePath(path).stem)
 
 
 def index_text(text: str) -> str:

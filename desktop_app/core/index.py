@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
+from desktop_app.core import analyze
 from desktop_app.core.errors import IndexMismatchError, IndexMissingError
+from desktop_app.core.keywords import KeywordIndex
 from desktop_app.core.lock import WriterLock
 from desktop_app.core.models import ModelSpec
 from desktop_app.core.postings import PostingsIndex
@@ -29,6 +31,7 @@ from desktop_app.core.vectors import VectorIndex
 DB_NAME = "index.sqlite3"
 VECTORS_NAME = "dense.hnsw"
 POSTINGS_NAME = "sparse.npz"
+KEYWORDS_NAME = "keyword.npz"
 COMPACT_DELETED_FRACTION = 0.3
 # Tombstones let other processes replay removals; past this many, those up to the saved
 # cache's generation are dropped (a process still behind them compares in full).
@@ -43,6 +46,7 @@ class Index:
         self.store = store
         self.vectors: VectorIndex | None = None
         self.postings = PostingsIndex(folder / POSTINGS_NAME)
+        self.keywords = KeywordIndex(folder / KEYWORDS_NAME)
         self.repaired = 0
         # What this process's hnswlib copy reflects: the store's generation and highest chunk id.
         self.synced_generation = -1
@@ -89,8 +93,10 @@ class Index:
         self.store.clear()
         (self.folder / VECTORS_NAME).unlink(missing_ok=True)
         (self.folder / POSTINGS_NAME).unlink(missing_ok=True)
+        (self.folder / KEYWORDS_NAME).unlink(missing_ok=True)
         self.vectors = None
         self.postings.reset()
+        self.keywords.reset()
 
     def attach_vectors(self, dim: int) -> None:
         self.vectors = VectorIndex(self.folder / VECTORS_NAME, dim)
@@ -106,11 +112,12 @@ class Index:
         there the tombstones and newer ids finish the job. A file that does not match its
         record (a crash between the two, an index from before generations) is compared in full.
         """
-        loaded = self.vectors.load_or_create() & self.postings.load()
+        loaded = self.vectors.load_or_create() & self.postings.load() & self.keywords.load()
         saved = json.loads(self.store.get_meta("vectors_state") or "{}")
         with self.sync_lock:
             if (loaded and "generation" in saved and saved.get("labels") == self.vectors.total_labels
-                    and saved.get("postings") == self.postings.postings):
+                    and saved.get("postings") == self.postings.postings
+                    and saved.get("keywords") == self.keywords.postings):
                 self.vectors.deleted_count = int(saved["labels"]) - int(saved["chunks"])
                 self.synced_generation, self.synced_max_id = int(saved["generation"]), int(saved["max_id"])
                 return self.catch_up(self.store)
@@ -141,12 +148,12 @@ class Index:
             if changes.full:
                 return self.compare_in_full(store)
             self.check_model(store)
-            self.vectors.delete(changes.deleted)
-            self.postings.delete(changes.deleted)
+            self.delete_chunks(changes.deleted)
             if changes.added:
                 ids, vectors = decode_dense(changes.added)
                 self.vectors.add(ids, vectors)
                 self.postings.add(store.postings_of(ids.tolist()))
+                self.keywords.add_chunks(keyword_terms_of(store.keyword_sources(ids.tolist())))
                 self.synced_max_id = max(self.synced_max_id, int(ids.max()))
             self.synced_generation = changes.generation
             return len(changes.added) + len(changes.deleted)
@@ -160,6 +167,7 @@ class Index:
             generation = store.generation()
             expected = set(store.all_chunk_ids().tolist())
             self.postings.rebuild(store.postings_of())
+            self.keywords.rebuild_from(keyword_terms_of(store.keyword_sources()))
         finally:
             store.conn.execute("COMMIT")
         present = set(self.vectors.labels().tolist())
@@ -233,14 +241,16 @@ class Index:
         if ids:
             self.vectors.add(ids, np.stack([c.dense for c in chunks]))
             self.postings.add((cid, token, weight) for cid, c in zip(ids, chunks) for token, weight in c.sparse.items())
+            self.keywords.add_chunks(keyword_terms_of(self.store.keyword_sources(ids)))
 
     def delete_chunks(self, ids: list[int]) -> None:
         self.vectors.delete(ids)
         self.postings.delete(ids)
+        self.keywords.delete(ids)
 
     @property
     def dirty(self) -> bool:
-        return self.vectors is not None and (self.vectors.dirty or self.postings.dirty)
+        return self.vectors is not None and (self.vectors.dirty or self.postings.dirty or self.keywords.dirty)
 
     def refill_vectors(self) -> None:
         """Rebuild the hnswlib cache from the dense blobs beside the live one, then swap it in
@@ -256,9 +266,11 @@ class Index:
             self.refill_vectors()
         self.vectors.save()
         self.postings.save()
+        self.keywords.save()
         state = self.state()
         state["labels"] = self.vectors.total_labels
         state["postings"] = self.postings.postings
+        state["keywords"] = self.keywords.postings
         state["generation"] = self.store.generation()
         self.store.set_meta("vectors_state", json.dumps(state))
         if self.store.tombstone_count() > TOMBSTONES_KEPT:
@@ -269,3 +281,8 @@ class Index:
 
     def close(self) -> None:
         self.store.close()
+
+
+def keyword_terms_of(sources: Iterable[tuple[int, str, str]]) -> Iterator[tuple[int, list[str]]]:
+    """(chunk id, keyword terms) from (chunk id, text, file path)."""
+    return ((chunk_id, analyze.keyword_terms(text, path)) for chunk_id, text, path in sources)

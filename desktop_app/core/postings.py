@@ -43,17 +43,26 @@ class PostingsIndex:
         """Load the saved postings; False (and empty) when the file is missing or unreadable."""
         try:
             with np.load(self.path) as saved:
-                indptr, ids, weights = saved["indptr"], saved["ids"], saved["weights"]
+                arrays = {name: saved[name] for name in saved.files}
+            indptr, ids, weights = arrays["indptr"], arrays["ids"], arrays["weights"]
+            with self.lock:
+                self.indptr, self.ids, self.weights = indptr, ids, weights
+                self.deleted = np.zeros(0, dtype=bool)
+                self.pending = []
+                self._mark(ids, False)
+                self._restore(arrays)
+                self.dirty = False
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             self.reset()
             return False
-        with self.lock:
-            self.indptr, self.ids, self.weights = indptr, ids, weights
-            self.deleted = np.zeros(0, dtype=bool)
-            self.pending = []
-            self._mark(ids, False)
-            self.dirty = False
         return True
+
+    def _restore(self, arrays: dict[str, np.ndarray]) -> None:
+        """Read what a subclass saves beside the postings (lock held); KeyError when it is missing."""
+
+    def _extras(self) -> dict[str, np.ndarray]:
+        """What a subclass saves beside the postings."""
+        return {}
 
     def reset(self) -> None:
         with self.lock:
@@ -101,7 +110,7 @@ class PostingsIndex:
             self._merge(drop_deleted=True)
             temporary = self.path.with_name(self.path.name + ".tmp")
             with open(temporary, "wb") as handle:
-                np.savez(handle, indptr=self.indptr, ids=self.ids, weights=self.weights)
+                np.savez(handle, indptr=self.indptr, ids=self.ids, weights=self.weights, **self._extras())
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(temporary, self.path)
@@ -174,19 +183,7 @@ class PostingsIndex:
             blocked: Collection[int] = ()) -> list[tuple[int, float]]:
         """The ``limit`` best chunks with a score above 0, best first: inside ``allowed`` when given,
         never in ``blocked``."""
-        scores = self.scores(query)
-        if allowed is not None:
-            keep = np.fromiter((i for i in allowed if i < len(scores)), dtype=np.int64)
-            masked = np.zeros_like(scores)
-            masked[keep] = scores[keep]
-            scores = masked
-        if blocked:
-            scores[np.fromiter((i for i in blocked if i < len(scores)), dtype=np.int64)] = 0.0
-        positive = np.flatnonzero(scores > 0)
-        if len(positive) > limit:
-            positive = positive[np.argpartition(-scores[positive], limit - 1)[:limit]]
-        best = positive[np.argsort(-scores[positive], kind="stable")]
-        return [(int(i), float(scores[i])) for i in best]
+        return best_of(self.scores(query), limit, allowed, blocked)
 
     def weights_of(self, chunk_ids: list[int], query: dict[int, float]) -> dict[int, dict[int, float]]:
         """chunk id -> {query token: the chunk's weight} (every chunk id gets a dict), by binary search
@@ -204,3 +201,21 @@ class PostingsIndex:
                         if cid < len(self.deleted) and not self.deleted[cid]:
                             found[cid][token] = weight
         return found
+
+
+def best_of(scores: np.ndarray, limit: int, allowed: Collection[int] | None = None,
+            blocked: Collection[int] = ()) -> list[tuple[int, float]]:
+    """The ``limit`` best (chunk id, score) with a score above 0 among scores indexed by chunk id,
+    best first: inside ``allowed`` when given, never in ``blocked``."""
+    if allowed is not None:
+        keep = np.fromiter((i for i in allowed if i < len(scores)), dtype=np.int64)
+        masked = np.zeros_like(scores)
+        masked[keep] = scores[keep]
+        scores = masked
+    if blocked:
+        scores[np.fromiter((i for i in blocked if i < len(scores)), dtype=np.int64)] = 0.0
+    positive = np.flatnonzero(scores > 0)
+    if len(positive) > limit:
+        positive = positive[np.argpartition(-scores[positive], limit - 1)[:limit]]
+    best = positive[np.argsort(-scores[positive], kind="stable")]
+    return [(int(i), float(scores[i])) for i in best]

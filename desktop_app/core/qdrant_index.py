@@ -87,11 +87,6 @@ def term_id(term: str) -> int:
     return int.from_bytes(hashlib.blake2b(term.encode("utf-8"), digest_size=4).digest(), "little")
 
 
-def keyword_terms(text: str, path: str) -> list[str]:
-    """The terms the local FTS5 row holds: the chunk's text and its file name without the suffix."""
-    return analyze.terms(text) + analyze.terms(PurePath(path).stem)
-
-
 def keyword_vector(terms: list[str], avgdl: float) -> tuple[list[int], list[float]]:
     """BM25's saturated term frequency per term (Qdrant multiplies in the IDF)."""
     norm = K1 * (1 - B + B * len(terms) / max(avgdl, 1e-9))
@@ -354,7 +349,7 @@ class QdrantIndex(Index):
     def _upsert(self, items: list[tuple[ChunkRow, np.ndarray, dict[int, float], np.ndarray | None]]) -> None:
         from qdrant_client import models
 
-        terms = [keyword_terms(row.text, row.path) for row, *_ in items]
+        terms = [analyze.keyword_terms(row.text, row.path) for row, *_ in items]
         if not self.avgdl and terms:  # the first chunks set the length BM25 normalises by
             self.avgdl = rounded_length(sum(map(len, terms)) / len(terms))
         points = []
@@ -403,7 +398,7 @@ class QdrantIndex(Index):
         self.avgdl = avgdl
         batch: list[models.PointVectors] = []
         for point in self._scroll(payload=["text", "path"]):
-            words = keyword_terms(point.payload["text"], point.payload["path"])
+            words = analyze.keyword_terms(point.payload["text"], point.payload["path"])
             batch.append(models.PointVectors(id=point.id, vector={
                 "keyword": _sparse(*keyword_vector(words, avgdl))}))
             if len(batch) == UPSERT_BATCH:

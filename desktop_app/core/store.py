@@ -409,6 +409,15 @@ class Store:
             "ORDER BY bm25(chunks_fts) LIMIT ?", (*values, limit))
         return [(r[0], r[1]) for r in rows]
 
+    def keyword_sources(self, chunk_ids: list[int] | None = None) -> Iterator[tuple[int, str, str]]:
+        """(chunk id, text, file path) of every chunk, or of the given ones: what keyword terms come from."""
+        sql = "SELECT c.id, c.text, f.path FROM chunks c JOIN files f ON f.id = c.file_id"
+        if chunk_ids is None:
+            yield from self.conn.execute(sql)
+            return
+        for part in batched(chunk_ids):
+            yield from self.conn.execute(f"{sql} WHERE c.id IN ({placeholders(len(part))})", part).fetchall()
+
     def keyword_matches(self, fts_query: str) -> set[int]:
         """Every chunk an FTS5 expression matches (phrase and exclusion conditions)."""
         return {r[0] for r in self.conn.execute("SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?",
