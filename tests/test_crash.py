@@ -44,10 +44,11 @@ def snapshot(index_dir: Path, encoder) -> dict:
     searcher = Searcher(index, encoder)
     results = {q: [(h.path, round(h.score, 5)) for h in searcher.search(q, k=20).hits] for q in QUERIES}
     sparse = {q: [(h.path, round(h.score, 5)) for h in searcher.search(q, k=20, mode="sparse").hits] for q in QUERIES}
-    vectors, postings = index.vectors.count, index.postings.postings
+    keyword = {q: [(h.path, round(h.score, 5)) for h in searcher.search(q, k=20, mode="keyword").hits] for q in QUERIES}
+    vectors, postings, keywords = index.vectors.count, index.postings.postings, index.keywords.postings
     index.close()
     return {"per_file": per_file, "chunks": len(live), "vectors": vectors, "results": results, "sparse": sparse,
-            "postings": postings}
+            "postings": postings, "keyword": keyword, "keywords": keywords}
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +87,7 @@ def finish_and_compare(index_dir: Path, docs: Path, encoder, settings, expected:
     assert observed["per_file"] == expected["per_file"]
     assert observed["results"] == expected["results"]
     assert observed["sparse"] == expected["sparse"] and observed["postings"] == expected["postings"]
+    assert observed["keyword"] == expected["keyword"] and observed["keywords"] == expected["keywords"]
 
 
 @pytest.mark.parametrize("point, n", [

@@ -14,7 +14,7 @@ import os
 import re
 import time
 import weakref
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -187,7 +187,9 @@ class Searcher:
         self.encoder = encoder
         self.fingerprint: str | None = None
         self.helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dense-query")
+        self.keyword_helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="keyword-query")
         weakref.finalize(self, self.helper.shutdown, wait=False)
+        weakref.finalize(self, self.keyword_helper.shutdown, wait=False)
         self.source = source_for(index, self.store, self.helper)
 
     def check_model(self) -> None:
@@ -259,9 +261,10 @@ class Searcher:
         needs_model = mode != "keyword" and set(active) != {"keyword"}
         if needs_model:
             self.check_model()
+        # BM25 in numpy releases the GIL: it runs while the query is encoded and the other channels search.
+        keyword = self.keyword_helper.submit(self.keyword_scores, text, allowed) if "keyword" in active else None
         encoded = self.encoder.encode([text], QUERY_MAX_TOKENS, colbert="colbert" in active)[0] if needs_model else None
         pool = max(CANDIDATES_PER_CHANNEL, 4 * k)
-        keyword = self.keyword_scores(text, allowed) if "keyword" in active else {}
         tokens = self.encoder.word_tokens(text) if encoded is not None else {}
         hits = self.ranked_hits(mode, active, encoded, keyword, pool, allowed, fusion, QueryWords(text, tokens), k)
         return self.finish(query.strip(), mode, list(active), active, started, hits, sort, note)
@@ -281,15 +284,19 @@ class Searcher:
         active = trusted or {"dense": 1.0}
         # One file more than asked for: the passage's own file comes first and is left out.
         pool = max(CANDIDATES_PER_CHANNEL, 4 * (k + 1))
-        hits = self.ranked_hits("hybrid", active, encoded, {}, pool, None, "max", QueryWords("", {}), k + 1)
+        hits = self.ranked_hits("hybrid", active, encoded, None, pool, None, "max", QueryWords("", {}), k + 1)
         hits = [hit for hit in hits if hit.path != source.path][:k]
         label = f"more like {source.path} (page {source.page})"
         return self.finish(label, "like", list(active), active, started, hits, "relevance", "")
 
-    def ranked_hits(self, mode: str, active: dict[str, float], encoded: Encoding | None, keyword: dict[int, float],
-                    pool: int, allowed: Restriction | None, fusion: str, words: QueryWords, k: int) -> list[Hit]:
+    def ranked_hits(self, mode: str, active: dict[str, float], encoded: Encoding | None,
+                    keyword_job: Future[dict[int, float]] | None, pool: int, allowed: Restriction | None, fusion: str,
+                    words: QueryWords, k: int) -> list[Hit]:
         """Candidates from each channel, their exact scores, the fused ranking, grouped into file hits."""
-        tops = self.channel_tops(mode, active, encoded, keyword, pool, allowed)
+        tops = self.channel_tops(mode, active, encoded, pool, allowed)
+        keyword = keyword_job.result() if keyword_job is not None else {}
+        if keyword:
+            tops["keyword"] = list(keyword)[:pool]
         candidates = list(dict.fromkeys(cid for top in tops.values() for cid in top))
         scores, contributions = self.exact_scores(active, encoded, keyword, candidates)
         ranked = self.rank(active, encoded, candidates, scores, fusion)
@@ -317,9 +324,10 @@ class Searcher:
         """BM25 of the best ``KEYWORD_DEPTH`` keyword matches, best first; deeper matches count as 0."""
         return dict(self.source.keyword_top(text, KEYWORD_DEPTH, allowed))
 
-    def channel_tops(self, mode: str, active: dict[str, float], encoded: Encoding | None,
-                     keyword: dict[int, float], pool: int, allowed: Restriction | None = None) -> dict[str, list[int]]:
-        """Each active channel's top ``pool`` chunks; their union is what gets exact scores.
+    def channel_tops(self, mode: str, active: dict[str, float], encoded: Encoding | None, pool: int,
+                     allowed: Restriction | None = None) -> dict[str, list[int]]:
+        """The dense and sparse channels' top ``pool`` chunks; with the keyword channel's, their union
+        is what gets exact scores.
 
         With ``allowed`` (filters, phrases, exclusions) each channel searches inside it.
         """
@@ -329,8 +337,6 @@ class Searcher:
             sparse = encoded.sparse if "sparse" in active or mode == "colbert" else None
             if dense is not None or sparse is not None:
                 tops = self.source.candidates(dense, sparse, pool, allowed)
-        if keyword:
-            tops["keyword"] = list(keyword)[:pool]
         return tops
 
     def exact_scores(self, active: dict[str, float], encoded: Encoding | None, keyword: dict[int, float],
