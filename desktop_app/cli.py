@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from desktop_app import __version__
-from desktop_app.core.config import DEFAULT_EXCLUDES, DEVICES, DTYPES, MODES, Settings, Weights
+from desktop_app.core.config import DEFAULT_EXCLUDES, DEVICES, DTYPES, MODES, Settings
 from desktop_app.core.errors import DesktopSearchError, IndexMismatchError, UsageError
 from desktop_app.core.extract.base import place_of
 
 if TYPE_CHECKING:
     from desktop_app.core.engine import Engine
+    from desktop_app.core.search_request import SearchRequest
 
 PROG = "desktop-search"
 
@@ -259,55 +260,43 @@ def progress_printer(err: TextIO, live: bool = True) -> Callable[[object], None]
     return show
 
 
-def search_options(args: argparse.Namespace) -> dict[str, object]:
-    weights = Weights.parse(args.weights) if args.weights else None
-    colbert = args.colbert
-    if colbert is None and weights is not None and weights.colbert > 0:
-        colbert = True
-    return {"k": args.k, "mode": args.mode, "weights": weights, "colbert": colbert, "fusion": args.fusion,
-            "filters": flag_filters(args), "sort": args.sort}
-
-
-def flag_filters(args: argparse.Namespace) -> object:
-    """``--ext``, ``--in``, ``--name``, ``--after``, ``--before`` as the core's filters (folders from the cwd)."""
-    from desktop_app.core.query import filters_from
+def flag_request(args: argparse.Namespace) -> SearchRequest:
+    """The search the flags ask for (``--in`` folders from the cwd), built as the HTTP API builds its own."""
+    from desktop_app.core.search_request import search_request
 
     folders = [str(Path(f).expanduser().absolute()) for f in args.folder or []]
-    return filters_from({"ext": args.ext or [], "in": folders, "name": args.name or [],
-                         "after": [args.after] if args.after else [], "before": [args.before] if args.before else []},
-                        [])
+    return search_request(args.query or "", args.k, args.mode, args.weights, args.colbert, args.fusion,
+                          {"ext": args.ext, "in": folders, "name": args.name, "after": args.after,
+                           "before": args.before}, args.sort)
 
 
 def cmd_search(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    options = search_options(args)
+    request = flag_request(args)
     if args.like is not None:
         return search_like(args, out, err)
-    if args.query is None and args.queries is None and options["filters"].active:
+    if args.query is None and args.queries is None and request.filters.active:
         args.query = ""  # filters alone: list the matching files
     if (args.query is None) == (args.queries is None):
         raise UsageError("give either a QUERY or --queries FILE")
-    if args.mode not in MODES:
-        raise UsageError(f"unknown mode {args.mode!r}: use one of {', '.join(MODES)}")
     if args.queries is not None:
         lines = read_queries(args.queries)
     else:
         from desktop_app.core.search import validate_query
 
-        validate_query(args.query, options["filters"])
+        validate_query(args.query, request.filters)
     settings = settings_from(args)
     engine = open_engine(settings, err, with_model=args.mode != "keyword")
     if engine.index.model_info is None:
         engine.close()
         raise DesktopSearchError(f"the index at {settings.index_dir} is empty: run `{PROG} index PATH` first")
-    searcher = engine.searcher
     try:
         if args.queries is None:
-            result = searcher.search(args.query, **options)
+            result = engine.search(request.query, **request.options())
             print(json.dumps(result.to_dict()) if args.json else format_result(result), file=out)
             return 0
         for query_id, text in lines:
             try:
-                result = searcher.search(text, **options)
+                result = engine.search(text, **request.options())
                 record = {"id": query_id, "took_ms": result.took_ms, "hits": [h.to_dict() for h in result.hits]}
             except UsageError as error:
                 record = {"id": query_id, "error": str(error), "hits": []}

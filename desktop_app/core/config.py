@@ -7,6 +7,7 @@ overrides from the CLI or the settings dialog. This object is the only global-is
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -41,8 +42,17 @@ class Weights:
             values = [float(p) for p in parts]
         except ValueError:
             raise UsageError(f"weights must be numbers (got {text!r})") from None
+        return cls.of(values, text)
+
+    @classmethod
+    def of(cls, values: Sequence[float], shown: str | None = None) -> Weights:
+        """``D, S, C[, K]`` as numbers (the HTTP API takes them as a JSON list); ``shown`` is how the user
+        wrote them, for messages."""
+        shown = ",".join(f"{v:g}" for v in values) if shown is None else shown
+        if len(values) not in (3, 4):
+            raise UsageError(f"weights must be D,S,C or D,S,C,K (got {shown!r})")
         if any(v < 0 or v != v or v == float("inf") for v in values):
-            raise UsageError(f"weights must be finite and >= 0 (got {text!r})")
+            raise UsageError(f"weights must be finite and >= 0 (got {shown!r})")
         if sum(values) <= 0:
             raise UsageError("weights must not all be 0")
         return cls(*values)
