@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from desktop_app import __version__
-from desktop_app.core.config import DEFAULT_EXCLUDES, DEVICES, DTYPES, MODES, Settings
+from desktop_app.core.config import API_HOST, API_PORT, DEFAULT_EXCLUDES, DEVICES, DTYPES, MODES, Settings
 from desktop_app.core.errors import DesktopSearchError, IndexMismatchError, UsageError
 from desktop_app.core.extract.base import place_of
 
@@ -123,6 +123,20 @@ def build_parser() -> argparse.ArgumentParser:
     files.add_argument("--failed", action="store_true", help="only files that failed, with the reason")
     files.add_argument("--limit", type=int, default=100_000, help="at most this many (default 100000)")
     add_common(files)
+
+    serve = commands.add_parser(
+        "serve", help="answer searches over HTTP on this computer: a JSON API and a search page",
+        description="Serve the index over HTTP: the search page at /, the JSON API under /v1 (OpenAPI at /docs). "
+        "Every /v1 request needs 'Authorization: Bearer TOKEN'; the token is printed at start "
+        "($DESKTOP_SEARCH_API_TOKEN, else the index folder's api-token file, made once).")
+    serve.add_argument("--index", metavar="DIR", type=Path, help="index folder (default: $DESKTOP_SEARCH_HOME "
+                       "or the platform's app-data folder); created when missing, for POST /v1/index")
+    serve.add_argument("--host", default=API_HOST, help=f"address to listen on (default {API_HOST}: this computer "
+                       "only; another address lets other computers in, and says so)")
+    serve.add_argument("--port", type=int, default=API_PORT, help=f"port (default {API_PORT}; 0: any free port)")
+    serve.add_argument("--allow-origin", metavar="ORIGIN", help="let web pages from this origin (e.g. "
+                       "http://localhost:3000) call the API from a browser (CORS); none by default")
+    add_model_options(serve)
 
     remove = commands.add_parser("remove", help="remove folders or files from the index",
                                  description="Remove folders or files (and their chunks) from the index.")
@@ -413,8 +427,45 @@ def cmd_remove(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from desktop_app.api.app import ServeOptions, create_app
+    from desktop_app.api.security import is_loopback
+    from desktop_app.api.server import ApiServer, bind
+    from desktop_app.api.token import api_token
+
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port must be between 0 and 65535 (got {args.port})")
+    settings = settings_from(args)
+    token = api_token(settings.index_dir)
+    if not is_loopback(args.host):
+        print(f"{PROG}: warning: serving on {args.host}: other computers can reach this server, and anyone with the "
+              "token can search and index your documents", file=err)
+    listening = bind(args.host, args.port)  # before the model loads: a busy port fails at once
+    try:
+        engine = open_engine(settings, err, create=True)
+    except BaseException:
+        listening.close()
+        raise
+    try:
+        engine.encoder.load()
+        options = ServeOptions(token.value, args.host, args.allow_origin, f"{PROG} serve")
+        server = ApiServer(create_app(lambda: engine, options), listening)
+        kept = "set by DESKTOP_SEARCH_API_TOKEN" if token.from_env else f"{token.value}  (kept in {token.source})"
+        print(f"Desktop Search serves {settings.index_dir} with {engine.describe()} at {server.url}\n"
+              f"  search page {server.url}   JSON API {server.url}v1/   OpenAPI {server.url}docs\n"
+              f"  token: {kept}\n  Ctrl+C stops it.", file=out, flush=True)
+        try:
+            server.run()
+        except KeyboardInterrupt:  # uvicorn stopped gracefully on Ctrl+C, then passed the signal on
+            pass
+    finally:
+        engine.close()
+    print(f"{PROG}: stopped", file=err)
+    return 0
+
+
 COMMANDS = {"index": cmd_index, "search": cmd_search, "status": cmd_status, "watch": cmd_watch, "remove": cmd_remove,
-            "files": cmd_files}
+            "files": cmd_files, "serve": cmd_serve}
 
 
 def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:

@@ -19,6 +19,9 @@ DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "fp32", "bf16", "fp16")
 MODES = ("hybrid", "dense", "sparse", "colbert", "keyword")
 CHANNELS = ("dense", "sparse", "colbert", "keyword")
+# The HTTP API's address (`desktop-search serve`, the window's "Allow other apps to search"): this computer only.
+API_HOST = "127.0.0.1"
+API_PORT = 7860
 DEFAULT_EXCLUDES = (".*", "node_modules/", "__pycache__/", "venv/", "env/", "site-packages/", "*~", "~$*",
                     "*.pyc", "*.swp")
 
