@@ -1,7 +1,7 @@
 """`desktop-search serve` through real HTTP: one server process for the module, on a free port, lite model.
 
 Every endpoint, the token, the Host guard, limits, parity with the CLI's JSON, indexing jobs,
-and embeddings equal to the encoder's.
+embeddings equal to the encoder's, and the search page in a real headless Chromium.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import stat
@@ -143,8 +144,15 @@ def test_every_v1_request_without_the_right_token_is_401_and_says_nothing_else(s
         assert malformed.status_code == 401  # the token is checked before the body is read
 
 
-def test_the_api_description_needs_no_token(served: Served) -> None:
+def test_the_page_and_the_api_description_need_no_token_and_load_nothing_from_outside(served: Served) -> None:
     with httpx.Client(base_url=served.url) as client:
+        page = client.get("/")
+        assert page.status_code == 200 and "Desktop Search" in page.text
+        assert "default-src 'self'" in page.headers["content-security-policy"]
+        for asset in ("/assets/search.js", "/assets/search.css"):
+            text = client.get(asset).text
+            assert text and not re.search(r"(https?:)?//[\w.-]+\.\w", text.replace("http://localhost", "")), asset
+        assert not re.search(r"(src|href)=\"(https?:)?//", page.text)
         schema = client.get("/openapi.json").json()
         assert schema["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
         assert {"/v1/search", "/v1/status", "/v1/files", "/v1/index", "/v1/jobs/{job_id}", "/v1/embed"} <= set(
@@ -366,3 +374,59 @@ def test_another_host_is_served_only_when_named_and_with_a_warning(served: Serve
     err = (tmp_path / "err").read_text()
     assert "warning: serving on 0.0.0.0: other computers can reach this server" in err
     assert f"port {port} on 0.0.0.0 is already in use" in err
+
+
+# ----- the search page in a real browser ---------------------------------------------------------------
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+@pytest.fixture
+def browser():
+    if not (CHROMIUM and CHROMEDRIVER):
+        pytest.skip("no Chromium and chromedriver on this machine (Debian: apt-get install chromium chromium-driver)")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=1280,800"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+    yield driver
+    driver.quit()
+
+
+def test_the_search_page_asks_for_the_token_once_then_shows_highlighted_hits(browser, served: Served,
+                                                                             tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, 60)
+    browser.get(served.url)
+    token_box = wait.until(ec.visibility_of_element_located((By.ID, "token")))
+    token_box.send_keys(served.token, Keys.ENTER)
+    wait.until(ec.text_to_be_present_in_element((By.ID, "status"), "files"))
+    browser.find_element(By.ID, "query").send_keys("how do wings stall", Keys.ENTER)
+    wait.until(ec.text_to_be_present_in_element((By.ID, "message"), "results for"))
+    first = browser.find_element(By.CSS_SELECTOR, "#results li")
+    assert first.find_element(By.CLASS_NAME, "title").text == "stall.txt"
+    assert [mark.text for mark in first.find_elements(By.TAG_NAME, "mark")] == ["stall"]  # the hit's terms
+    assert browser.find_elements(By.CLASS_NAME, "by-meaning")  # a hit without the query's words says so
+    assert "page 1" in first.find_element(By.CLASS_NAME, "place").text
+    shot = tmp_path / "search-page-1280x800.png"
+    browser.save_screenshot(str(shot))
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("DESKTOP_SEARCH_SCREENSHOTS"):  # how docs/screenshots/search-page-1280x800.png is made
+        shutil.copy(shot, Path(os.environ["DESKTOP_SEARCH_SCREENSHOTS"]) / shot.name)
+
+    first.find_element(By.XPATH, ".//button[text()='Show in folder']").click()
+    wait.until(ec.text_to_be_present_in_element((By.ID, "message"), "stall.txt: shown in folder"))
+    origins = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert origins and all(name.startswith(served.url) for name in origins), origins
+
+    browser.refresh()  # the browser kept the token: no question this time
+    wait.until(ec.text_to_be_present_in_element((By.ID, "status"), "files"))
+    assert not browser.find_element(By.ID, "token-form").is_displayed()
