@@ -125,6 +125,9 @@ class Settings:
     ocr_max_pages: int = 200
     ocr_max_seconds: float = 300.0
     extract_workers: int = 0  # processes reading PDFs, OCR and office files; 0: one per spare core, up to 4
+    # The window's "Allow other apps to search": the HTTP API on API_HOST (this computer only); port 0: any free one
+    api_enabled: bool = False
+    api_port: int = API_PORT
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
@@ -139,6 +142,8 @@ class Settings:
             raise UsageError("OCR limits must be at least 1 page and more than 0 seconds")
         if not 0 <= self.extract_workers <= 64:
             raise UsageError(f"extraction workers must be between 0 (automatic) and 64 (got {self.extract_workers})")
+        if not 0 <= self.api_port <= 65535:
+            raise UsageError(f"the API port must be between 0 (any free port) and 65535 (got {self.api_port})")
 
     def wants_suffix(self, suffix: str) -> bool:
         """True when ``suffix`` is among the chosen file types (all supported types when none chosen)."""
