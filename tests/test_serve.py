@@ -393,6 +393,8 @@ def browser():
                      "--window-size=1280,800"):
         options.add_argument(argument)
     driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",  # the page itself at 1280x800, for the screenshot
+                           {"width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": False})
     yield driver
     driver.quit()
 
