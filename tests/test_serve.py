@@ -140,6 +140,7 @@ def test_every_v1_request_without_the_right_token_is_401_and_says_nothing_else(s
             response = client.request(method, path, json=body)
             assert response.status_code == 401, (method, path)
             assert response.json() == {"error": UNAUTHORISED}
+            assert "server" not in response.headers  # not even which server software answers
         malformed = client.post("/v1/search", content=b"{not json", headers={"Content-Type": "application/json"})
         assert malformed.status_code == 401  # the token is checked before the body is read
 

@@ -29,11 +29,11 @@ STATUS_OF = ((UsageError, 422), (IndexLockedError, 409), (IndexMismatchError, 40
 UNEXPECTED = "unexpected error in the server; the log file has the detail (the window's About names it)"
 
 
-def error_response(status: int, message: str) -> JSONResponse:
+def _error_response(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def describe_invalid(error: RequestValidationError) -> str:
+def _describe_invalid(error: RequestValidationError) -> str:
     """Pydantic's findings as one line: ``k: Input should be less than or equal to 100; mode: ...``."""
     parts = []
     for problem in error.errors():
@@ -50,7 +50,7 @@ def describe_invalid(error: RequestValidationError) -> str:
 def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
-        return error_response(422, describe_invalid(error))
+        return _error_response(422, _describe_invalid(error))
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> JSONResponse:
@@ -59,9 +59,9 @@ def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DesktopSearchError)
     async def readable(request: Request, error: DesktopSearchError) -> JSONResponse:
         status = next((code for kind, code in STATUS_OF if isinstance(error, kind)), 500)
-        return error_response(status, str(error))
+        return _error_response(status, str(error))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
         log.error("%s %s failed", request.method, request.url.path, exc_info=error)
-        return error_response(500, UNEXPECTED)
+        return _error_response(500, UNEXPECTED)

@@ -36,7 +36,7 @@ def allowed_hosts(host: str) -> list[str]:
     return list(dict.fromkeys([*LOOPBACK_NAMES, named.lower()]))
 
 
-def is_public(path: str) -> bool:
+def _is_public(path: str) -> bool:
     return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIX)
 
 
@@ -46,16 +46,16 @@ class BearerTokenMiddleware:
 
     def __init__(self, app: ASGIApp, token: str) -> None:
         self.app = app
-        self.expected = f"Bearer {token}".encode()
+        self._expected = f"Bearer {token}".encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or is_public(scope["path"]) or self.authorised(Headers(scope=scope)):
+        if scope["type"] != "http" or _is_public(scope["path"]) or self._authorised(Headers(scope=scope)):
             await self.app(scope, receive, send)
             return
         response = JSONResponse({"error": UNAUTHORISED}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
         await response(scope, receive, send)
 
-    def authorised(self, headers: Headers) -> bool:
+    def _authorised(self, headers: Headers) -> bool:
         scheme, _, credentials = headers.get("authorization", "").partition(" ")
         given = f"{scheme.capitalize()} {credentials.strip()}".encode()
-        return hmac.compare_digest(given, self.expected)
+        return hmac.compare_digest(given, self._expected)

@@ -37,11 +37,11 @@ def bind(host: str, port: int) -> socket.socket:
         listening.listen(BACKLOG)
     except OSError as error:
         listening.close()
-        raise DesktopSearchError(busy_port_message(host, port, error)) from None
+        raise DesktopSearchError(_busy_port_message(host, port, error)) from None
     return listening
 
 
-def busy_port_message(host: str, port: int, error: OSError) -> str:
+def _busy_port_message(host: str, port: int, error: OSError) -> str:
     if error.errno == errno.EADDRINUSE:
         return (f"port {port} on {host} is already in use (another desktop-search serve, or another program): "
                 f"choose another with --port, e.g. --port {port + 1}")
@@ -74,8 +74,9 @@ class ApiServer:
         self._thread = threading.Thread(target=self.run, name="api-server", daemon=True)
         self._thread.start()
 
-    def stop(self, wait: bool = True) -> None:
-        """Stop accepting, let requests in flight finish (up to ``GRACE_S``), cancel indexing jobs."""
+    def stop(self) -> None:
+        """Stop accepting, let requests in flight finish (up to ``GRACE_S``), cancel indexing jobs; return
+        once the server's thread has ended."""
         self._server.should_exit = True
-        if wait and self._thread is not None:
+        if self._thread is not None:
             self._thread.join()

@@ -25,12 +25,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("desktop_search.jobs")
 FINISHED_JOBS_KEPT = 100
-STATES = ("queued", "running", "done", "cancelled", "failed")
 
 
 @dataclass
 class Job:
-    """One indexing request and what became of it; ``state`` is one of :data:`STATES`."""
+    """One indexing request and what became of it: ``state`` goes queued -> running -> done, cancelled or
+    failed (``error`` says why)."""
 
     id: str
     paths: list[str]
