@@ -64,3 +64,18 @@ def test_closing_the_window_stops_its_server(window: MainWindow) -> None:
     window.close()
     with pytest.raises(httpx.ConnectError):
         httpx.get(url, timeout=5)
+
+
+def test_a_window_opened_with_the_setting_on_serves_at_once(qtbot, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("DESKTOP_SEARCH_API_TOKEN", raising=False)
+    qsettings = open_qsettings(tmp_path / "settings.ini")
+    for key, value in (("index_dir", str(tmp_path / "gui-index")), ("api_enabled", "true"), ("api_port", "0")):
+        qsettings.setValue(key, value)
+    window = MainWindow(qsettings, autoload=False)
+    qtbot.addWidget(window)
+    try:
+        response = httpx.get(window.api_server.url + "v1/status", timeout=30,
+                             headers={"Authorization": f"Bearer {window.api_token}"})
+        assert response.status_code == 503 and "try again" in response.json()["error"]  # no engine loaded yet
+    finally:
+        window.close()
