@@ -44,7 +44,7 @@ run: setup
 bench: setup
 	@status=0; \
 	for bench in "quality.py --check" encode_speed.py pipeline.py extract_speed.py "search_latency.py --chunks 100000" \
-	    sparse_engines.py search_during_indexing.py startup.py; do \
+	    sparse_engines.py search_during_indexing.py startup.py api_load.py; do \
 	  echo "== bench/$$bench"; $(BIN)/python bench/$$bench || status=1; \
 	done; exit $$status
 

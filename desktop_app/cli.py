@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING, TextIO
 from desktop_app import __version__
 from desktop_app.core.backend import API_KEY_VARIABLE, BACKENDS, DEFAULT_COLLECTION, Backend
 from desktop_app.core.backend import named as named_backend
-from desktop_app.core.config import DEFAULT_EXCLUDES, DEVICES, DTYPES, MODES, Settings, Weights
+from desktop_app.core.config import API_HOST, API_PORT, DEFAULT_EXCLUDES, DEVICES, DTYPES, MODES, Settings
 from desktop_app.core.errors import DesktopSearchError, IndexMismatchError, UsageError
 from desktop_app.core.extract.base import place_of
 
 if TYPE_CHECKING:
     from desktop_app.core.engine import Engine
+    from desktop_app.core.search_request import SearchRequest
 
 PROG = "desktop-search"
 
@@ -151,6 +152,20 @@ def build_parser() -> argparse.ArgumentParser:
     files.add_argument("--failed", action="store_true", help="only files that failed, with the reason")
     files.add_argument("--limit", type=int, default=100_000, help="at most this many (default 100000)")
     add_common(files)
+
+    serve = commands.add_parser(
+        "serve", help="answer searches over HTTP on this computer: a JSON API and a search page",
+        description="Serve the index over HTTP: the search page at /, the JSON API under /v1 (OpenAPI at /docs). "
+        "Every /v1 request needs 'Authorization: Bearer TOKEN'; the token is printed at start "
+        "($DESKTOP_SEARCH_API_TOKEN, else the index folder's api-token file, made once).")
+    serve.add_argument("--index", metavar="DIR", type=Path, help="index folder (default: $DESKTOP_SEARCH_HOME "
+                       "or the platform's app-data folder); created when missing, for POST /v1/index")
+    serve.add_argument("--host", default=API_HOST, help=f"address to listen on (default {API_HOST}: this computer "
+                       "only; another address lets other computers in, and says so)")
+    serve.add_argument("--port", type=int, default=API_PORT, help=f"port (default {API_PORT}; 0: any free port)")
+    serve.add_argument("--allow-origin", metavar="ORIGIN", help="let web pages from this origin (e.g. "
+                       "http://localhost:3000) call the API from a browser (CORS); none by default")
+    add_model_options(serve)
 
     remove = commands.add_parser("remove", help="remove folders or files from the index",
                                  description="Remove folders or files (and their chunks) from the index.")
@@ -288,56 +303,44 @@ def progress_printer(err: TextIO, live: bool = True) -> Callable[[object], None]
     return show
 
 
-def search_options(args: argparse.Namespace) -> dict[str, object]:
-    weights = Weights.parse(args.weights) if args.weights else None
-    colbert = args.colbert
-    if colbert is None and weights is not None and weights.colbert > 0:
-        colbert = True
-    return {"k": args.k, "mode": args.mode, "weights": weights, "colbert": colbert, "fusion": args.fusion,
-            "filters": flag_filters(args), "sort": args.sort}
-
-
-def flag_filters(args: argparse.Namespace) -> object:
-    """``--ext``, ``--in``, ``--name``, ``--after``, ``--before`` as the core's filters (folders from the cwd)."""
-    from desktop_app.core.query import filters_from
+def flag_request(args: argparse.Namespace) -> SearchRequest:
+    """The search the flags ask for (``--in`` folders from the cwd), built as the HTTP API builds its own."""
+    from desktop_app.core.search_request import search_request
 
     folders = [str(Path(f).expanduser().absolute()) for f in args.folder or []]
-    return filters_from({"ext": args.ext or [], "in": folders, "name": args.name or [],
-                         "after": [args.after] if args.after else [], "before": [args.before] if args.before else []},
-                        [])
+    return search_request(args.query or "", args.k, args.mode, args.weights, args.colbert, args.fusion,
+                          {"ext": args.ext, "in": folders, "name": args.name, "after": args.after,
+                           "before": args.before}, args.sort)
 
 
 def cmd_search(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    options = search_options(args)
+    request = flag_request(args)
     if args.like is not None:
         return search_like(args, out, err)
-    if args.query is None and args.queries is None and options["filters"].active:
+    if args.query is None and args.queries is None and request.filters.active:
         args.query = ""  # filters alone: list the matching files
     if (args.query is None) == (args.queries is None):
         raise UsageError("give either a QUERY or --queries FILE")
-    if args.mode not in MODES:
-        raise UsageError(f"unknown mode {args.mode!r}: use one of {', '.join(MODES)}")
     if args.queries is not None:
         lines = read_queries(args.queries)
     else:
         from desktop_app.core.search import validate_query
 
-        validate_query(args.query, options["filters"])
+        validate_query(args.query, request.filters)
     settings = settings_from(args)
     backend = backend_from(args)
     engine = open_engine(settings, err, with_model=args.mode != "keyword", backend=backend, create=backend is not None)
     if engine.index.model_info is None:
         engine.close()
         raise DesktopSearchError(f"the index at {settings.index_dir} is empty: run `{PROG} index PATH` first")
-    searcher = engine.searcher
     try:
         if args.queries is None:
-            result = searcher.search(args.query, **options)
+            result = engine.search(request.query, **request.options())
             print(json.dumps(result.to_dict()) if args.json else format_result(result), file=out)
             return 0
         for query_id, text in lines:
             try:
-                result = searcher.search(text, **options)
+                result = engine.search(text, **request.options())
                 record = {"id": query_id, "took_ms": result.took_ms, "hits": [h.to_dict() for h in result.hits]}
             except UsageError as error:
                 record = {"id": query_id, "error": str(error), "hits": []}
@@ -458,8 +461,45 @@ def cmd_remove(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from desktop_app.api.app import ServeOptions, create_app
+    from desktop_app.api.security import is_loopback
+    from desktop_app.api.server import ApiServer, bind
+    from desktop_app.api.token import api_token
+
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port must be between 0 and 65535 (got {args.port})")
+    settings = settings_from(args)
+    token = api_token(settings.index_dir)
+    if not is_loopback(args.host):
+        print(f"{PROG}: warning: serving on {args.host}: other computers can reach this server, and anyone with the "
+              "token can search and index your documents", file=err)
+    listening = bind(args.host, args.port)  # before the model loads: a busy port fails at once
+    try:
+        engine = open_engine(settings, err, create=True)
+    except BaseException:
+        listening.close()
+        raise
+    try:
+        engine.encoder.load()
+        options = ServeOptions(token.value, args.host, args.allow_origin, f"{PROG} serve")
+        server = ApiServer(create_app(lambda: engine, options), listening)
+        kept = "set by DESKTOP_SEARCH_API_TOKEN" if token.from_env else f"{token.value}  (kept in {token.source})"
+        print(f"Desktop Search serves {settings.index_dir} with {engine.describe()} at {server.url}\n"
+              f"  search page {server.url}   JSON API {server.url}v1/   OpenAPI {server.url}docs\n"
+              f"  token: {kept}\n  Ctrl+C stops it.", file=out, flush=True)
+        try:
+            server.run()
+        except KeyboardInterrupt:  # uvicorn stopped gracefully on Ctrl+C, then passed the signal on
+            pass
+    finally:
+        engine.close()
+    print(f"{PROG}: stopped", file=err)
+    return 0
+
+
 COMMANDS = {"index": cmd_index, "search": cmd_search, "status": cmd_status, "watch": cmd_watch, "remove": cmd_remove,
-            "files": cmd_files}
+            "files": cmd_files, "serve": cmd_serve}
 
 
 def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:

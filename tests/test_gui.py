@@ -179,7 +179,7 @@ def test_settings_persist_across_a_restart(tmp_path: Path) -> None:
     chosen = Settings(index_dir=tmp_path / "my-index", model="/models/m3", device="cpu", dtype="bf16", chunk_tokens=256,
                       chunk_overlap=32, weights=Weights(0.5, 0.2, 0.2, 0.1), file_types=(".pdf", ".md"),
                       exclude_patterns=("build", "*.tmp"), watch_folders=False, ocr=False, ocr_max_pages=40,
-                      ocr_max_seconds=90.0, extract_workers=2)
+                      ocr_max_seconds=90.0, extract_workers=2, api_enabled=True, api_port=8123)
     save_settings(open_qsettings(path), chosen)
     restored = load_settings(QSettings(str(path), QSettings.Format.IniFormat))
     for field in dataclasses.fields(Settings):

@@ -30,8 +30,19 @@ def test_the_core_never_imports_qt() -> None:
         assert not any(name.startswith("PySide6") for name in imports_of(path)), path.name
 
 
+def test_the_core_never_imports_the_web_stack() -> None:
+    web = ("fastapi", "starlette", "uvicorn")
+    for path in (PACKAGE / "core").rglob("*.py"):
+        assert not any(name.split(".")[0] in web for name in imports_of(path)), path.name
+
+
+def test_the_http_api_never_imports_qt() -> None:
+    for path in (PACKAGE / "api").rglob("*.py"):
+        assert not any(name.startswith("PySide6") for name in imports_of(path)), path.name
+
+
 def test_front_ends_never_reach_into_the_store() -> None:
-    for path in [*(PACKAGE / "gui").glob("*.py"), PACKAGE / "cli.py"]:
+    for path in [*(PACKAGE / "gui").glob("*.py"), *(PACKAGE / "api").glob("*.py"), PACKAGE / "cli.py"]:
         assert not any(name.startswith("desktop_app.core.store") for name in imports_of(path)), path.name
 
 

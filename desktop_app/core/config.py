@@ -7,6 +7,7 @@ overrides from the CLI or the settings dialog. This object is the only global-is
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -18,6 +19,9 @@ DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "fp32", "bf16", "fp16")
 MODES = ("hybrid", "dense", "sparse", "colbert", "keyword")
 CHANNELS = ("dense", "sparse", "colbert", "keyword")
+# The HTTP API's address (`desktop-search serve`, the window's "Allow other apps to search"): this computer only.
+API_HOST = "127.0.0.1"
+API_PORT = 7860
 DEFAULT_EXCLUDES = (".*", "node_modules/", "__pycache__/", "venv/", "env/", "site-packages/", "*~", "~$*",
                     "*.pyc", "*.swp")
 
@@ -41,8 +45,17 @@ class Weights:
             values = [float(p) for p in parts]
         except ValueError:
             raise UsageError(f"weights must be numbers (got {text!r})") from None
+        return cls.of(values, text)
+
+    @classmethod
+    def of(cls, values: Sequence[float], shown: str | None = None) -> Weights:
+        """``D, S, C[, K]`` as numbers (the HTTP API takes them as a JSON list); ``shown`` is how the user
+        wrote them, for messages."""
+        shown = ",".join(f"{v:g}" for v in values) if shown is None else shown
+        if len(values) not in (3, 4):
+            raise UsageError(f"weights must be D,S,C or D,S,C,K (got {shown!r})")
         if any(v < 0 or v != v or v == float("inf") for v in values):
-            raise UsageError(f"weights must be finite and >= 0 (got {text!r})")
+            raise UsageError(f"weights must be finite and >= 0 (got {shown!r})")
         if sum(values) <= 0:
             raise UsageError("weights must not all be 0")
         return cls(*values)
@@ -112,6 +125,9 @@ class Settings:
     ocr_max_pages: int = 200
     ocr_max_seconds: float = 300.0
     extract_workers: int = 0  # processes reading PDFs, OCR and office files; 0: one per spare core, up to 4
+    # The window's "Allow other apps to search": the HTTP API on API_HOST (this computer only); port 0: any free one
+    api_enabled: bool = False
+    api_port: int = API_PORT
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
@@ -126,6 +142,8 @@ class Settings:
             raise UsageError("OCR limits must be at least 1 page and more than 0 seconds")
         if not 0 <= self.extract_workers <= 64:
             raise UsageError(f"extraction workers must be between 0 (automatic) and 64 (got {self.extract_workers})")
+        if not 0 <= self.api_port <= 65535:
+            raise UsageError(f"the API port must be between 0 (any free port) and 65535 (got {self.api_port})")
 
     def wants_suffix(self, suffix: str) -> bool:
         """True when ``suffix`` is among the chosen file types (all supported types when none chosen)."""

@@ -240,6 +240,17 @@ class Encoder:
                 result[token] = weight
         return result
 
+    def lexical_text(self, weights: dict[int, float]) -> dict[str, float]:
+        """Lexical weights keyed by token text instead of id, as BGE-M3's ``convert_id_to_token`` gives
+        them (each id decoded alone); ids that decode to the same text keep the higher weight."""
+        tokenizer = self.thread_tokenizer()
+        texts: dict[str, float] = {}
+        for token, weight in weights.items():
+            text = tokenizer.decode([token])
+            if weight > texts.get(text, 0.0):
+                texts[text] = weight
+        return texts
+
     def word_tokens(self, text: str) -> dict[str, set[int]]:
         """Each word of ``text`` (lower-cased) -> the ids of the tokens it was cut into.
 

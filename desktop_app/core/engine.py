@@ -8,14 +8,16 @@ index with two different models.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from desktop_app.core import models
 from desktop_app.core.backend import Backend, check_switch, record, recorded
 from desktop_app.core.config import Settings, Weights
-from desktop_app.core.errors import IndexMismatchError
+from desktop_app.core.errors import IndexClosedError, IndexMismatchError, UsageError
 from desktop_app.core.index import DB_NAME, Index
 from desktop_app.core.models import ModelSpec
 from desktop_app.core.paths import is_within
@@ -55,7 +57,18 @@ def choose_model(info: dict[str, object] | None, settings: Settings, named: str 
 
 
 class Engine:
-    """An open index, its model's encoder and a searcher with a reading connection of its own."""
+    """An open index, its model's encoder and a searcher with a reading connection of its own.
+
+    Several threads call one engine at once: the window's search and index workers, the HTTP
+    server's request threads (and the window's server beside them). The reading connection is a
+    single ``sqlite3`` connection, and catching up with other processes may open a transaction
+    on it, so the methods that read take one lock in turn; a search is CPU-bound under the GIL
+    anyway, so the lock costs little throughput (``bench/api_load.py``). Indexing writes through
+    the index's own connection in its own thread and never takes it; :meth:`embed` touches no
+    SQLite and does not either (each thread has its own tokenizer, and inference shares the
+    model's weights read-only). :meth:`close` waits for a read in progress, and a later call is a
+    readable :class:`IndexClosedError`, never a closed-database crash.
+    """
 
     def __init__(self, settings: Settings, index: Index, choice: ModelChoice | None, encoder: object) -> None:
         from desktop_app.core.search import Searcher
@@ -66,6 +79,8 @@ class Engine:
         self.encoder = encoder
         self.reader = Store(Path(index.folder) / DB_NAME)
         self.searcher = Searcher(index, encoder, store=self.reader)
+        self._read_lock = threading.RLock()
+        self._closed = False
 
     @classmethod
     def open(cls, settings: Settings, named_model: str | None = None, adopt: bool = False, create: bool = False,
@@ -100,6 +115,15 @@ class Engine:
     def mismatch(self) -> str:
         return self.choice.mismatch if self.choice else ""
 
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Hold the reading connection (one thread at a time; see the class docstring)."""
+        with self._read_lock:
+            if self._closed:
+                raise IndexClosedError("the index was closed (its model or folder is being switched): try again "
+                                       "in a moment")
+            yield
+
     def describe(self) -> str:
         return self.encoder.describe()
 
@@ -107,20 +131,43 @@ class Engine:
         return self.searcher.default_weights()
 
     def search(self, query: str, **options: object) -> object:
-        return self.searcher.search(query, **options)
+        with self._reading():
+            return self.searcher.search(query, **options)
 
     def more_like(self, path: str, page: int | None = None, k: int = 10) -> object:
         """Hits like the indexed passage at ``path`` (its first one, or the first on ``page``)."""
-        from desktop_app.core.errors import UsageError
-
-        chunk = self.reader.chunk_at(path, page)
-        if chunk is None:
-            where = f" (page {page})" if page is not None else ""
-            raise UsageError(f"{path}{where} is not in the index: index it first, or check the page number")
-        return self.searcher.more_like(chunk, k)
+        with self._reading():
+            chunk = self.reader.chunk_at(path, page)
+            if chunk is None:
+                where = f" (page {page})" if page is not None else ""
+                raise UsageError(f"{path}{where} is not in the index: index it first, or check the page number")
+            return self.searcher.more_like(chunk, k)
 
     def more_like_chunk(self, chunk_id: int, k: int = 10) -> object:
-        return self.searcher.more_like(chunk_id, k)
+        with self._reading():
+            return self.searcher.more_like(chunk_id, k)
+
+    def holds(self, path: str) -> bool:
+        """True when ``path`` (as the index stores it) has text in the index."""
+        with self._reading():
+            return self.reader.chunk_at(path) is not None
+
+    def embed(self, texts: list[str], dense: bool = True, sparse: bool = True,
+              colbert: bool = False) -> dict[str, object]:
+        """BGE-M3's outputs for ``texts``, named as ``BGEM3FlagModel.encode`` names them: ``dense_vecs``,
+        ``lexical_weights`` keyed by token text, ``colbert_vecs`` (what the BGE-M3 service this app grew
+        from answered); texts longer than the model takes are cut at its length."""
+        if self.encoder is None:
+            raise UsageError("embedding needs the model, which this engine was opened without")
+        encodings = self.encoder.encode(texts, colbert=colbert)
+        embedded: dict[str, object] = {"model": self.encoder.spec.display_name, "dim": self.encoder.dim}
+        if dense:
+            embedded["dense_vecs"] = [e.dense.tolist() for e in encodings]
+        if sparse:
+            embedded["lexical_weights"] = [self.encoder.lexical_text(e.sparse) for e in encodings]
+        if colbert:
+            embedded["colbert_vecs"] = [e.colbert.tolist() for e in encodings]
+        return embedded
 
     def files(self, text: str = "", failed_only: bool = False, offset: int = 0,
               limit: int = 1000) -> list[dict[str, object]]:
@@ -129,8 +176,10 @@ class Engine:
         from desktop_app.core.search import iso_time
 
         away = [root["path"] for root in self.folders() if not root["online"]]
+        with self._reading():
+            rows = self.reader.file_list(text, failed_only, offset, limit)
         listed = []
-        for path, size, mtime_ns, chunks, status, error in self.reader.file_list(text, failed_only, offset, limit):
+        for path, size, mtime_ns, chunks, status, error in rows:
             state = "offline" if status == "indexed" and any(is_within(path, root) for root in away) else status
             listed.append({"path": path, "folder": str(Path(path).parent), "size": size,
                            "mtime": iso_time(mtime_ns) if status != "excluded" else "",
@@ -152,29 +201,38 @@ class Engine:
 
     def roots(self) -> dict[str, int | None]:
         """Indexed folders -> the device each was indexed on."""
-        return self.reader.root_devices()
+        with self._reading():
+            return self.reader.root_devices()
 
     def folders(self) -> list[dict[str, object]]:
-        """Per indexed folder: path, files, chunks and whether it is reachable now (stats the folder)."""
-        return [{**root, "online": root_online(root["path"], root["device"])} for root in self.reader.root_counts()]
+        """Per indexed folder: path, files, chunks and whether it is reachable now (stats the folder, without
+        holding the reading connection: a dead network share must not stall searches)."""
+        with self._reading():
+            roots = self.reader.root_counts()
+        return [{**root, "online": root_online(root["path"], root["device"])} for root in roots]
 
     def failures(self) -> list[tuple[str, str]]:
-        return self.reader.failures()
+        with self._reading():
+            return self.reader.failures()
 
     def context(self, chunk_id: int, chars: int = 600) -> tuple[str, str, str]:
         """(text before, the chunk, text after); a folder that only searches a shared collection has
         the chunk's own text, from the collection."""
-        if self.index.searches_only:
-            row = self.searcher.source.rows([chunk_id]).get(chunk_id)
-            return ("", row.text, "") if row is not None else ("", "", "")
-        return self.reader.context(chunk_id, chars)
+        with self._reading():
+            if self.index.searches_only:
+                row = self.searcher.source.rows([chunk_id]).get(chunk_id)
+                return ("", row.text, "") if row is not None else ("", "", "")
+            return self.reader.context(chunk_id, chars)
 
     def status(self) -> dict[str, object]:
         """What ``desktop-search status --json`` prints: counts, model, the vectors search has, folders."""
         info = self.index.model_info or {}
-        self.index.catch_up(self.reader)
+        with self._reading():
+            self.index.catch_up(self.reader)
+            counts = self.reader.counts()
+            failures = self.reader.failures()
         return {
-            "index": str(self.settings.index_dir), **self.reader.counts(),
+            "index": str(self.settings.index_dir), **counts,
             "model": info.get("name"), "label": info.get("label"), "dim": info.get("dim"),
             "trusted_channels": info.get("trusted_channels"),
             "backend": self.index.backend_name, "searches_only": self.index.searches_only,
@@ -182,12 +240,17 @@ class Engine:
             "disk_bytes": self.index.disk_bytes(),
             "roots": [{"path": r["path"], "files": r["files"], "chunks": r["chunks"], "online": r["online"]}
                       for r in self.folders()],
-            "failures": [{"path": p, "reason": r} for p, r in self.failures()],
+            "failures": [{"path": p, "reason": r} for p, r in failures],
         }
 
     def close(self) -> None:
-        self.reader.close()
-        self.index.close()
+        """Close the index once no read is in progress; later calls raise :class:`IndexClosedError`."""
+        with self._read_lock:
+            if self._closed:
+                return
+            self._closed = True
+            self.reader.close()
+            self.index.close()
 
 
 def _open_index(folder: Path, create: bool, wanted: Backend | None) -> Index:

@@ -21,6 +21,10 @@ class IndexMismatchError(DesktopSearchError):
     """The index was built with another model or dimension than the one requested."""
 
 
+class IndexClosedError(DesktopSearchError):
+    """The engine was closed while a front-end still held it (the window switching models or folders)."""
+
+
 class IndexLockedError(DesktopSearchError):
     """Another process is writing to this index."""
 

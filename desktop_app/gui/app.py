@@ -39,6 +39,7 @@ from desktop_app.gui.settings import SettingsDialog, load_settings, open_qsettin
 from desktop_app.gui.worker import FolderView, IndexWorker, Job, Loaded, ModelLoader, SearchWorker
 
 if TYPE_CHECKING:  # the engine pulls in SQLite tooling: loaded in the background, not at start-up
+    from desktop_app.api.server import ApiServer
     from desktop_app.core.engine import Engine
 
 log = logging.getLogger("desktop_search.gui")
@@ -81,6 +82,8 @@ class MainWindow(QMainWindow):
         self.queued_runs: list[Job] = []
         self.rebuild_on_load: list[str] = []
         self.watcher = None
+        self.api_server: ApiServer | None = None
+        self.api_token = ""
         self.request_id = 0
         self.results = ResultsModel()
         self.setWindowTitle("Desktop Search — loading model…")
@@ -89,6 +92,8 @@ class MainWindow(QMainWindow):
         self.build_menu()
         self.start_threads()
         self.restore_geometry()
+        if self.settings.api_enabled:
+            self.start_sharing()
         if autoload:
             QTimer.singleShot(0, self.start_loading)
 
@@ -604,7 +609,7 @@ class MainWindow(QMainWindow):
 
     # ----- settings, messages, lifecycle -------------------------------------------------------
     def edit_settings(self) -> None:
-        dialog = SettingsDialog(self.settings, self)
+        dialog = SettingsDialog(self.settings, self, self.api_server.url if self.api_server else "", self.api_token)
         if not dialog.exec():
             return
         try:
@@ -626,6 +631,10 @@ class MainWindow(QMainWindow):
             self.stop_watching()
         elif not old.watch_folders:
             self.start_watching()
+        if any(getattr(old, f) != getattr(new, f) for f in ("api_enabled", "api_port", "index_dir")):
+            self.stop_sharing()
+            if new.api_enabled:
+                self.start_sharing()
         engine_fields = ("model", "device", "dtype", "index_dir", "chunk_tokens", "chunk_overlap",
                          "file_types", "exclude_patterns", "honour_gitignore", "ocr", "ocr_max_pages",
                          "ocr_max_seconds", "extract_workers")
@@ -636,6 +645,35 @@ class MainWindow(QMainWindow):
                 return
             self.close_engine()
             self.start_loading()
+
+    def start_sharing(self) -> None:
+        """"Allow other apps to search": the server of `desktop-search serve` on this window's engine, in a
+        background thread (requests that come while the model loads or switches get 503 and a reason)."""
+        from desktop_app.api.app import ServeOptions, create_app
+        from desktop_app.api.server import ApiServer, bind
+        from desktop_app.api.token import api_token
+        from desktop_app.core.config import API_HOST
+        from desktop_app.core.errors import DesktopSearchError
+
+        try:
+            token = api_token(self.settings.index_dir)
+            listening = bind(API_HOST, self.settings.api_port)
+            options = ServeOptions(token.value, API_HOST, purpose="the Desktop Search window's API")
+            self.api_server = ApiServer(create_app(lambda: self.engine, options), listening)
+        except DesktopSearchError as error:
+            self.show_banner(f"Other apps cannot search: {error}. Choose another port in File ▸ Settings.")
+            return
+        self.api_server.start()
+        self.api_token = token.value
+        self.statusBar().showMessage(f"Other apps can search at {self.api_server.url} (the token is in Settings)",
+                                     10000)
+
+    def stop_sharing(self) -> None:
+        """Stop the API server: it finishes the requests in flight and cancels an indexing job it started
+        (both brief: a job stops at its next batch)."""
+        if self.api_server is not None:
+            self.api_server.stop()
+            self.api_server, self.api_token = None, ""
 
     def show_banner(self, message: str, notice: bool = False) -> None:
         """A message above the results: an error (red), or a notice (blue) that is not a failure."""
@@ -685,6 +723,7 @@ class MainWindow(QMainWindow):
         self.model_offer.shut_down()
         if self.control is not None:
             self.control.cancel()
+        self.stop_sharing()
         for thread in self.threads:
             thread.quit()
         for thread in self.threads:

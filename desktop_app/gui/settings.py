@@ -25,9 +25,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.core.config import DEVICES, DTYPES, Settings, Weights
+from desktop_app.core.config import API_HOST, DEVICES, DTYPES, Settings, Weights
 from desktop_app.core.errors import UsageError
 from desktop_app.core.extract import EXTRACTORS
+from desktop_app.gui.plain import plain_label
 
 ORGANIZATION = "DesktopSearch"
 APPLICATION = "Desktop Search"
@@ -80,7 +81,9 @@ def load_settings(store: QSettings) -> Settings:
         changes["honour_gitignore"] = text("honour_gitignore") == "true"
     if text("ocr") in ("true", "false"):
         changes["ocr"] = text("ocr") == "true"
-    for key in ("ocr_max_pages", "extract_workers"):
+    if text("api_enabled") in ("true", "false"):
+        changes["api_enabled"] = text("api_enabled") == "true"
+    for key in ("ocr_max_pages", "extract_workers", "api_port"):
         if text(key).isdigit():
             changes[key] = int(text(key))
     try:
@@ -112,13 +115,17 @@ def save_settings(store: QSettings, settings: Settings) -> None:
     store.setValue("ocr_max_pages", str(settings.ocr_max_pages))
     store.setValue("ocr_max_seconds", f"{settings.ocr_max_seconds:g}")
     store.setValue("extract_workers", str(settings.extract_workers))
+    store.setValue("api_enabled", "true" if settings.api_enabled else "false")
+    store.setValue("api_port", str(settings.api_port))
     store.sync()
 
 
 class SettingsDialog(QDialog):
     """Edits a :class:`Settings`; ``result_settings()`` returns the edited copy or raises UsageError."""
 
-    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+    def __init__(self, settings: Settings, parent: QWidget | None = None, api_url: str = "",
+                 api_token: str = "") -> None:
+        """``api_url`` and ``api_token`` are the running API server's, shown for other apps to use."""
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.setMinimumWidth(560)
@@ -185,10 +192,38 @@ class SettingsDialog(QDialog):
         row.addStretch(1)
         limits.setToolTip("OCR of one file stops at whichever comes first, so one huge scan cannot stall indexing")
         form.addRow("OCR limit per file", limits)
+        form.addRow("Other apps", self.sharing_row(settings, api_url))
+        self.api_token = QLineEdit(api_token)
+        self.api_token.setReadOnly(True)
+        self.api_token.setPlaceholderText("shown here while other apps may search")
+        self.api_token.setToolTip("Requests need the header 'Authorization: Bearer TOKEN'. The token is kept in the "
+                                  "index folder's api-token file (DESKTOP_SEARCH_API_TOKEN overrides it).")
+        form.addRow("API token", self.api_token)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
+
+    def sharing_row(self, settings: Settings, api_url: str) -> QWidget:
+        """"Allow other apps to search" and its port: the HTTP server of `desktop-search serve`, this computer only."""
+        self.api = QCheckBox("Allow other apps to search")
+        self.api.setChecked(settings.api_enabled)
+        self.api.setToolTip(f"Serves this index over HTTP to programs on this computer ({API_HOST}): the search page "
+                            "and the JSON API of `desktop-search serve`. Off by default.")
+        self.api_port = QSpinBox()
+        self.api_port.setRange(0, 65535)
+        self.api_port.setSpecialValueText("any free port")
+        self.api_port.setValue(settings.api_port)
+        row = QWidget()
+        layout = QHBoxLayout(row)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.api)
+        layout.addWidget(QLabel("port"))
+        layout.addWidget(self.api_port)
+        if api_url:
+            layout.addWidget(plain_label(f"serving {api_url}"))
+        layout.addStretch(1)
+        return row
 
     def with_browse(self, line: QLineEdit) -> QWidget:
         row = QWidget()
@@ -222,4 +257,6 @@ class SettingsDialog(QDialog):
             ocr=self.ocr.isChecked(),
             ocr_max_pages=self.ocr_pages.value(),
             ocr_max_seconds=float(self.ocr_seconds.value()),
+            api_enabled=self.api.isChecked(),
+            api_port=self.api_port.value(),
         )

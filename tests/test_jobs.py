@@ -1,0 +1,83 @@
+"""Indexing jobs for front-ends without worker threads: progress, the writer lock, cancel."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from conftest import make_folder
+
+from desktop_app.core.engine import Engine
+from desktop_app.core.errors import UsageError
+from desktop_app.core.jobs import Job, JobQueue
+from desktop_app.core.lock import WriterLock
+
+
+@pytest.fixture
+def engine(settings):
+    engine = Engine.open(settings, create=True)
+    yield engine
+    engine.close()
+
+
+@pytest.fixture
+def jobs(engine):
+    jobs = JobQueue(lambda: engine, "the test's jobs")
+    yield jobs
+    jobs.close()
+
+
+def wait_until(condition, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def finish(job: Job) -> Job:
+    wait_until(lambda: job.finished)
+    return job
+
+
+def test_a_job_indexes_its_folder_and_keeps_its_report(jobs, engine, aero_corpus) -> None:
+    job = finish(jobs.submit([str(aero_corpus)]))
+    record = job.to_dict()
+    assert record["state"] == "done" and record["error"] == ""
+    assert record["report"]["added"] == 4
+    assert record["progress"]["files_done"] == 4
+    assert engine.search("wing stall", k=1).hits[0].path.endswith("stall.txt")
+    assert jobs.get(job.id) is job
+
+
+def test_paths_are_checked_when_the_job_is_submitted(jobs, tmp_path) -> None:
+    with pytest.raises(UsageError, match="does not exist"):
+        jobs.submit([str(tmp_path / "missing")])
+
+
+def test_a_job_waits_for_the_writer_lock_says_who_holds_it_and_cancels_while_waiting(jobs, settings,
+                                                                                       aero_corpus) -> None:
+    with WriterLock(settings.index_dir, purpose="a terminal's index"):
+        job = jobs.submit([str(aero_corpus)])
+        wait_until(lambda: job.progress is not None and job.progress.phase == "waiting")
+        assert "a terminal's index" in job.progress.current
+        queued = jobs.submit([str(aero_corpus)])
+        jobs.cancel(queued.id)
+        assert queued.state == "cancelled"
+        jobs.cancel(job.id)
+        assert finish(job).state == "cancelled"
+    assert job.report.cancelled and job.report.added == 0
+
+
+def test_without_waiting_a_held_lock_fails_the_job_naming_the_holder(jobs, settings, aero_corpus) -> None:
+    with WriterLock(settings.index_dir, purpose="the window"):
+        job = finish(jobs.submit([str(aero_corpus)], wait=False))
+    assert job.state == "failed" and "the window" in job.error
+
+
+def test_a_job_without_an_engine_fails_with_a_reason(tmp_path) -> None:
+    jobs = JobQueue(lambda: None, "the test's jobs")
+    try:
+        job = finish(jobs.submit([str(make_folder(tmp_path, "docs", {"a.txt": "text"}))]))
+    finally:
+        jobs.close()
+    assert job.state == "failed" and "try again" in job.error
