@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from desktop_app.core import models
 from desktop_app.core.backend import Backend, check_switch, record, recorded
@@ -23,6 +24,11 @@ from desktop_app.core.models import ModelSpec
 from desktop_app.core.paths import is_within
 from desktop_app.core.store import Store
 from desktop_app.core.sync import root_online
+
+if TYPE_CHECKING:  # imported where used: opening an index for status must not import torch
+    from desktop_app.core.encoder import Encoder
+    from desktop_app.core.indexer import Indexer
+    from desktop_app.core.search import SearchResult
 
 
 @dataclass(frozen=True)
@@ -70,7 +76,7 @@ class Engine:
     readable :class:`IndexClosedError`, never a closed-database crash.
     """
 
-    def __init__(self, settings: Settings, index: Index, choice: ModelChoice | None, encoder: object) -> None:
+    def __init__(self, settings: Settings, index: Index, choice: ModelChoice | None, encoder: Encoder | None) -> None:
         from desktop_app.core.search import Searcher
 
         self.settings = settings
@@ -130,11 +136,11 @@ class Engine:
     def default_weights(self) -> Weights:
         return self.searcher.default_weights()
 
-    def search(self, query: str, **options: object) -> object:
+    def search(self, query: str, **options: object) -> SearchResult:
         with self._reading():
             return self.searcher.search(query, **options)
 
-    def more_like(self, path: str, page: int | None = None, k: int = 10) -> object:
+    def more_like(self, path: str, page: int | None = None, k: int = 10) -> SearchResult:
         """Hits like the indexed passage at ``path`` (its first one, or the first on ``page``)."""
         with self._reading():
             chunk = self.reader.chunk_at(path, page)
@@ -143,7 +149,7 @@ class Engine:
                 raise UsageError(f"{path}{where} is not in the index: index it first, or check the page number")
             return self.searcher.more_like(chunk, k)
 
-    def more_like_chunk(self, chunk_id: int, k: int = 10) -> object:
+    def more_like_chunk(self, chunk_id: int, k: int = 10) -> SearchResult:
         with self._reading():
             return self.searcher.more_like(chunk_id, k)
 
@@ -186,7 +192,7 @@ class Engine:
                            "chunks": chunks, "state": state, "reason": error})
         return listed
 
-    def indexer(self, purpose: str = "indexing", wait: bool = True) -> object:
+    def indexer(self, purpose: str = "indexing", wait: bool = True) -> Indexer:
         """An :class:`~desktop_app.core.indexer.Indexer` over this engine's index and model."""
         from desktop_app.core.indexer import Indexer
 
