@@ -111,6 +111,8 @@ class SearchResult:
 
 
 SORTS = ("relevance", "date", "name")
+
+
 def validate_query(query: str, extra: Filters | None = None, roots: list[str] | None = None) -> Query:
     """Parse the user's text (``in:`` relative to ``roots``); empty, overlong, wordless or malformed
     queries are usage errors."""
