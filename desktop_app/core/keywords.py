@@ -28,6 +28,11 @@ K1, B = 1.2, 0.75
 ABSENT = -1.0  # the length of a chunk id that holds no chunk (never added, or deleted)
 
 
+def saturation(frequency: float | np.ndarray, length: float | np.ndarray, mean_length: float) -> float | np.ndarray:
+    """BM25's term-frequency part: ``tf (k1 + 1) / (tf + k1 (1 - b + b length / mean length))``."""
+    return frequency * (K1 + 1) / (frequency + K1 * (1 - B + B * length / max(mean_length, 1e-9)))
+
+
 class KeywordIndex(PostingsIndex):
     """Term -> (chunk ids, term frequencies), plus every chunk's length; :meth:`bm25_top` ranks."""
 
@@ -86,8 +91,8 @@ class KeywordIndex(PostingsIndex):
                 idf = math.log((chunks - having + 0.5) / (having + 0.5))
                 idf = idf if idf > 0 else 1e-6
                 for ids, frequency in parts:
-                    saturation = frequency * (K1 + 1) / (frequency + K1 * (1 - B + B * self.lengths[ids] / mean_length))
-                    scores += np.bincount(ids, weights=repeats * idf * saturation, minlength=len(scores))
+                    weights = repeats * idf * saturation(frequency, self.lengths[ids], mean_length)
+                    scores += np.bincount(ids, weights=weights, minlength=len(scores))
             scores[~live] = 0.0
         return best_of(scores, limit, allowed, blocked)
 

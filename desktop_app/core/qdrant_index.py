@@ -35,6 +35,7 @@ import numpy as np
 from desktop_app.core import analyze
 from desktop_app.core.errors import DesktopSearchError, IndexMismatchError, IndexMissingError, UsageError
 from desktop_app.core.index import DB_NAME, Index
+from desktop_app.core.keywords import saturation
 from desktop_app.core.store import ChunkRow, NewChunk, Store
 
 if TYPE_CHECKING:
@@ -44,8 +45,6 @@ if TYPE_CHECKING:
 
 STATE_KEY = "qdrant_state"
 OWNER_KEY = "qdrant_owner"  # which index folder writes the collection (a random id it keeps)
-# FTS5's bm25() constants, so both backends weigh term frequency and length alike.
-K1, B = 1.2, 0.75
 # BM25's length normalisation needs the mean chunk length. Keyword vectors are made with the mean
 # rounded to this ratio's grid and made again whenever the rounded mean moves: a step off by at
 # most 5%, and an index built bit by bit ends with the same vectors as one built at once.
@@ -88,12 +87,12 @@ def term_id(term: str) -> int:
 
 
 def keyword_vector(terms: list[str], avgdl: float) -> tuple[list[int], list[float]]:
-    """BM25's saturated term frequency per term (Qdrant multiplies in the IDF)."""
-    norm = K1 * (1 - B + B * len(terms) / max(avgdl, 1e-9))
+    """BM25's saturated term frequency per term, as the local keyword cache weighs it (Qdrant
+    multiplies in the IDF)."""
     weights: dict[int, float] = {}
     for term, tf in Counter(terms).items():
         index = term_id(term)
-        weights[index] = weights.get(index, 0.0) + tf * (K1 + 1) / (tf + norm)
+        weights[index] = weights.get(index, 0.0) + saturation(tf, len(terms), avgdl)
     return list(weights), list(weights.values())
 
 
