@@ -16,8 +16,15 @@ import signal
 import sys
 
 from desktop_app.core import postings as postings_module
+from desktop_app.core import qdrant_index
 from desktop_app.core import store as store_module
 from desktop_app.core import vectors as vectors_module
+
+# Points where a method of a cache dies before doing anything, and meta rows whose write dies first.
+DIE_BEFORE = {"vectors-add": (vectors_module.VectorIndex, "add"),
+              "postings-add": (postings_module.PostingsIndex, "add"),
+              "qdrant-upsert": (qdrant_index.QdrantIndex, "_upsert")}
+DIE_BEFORE_META = {"save-meta": "vectors_state", "qdrant-state": "qdrant_state"}
 
 
 def killer(n: int):
@@ -49,15 +56,15 @@ def arm(point: str, n: int) -> None:
                 return getattr(self.conn, name)
 
         store_module.Store.conn = property(lambda self: KillBeforeCommit(self.db.conn))
-    elif point in ("vectors-add", "postings-add"):
-        cache = vectors_module.VectorIndex if point == "vectors-add" else postings_module.PostingsIndex
-        original_add = cache.add
+    elif point in DIE_BEFORE:
+        owner, name = DIE_BEFORE[point]
+        original = getattr(owner, name)
 
-        def add(self, *args):
+        def die_first(self, *args):
             die()
-            original_add(self, *args)
+            return original(self, *args)
 
-        cache.add = add
+        setattr(owner, name, die_first)
     elif point in ("save-replace", "postings-replace"):
         temporary = ".hnsw.tmp" if point == "save-replace" else ".npz.tmp"
         original_replace = os.replace
@@ -68,34 +75,15 @@ def arm(point: str, n: int) -> None:
             original_replace(source, target)
 
         os.replace = replace
-    elif point == "save-meta":
+    elif point in DIE_BEFORE_META:
         original_set_meta = store_module.Store.set_meta
 
         def set_meta(self, key, value):
-            if key == "vectors_state":
+            if key == DIE_BEFORE_META[point]:
                 die()
             original_set_meta(self, key, value)
 
         store_module.Store.set_meta = set_meta
-    elif point == "qdrant-upsert":
-        from desktop_app.core import qdrant_index
-
-        original_upsert = qdrant_index.QdrantIndex._upsert
-
-        def upsert(self, *args):
-            die()
-            original_upsert(self, *args)
-
-        qdrant_index.QdrantIndex._upsert = upsert
-    elif point == "qdrant-state":
-        original_state = store_module.Store.set_meta
-
-        def set_state(self, key, value):
-            if key == "qdrant_state":
-                die()
-            original_state(self, key, value)
-
-        store_module.Store.set_meta = set_state
     elif point != "none":
         raise SystemExit(f"unknown point {point}")
 
