@@ -183,13 +183,7 @@ class SettingsDialog(QDialog):
         self.ocr_seconds.setRange(1, 86_400)
         self.ocr_seconds.setValue(int(settings.ocr_max_seconds))
         self.ocr_seconds.setSuffix(" s")
-        limits = QWidget()
-        row = QHBoxLayout(limits)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(self.ocr_pages)
-        row.addWidget(QLabel("or"))
-        row.addWidget(self.ocr_seconds)
-        row.addStretch(1)
+        limits = _inline_row(self.ocr_pages, QLabel("or"), self.ocr_seconds)
         limits.setToolTip("OCR of one file stops at whichever comes first, so one huge scan cannot stall indexing")
         form.addRow("OCR limit per file", limits)
         form.addRow("Other apps", self.sharing_row(settings, api_url))
@@ -214,16 +208,8 @@ class SettingsDialog(QDialog):
         self.api_port.setRange(0, 65535)
         self.api_port.setSpecialValueText("any free port")
         self.api_port.setValue(settings.api_port)
-        row = QWidget()
-        layout = QHBoxLayout(row)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.api)
-        layout.addWidget(QLabel("port"))
-        layout.addWidget(self.api_port)
-        if api_url:
-            layout.addWidget(plain_label(f"serving {api_url}"))
-        layout.addStretch(1)
-        return row
+        return _inline_row(self.api, QLabel("port"), self.api_port,
+                           *([plain_label(f"serving {api_url}")] if api_url else []))
 
     def with_browse(self, line: QLineEdit) -> QWidget:
         row = QWidget()
@@ -260,3 +246,14 @@ class SettingsDialog(QDialog):
             api_enabled=self.api.isChecked(),
             api_port=self.api_port.value(),
         )
+
+
+def _inline_row(*widgets: QWidget) -> QWidget:
+    """Widgets side by side in one form row, flush with the other rows."""
+    row = QWidget()
+    layout = QHBoxLayout(row)
+    layout.setContentsMargins(0, 0, 0, 0)
+    for widget in widgets:
+        layout.addWidget(widget)
+    layout.addStretch(1)
+    return row
