@@ -235,7 +235,7 @@ def cmd_watch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     import queue
     import time
 
-    from desktop_app.core.indexer import normalise_root
+    from desktop_app.core.indexer import RunControl, normalise_root
     from desktop_app.core.paths import to_text
     from desktop_app.core.sync import FolderWatcher, RootsReader, device_of
 
@@ -245,7 +245,13 @@ def cmd_watch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     paths = [normalise_root(p) for p in args.paths]
     engine = open_engine(settings, err, writing=True, create=bool(paths))
     batches: queue.Queue = queue.Queue()
-    watcher = FolderWatcher(settings, batches.put, on_notice=lambda m: print(f"{PROG}: {m}", file=err),
+    control = RunControl()
+
+    def arrived(batch: object) -> None:
+        batches.put(batch)
+        control.make_way()  # stage 2 of the run in progress stops after its batch; this batch's words go first
+
+    watcher = FolderWatcher(settings, arrived, on_notice=lambda m: print(f"{PROG}: {m}", file=err),
                             roots_source=RootsReader(settings.index_dir))
     deadline = None if args.stop_after is None else time.monotonic() + args.stop_after
     try:
@@ -256,8 +262,8 @@ def cmd_watch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         # Watch first, then scan: a file changed during a long first scan arrives as a batch after it.
         watcher.start({**engine.roots(), **{to_text(str(p)): device_of(str(p)) for p in paths}})
         if paths:
-            indexer.run(paths, progress=show)
-        print_sync(out, args.json, "caught up", indexer.refresh(progress=show), [])
+            indexer.run(paths, progress=show, control=control)
+        print_sync(out, args.json, "caught up", indexer.refresh(progress=show, control=control), [])
         while deadline is None or time.monotonic() < deadline:
             try:
                 batch = batches.get(timeout=0.2)
@@ -265,8 +271,11 @@ def cmd_watch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 continue
             for root in batch.offline:
                 print_line(out, args.json, {"offline": root}, f"offline (kept in the index): {root}")
-            report = indexer.update(batch.paths, progress=show) if batch.paths else None
-            if report is not None:
+            control = RunControl()  # before looking at the queue: a batch arriving now tells this run
+            if not batches.empty():
+                control.make_way()
+            report = indexer.update(batch.paths, progress=show, control=control)  # also resumes stage 2
+            if batch.paths:
                 print_sync(out, args.json, f"{batch.events} events", report, batch.paths)
     except KeyboardInterrupt:
         pass
@@ -294,11 +303,13 @@ def progress_printer(err: TextIO, live: bool = True) -> Callable[[object], None]
             return
         if not live:
             return
-        eta = f"ETA {int(progress.eta_s) // 60}:{int(progress.eta_s) % 60:02d}" if progress.eta_s is not None else ""
-        name = Path(progress.current).name[-40:] if progress.current else ""
-        line = (f"{progress.phase} {progress.files_done}/{progress.files_total} files, "
-                f"{progress.tokens_per_s:,.0f} tokens/s {eta} {name}")
-        print("\r" + line[:100].ljust(100), end="", file=err, flush=True)
+        if progress.phase in ("indexing", "encoding"):
+            name = Path(progress.current).name[-30:] if progress.current else ""
+            rate = f" · {progress.tokens_per_s:,.0f} tokens/s" if progress.phase == "encoding" else ""
+            line = f"{progress.line()}{rate} {name}"
+        else:
+            line = progress.phase
+        print("\r" + line[:110].ljust(110), end="", file=err, flush=True)
 
     return show
 
@@ -417,7 +428,9 @@ def format_hit(rank: int, hit: dict) -> str:
     channels = "  ".join(f"{name} {value:.3f}" for name, value in hit["scores"].items() if value is not None)
     terms = f"  [{', '.join(hit['terms'])}]" if hit["terms"] else "  (found by meaning: no query word in it)"
     snippet = " ".join(hit["snippet"].split())[:200]
-    where = place_of(hit["unit"], hit["page"]) + (", text read by OCR" if hit["ocr"] else "")
+    where = (place_of(hit["unit"], hit["page"]) + (", text read by OCR" if hit["ocr"] else "")
+             + (f", {hit['meaning']}" if hit.get("meaning") else "")
+             + (", without the exact phrase" if hit.get("without_phrase") else ""))
     return f"{rank:2d}. {hit['score']:.3f}  {hit['path']} ({where})\n    {channels}{terms}\n    {snippet}"
 
 
@@ -436,6 +449,9 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     print(f"index {status['index']}: {status['files']} files ({status['failed']} failed), {status['chunks']} chunks, "
           f"{status['disk_bytes'] / 1e6:.1f} MB; model {status['model']} (dim {status['dim']}); "
           f"backend {status['backend']}", file=out)
+    if status["pending_chunks"]:
+        print(f"  meaning pending for {status['pending_chunks']:,} chunks of {status['pending_files']:,} files "
+              f"(searchable by their words now; `{PROG} index` or `{PROG} watch` encodes them)", file=out)
     if status["searches_only"]:
         print(f"  searches a collection indexed elsewhere: {status['vectors']} chunks", file=out)
     for root in status["roots"]:
@@ -481,11 +497,14 @@ def cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         listening.close()
         raise
     try:
-        engine.encoder.load()
+        # Answers from the first second: searches are ranked by words until the model is loaded.
+        engine.load_in_background(lambda reason: print(f"{PROG}: the model could not be loaded: {reason}; "
+                                                       "searches are answered by keyword", file=err, flush=True))
         options = ServeOptions(token.value, args.host, args.allow_origin, f"{PROG} serve")
         server = ApiServer(create_app(lambda: engine, options), listening)
         kept = "set by DESKTOP_SEARCH_API_TOKEN" if token.from_env else f"{token.value}  (kept in {token.source})"
-        print(f"Desktop Search serves {settings.index_dir} with {engine.describe()} at {server.url}\n"
+        print(f"Desktop Search serves {settings.index_dir} with {engine.spec.display_name} (loading in the "
+              f"background) at {server.url}\n"
               f"  search page {server.url}   JSON API {server.url}v1/   OpenAPI {server.url}docs\n"
               f"  token: {kept}\n  Ctrl+C stops it.", file=out, flush=True)
         try:

@@ -6,7 +6,10 @@ vectors are added), save-replace (temporary hnswlib file written, not yet rename
 save-meta (file renamed, its state not yet recorded in SQLite), postings-add (after a commit,
 before the sparse postings are added), postings-replace (temporary postings file written, not
 yet renamed), qdrant-upsert (after a commit, before its points reach Qdrant), qdrant-state
-(points written, the generation they reflect not yet recorded).
+(points written, the generation they reflect not yet recorded), words-add (stage 1 committed a
+group of files, their words not yet in the keyword cache: between text and vectors), encode
+(stage 2 claimed a batch of pending chunks and is encoding it), encodings-add (stage 2 committed
+a batch's vectors, not yet in the caches).
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import os
 import signal
 import sys
 
+from desktop_app.core import encoder as encoder_module
+from desktop_app.core import index as index_module
 from desktop_app.core import postings as postings_module
 from desktop_app.core import qdrant_index
 from desktop_app.core import store as store_module
@@ -23,7 +28,10 @@ from desktop_app.core import vectors as vectors_module
 # Points where a method of a cache dies before doing anything, and meta rows whose write dies first.
 DIE_BEFORE = {"vectors-add": (vectors_module.VectorIndex, "add"),
               "postings-add": (postings_module.PostingsIndex, "add"),
-              "qdrant-upsert": (qdrant_index.QdrantIndex, "_upsert")}
+              "qdrant-upsert": (qdrant_index.QdrantIndex, "_upsert"),
+              "words-add": (index_module.Index, "add_words"),
+              "encode": (encoder_module.Encoder, "encode"),
+              "encodings-add": (index_module.Index, "add_encodings")}
 DIE_BEFORE_META = {"save-meta": "vectors_state", "qdrant-state": "qdrant_state"}
 
 
@@ -60,9 +68,9 @@ def arm(point: str, n: int) -> None:
         owner, name = DIE_BEFORE[point]
         original = getattr(owner, name)
 
-        def die_first(self, *args):
+        def die_first(self, *args, **kwargs):
             die()
-            return original(self, *args)
+            return original(self, *args, **kwargs)
 
         setattr(owner, name, die_first)
     elif point in ("save-replace", "postings-replace"):

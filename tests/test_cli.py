@@ -147,10 +147,11 @@ def test_console_script_runs_as_a_real_process(cli_env, aero_corpus) -> None:
     assert missing.returncode == 1 and "no index at" in missing.stderr and "Traceback" not in missing.stderr
 
 
-def test_cli_does_not_import_torch_for_status(cli_env, aero_corpus) -> None:
+@pytest.mark.parametrize("command", [["status"], ["files"], ["search", "wing stall", "--mode", "keyword"]])
+def test_cli_does_not_import_torch_for_status_files_or_keyword_search(cli_env, aero_corpus, command) -> None:
     cli("index", str(aero_corpus))
-    code = ("import sys; from desktop_app.cli import main; main(['status']); "
-            "sys.exit(2 if 'torch' in sys.modules or 'FlagEmbedding' in sys.modules else 0)")
+    code = (f"import sys; from desktop_app.cli import main; code = main({command!r}); "
+            "sys.exit(2 if 'torch' in sys.modules or 'FlagEmbedding' in sys.modules else code)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ),
                           timeout=120)
     assert done.returncode == 0, done.stderr
@@ -178,10 +179,13 @@ def test_disk_full_during_a_commit_keeps_the_last_consistent_state(cli_env, tmp_
     code, _, err = cli("index", str(folder))
     assert code == 1 and "the disk is full" in err and "index again" in err and "Traceback" not in err
     status = json.loads(cli("status", "--json")[1])
-    assert status["files"] == status["chunks"] == status["vectors"] == 64
+    kept = status["files"]  # the groups of files committed before the failing one, whole
+    assert kept < 80 and status["chunks"] == status["pending_chunks"] == kept and status["vectors"] == 0
     monkeypatch.setattr(Store, "replace_file", original)
     report = json.loads(cli("index", str(folder), "--json")[1])
-    assert (report["added"], report["unchanged"]) == (86, 64)
+    assert (report["added"], report["unchanged"], report["pending_chunks"]) == (150 - kept, kept, 0)
+    status = json.loads(cli("status", "--json")[1])
+    assert status["files"] == status["chunks"] == status["vectors"] == 150
 
 
 def test_another_model_is_refused_until_rebuild(cli_env, aero_corpus, tmp_path, lite_model_dir) -> None:

@@ -15,8 +15,11 @@ TORN_FILES = """
 SELECT f.path, f.chunks, count(c.id) FROM files f LEFT JOIN chunks c ON c.file_id = f.id
 WHERE f.status = 'indexed' GROUP BY f.id HAVING f.chunks != count(c.id)
 UNION ALL
-SELECT 'chunk without postings', c.id, 0 FROM chunks c
-WHERE NOT EXISTS (SELECT 1 FROM sparse s WHERE s.chunk_id = c.id)
+SELECT 'encoded chunk without postings', c.id, 0 FROM chunks c
+WHERE length(c.dense) > 0 AND NOT EXISTS (SELECT 1 FROM sparse s WHERE s.chunk_id = c.id)
+UNION ALL
+SELECT 'chunk neither encoded nor pending', c.id, 0 FROM chunks c
+WHERE length(c.dense) = 0 AND NOT EXISTS (SELECT 1 FROM pending p WHERE p.chunk_id = c.id)
 """
 
 

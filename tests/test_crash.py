@@ -93,6 +93,7 @@ def finish_and_compare(index_dir: Path, docs: Path, encoder, settings, expected:
 @pytest.mark.parametrize("point, n", [
     ("commit", 2), ("commit", 4), ("vectors-add", 1), ("vectors-add", 3),
     ("save-replace", 1), ("save-meta", 1), ("postings-add", 2), ("postings-replace", 1),
+    ("words-add", 1), ("encode", 1), ("encode", 3), ("encodings-add", 2),
 ])
 def test_kill_at_a_chosen_point_loses_and_doubles_nothing(point, n, baseline, tmp_path, encoder, settings,
                                                           monkeypatch) -> None:
@@ -130,7 +131,8 @@ def test_kills_at_random_moments_lose_and_double_nothing(baseline, tmp_path, enc
             continue
         killed += 1
         index = Index.open(index_dir, create=True)
-        assert index.vectors.count == index.store.chunk_count(), "every chunk has its vector after the restart"
+        assert index.vectors.count == index.store.encoded_count(), "every encoded chunk is in the cache after a restart"
+        assert index.keyword_count == index.store.chunk_count(), "every stored chunk is findable by its words"
         index.close()
     print(f"{killed} kills at random moments in {runs} runs")
     finish_and_compare(index_dir, docs, encoder, settings.with_(index_dir=index_dir), expected)

@@ -605,7 +605,9 @@ def test_window_filter_row_folder_and_dates_and_typed_combinations(qtbot, window
     chips = [bar.chips.itemAt(i).widget().text() for i in range(bar.chips.count())]
     assert chips == ["ext:txt  ✕", "before:2024-01-01  ✕"]
     result = search(qtbot, window, '"angle of attack" -old -boundary')
-    assert result.hits == [] and "every hit holds the excluded" in window.results_header.text()
+    assert all(hit.without_phrase for hit in result.hits) and "every hit holds the excluded" in \
+        window.results_header.text()
+    assert "without the exact phrase" in window.results.data(window.results.index(0), CardHtmlRole)
 
 
 def test_cards_name_slides_and_sheets_and_mark_ocr_text() -> None:
@@ -620,3 +622,42 @@ def test_cards_name_slides_and_sheets_and_mark_ocr_text() -> None:
     assert "image" in card_html(scan) and "text read by OCR" in card_html(scan)
     html = preview_html("/docs/book.xlsx", 2, "", "Fuel | 1200", "", [], [(7, 3, "Crew")], "sheet")
     assert "sheet 2" in html and ">sheet 3</a>" in html
+
+
+def test_a_query_typed_at_launch_is_answered_by_words_then_reranked_in_place(qtbot, ini, aero_corpus, encoder,
+                                                                            monkeypatch) -> None:
+    import threading
+
+    from desktop_app.core.engine import Engine
+    from desktop_app.core.index import Index
+    from desktop_app.core.indexer import Indexer
+    from desktop_app.gui.results import PathRole
+
+    settings = load_settings(open_qsettings(ini))
+    index = Index.open(settings.index_dir, create=True)
+    Indexer(index, encoder, settings).run([aero_corpus])
+    index.close()
+    release = threading.Event()
+    load_model = Engine.load_model
+
+    def held_back(engine) -> None:  # the model loads only when the test says so
+        release.wait(60)
+        load_model(engine)
+
+    monkeypatch.setattr(Engine, "load_model", held_back)
+    main = MainWindow(open_qsettings(ini))
+    qtbot.addWidget(main)
+    main.query.setText("wing boundary layer heat")  # typed before the index is even open
+    with qtbot.waitSignal(main.results_shown, timeout=60_000) as first:
+        main.show()
+    by_words = first.args[0]
+    assert by_words.mode == "keyword" and by_words.note.startswith("ranked by words") and len(by_words.hits) >= 2
+    assert "ranked by words" in main.results_header.text()
+    main.results_view.setCurrentIndex(main.results.index(1))
+    selected = main.results_view.currentIndex().data(PathRole)
+    with qtbot.waitSignal(main.results_shown, timeout=LOAD_TIMEOUT) as second:
+        release.set()
+    by_meaning = second.args[0]
+    assert by_meaning.mode == "hybrid" and not by_meaning.note
+    assert main.results_view.currentIndex().data(PathRole) == selected, "the selection stays on the same hit"
+    main.close()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from builders import make_docx, make_pdf
 
-from desktop_app.core.errors import IndexLockedError, IndexMismatchError
+from desktop_app.core.errors import Cancelled, IndexLockedError, IndexMismatchError
 from desktop_app.core.index import Index
 from desktop_app.core.indexer import Indexer, RunControl, remove_paths, scan
 from desktop_app.core.lock import WriterLock
@@ -117,7 +117,28 @@ def test_progress_reports_files_tokens_and_eta(index, encoder, settings, aero_co
     assert last_indexing.tokens_done > 0 and last_indexing.tokens_per_s > 0 and last_indexing.eta_s == 0
 
 
-def test_cancel_stops_the_run_and_keeps_what_was_committed(index, encoder, settings, tmp_path) -> None:
+def test_cancel_while_reading_keeps_what_was_committed(index, encoder, settings, tmp_path) -> None:
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(700):
+        (folder / f"doc{i:03d}.txt").write_text(f"Document {i} about compressor stall number {i}.")
+    control = RunControl()
+
+    def cancel_after_first_commit(progress):
+        if progress.phase == "indexing" and index.store.counts()["files"] > 0:
+            control.cancel()
+
+    report = run(index, encoder, settings, folder, progress=cancel_after_first_commit, control=control)
+    assert report.cancelled
+    assert 0 < report.added < 700 and report.chunks_encoded == 0
+    assert index.store.counts()["files"] == report.added == index.store.pending_counts()["pending_chunks"]
+    finished = run(index, encoder, settings, folder)
+    assert finished.added == 700 - report.added and finished.unchanged == report.added
+    assert finished.chunks_encoded == 700 and index.vectors.count == 700 and finished.pending_chunks == 0
+
+
+def test_cancel_while_encoding_keeps_every_file_findable_and_resumes_without_reading(
+        index, encoder, settings, tmp_path) -> None:
     folder = tmp_path / "many"
     folder.mkdir()
     for i in range(150):
@@ -125,15 +146,17 @@ def test_cancel_stops_the_run_and_keeps_what_was_committed(index, encoder, setti
     control = RunControl()
 
     def cancel_after_first_batch(progress):
-        if progress.phase == "indexing" and progress.files_done >= 1:
+        if progress.phase == "encoding" and progress.chunks_done >= 1:
             control.cancel()
 
     report = run(index, encoder, settings, folder, progress=cancel_after_first_batch, control=control)
-    assert report.cancelled
-    assert 0 < report.added < 150
-    assert index.store.counts()["files"] == report.added == index.vectors.count
+    assert report.cancelled and report.added == 150
+    assert 0 < report.chunks_encoded < 150 and report.pending_chunks == 150 - report.chunks_encoded
+    assert index.vectors.count == report.chunks_encoded and index.keyword_count == 150
     finished = run(index, encoder, settings, folder)
-    assert finished.added == 150 - report.added and finished.unchanged == report.added
+    assert (finished.added, finished.updated, finished.unchanged) == (0, 0, 150)  # nothing read again
+    assert finished.chunks_encoded == 150 - report.chunks_encoded and finished.pending_chunks == 0
+    assert index.vectors.count == 150
 
 
 def test_second_writer_without_waiting_gets_a_clear_lock_error(index, encoder, settings, aero_corpus) -> None:
@@ -205,3 +228,21 @@ def test_report_names_the_device_and_precision_actually_used(index, spec, settin
     report = run(index, Encoder(spec, device="cpu", dtype="bf16"), settings, aero_corpus)
     assert report.device.endswith("on CPU (bf16)")
     assert run(index, Encoder(spec, device="cpu", dtype="bf16"), settings, aero_corpus).device == ""
+
+
+def test_a_pause_that_arrives_after_cancel_does_not_hold_the_run() -> None:
+    import threading
+
+    control = RunControl()
+    control.cancel()
+    control.pause()  # a queued Pause click delivered after Cancel
+    stopped = threading.Event()
+
+    def run() -> None:
+        try:
+            control.checkpoint()
+        except Cancelled:
+            stopped.set()
+
+    threading.Thread(target=run, daemon=True).start()
+    assert stopped.wait(5), "the run ended instead of waiting for a Resume that never comes"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from stored import Encoded, index_encoded
 
 from desktop_app.core import analyze
 from desktop_app.core.index import KEYWORDS_NAME, Index
 from desktop_app.core.keywords import KeywordIndex
 from desktop_app.core.local_source import fts_query
-from desktop_app.core.store import NewChunk
 
 WORDS = ["wing", "stall", "boundary", "layer", "heat", "transfer", "shell", "buckling", "flutter", "panel",
          "nozzle", "shock", "wave", "drag", "lift", "vortex", "rotor", "noise", "jet", "ablation"]
@@ -25,12 +25,9 @@ def fill(index: Index, rng: np.random.Generator, files: int, first: int = 0) -> 
     dim = index.vectors.dim
     with index.writer("test"):
         for number in range(first, first + files):
-            chunks = [NewChunk(1, 0, 10, 5, random_text(rng), np.ones(dim, dtype=np.float32) / dim ** 0.5, {1: 0.1})
+            chunks = [Encoded(random_text(rng), np.ones(dim, dtype=np.float32) / dim ** 0.5, {1: 0.1})
                       for _ in range(int(rng.integers(1, 4)))]
-            with index.store.transaction():
-                _, ids = index.store.replace_file(f"/docs/{random_text(rng)[:12]}-{number}.txt", 1, 1, "x", "{}",
-                                                  chunks)
-            index.add_chunks(ids, chunks)
+            index_encoded(index, f"/docs/{random_text(rng)[:12]}-{number}.txt", chunks)
 
 
 def assert_like_fts5(index: Index) -> None:

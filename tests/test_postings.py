@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from stored import Encoded, index_encoded
 
 from desktop_app.core.index import POSTINGS_NAME, Index
 from desktop_app.core.postings import PostingsIndex
-from desktop_app.core.store import NewChunk
 
 
 def brute_force(rows: list[tuple[int, int, float]], query: dict[int, float], gone: set[int] = frozenset()):
@@ -72,15 +72,12 @@ def test_a_saved_file_loads_to_the_same_answers_and_a_damaged_one_loads_empty(tm
     assert not broken.load() and broken.postings == 0
 
 
-def chunk(sparse: dict[int, float]) -> NewChunk:
-    return NewChunk(1, 0, 4, 3, "text", np.ones(8, dtype=np.float32) / 8 ** 0.5, sparse)
+def chunk(sparse: dict[int, float]) -> Encoded:
+    return Encoded("text", np.ones(8, dtype=np.float32) / 8 ** 0.5, sparse)
 
 
 def store_file(index: Index, name: str, sparse: list[dict[int, float]]) -> list[int]:
-    with index.store.transaction():
-        _, ids = index.store.replace_file(name, 1, 1, "sha", "{}", [chunk(s) for s in sparse])
-    index.add_chunks(ids, [chunk(s) for s in sparse])
-    return ids
+    return index_encoded(index, name, [chunk(s) for s in sparse])
 
 
 def open_bound(folder: Path) -> Index:

@@ -84,11 +84,14 @@ def test_ext_filter_keeps_k_hits_inside_the_filter(library) -> None:
     assert names(out)[0] == "stall-report.txt"
 
 
-def test_phrase_filters_hybrid_and_dense_too(library) -> None:
+def test_hits_with_the_phrase_come_first_in_every_mode_and_the_rest_are_marked(library) -> None:
     for mode in ("hybrid", "dense", "keyword"):
         code, out, err = cli("search", '"angle of attack"', "--mode", mode, "--json")
         assert code == 0, err
-        assert sorted(names(out)) == ["stall-report.txt", "wing-notes.md"], mode
+        hits = json.loads(out)["hits"]
+        holding = [Path(hit["path"]).name for hit in hits if not hit["without_phrase"]]
+        assert sorted(holding) == ["stall-report.txt", "wing-notes.md"], mode
+        assert [hit["without_phrase"] for hit in hits] == sorted(hit["without_phrase"] for hit in hits), mode
 
 
 def test_exclusions_drop_hits_that_hold_the_word_or_phrase(library) -> None:
@@ -135,7 +138,8 @@ def test_an_empty_result_says_which_filter_removed_everything(library) -> None:
     result = json.loads(cli("search", "wing ext:pdf", "--json")[1])
     assert result["hits"] == [] and result["note"] == "no indexed file matches ext:pdf"
     result = json.loads(cli("search", '"attack angle" ext:md', "--json")[1])
-    assert result["hits"] == [] and 'no indexed text holds the phrase "attack angle"' in result["note"]
+    assert result["hits"] and all(hit["without_phrase"] for hit in result["hits"])
+    assert 'no indexed text holds the phrase "attack angle" among the files that match ext:md' in result["note"]
     code, out, _ = cli("search", "wing ext:pdf")
     assert code == 0 and "no indexed file matches ext:pdf" in out
 

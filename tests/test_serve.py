@@ -85,6 +85,11 @@ def served(tmp_path_factory, lite_model_dir: Path):
     found = re.search(r" at (http://127\.0\.0\.1:(\d+)/)\n", banner)
     assert found, (banner, (root / "serve.err").read_text())
     token = (index_dir / "api-token").read_text().strip()
+    deadline = time.monotonic() + 120  # it answers at once, by words; these tests compare the model's ranking
+    while not httpx.get(f"{found.group(1)}v1/status", headers={"Authorization": f"Bearer {token}"}).json()[
+            "model_loaded"]:
+        assert time.monotonic() < deadline, (root / "serve.err").read_text()
+        time.sleep(0.1)
     yield Served(found.group(1), int(found.group(2)), token, banner, index_dir, corpus, root, root / "opened.log",
                  process)
     process.send_signal(signal.SIGINT)

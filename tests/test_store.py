@@ -6,12 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from stored import Encoded, store_encoded
 
-from desktop_app.core.store import NewChunk, Store
+from desktop_app.core.store import Store
 
 
-def chunk(sparse: dict[int, float], text: str = "text") -> NewChunk:
-    return NewChunk(1, 0, len(text), 3, text, np.ones(4, dtype=np.float32) / 2, sparse)
+def chunk(sparse: dict[int, float], text: str = "text") -> Encoded:
+    return Encoded(text, np.ones(4, dtype=np.float32) / 2, sparse)
 
 
 @pytest.fixture
@@ -22,7 +23,7 @@ def store(tmp_path: Path) -> Store:
         for f in range(40):
             chunks = [chunk({int(t): float(w) for t, w in zip(rng.choice(50, 8, replace=False), rng.random(8))})
                       for _ in range(5)]
-            opened.replace_file(f"/docs/{f}.txt", 10, 1, "sha", "{}", chunks)
+            store_encoded(opened, f"/docs/{f}.txt", chunks)
     yield opened
     opened.close()
 
@@ -30,7 +31,7 @@ def store(tmp_path: Path) -> Store:
 def test_replacing_a_file_is_all_or_nothing(store: Store) -> None:
     before = store.counts()
     with pytest.raises(RuntimeError), store.transaction():
-        store.replace_file("/docs/0.txt", 10, 2, "sha2", "{}", [chunk({1: 0.1})])
+        store_encoded(store, "/docs/0.txt", [chunk({1: 0.1})], mtime_ns=2)
         raise RuntimeError("crash in the middle")
     assert store.counts() == before
     assert len(store.files_under("/docs")) == 40

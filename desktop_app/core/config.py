@@ -112,7 +112,10 @@ class Settings:
     dtype: str = "auto"
     chunk_tokens: int = 512
     chunk_overlap: int = 64
-    max_chars_per_file: int = 5_000_000
+    # Words are kept for far more text than meaning: a 200 MB log is findable by every word, while
+    # the model encodes a file's first ``meaning_max_chunks`` chunks (about 1M tokens) only.
+    max_chars_per_file: int = 256_000_000
+    meaning_max_chunks: int = 2_000
     weights: Weights | None = None  # None: the model's defaults (default_weights)
     # .gitignore syntax (core/exclude.py): hidden files and folders (VCS folders, .venv, .cache among
     # them), dependency and build caches, editor and Office lock/backup files.
@@ -140,6 +143,8 @@ class Settings:
             raise UsageError(f"chunk overlap must be >= 0 and under half the chunk size (got {self.chunk_overlap})")
         if self.ocr_max_pages < 1 or not self.ocr_max_seconds > 0:
             raise UsageError("OCR limits must be at least 1 page and more than 0 seconds")
+        if self.meaning_max_chunks < 1:
+            raise UsageError(f"the chunks encoded per file must be at least 1 (got {self.meaning_max_chunks})")
         if not 0 <= self.extract_workers <= 64:
             raise UsageError(f"extraction workers must be between 0 (automatic) and 64 (got {self.extract_workers})")
         if not 0 <= self.api_port <= 65535:
@@ -164,6 +169,8 @@ class Settings:
             values["device"] = env["DESKTOP_SEARCH_DEVICE"]
         if env.get("DESKTOP_SEARCH_DTYPE"):
             values["dtype"] = env["DESKTOP_SEARCH_DTYPE"]
+        if env.get("DESKTOP_SEARCH_MEANING_CHUNKS", "").isdigit():
+            values["meaning_max_chunks"] = int(env["DESKTOP_SEARCH_MEANING_CHUNKS"])
         if env.get("DESKTOP_SEARCH_OCR") in ("0", "1"):
             values["ocr"] = env["DESKTOP_SEARCH_OCR"] == "1"
         values.update({k: v for k, v in overrides.items() if v is not None})

@@ -78,6 +78,7 @@ class Encoder:
         self.device = "cpu"
         self.dtype = "fp32"
         self.model = None
+        self.load_lock = threading.Lock()  # two threads asking at once load the weights once
         self.tokenizer = None
         self.per_thread = threading.local()
         self.unused_token_ids: set[int] = set()
@@ -99,9 +100,15 @@ class Encoder:
         return f"{self.spec.display_name} on {where} ({self.dtype})"
 
     def load(self) -> Encoder:
-        """Import torch/FlagEmbedding and load the weights; safe to call more than once."""
+        """Import torch/FlagEmbedding and load the weights; safe to call more than once, from any thread."""
         if self.model is not None:
             return self
+        with self.load_lock:
+            if self.model is None:
+                self._load()
+        return self
+
+    def _load(self) -> None:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         import torch
 
@@ -120,16 +127,16 @@ class Encoder:
         except (OSError, ValueError, RuntimeError) as error:
             raise ModelError(f"cannot load model {self.spec.name}: {error}") from None
         self.tokenizer = flag.tokenizer
-        self.model = flag.model.to(self.device).eval()
+        model = flag.model.to(self.device).eval()
         if self.device == "cpu":
-            self.model.float()
+            model.float()
         special = self.tokenizer.special_tokens_map
         self.unused_token_ids = {
             self.tokenizer.convert_tokens_to_ids(special[name])
             for name in ("cls_token", "eos_token", "pad_token", "unk_token")
             if name in special
         }
-        return self
+        self.model = model  # last: another thread that sees it loaded finds everything ready
 
     def pick_device(self, torch: object) -> str:
         cuda_ok = torch.cuda.is_available()

@@ -133,6 +133,36 @@ class Engine:
     def describe(self) -> str:
         return self.encoder.describe()
 
+    @property
+    def model_loaded(self) -> bool:
+        return self.encoder is not None and self.encoder.loaded
+
+    def answer_by_words_until_loaded(self) -> None:
+        """Searches that need the model are answered by keyword, with a note, until it is loaded (by
+        :meth:`load_model` in another thread): a window or a server answers from its first second."""
+        self.searcher.wait_for_model = False
+
+    def load_model(self) -> None:
+        """Import torch and load the model now (in the caller's thread)."""
+        if self.encoder is None:
+            raise UsageError("this engine was opened without a model")
+        self.encoder.load()
+
+    def load_in_background(self, on_error: Callable[[str], None]) -> threading.Thread:
+        """:meth:`answer_by_words_until_loaded`, and load the model in a thread of its own; ``on_error``
+        hears why it could not be loaded."""
+        self.answer_by_words_until_loaded()
+
+        def load() -> None:
+            try:
+                self.load_model()
+            except Exception as error:  # noqa: BLE001 - said to the user; searches stay by words
+                on_error(str(error))
+
+        thread = threading.Thread(target=load, name="model-load", daemon=True)
+        thread.start()
+        return thread
+
     def default_weights(self) -> Weights:
         return self.searcher.default_weights()
 
@@ -236,12 +266,15 @@ class Engine:
         with self._reading():
             self.index.catch_up(self.reader)
             counts = self.reader.counts()
+            pending = self.reader.pending_counts()
             failures = self.reader.failures()
         return {
             "index": str(self.settings.index_dir), **counts,
+            "pending_chunks": pending["pending_chunks"], "pending_files": pending["pending_files"],
             "model": info.get("name"), "label": info.get("label"), "dim": info.get("dim"),
             "trusted_channels": info.get("trusted_channels"),
             "backend": self.index.backend_name, "searches_only": self.index.searches_only,
+            "model_loaded": self.model_loaded,
             "vectors": self.index.vector_count, "repaired": self.index.repaired,
             "disk_bytes": self.index.disk_bytes(),
             "roots": [{"path": r["path"], "files": r["files"], "chunks": r["chunks"], "online": r["online"]}

@@ -25,7 +25,7 @@ from desktop_app.core.keywords import KeywordIndex
 from desktop_app.core.lock import WriterLock
 from desktop_app.core.models import ModelSpec
 from desktop_app.core.postings import PostingsIndex
-from desktop_app.core.store import NewChunk, Store, decode_dense
+from desktop_app.core.store import ChunkEncoding, Store, decode_dense
 from desktop_app.core.vectors import VectorIndex
 
 DB_NAME = "index.sqlite3"
@@ -33,6 +33,7 @@ VECTORS_NAME = "dense.hnsw"
 POSTINGS_NAME = "sparse.npz"
 KEYWORDS_NAME = "keyword.npz"
 COMPACT_DELETED_FRACTION = 0.3
+WORDS_SLICE = 2_000
 # Tombstones let other processes replay removals; past this many, those up to the saved
 # cache's generation are dropped (a process still behind them compares in full).
 TOMBSTONES_KEPT = 50_000
@@ -103,7 +104,8 @@ class Index:
         self.repaired = self.load_vectors()
 
     def state(self) -> dict[str, int]:
-        return {"chunks": self.store.chunk_count(), "max_id": self.store.max_chunk_id()}
+        return {"chunks": self.store.chunk_count(), "encoded": self.store.encoded_count(),
+                "max_id": self.store.max_chunk_id()}
 
     def load_vectors(self) -> int:
         """Load the saved cache and bring it up to date in memory; return how many vectors were fixed.
@@ -118,7 +120,7 @@ class Index:
             if (loaded and "generation" in saved and saved.get("labels") == self.vectors.total_labels
                     and saved.get("postings") == self.postings.postings
                     and saved.get("keywords") == self.keywords.postings):
-                self.vectors.deleted_count = int(saved["labels"]) - int(saved["chunks"])
+                self.vectors.deleted_count = int(saved["labels"]) - int(saved.get("encoded", saved["chunks"]))
                 self.synced_generation, self.synced_max_id = int(saved["generation"]), int(saved["max_id"])
                 return self.catch_up(self.store)
             return self.compare_in_full(self.store)
@@ -150,13 +152,14 @@ class Index:
             self.check_model(store)
             self.delete_chunks(changes.deleted)
             if changes.added:
-                ids, vectors = decode_dense(changes.added)
+                self.add_words(changes.added, store)
+                self.synced_max_id = max(self.synced_max_id, max(changes.added))
+            if changes.encoded:
+                ids, vectors = decode_dense(changes.encoded)
                 self.vectors.add(ids, vectors)
                 self.postings.add(store.postings_of(ids.tolist()))
-                self.keywords.add_chunks(keyword_terms_of(store.keyword_sources(ids.tolist())))
-                self.synced_max_id = max(self.synced_max_id, int(ids.max()))
             self.synced_generation = changes.generation
-            return len(changes.added) + len(changes.deleted)
+            return len(changes.encoded) + len(changes.deleted)
 
     def compare_in_full(self, store: Store) -> int:
         """Make the copy hold exactly the store's chunks by comparing every id, and read the postings
@@ -165,7 +168,8 @@ class Index:
         store.conn.execute("BEGIN")
         try:
             generation = store.generation()
-            expected = set(store.all_chunk_ids().tolist())
+            expected = set(store.encoded_chunk_ids().tolist())
+            max_id = store.max_chunk_id()
             self.postings.rebuild(store.postings_of())
             self.keywords.rebuild_from(keyword_terms_of(store.keyword_sources()))
         finally:
@@ -181,7 +185,7 @@ class Index:
             for ids, vectors in store.iter_dense(missing):
                 self.vectors.add(ids, vectors)
         self.synced_generation = generation
-        self.synced_max_id = max(expected, default=0)
+        self.synced_max_id = max_id
         return len(missing) + len(extra)
 
     def check_model(self, store: Store) -> None:
@@ -192,8 +196,12 @@ class Index:
 
     @contextmanager
     def writer(self, purpose: str = "indexing", wait: bool = True, on_wait: Callable[[str], None] | None = None,
-               cancelled: Callable[[], bool] | None = None) -> Iterator[None]:
-        """Hold the writer lock: catch up with other writers first, save the cache before letting go."""
+               cancelled: Callable[[], bool] | None = None, save: bool = True) -> Iterator[None]:
+        """Hold the writer lock: catch up with other writers first, save the cache before letting go.
+
+        ``save=False`` lets go without saving (stage 2 holds the lock for one batch at a time and
+        saves every minute or so): the file stays behind the store, which every reader repairs.
+        """
         with WriterLock(self.folder, purpose, wait, on_wait, cancelled):
             with self.sync_lock:
                 self.catch_up(self.store)
@@ -202,7 +210,8 @@ class Index:
                 yield
             finally:
                 try:
-                    self.save_vectors()
+                    if save or not self.costly_to_save:
+                        self.save_vectors()
                 finally:
                     with self.sync_lock:
                         self.writing = False
@@ -228,6 +237,11 @@ class Index:
         return False
 
     @property
+    def costly_to_save(self) -> bool:
+        """Saving rewrites the cache files (seconds at a million chunks): stage 2 saves about once a minute."""
+        return True
+
+    @property
     def keeps_colbert(self) -> bool:
         """The index stores ColBERT multi-vectors (so the indexer must compute them)."""
         return False
@@ -236,12 +250,24 @@ class Index:
     def vector_count(self) -> int:
         return self.vectors.count if self.vectors is not None else 0
 
-    def add_chunks(self, ids: list[int], chunks: list[NewChunk]) -> None:
-        """Put newly stored chunks into both caches (after their transaction committed)."""
-        if ids:
-            self.vectors.add(ids, np.stack([c.dense for c in chunks]))
-            self.postings.add((cid, token, weight) for cid, c in zip(ids, chunks) for token, weight in c.sparse.items())
-            self.keywords.add_chunks(keyword_terms_of(self.store.keyword_sources(ids)))
+    @property
+    def keyword_count(self) -> int:
+        """Chunks searchable by their words: every stored chunk, with vectors or not."""
+        return self.keywords.chunk_count
+
+    def add_words(self, ids: list[int], store: Store | None = None) -> None:
+        """Stage 1: newly stored chunks join the keyword cache (after their transaction committed), read
+        through ``store`` (the index's own by default), a slice at a time: a file of a hundred thousand
+        chunks never holds all its terms in memory."""
+        store = store or self.store
+        for start in range(0, len(ids), WORDS_SLICE):
+            self.keywords.add_chunks(keyword_terms_of(store.keyword_sources(ids[start:start + WORDS_SLICE])))
+
+    def add_encodings(self, encodings: list[ChunkEncoding]) -> None:
+        """Stage 2: chunks' new vectors join the dense and sparse caches (after their transaction committed)."""
+        if encodings:
+            self.vectors.add([e.chunk_id for e in encodings], np.stack([e.dense for e in encodings]))
+            self.postings.add((e.chunk_id, token, weight) for e in encodings for token, weight in e.sparse.items())
 
     def delete_chunks(self, ids: list[int]) -> None:
         self.vectors.delete(ids)

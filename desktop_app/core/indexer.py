@@ -1,8 +1,14 @@
-"""scan -> diff -> extract -> chunk -> encode -> store, with progress, pause and cancel.
+"""scan -> diff -> extract -> chunk -> store words -> encode -> store vectors, with progress, pause, cancel.
 
-Extraction and chunking run in a producer thread feeding a bounded queue, so the encoder
-(which releases the GIL inside torch) is never idle waiting for a PDF parser. Files are
-committed in groups, each group in one transaction: a crash never leaves half a file.
+Two stages. Stage 1 (words) reads every changed file, cuts it into chunks and commits their text
+and keyword terms in small transactions, smallest files first, at reading speed: from then on
+other processes find them by keyword, name and filters. Extraction and chunking run in a
+producer thread feeding a bounded queue. Stage 2 (meaning) then encodes the pending chunks that
+SQLite lists, small and recent files first, a batch at a time; it encodes outside the writer
+lock and takes the lock only to store a batch, so another writer never waits for the model.
+Pending work is a state in SQLite: a killed or cancelled run leaves it there, and the next run
+(or the watcher, or the window) resumes it without reading any file again. Each file's chunks
+are replaced in one transaction: a crash never leaves half a file.
 """
 
 from __future__ import annotations
@@ -21,20 +27,26 @@ from pathlib import Path
 from desktop_app.core.chunk import Chunker
 from desktop_app.core.config import Settings
 from desktop_app.core.encoder import Encoder
-from desktop_app.core.errors import Cancelled, StorageError, UsageError
+from desktop_app.core.errors import Cancelled, IndexLockedError, StorageError, UsageError
 from desktop_app.core.exclude import Excluder
 from desktop_app.core.extract import OcrLimits, Options, is_supported
 from desktop_app.core.index import Index
 from desktop_app.core.paths import to_os, to_text
 from desktop_app.core.reading import Candidate, FileReader, Job, sha256_of
-from desktop_app.core.store import NewChunk
+from desktop_app.core.store import ChunkEncoding, NewChunk, PendingChunk
 from desktop_app.core.sync import device_of, outermost, owning_root, root_online
 
 ENCODE_BATCH_CHUNKS = 64
+# Stage 1 commits at least this often, so other processes see new files within a second.
+WORDS_COMMIT_CHUNKS = 512
+WORDS_COMMIT_S = 0.5
+# A file with more chunks than this to encode waits until every smaller file has its meaning.
+BIG_FILE_CHUNKS = 256
+# A claimed batch is another process's again after this long (its encoder was killed, or hung).
+CLAIM_LEASE_S = 900.0
 QUEUE_FILES = 16
 SAVE_EVERY_SECONDS = 60.0
 GIL_TURN_S = 0.001
-PROGRESS_EVERY_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -45,7 +57,12 @@ class Failure:
 
 @dataclass
 class Progress:
-    """A snapshot for progress bars: counts, throughput and an ETA in seconds (None = unknown)."""
+    """A snapshot for progress bars: counts, throughput and an ETA in seconds (None = unknown).
+
+    ``phase`` is ``indexing`` in stage 1 (words; the ETA is reading's) and ``encoding`` in stage 2
+    (meaning; ``files_done`` / ``files_total`` then count files with all their vectors, and the ETA
+    is the model's); ``words_done`` / ``words_total`` count the files findable by their words.
+    """
 
     phase: str
     files_done: int = 0
@@ -56,6 +73,27 @@ class Progress:
     tokens_per_s: float = 0.0
     eta_s: float | None = None
     paused: bool = False
+    words_done: int = 0
+    words_total: int = 0
+
+    def line(self) -> str:
+        """Both stages in words: "keyword: 5,000 of 5,000 files · meaning: 1,234 of 5,000 files, ETA 2 h 10 min"."""
+        if self.phase == "encoding":
+            words = f"keyword: {self.words_done:,} of {self.words_total:,} files · " if self.words_total else ""
+            return f"{words}meaning: {self.files_done:,} of {self.files_total:,} files, {format_eta(self.eta_s)}"
+        return f"keyword: {self.files_done:,} of {self.files_total:,} files, {format_eta(self.eta_s)}"
+
+
+def format_eta(seconds: float | None) -> str:
+    """"ETA 2 h 10 min", "ETA 4 min", "ETA 40 s" (or "ETA …" before there is a rate to go by)."""
+    if seconds is None:
+        return "ETA …"
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"ETA {seconds // 3600} h {seconds % 3600 // 60} min"
+    if seconds >= 60:
+        return f"ETA {round(seconds / 60)} min"
+    return f"ETA {seconds} s"
 
 
 @dataclass
@@ -67,6 +105,8 @@ class IndexReport:
     failed: int = 0
     failures: list[Failure] = field(default_factory=list)
     chunks_added: int = 0
+    chunks_encoded: int = 0
+    pending_chunks: int = 0  # left for a later run: cancelled, paused by a newer change, or a full disk
     tokens: int = 0
     seconds: float = 0.0
     cancelled: bool = False
@@ -85,13 +125,20 @@ class RunControl:
         self.cancelled = threading.Event()
         self.running = threading.Event()
         self.running.set()
+        self.newer_work = threading.Event()
+
+    def make_way(self) -> None:
+        """Newer work waits (a watcher's changes, a folder just dropped): stage 2 stops after its batch
+        and leaves the rest pending for the run that follows, which resumes it after its own words."""
+        self.newer_work.set()
 
     def cancel(self) -> None:
         self.cancelled.set()
         self.running.set()
 
     def pause(self) -> None:
-        self.running.clear()
+        if not self.cancelled.is_set():  # a Pause that arrives after Cancel must not hold the run forever
+            self.running.clear()
 
     def resume(self) -> None:
         self.running.set()
@@ -102,7 +149,7 @@ class RunControl:
 
     def checkpoint(self) -> None:
         """Block while paused; raise :class:`Cancelled` once cancelled."""
-        while not self.running.wait(0.1):
+        while not self.running.wait(0.1) and not self.cancelled.is_set():
             pass
         if self.cancelled.is_set():
             raise Cancelled("indexing cancelled")
@@ -172,11 +219,12 @@ class Indexer:
         self.settings = settings
         self.checkpoint = RunControl().checkpoint
         self.max_tokens = min(settings.chunk_tokens, encoder.max_length - 2)
+        # What a file's chunks depend on. The cap on characters is not in it: raising it (words are
+        # now kept for far more text than before) must not read every file of an old index again.
         key = {
             "model": encoder.spec.fingerprint(),
             "chunk_tokens": self.max_tokens,
             "overlap": settings.chunk_overlap,
-            "max_chars": settings.max_chars_per_file,
         }
         self.settings_key = json.dumps(key, sort_keys=True)
         # Files whose text came from OCR, or needed it, are read again when OCR is turned on or off.
@@ -240,21 +288,96 @@ class Indexer:
 
     def execute(self, plan: Callable[[IndexReport], list[Job]], progress: Callable[[Progress], None] | None,
                 control: RunControl | None, rebuild: bool = False) -> IndexReport:
-        """Under the writer lock: ``plan`` diffs disk against the store, then the jobs are encoded."""
+        """Stage 1 under the writer lock (``plan`` diffs disk against the store, the files' words are
+        stored), then stage 2 (the pending chunks are encoded, taking the lock a batch at a time)."""
         notify = progress or (lambda p: None)
         control = control or RunControl()
         self.checkpoint = control.checkpoint
         report = IndexReport(model=self.encoder.spec.display_name)
         started = time.monotonic()
         try:
-            with self.index.writer(self.purpose, self.wait, lambda text: notify(Progress("waiting", current=text)),
-                                   control.cancelled.is_set):
+            with self.index.writer(self.purpose, self.wait, self.waiting(notify), control.cancelled.is_set):
                 self.write(plan, report, notify, control, rebuild)
+            if not report.cancelled:
+                self.encode_pending(report, notify, control)
         except Cancelled:
             report.cancelled = True
+        finally:
+            report.pending_chunks = self.pending_now()
         report.seconds = round(time.monotonic() - started, 3)
         notify(Progress("done", report_done(report), report_done(report), tokens_done=report.tokens))
         return report
+
+    def pending_now(self) -> int:
+        """Chunks still waiting for their vectors (0 when the store cannot say: a full disk, a lost folder)."""
+        try:
+            return self.store.pending_counts()["pending_chunks"] if self.index.bound else 0
+        except sqlite3.Error:
+            return 0
+
+    @staticmethod
+    def waiting(notify: Callable[[Progress], None]) -> Callable[[str], None]:
+        return lambda text: notify(Progress("waiting", current=text))
+
+    def encode_pending(self, report: IndexReport, notify: Callable[[Progress], None], control: RunControl) -> None:
+        """Stage 2: give the pending chunks their vectors, a batch at a time, until none are left (or
+        :meth:`RunControl.make_way` says newer work waits: a watcher's changes go first, then this resumes).
+
+        The batch is encoded without the writer lock and stored under it; the caches are saved
+        about once a minute and at the end.
+        """
+        if not self.index.bound:
+            return
+        counts = self.store.counts()
+        meter = EncodeMeter(self.store.pending_by_file(), self.store.pending_counts()["pending_tokens"],
+                            counts["files"] - counts["failed"])
+        if not meter.files:
+            return
+        last_save = time.monotonic()
+        try:
+            while True:
+                wait_while_paused(control, None)
+                if control.newer_work.is_set():
+                    break
+                batch = self.store.claim_pending(ENCODE_BATCH_CHUNKS, CLAIM_LEASE_S)
+                if not batch:
+                    break
+                notify(meter.snapshot(control.paused))
+                try:
+                    encodings = self.encoder.encode([c.text for c in batch], max_length=self.max_tokens + 2,
+                                                    checkpoint=control.checkpoint, colbert=self.index.keeps_colbert)
+                except BaseException:
+                    self.store.release_claims([c.chunk_id for c in batch])
+                    raise
+                items = [ChunkEncoding(c.chunk_id, e.dense, e.sparse, e.colbert) for c, e in zip(batch, encodings)]
+                save = time.monotonic() - last_save > SAVE_EVERY_SECONDS
+                with self.index.writer(self.purpose, self.wait, self.waiting(notify), control.cancelled.is_set,
+                                       save=save):
+                    with self.store.transaction():
+                        written = self.store.store_encodings(items)
+                    self.index.add_encodings(written)
+                last_save = time.monotonic() if save else last_save
+                meter.encoded(batch)
+                stored = {e.chunk_id for e in written}
+                report.chunks_encoded += len(stored)
+                report.tokens += sum(c.tokens for c in batch if c.chunk_id in stored)
+                notify(meter.snapshot(control.paused))
+        except (sqlite3.OperationalError, sqlite3.DatabaseError, OSError) as error:
+            raise StorageError(storage_message(error, self.index.folder)) from None
+        finally:
+            report.device = self.encoder.describe() if self.encoder.loaded else report.device
+            self.save_now()
+
+    def save_now(self) -> None:
+        """Save the caches if this process changed them since its last save, unless another writer is at
+        work (it saves them itself, having caught up with these changes when it took the lock)."""
+        if not self.index.dirty:
+            return
+        try:
+            with self.index.writer(self.purpose, wait=False):
+                pass
+        except IndexLockedError:
+            pass
 
     def write(self, plan: Callable[[IndexReport], list[Job]], report: IndexReport,
               notify: Callable[[Progress], None], control: RunControl, rebuild: bool) -> None:
@@ -263,7 +386,7 @@ class Indexer:
         notify(Progress("scanning"))
         todo = plan(report)
         try:
-            self.process(todo, report, notify, control)
+            self.read_words(todo, report, notify, control)
         except Cancelled:
             report.cancelled = True
         except (sqlite3.OperationalError, sqlite3.DatabaseError, OSError) as error:
@@ -273,6 +396,18 @@ class Indexer:
             if self.index.dirty:
                 notify(Progress("saving", report_done(report), len(todo) + report_done(report)))
                 self.index.save_vectors()
+
+    def same_settings(self, recorded: str) -> bool:
+        """A file was indexed with today's settings (an older index's records also named the cap on
+        characters, which no longer counts)."""
+        if recorded in (self.settings_key, self.ocr_key):
+            return True
+        try:
+            key = json.loads(recorded)
+        except ValueError:
+            return False
+        key.pop("max_chars", None)
+        return json.dumps(key, sort_keys=True) in (self.settings_key, self.ocr_key)
 
     def diff(self, root: Path, report: IndexReport, register: bool = True, base: Path | None = None,
              force: bool = False) -> list[Job]:
@@ -301,7 +436,7 @@ class Indexer:
                 todo.append(Job(candidate))
                 continue
             # force: re-encode it anyway
-            same_settings = record.settings in (self.settings_key, self.ocr_key) and not force
+            same_settings = self.same_settings(record.settings) and not force
             if same_settings and (record.size, record.mtime_ns) == (candidate.size, candidate.mtime_ns):
                 report.unchanged += 1
                 continue
@@ -322,39 +457,52 @@ class Indexer:
             report.removed += len(gone)
         return todo
 
-    def process(self, todo: list[Job], report: IndexReport, notify: Callable[[Progress], None],
-                control: RunControl) -> None:
-        """Read files in a producer thread (and its worker processes); encode + commit in this one."""
+    def read_words(self, todo: list[Job], report: IndexReport, notify: Callable[[Progress], None],
+                   control: RunControl) -> None:
+        """Stage 1: read files in a producer thread (and its worker processes), smallest first, and
+        commit their chunks' words in this one at least every ``WORDS_COMMIT_S``."""
         if not todo:
             return
-        chunker = Chunker(self.encoder.spec.path / "tokenizer.json", self.max_tokens, self.settings.chunk_overlap)
+        todo = sorted(todo, key=lambda job: job.file.size)  # one huge file never holds the rest back
+        chunker = Chunker(self.encoder.spec.path / "tokenizer.json", self.max_tokens, self.settings.chunk_overlap,
+                          self.settings.meaning_max_chunks)
         reader = FileReader(chunker, self.extract_options(), self.settings.extract_workers)
         ready: queue.Queue[Job | None] = queue.Queue(maxsize=QUEUE_FILES)
         stop = threading.Event()
         producer = threading.Thread(target=reader.run, args=(todo, ready, stop), name="extract", daemon=True)
         producer.start()
         meter = Meter(total_files=len(todo), total_bytes=sum(j.file.size for j in todo))
-        last_save = time.monotonic()
         pending: list[Job] = []
+        last_commit = last_save = time.monotonic()
+
+        def flush() -> None:
+            nonlocal pending, last_commit, last_save
+            wait_while_paused(control, reader)
+            self.commit_words(pending, report, meter)
+            notify(meter.snapshot(pending[-1].file.path, control.paused))
+            pending = []
+            last_commit = time.monotonic()
+            if last_commit - last_save > SAVE_EVERY_SECONDS:
+                self.index.save_vectors()
+                last_save = time.monotonic()
+
         try:
             while True:
                 try:
-                    job = ready.get(timeout=PROGRESS_EVERY_S)
+                    job = ready.get(timeout=WORDS_COMMIT_S)
                 except queue.Empty:  # a long read (OCR of a scan): say what the workers are doing
                     notify(meter.snapshot(reader.activity, control.paused))
                     wait_while_paused(control, reader)
+                    if pending:
+                        flush()
                     continue
                 if job is not None:
                     pending.append(job)
                     notify(meter.snapshot(job.file.path, control.paused))
-                if pending and (job is None or sum(len(j.chunks) for j in pending) >= ENCODE_BATCH_CHUNKS):
-                    wait_while_paused(control, reader)
-                    self.commit(pending, report, meter)
-                    notify(meter.snapshot(pending[-1].file.path, control.paused))
-                    pending = []
-                    if time.monotonic() - last_save > SAVE_EVERY_SECONDS:
-                        self.index.save_vectors()
-                        last_save = time.monotonic()
+                due = (sum(len(j.chunks) for j in pending) >= WORDS_COMMIT_CHUNKS
+                       or time.monotonic() - last_commit >= WORDS_COMMIT_S)
+                if pending and (job is None or due):
+                    flush()
                 if job is None:
                     break
         finally:
@@ -373,13 +521,10 @@ class Indexer:
     def key_of(self, job: Job) -> str:
         return self.ocr_key if job.ocr_matters else self.settings_key
 
-    def commit(self, jobs: list[Job], report: IndexReport, meter: Meter) -> None:
-        """Encode the chunks of ``jobs`` together, then store every file in one transaction."""
-        texts = [chunk.text for job in jobs for chunk in job.chunks]
-        encodings = iter(self.encoder.encode(texts, max_length=self.max_tokens + 2, checkpoint=self.checkpoint,
-                                             colbert=self.index.keeps_colbert))
+    def commit_words(self, jobs: list[Job], report: IndexReport, meter: Meter) -> None:
+        """Store the chunks of ``jobs`` (text and keyword terms; vectors pending) in one transaction."""
         removed: list[int] = []
-        added: list[tuple[int, NewChunk]] = []
+        added: list[int] = []
         with self.store.transaction():
             for job in jobs:
                 file = job.file
@@ -387,17 +532,16 @@ class Indexer:
                     removed.extend(self.store.record_failure(
                         file.path, file.size, file.mtime_ns, self.key_of(job), job.error))
                     continue
-                new_chunks = [
-                    NewChunk(c.page, c.start, c.end, c.tokens, c.text, e.dense, e.sparse, e.colbert)
-                    for c, e in zip(job.chunks, encodings)
-                ]
+                chunks = [NewChunk(c.page, c.start, c.end, c.tokens, c.text, c.meaning) for c in job.chunks]
+                encoded = sum(c.pending for c in chunks)
                 old_ids, new_ids = self.store.replace_file(
-                    file.path, file.size, file.mtime_ns, job.sha256, self.key_of(job), new_chunks, job.note,
-                    job.unit, job.ocr_pages)
+                    file.path, file.size, file.mtime_ns, job.sha256, self.key_of(job), chunks,
+                    join_notes(job.note, meaning_note(encoded, len(chunks))), job.unit, job.ocr_pages,
+                    big=encoded > BIG_FILE_CHUNKS)
                 removed.extend(old_ids)
-                added.extend(zip(new_ids, new_chunks))
+                added.extend(new_ids)
         self.index.delete_chunks(removed)
-        self.index.add_chunks([cid for cid, _ in added], [c for _, c in added])
+        self.index.add_words(added)
         for job in jobs:
             if job.error:
                 report.failed += 1
@@ -407,10 +551,8 @@ class Indexer:
             else:
                 report.updated += 1
             meter.file_done(job.file.size)
-        tokens = sum(c.tokens for job in jobs for c in job.chunks)
         report.chunks_added += len(added)
-        report.tokens += tokens
-        meter.chunks_done(len(added), tokens)
+        meter.chunks_done(len(added), sum(c.tokens for job in jobs for c in job.chunks))
 
 
 class Meter:
@@ -436,11 +578,55 @@ class Meter:
                         self.tokens / elapsed, eta, paused)
 
 
-def wait_while_paused(control: RunControl, reader: FileReader) -> None:
+class EncodeMeter:
+    """Stage 2's progress: files whose chunks all have vectors, tokens per second and the ETA."""
+
+    def __init__(self, pending_by_file: dict[int, int], pending_tokens: int, indexed_files: int) -> None:
+        self.files = pending_by_file
+        self.file_of: dict[int, int] = {}
+        self.total = max(indexed_files, len(pending_by_file))
+        self.done = self.total - len(pending_by_file)
+        self.tokens_left = pending_tokens
+        self.tokens = self.chunks = 0
+        self.started = time.monotonic()
+
+    def encoded(self, batch: list[PendingChunk]) -> None:
+        for chunk in batch:
+            self.tokens += chunk.tokens
+            self.tokens_left -= chunk.tokens
+            self.chunks += 1
+            left = self.files.get(chunk.file_id)
+            if left is not None:
+                self.files[chunk.file_id] = left - 1
+                if left == 1:
+                    self.done += 1
+
+    def snapshot(self, paused: bool) -> Progress:
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        rate = self.tokens / elapsed
+        eta = max(self.tokens_left, 0) / rate if self.tokens else None
+        return Progress("encoding", self.done, self.total, "", self.chunks, self.tokens, rate, eta, paused,
+                        words_done=self.total, words_total=self.total)
+
+
+def meaning_note(encoded: int, chunks: int) -> str | None:
+    """What a file's hits and its line in the file list say when the model encodes only part of it."""
+    if encoded >= chunks:
+        return None
+    return f"meaning: first {encoded:,} chunks of {chunks:,} (all of it is searchable by its words)"
+
+
+def join_notes(*notes: str | None) -> str | None:
+    return "; ".join(n for n in notes if n) or None
+
+
+def wait_while_paused(control: RunControl, reader: FileReader | None) -> None:
     """Block while the run is paused, the reading workers too; raise Cancelled once cancelled."""
-    reader.pause(control.paused)
+    if reader is not None:
+        reader.pause(control.paused)
     control.checkpoint()
-    reader.pause(False)
+    if reader is not None:
+        reader.pause(False)
 
 
 def storage_message(error: BaseException, folder: Path) -> str:

@@ -69,6 +69,9 @@ class JobQueue:
         job = Job(uuid.uuid4().hex, [str(normalise_root(Path(p))) for p in paths], wait)
         with self._lock:
             self._forget_old_jobs()
+            for running in self._jobs.values():
+                if running.state == "running":
+                    running.control.make_way()  # its encoding stage steps aside: this job's words come first
             self._jobs[job.id] = job
             if self._worker is None:
                 self._worker = threading.Thread(target=self._work, name="index-jobs", daemon=True)

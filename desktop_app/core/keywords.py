@@ -46,6 +46,11 @@ class KeywordIndex(PostingsIndex):
         with self.lock:
             self.vocabulary, self.lengths = {}, np.zeros(0, dtype=np.float32)
 
+    @property
+    def chunk_count(self) -> int:
+        with self.lock:
+            return int((self.lengths >= 0).sum())
+
     def add_chunks(self, chunks: Iterable[tuple[int, list[str]]]) -> None:
         """Add new chunks as (chunk id, their keyword terms)."""
         rows: list[tuple[int, int, float]] = []

@@ -63,6 +63,11 @@ class LocalSource:
         """Nothing indexed yet: no model is bound, no vectors exist."""
         return not self.index.bound
 
+    @property
+    def unencoded(self) -> int:
+        """Chunks searchable by their words only (vectors pending, or past their file's meaning cap)."""
+        return max(self.index.keyword_count - self.index.vector_count, 0)
+
     def roots(self) -> list[str]:
         return self.store.roots()
 
@@ -125,11 +130,11 @@ class LocalSource:
         its exact scores to the allowed chunks.
         """
         waiting = None
-        if dense is not None:
+        if dense is not None and self.index.vector_count:
             if restriction is not None and restriction.most is not None and restriction.most <= EXACT_DENSE_LIMIT:
                 waiting = self.helper.submit(self.exact_dense_top, dense, restriction.allowed, pool)
             else:
-                waiting = self.helper.submit(self.index.vectors.query, dense, min(pool, self.store.chunk_count()),
+                waiting = self.helper.submit(self.index.vectors.query, dense, min(pool, self.index.vector_count),
                                              restriction, restriction.most if restriction is not None else None)
         tops: dict[str, list[int]] = {}
         if sparse is not None:

@@ -36,7 +36,7 @@ from desktop_app.core import analyze
 from desktop_app.core.errors import DesktopSearchError, IndexMismatchError, IndexMissingError, UsageError
 from desktop_app.core.index import DB_NAME, Index
 from desktop_app.core.keywords import saturation
-from desktop_app.core.store import ChunkRow, NewChunk, Store
+from desktop_app.core.store import ChunkEncoding, ChunkRow, Store
 
 if TYPE_CHECKING:
     from qdrant_client import QdrantClient, models
@@ -153,6 +153,11 @@ class QdrantIndex(Index):
         return self.backend.describe()
 
     @property
+    def costly_to_save(self) -> bool:
+        """Saving records one meta row: done at every release of the writer lock."""
+        return False
+
+    @property
     def keeps_colbert(self) -> bool:
         return self.backend.colbert
 
@@ -199,7 +204,7 @@ class QdrantIndex(Index):
 
     def compare_in_full(self, store: Store) -> int:
         """Make the collection hold exactly the store's chunks; return how many points changed."""
-        expected = set(store.all_chunk_ids().tolist())
+        expected = set(store.encoded_chunk_ids().tolist())
         present: set[int] = set()
         self.dl_total = 0
         for point in self._scroll(payload=["dl"]):
@@ -222,14 +227,17 @@ class QdrantIndex(Index):
         self.changed = True
         return len(missing) + len(extra)
 
-    def add_chunks(self, ids: list[int], chunks: list[NewChunk]) -> None:
-        """Upsert newly stored chunks (after their transaction committed), with their file's details."""
-        if not ids:
+    def add_words(self, ids: list[int], store: Store | None = None) -> None:
+        """Nothing yet: a chunk becomes a point once it has its vectors (a Qdrant collection finds
+        chunks by all their channels at once, so words alone are not searchable there)."""
+
+    def add_encodings(self, encodings: list[ChunkEncoding]) -> None:
+        """Upsert newly encoded chunks (after their transaction committed), with their file's details."""
+        if not encodings:
             return
-        rows = self.store.chunk_rows(ids)
+        rows = self.store.chunk_rows([e.chunk_id for e in encodings])
         self.in_sync = False
-        self._upsert([(rows[cid], chunk.dense, chunk.sparse, chunk.colbert) for cid, chunk in zip(ids, chunks)
-                      if cid in rows])
+        self._upsert([(rows[e.chunk_id], e.dense, e.sparse, e.colbert) for e in encodings if e.chunk_id in rows])
         self.in_sync = True
         self.changed = True
 
@@ -248,9 +256,12 @@ class QdrantIndex(Index):
     def save_vectors(self) -> None:
         """Record the generation the points reflect (writer lock holders, and only when every write
         reached Qdrant); remake the keyword vectors when the rounded mean chunk length moved."""
-        if not self.writing or not self.changed or not self.in_sync or self.client is None:
+        if not self.writing or not self.in_sync or self.client is None:
             return
-        if self.points and rounded_length(self.dl_total / self.points) != self.avgdl:
+        if not self.changed and json.loads(self.store.get_meta(STATE_KEY) or "{}").get("generation") == \
+                self.store.generation():
+            return
+        if self.changed and self.points and rounded_length(self.dl_total / self.points) != self.avgdl:
             self._remake_keyword_vectors(rounded_length(self.dl_total / self.points))
         state = {"generation": self.store.generation(), "avgdl": self.avgdl, "dl_total": self.dl_total,
                  "points": self.points}

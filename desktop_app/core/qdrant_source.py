@@ -53,6 +53,11 @@ class QdrantSource:
     def empty(self) -> bool:
         return not self.index.bound
 
+    @property
+    def unencoded(self) -> int:
+        """A collection holds encoded chunks only (words alone are not points)."""
+        return 0
+
     def roots(self) -> list[str]:
         return self.index.store.roots()
 

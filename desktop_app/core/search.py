@@ -6,6 +6,11 @@ collection). Every candidate then gets every active channel's exact score, so fu
 mixes an approximate score with an exact one. Channels are put on a common
 scale by dividing by the best candidate's score for that query: raw BGE-M3 scales differ
 between channels and between models (the lite model's sparse head is not calibrated).
+
+A mixed index (stage 2 still encoding, or a file past its meaning cap) holds chunks with words
+only. Hybrid search then also asks the keyword channel, and a chunk without vectors takes its
+keyword score (on the same common scale) in place of the fused score it cannot have yet: see
+:func:`stand_in_scores` and bench/README.md ("Search over a mixed index").
 """
 
 from __future__ import annotations
@@ -31,12 +36,13 @@ from desktop_app.core.local_source import LocalSource
 from desktop_app.core.models import TRAINED_CHANNELS, trusted_channels
 from desktop_app.core.query import Filters, Query
 from desktop_app.core.query import parse as parse_query
-from desktop_app.core.store import Store
+from desktop_app.core.store import ChunkRow, Store
 
 if TYPE_CHECKING:
     from desktop_app.core.source import Restriction, SearchSource
 
 FUSIONS = ("max", "raw")
+MODEL_LOADING_NOTE = "ranked by words; meaning-based ranking in a moment (the model is loading)"
 MAX_QUERY_CHARS = 2000
 MAX_K = 1000
 CANDIDATES_PER_CHANNEL = 100
@@ -84,6 +90,9 @@ class Hit:
     size: int = 0
     unit: str = "page"  # what ``page`` counts: page, slide, sheet, chapter, message, image
     ocr: bool = False  # the text was read from an image of the page
+    pending: bool = False  # found by its words; its vectors are not made yet
+    without_phrase: bool = False  # ranked after the hits that hold the query's exact phrase, without it
+    meaning: str = ""  # why it was ranked without meaning, in words ("meaning pending", ...)
 
     @property
     def place(self) -> str:
@@ -101,7 +110,8 @@ class SearchResult:
     weights: dict[str, float]
     took_ms: float
     hits: list[Hit]
-    # Why there are no hits, when a filter, phrase or exclusion removed everything.
+    # Why there are no hits (a filter, phrase or exclusion removed everything), or why they were
+    # ranked otherwise than asked (by words while the model loads).
     note: str = ""
 
     def to_dict(self) -> dict[str, object]:
@@ -193,6 +203,9 @@ class Searcher:
         weakref.finalize(self, self.helper.shutdown, wait=False)
         weakref.finalize(self, self.keyword_helper.shutdown, wait=False)
         self.source = source_for(index, self.store, self.helper)
+        # False while another thread loads the model (the window, ``serve``): a search that needs it is
+        # answered by keyword meanwhile, with a note, instead of waiting for the load.
+        self.wait_for_model = True
 
     def check_model(self) -> None:
         """Refuse to rank an index's vectors with a query from another model (another space, maybe
@@ -247,29 +260,54 @@ class Searcher:
         parsed = Query(parsed.text, parsed.phrases, parsed.excluded, parsed.filters.merged(filters or Filters()))
         text = parsed.text
         active = self.channels_for(mode, weights or self.default_weights(), colbert)
-        if mode != "keyword" and self.encoder is not None:
+        by_words = ""
+        if mode != "keyword" and self.encoder is not None and not self.encoder.loaded and not self.wait_for_model:
+            mode, active, by_words = "keyword", {"keyword": 1.0}, MODEL_LOADING_NOTE
+        elif mode != "keyword" and self.encoder is not None:
             self.encoder.load()  # before the clock starts: took_ms is the search, not the model load
         started = time.perf_counter()
         self.source.refresh()  # what other processes wrote since the last search
         if self.source.empty:
             return self.finish(query.strip(), mode, list(active), active, started, [], sort,
-                               "the index is empty: add a folder to search it")
+                               "the index is empty: add a folder to search it", by_words)
         allowed, note = self.source.restrict(parsed) if parsed.restricts else (None, "")
         if not WORD.search(text):
             hits = self.file_listing(allowed, k)
             return self.finish(query.strip(), "files", [], {}, started, hits, sort, note)
-        if note:
-            return self.finish(query.strip(), mode, list(active), active, started, [], sort, note)
+        if note and not parsed.phrases:
+            return self.finish(query.strip(), mode, list(active), active, started, [], sort, note, by_words)
         needs_model = mode != "keyword" and set(active) != {"keyword"}
         if needs_model:
             self.check_model()
-        # BM25 in numpy releases the GIL: it runs while the query is encoded and the other channels search.
-        keyword = self.keyword_helper.submit(self.keyword_scores, text, allowed) if "keyword" in active else None
+        # Chunks without vectors are found by their words: hybrid asks the keyword channel for them too.
+        wants_keyword = "keyword" in active or (mode == "hybrid" and self.source.unencoded > 0)
+
+        def keyword_job(restriction: Restriction | None) -> Future[dict[int, float]] | None:
+            # BM25 in numpy releases the GIL: it runs while the query is encoded and the other channels search.
+            return self.keyword_helper.submit(self.keyword_scores, text, restriction) if wants_keyword else None
+
+        keyword = keyword_job(allowed) if not note else None
         encoded = self.encoder.encode([text], QUERY_MAX_TOKENS, colbert="colbert" in active)[0] if needs_model else None
         pool = max(CANDIDATES_PER_CHANNEL, 4 * k)
-        tokens = self.encoder.word_tokens(text) if encoded is not None else {}
-        hits = self.ranked_hits(mode, active, encoded, keyword, pool, allowed, fusion, QueryWords(text, tokens), k)
-        return self.finish(query.strip(), mode, list(active), active, started, hits, sort, note)
+        words = QueryWords(text, self.encoder.word_tokens(text) if encoded is not None else {})
+        hits = [] if note else self.ranked_hits(mode, active, encoded, keyword, pool, allowed, fusion, words, k)
+        if parsed.phrases and len(hits) < k:
+            # Few hold the exact phrase (often a question pasted with quotes): the rest come from the
+            # ranking without it, marked, as web search engines do.
+            loose = Query(text, (), parsed.excluded, parsed.filters)
+            loose_allowed, loose_note = self.source.restrict(loose) if loose.restricts else (None, "")
+            if not loose_note:
+                more = self.ranked_hits(mode, active, encoded, keyword_job(loose_allowed), pool, loose_allowed,
+                                        fusion, words, k)
+                have = {hit.path for hit in hits}
+                for hit in more:
+                    if hit.path not in have and len(hits) < k:
+                        hit.without_phrase = True
+                        hits.append(hit)
+                if note and hits:  # say why none of them holds the phrase
+                    by_words = "; ".join(part for part in (by_words, f"{note}: these hits do not hold it")
+                                         if part)
+        return self.finish(query.strip(), mode, list(active), active, started, hits, sort, note, by_words)
 
     def more_like(self, chunk_id: int, k: int = 10) -> SearchResult:
         """Passages like one already indexed: its own stored vectors are the query (no model call),
@@ -302,17 +340,23 @@ class Searcher:
         candidates = list(dict.fromkeys(cid for top in tops.values() for cid in top))
         scores, contributions = self.exact_scores(active, encoded, keyword, candidates)
         ranked = self.rank(active, encoded, candidates, scores, fusion)
+        if encoded is not None and keyword:
+            ranked = stand_in_scores(ranked, scores.get("dense", {}), keyword)
         found_by = {channel: set(top) for channel, top in tops.items()}
         return self.group(ranked, scores, contributions, words, found_by, k)
 
     def finish(self, query: str, mode: str, channels: list[str], weights: dict[str, float], started: float,
-               hits: list[Hit], sort: str, note: str) -> SearchResult:
+               hits: list[Hit], sort: str, note: str, ranked_by: str = "") -> SearchResult:
+        """The result, sorted as asked; ``note`` says why there are no hits, ``ranked_by`` (always kept)
+        how these were ranked when not as asked."""
         if sort == "date":
             hits.sort(key=lambda hit: hit.mtime, reverse=True)
         elif sort == "name":
             hits.sort(key=lambda hit: (os.path.basename(hit.path).lower(), hit.path))
         took = (time.perf_counter() - started) * 1000
-        return SearchResult(query, mode, channels, weights, round(took, 2), hits, note if not hits else "")
+        why_none = note if not hits else ""
+        return SearchResult(query, mode, channels, weights, round(took, 2), hits,
+                            " — ".join(part for part in (ranked_by, why_none) if part))
 
     def file_listing(self, allowed: Restriction | None, k: int) -> list[Hit]:
         """A query made only of filters: the matching files, newest first, each at its first chunk."""
@@ -402,11 +446,38 @@ class Searcher:
             if hit is None:
                 by_path[row.path] = Hit(row.path, row.page, round(score, 6), rounded(channel_scores), snippet,
                                         terms, cid, row.start, row.end, found_by=channels,
-                                        mtime=iso_time(row.mtime_ns), size=row.size, unit=row.unit, ocr=row.ocr)
+                                        mtime=iso_time(row.mtime_ns), size=row.size, unit=row.unit, ocr=row.ocr,
+                                        pending=row.meaning == "pending", meaning=meaning_of(row))
             else:
                 hit.more.append(ChunkHit(cid, row.page, row.start, row.end, round(score, 6),
                                          rounded(channel_scores), snippet, terms, found_by=channels, ocr=row.ocr))
         return list(by_path.values())
+
+
+def stand_in_scores(ranked: list[tuple[int, float]], dense: dict[int, float],
+                    keyword: dict[int, float]) -> list[tuple[int, float]]:
+    """The ranking of a mixed index: a chunk with vectors keeps its fused score; one without them
+    (no dense score) stands in with its keyword score over the best keyword score among the
+    candidates, the same common scale the fusion puts every channel on.
+
+    So with nothing encoded hybrid ranks exactly as keyword search does, with everything encoded
+    exactly as before, and in between a chunk is ranked by the best evidence it has.
+    """
+    unencoded = [cid for cid, _ in ranked if cid not in dense]
+    if not unencoded:
+        return ranked
+    best = max(keyword.values(), default=0.0)
+    stand_in = {cid: keyword.get(cid, 0.0) / best if best > 0 else 0.0 for cid in unencoded}
+    return sorted(((cid, stand_in.get(cid, score)) for cid, score in ranked), key=lambda item: -item[1])
+
+
+def meaning_of(row: ChunkRow) -> str:
+    """What a hit says when it was ranked by its words alone."""
+    if row.meaning == "pending":
+        return "meaning pending"
+    if row.meaning == "capped":
+        return f"meaning: first {row.meaning_cap:,} chunks of this file; this part by its words"
+    return ""
 
 
 def source_for(index: Index, store: Store, helper: ThreadPoolExecutor) -> SearchSource:

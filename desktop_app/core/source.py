@@ -30,6 +30,10 @@ class SearchSource(Protocol):
     def empty(self) -> bool:
         """Nothing indexed yet (no model bound)."""
 
+    @property
+    def unencoded(self) -> int:
+        """Chunks found by their words only (no vectors yet): hybrid search then asks the keyword channel."""
+
     def roots(self) -> list[str]: ...
 
     def restrict(self, query: Query) -> tuple[Restriction, str]:

@@ -1,12 +1,18 @@
-"""SQLite (through sqlite-utils) is the source of truth: files, chunks, vectors, postings.
+"""SQLite (through sqlite-utils) is the source of truth: files, chunks, vectors, postings, pending work.
 
 WAL mode lets searches read while the indexer writes. Writers group their statements in
 ``with store.transaction():`` so a file's chunks are replaced all at once or not at all.
+
+Indexing has two stages. Stage 1 stores a file's chunks with their text and keyword terms and no
+vectors (an empty ``dense`` blob) and lists them in ``pending``; stage 2 writes each chunk's
+vectors and lexical weights later, in place, and takes it off the list. A chunk past its file's
+meaning cap (``files.meaning_cap``) is kept for its words only: no vectors, never pending.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Collection, Iterable, Iterator
@@ -64,6 +70,17 @@ DROP INDEX IF EXISTS sparse_impact;
 CREATE TABLE IF NOT EXISTS excluded(path TEXT PRIMARY KEY, reason TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tombstones(chunk_id INTEGER PRIMARY KEY, generation INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS tombstones_generation ON tombstones(generation);
+-- Stage 2's work list: chunks stored without vectors yet. Small files before big ones, then the
+-- newest first; a claim (``claimed_by`` a process id, until ``claimed_until``) keeps a second
+-- process from encoding what one is encoding now, and dies with its process.
+CREATE TABLE IF NOT EXISTS pending(
+    chunk_id INTEGER PRIMARY KEY,
+    big INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    claimed_by INTEGER NOT NULL DEFAULT 0,
+    claimed_until REAL NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS pending_order ON pending(big, mtime_ns DESC, chunk_id);
 """
 # The keyword index holds terms made by ``core.analyze`` (stemmed, folded, CJK bigrams);
 # FTS5's ascii tokenizer only splits them at the spaces. Contentless: the text is in ``chunks``.
@@ -72,14 +89,16 @@ KEYWORD_TABLE = "CREATE VIRTUAL TABLE chunks_fts USING fts5(text, name, content=
 
 @dataclass(frozen=True)
 class Changes:
-    """What other writers committed after a process's last look: enough to bring a vector cache up to date.
+    """What other writers committed after a process's last look: enough to bring the caches up to date.
 
-    ``full`` says the tombstones no longer reach back that far (or the index was cleared): compare
-    everything instead.
+    ``added`` are new chunks (their words), ``encoded`` the chunks whose vectors arrived since, with
+    their dense blob. ``full`` says the tombstones no longer reach back that far (or the index was
+    cleared): compare everything instead.
     """
 
     generation: int
-    added: list[tuple[int, bytes]]
+    added: list[int]
+    encoded: list[tuple[int, bytes]]
     deleted: list[int]
     full: bool
 
@@ -108,20 +127,38 @@ class ChunkRow:
     mtime_ns: int = 0
     unit: str = "page"
     ocr: bool = False  # the chunk's page was read by OCR
+    meaning: str = "encoded"  # encoded, pending (vectors not made yet) or capped (words only)
+    meaning_cap: int = 0  # capped: the file's first this many chunks have vectors
 
 
 @dataclass(frozen=True)
 class NewChunk:
-    """What the indexer hands over per chunk: position, text and its encodings."""
+    """What stage 1 stores per chunk: position and text; ``pending`` ones get vectors in stage 2."""
 
     page: int
     start: int
     end: int
     tokens: int
     text: str
+    pending: bool = True
+
+
+@dataclass(frozen=True)
+class ChunkEncoding:
+    """What stage 2 stores per chunk: its vectors (ColBERT's only for a backend that keeps them)."""
+
+    chunk_id: int
     dense: np.ndarray
     sparse: dict[int, float]
-    colbert: np.ndarray | None = None  # kept only by a backend that stores multi-vectors
+    colbert: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class PendingChunk:
+    chunk_id: int
+    text: str
+    tokens: int
+    file_id: int
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -160,6 +197,11 @@ class Store:
         for column, kind in (("unit", "TEXT NOT NULL DEFAULT 'page'"), ("ocr_pages", "TEXT NOT NULL DEFAULT ''")):
             if column not in file_columns:  # indexes made before OCR and slides: every unit a page, none OCR
                 self.conn.execute(f"ALTER TABLE files ADD COLUMN {column} {kind}")
+        if "meaning_cap" not in file_columns:  # 0: every chunk gets vectors
+            self.conn.execute("ALTER TABLE files ADD COLUMN meaning_cap INTEGER NOT NULL DEFAULT 0")
+        if "encoded_at" not in self.db["chunks"].columns_dict:  # indexes from before the two stages: all encoded
+            self.conn.execute("ALTER TABLE chunks ADD COLUMN encoded_at INTEGER NOT NULL DEFAULT 0")
+        self.conn.execute("CREATE INDEX IF NOT EXISTS chunks_encoded ON chunks(encoded_at)")
         if self.get_meta("keyword_analyzer") != analyze.ANALYZER_VERSION:
             self.rebuild_keyword_index()
 
@@ -212,13 +254,15 @@ class Store:
         try:
             now = self.generation()
             if now == generation:
-                return Changes(now, [], [], False)
+                return Changes(now, [], [], [], False)
             if generation < int(self.get_meta("tombstones_floor") or 0) or now < generation:
-                return Changes(now, [], [], True)
+                return Changes(now, [], [], [], True)
             deleted = [r[0] for r in self.conn.execute("SELECT chunk_id FROM tombstones WHERE generation > ?",
                                                        (generation,))]
-            added = self.conn.execute("SELECT id, dense FROM chunks WHERE id > ? ORDER BY id", (max_id,)).fetchall()
-            return Changes(now, added, deleted, False)
+            added = [r[0] for r in self.conn.execute("SELECT id FROM chunks WHERE id > ? ORDER BY id", (max_id,))]
+            encoded = self.conn.execute("SELECT id, dense FROM chunks WHERE encoded_at > ? AND length(dense) > 0 "
+                                        "ORDER BY id", (generation,)).fetchall()
+            return Changes(now, added, encoded, deleted, False)
         finally:
             self.conn.execute("COMMIT")
 
@@ -235,7 +279,7 @@ class Store:
         """Forget every file, chunk and the model record; roots are kept. Other processes see a
         new generation below which no tombstones reach, so they compare their caches in full."""
         with self.transaction():
-            for table in ("sparse", "chunks", "files", "meta", "tombstones", "excluded"):
+            for table in ("sparse", "chunks", "files", "meta", "tombstones", "excluded", "pending"):
                 self.conn.execute(f"DELETE FROM {table}")
             self.conn.execute("INSERT INTO chunks_fts(chunks_fts) VALUES('delete-all')")
             self.set_meta("schema", SCHEMA_VERSION)
@@ -294,6 +338,7 @@ class Store:
         for part in batched(ids):
             marks = placeholders(len(part))
             self.conn.execute(f"DELETE FROM sparse WHERE chunk_id IN ({marks})", part)
+            self.conn.execute(f"DELETE FROM pending WHERE chunk_id IN ({marks})", part)
             self.conn.execute(f"DELETE FROM chunks WHERE id IN ({marks})", part)
         self.conn.executemany("INSERT OR REPLACE INTO tombstones(chunk_id, generation) VALUES (?, ?)",
                               [(chunk_id, self.next_generation) for chunk_id in ids])
@@ -302,51 +347,108 @@ class Store:
 
     def upsert_file(self, path: str, size: int, mtime_ns: int, sha256: str | None, status: str,
                     settings: str, error: str | None = None, note: str | None = None, chunks: int = 0,
-                    unit: str = "page", ocr_pages: list[int] | None = None) -> int:
+                    unit: str = "page", ocr_pages: list[int] | None = None, meaning_cap: int = 0) -> int:
         """Insert or update a file record (plain SQL: sqlite-utils' writers would commit early).
 
-        ``unit`` names what its pages are (page, slide, sheet, ...); ``ocr_pages`` those read by OCR.
+        ``unit`` names what its pages are (page, slide, sheet, ...); ``ocr_pages`` those read by OCR;
+        ``meaning_cap`` how many of its chunks get vectors when not all of them do (0: all).
         """
         row = self.conn.execute(
             "INSERT INTO files(path, size, mtime_ns, sha256, status, error, note, chunks, settings, indexed_at, "
-            "unit, ocr_pages) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET size = excluded.size, "
-            "mtime_ns = excluded.mtime_ns, sha256 = excluded.sha256, status = excluded.status, "
+            "unit, ocr_pages, meaning_cap) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET "
+            "size = excluded.size, mtime_ns = excluded.mtime_ns, sha256 = excluded.sha256, status = excluded.status, "
             "error = excluded.error, note = excluded.note, chunks = excluded.chunks, "
             "settings = excluded.settings, indexed_at = excluded.indexed_at, unit = excluded.unit, "
-            "ocr_pages = excluded.ocr_pages RETURNING id",
+            "ocr_pages = excluded.ocr_pages, meaning_cap = excluded.meaning_cap RETURNING id",
             (path, size, mtime_ns, sha256, status, error, note, chunks, settings, time.time(), unit,
-             ",".join(map(str, ocr_pages or []))),
+             ",".join(map(str, ocr_pages or [])), meaning_cap),
         ).fetchone()
         return row[0]
 
     def replace_file(self, path: str, size: int, mtime_ns: int, sha256: str, settings: str,
                      chunks: list[NewChunk], note: str | None = None, unit: str = "page",
-                     ocr_pages: list[int] | None = None) -> tuple[list[int], list[int]]:
-        """Store a file's new chunks in place of its old ones. Returns (removed ids, added ids).
+                     ocr_pages: list[int] | None = None, big: bool = False) -> tuple[list[int], list[int]]:
+        """Store a file's new chunks (words now, vectors pending) in place of its old ones.
+        Returns (removed ids, added ids).
 
-        Call inside :meth:`transaction`: together with the deletes this is all-or-nothing.
+        Call inside :meth:`transaction`: together with the deletes this is all-or-nothing. ``big``
+        files' chunks are encoded after every small file's.
         """
         existing = self.conn.execute("SELECT id FROM files WHERE path = ?", (path,)).fetchone()
         removed = self.delete_chunks_of(existing[0]) if existing else []
+        encoded = sum(chunk.pending for chunk in chunks)
         file_id = self.upsert_file(path, size, mtime_ns, sha256, "indexed", settings, note=note, chunks=len(chunks),
-                                   unit=unit, ocr_pages=ocr_pages)
+                                   unit=unit, ocr_pages=ocr_pages, meaning_cap=encoded if encoded < len(chunks) else 0)
         self.chunks_changed = True
         added = []
         for chunk in chunks:
             cursor = self.conn.execute(
-                "INSERT INTO chunks(file_id, page, char_start, char_end, tokens, text, dense) VALUES (?,?,?,?,?,?,?)",
-                (file_id, chunk.page, chunk.start, chunk.end, chunk.tokens, chunk.text,
-                 chunk.dense.astype(np.float16).tobytes()),
+                "INSERT INTO chunks(file_id, page, char_start, char_end, tokens, text, dense) VALUES (?,?,?,?,?,?,x'')",
+                (file_id, chunk.page, chunk.start, chunk.end, chunk.tokens, chunk.text),
             )
-            chunk_id = cursor.lastrowid
-            added.append(chunk_id)
-            self.conn.executemany(
-                "INSERT INTO sparse(chunk_id, token_id, weight) VALUES (?,?,?)",
-                [(chunk_id, token, weight) for token, weight in chunk.sparse.items()],
-            )
-            self.conn.execute("INSERT INTO chunks_fts(rowid, text, name) VALUES (?,?,?)",
-                              keyword_row(chunk_id, chunk.text, path))
+            added.append(cursor.lastrowid)
+        self.conn.executemany("INSERT INTO pending(chunk_id, big, mtime_ns) VALUES (?,?,?)",
+                              [(cid, int(big), mtime_ns) for cid, chunk in zip(added, chunks) if chunk.pending])
+        self.conn.executemany("INSERT INTO chunks_fts(rowid, text, name) VALUES (?,?,?)",
+                              (keyword_row(cid, chunk.text, path) for cid, chunk in zip(added, chunks)))
         return removed, added
+
+    def claim_pending(self, limit: int, lease_s: float) -> list[PendingChunk]:
+        """Up to ``limit`` unclaimed pending chunks in stage 2's order, claimed for ``lease_s`` seconds
+        (another process skips them meanwhile; a claim left by a killed process simply runs out)."""
+        now = time.time()
+        with self.transaction():
+            claimants = [r[0] for r in self.conn.execute(
+                "SELECT DISTINCT claimed_by FROM pending WHERE claimed_until >= ?", (now,))]
+            gone = [pid for pid in claimants if pid != os.getpid() and not process_alive(pid)]
+            self.conn.executemany("UPDATE pending SET claimed_until = 0 WHERE claimed_by = ?", [(p,) for p in gone])
+            rows = self.conn.execute(
+                "SELECT p.chunk_id, c.text, c.tokens, c.file_id FROM pending p JOIN chunks c ON c.id = p.chunk_id "
+                "WHERE p.claimed_until < ? ORDER BY p.big, p.mtime_ns DESC, p.chunk_id LIMIT ?", (now, limit),
+            ).fetchall()
+            self.conn.executemany("UPDATE pending SET claimed_by = ?, claimed_until = ? WHERE chunk_id = ?",
+                                  [(os.getpid(), now + lease_s, row[0]) for row in rows])
+        return [PendingChunk(*row) for row in rows]
+
+    def release_claims(self, chunk_ids: list[int]) -> None:
+        """Give claimed chunks back (a paused or cancelled stage 2), so another process may take them."""
+        with self.transaction():
+            for part in batched(chunk_ids):
+                self.conn.execute(f"UPDATE pending SET claimed_until = 0 WHERE chunk_id IN ({placeholders(len(part))})",
+                                  part)
+
+    def store_encodings(self, encodings: list[ChunkEncoding]) -> list[ChunkEncoding]:
+        """Write stage 2's vectors and lexical weights for the chunks that are still pending (a chunk
+        whose file changed or went since it was claimed is gone); return those written.
+
+        Call inside :meth:`transaction`.
+        """
+        still = set()
+        for part in batched([e.chunk_id for e in encodings]):
+            still.update(r[0] for r in self.conn.execute(
+                f"SELECT chunk_id FROM pending WHERE chunk_id IN ({placeholders(len(part))})", part))
+        written = [e for e in encodings if e.chunk_id in still]
+        self.conn.executemany("UPDATE chunks SET dense = ?, encoded_at = ? WHERE id = ?",
+                              [(e.dense.astype(np.float16).tobytes(), self.next_generation, e.chunk_id)
+                               for e in written])
+        self.conn.executemany("INSERT OR REPLACE INTO sparse(chunk_id, token_id, weight) VALUES (?,?,?)",
+                              [(e.chunk_id, token, weight) for e in written for token, weight in e.sparse.items()])
+        self.conn.executemany("DELETE FROM pending WHERE chunk_id = ?", [(e.chunk_id,) for e in written])
+        if written:
+            self.chunks_changed = True
+        return written
+
+    def pending_counts(self) -> dict[str, int]:
+        """Chunks waiting for their vectors, the files they belong to and their tokens (for an ETA)."""
+        chunks, files, tokens = self.conn.execute(
+            "SELECT count(*), count(DISTINCT c.file_id), coalesce(sum(c.tokens), 0) FROM pending p "
+            "JOIN chunks c ON c.id = p.chunk_id").fetchone()
+        return {"pending_chunks": chunks, "pending_files": files, "pending_tokens": tokens}
+
+    def pending_by_file(self) -> dict[int, int]:
+        """File id -> how many of its chunks wait for their vectors."""
+        return dict(self.conn.execute(
+            "SELECT c.file_id, count(*) FROM pending p JOIN chunks c ON c.id = p.chunk_id GROUP BY c.file_id"))
 
     def record_failure(self, path: str, size: int, mtime_ns: int, settings: str, reason: str) -> list[int]:
         """Mark a file as failed with its reason; its old chunks (now stale) are removed."""
@@ -372,17 +474,25 @@ class Store:
     def all_chunk_ids(self) -> np.ndarray:
         return np.fromiter((r[0] for r in self.conn.execute("SELECT id FROM chunks")), dtype=np.int64)
 
+    def encoded_chunk_ids(self) -> np.ndarray:
+        """The chunks that have their vectors (stage 2 done)."""
+        return np.fromiter((r[0] for r in self.conn.execute("SELECT id FROM chunks WHERE length(dense) > 0")),
+                           dtype=np.int64)
+
+    def encoded_count(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM chunks WHERE length(dense) > 0").fetchone()[0]
+
     def iter_dense(self, ids: Iterable[int] | None = None,
                    batch: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(ids, float32 vectors) in batches: all chunks, or the given ids."""
         if ids is None:
-            cursor = self.conn.execute("SELECT id, dense FROM chunks ORDER BY id")
+            cursor = self.conn.execute("SELECT id, dense FROM chunks WHERE length(dense) > 0 ORDER BY id")
             while rows := cursor.fetchmany(batch):
                 yield decode_dense(rows)
             return
         for part in batched(list(ids)):
             rows = self.conn.execute(
-                f"SELECT id, dense FROM chunks WHERE id IN ({placeholders(len(part))})", part
+                f"SELECT id, dense FROM chunks WHERE id IN ({placeholders(len(part))}) AND length(dense) > 0", part
             ).fetchall()
             if rows:
                 yield decode_dense(rows)
@@ -467,10 +577,15 @@ class Store:
 
     def file_list(self, text: str = "", failed_only: bool = False, offset: int = 0,
                   limit: int = 1000) -> list[tuple[str, int, int, int, str, str | None]]:
-        """(path, size, mtime_ns, chunks, status, error) of files whose path contains ``text``, by path:
-        indexed and failed files, and what the exclusions left out (status ``excluded``, the rule as error)."""
+        """(path, size, mtime_ns, chunks, status, reason) of files whose path contains ``text``, by path:
+        indexed and failed files, and what the exclusions left out (status ``excluded``, the rule as reason).
+        An indexed file's reason is its note (text capped, meaning for its first chunks only) and whether
+        its meaning is still pending."""
         rows = self.conn.execute(
-            "SELECT path, size, mtime_ns, chunks, status, error FROM files WHERE instr(lower(path), ?) > 0 "
+            "SELECT path, size, mtime_ns, chunks, status, CASE WHEN status = 'failed' THEN error ELSE "
+            "nullif(ltrim(coalesce(note, '') || CASE WHEN EXISTS (SELECT 1 FROM chunks c JOIN pending p ON "
+            "p.chunk_id = c.id WHERE c.file_id = files.id) THEN '; meaning pending' ELSE '' END, '; '), '') END "
+            "FROM files WHERE instr(lower(path), ?) > 0 "
             "AND (? = 0 OR status = 'failed') UNION ALL "
             "SELECT path, 0, 0, 0, 'excluded', reason FROM excluded WHERE instr(lower(path), ?) > 0 AND ? = 0 "
             "ORDER BY path LIMIT ? OFFSET ?",
@@ -505,11 +620,13 @@ class Store:
         for part in batched(ids):
             rows = self.conn.execute(
                 "SELECT c.id, f.path, c.page, c.char_start, c.char_end, c.text, f.size, f.mtime_ns, f.unit, "
-                "instr(',' || f.ocr_pages || ',', ',' || c.page || ',') > 0 FROM chunks c "
+                "instr(',' || f.ocr_pages || ',', ',' || c.page || ',') > 0, "
+                "CASE WHEN length(c.dense) > 0 THEN 'encoded' WHEN EXISTS (SELECT 1 FROM pending p WHERE "
+                "p.chunk_id = c.id) THEN 'pending' ELSE 'capped' END, f.meaning_cap FROM chunks c "
                 f"JOIN files f ON f.id = c.file_id WHERE c.id IN ({placeholders(len(part))})",
                 part,
             )
-            found.update((row[0], ChunkRow(*row[:9], bool(row[9]))) for row in rows)
+            found.update((row[0], ChunkRow(*row[:9], bool(row[9]), row[10], row[11])) for row in rows)
         return found
 
     def context(self, chunk_id: int, chars: int = 600) -> tuple[str, str, str]:
@@ -562,6 +679,17 @@ class Store:
     def model_info(self) -> dict[str, object] | None:
         raw = self.get_meta("model")
         return json.loads(raw) if raw else None
+
+
+def process_alive(pid: int) -> bool:
+    """True when a process with this id runs on this machine (a claim of a killed one is void)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def decode_dense(rows: list[tuple[int, bytes]]) -> tuple[np.ndarray, np.ndarray]:

@@ -34,7 +34,7 @@ from desktop_app.gui.model_offer import ModelOfferPanel, offline_notice
 from desktop_app.gui.panes import FoldersPane, PreviewPane, ProgressPane, ResultsPane, SearchBar
 from desktop_app.gui.plain import plain_label
 from desktop_app.gui.platform_check import platform_problem
-from desktop_app.gui.results import HitRole, ResultsModel, preview_html
+from desktop_app.gui.results import HitRole, PathRole, ResultsModel, preview_html
 from desktop_app.gui.settings import SettingsDialog, load_settings, open_qsettings, save_settings
 from desktop_app.gui.worker import FolderView, IndexWorker, Job, Loaded, ModelLoader, SearchWorker
 
@@ -72,6 +72,9 @@ class MainWindow(QMainWindow):
         self.qsettings = qsettings or open_qsettings()
         self.settings: Settings = load_settings(self.qsettings)
         self.engine: Engine | None = None
+        # The index opened before its model is loaded: searches are answered by words meanwhile.
+        self.search_engine: Engine | None = None
+        self.reranking = False  # the search shown was ranked by words; the model's ranking replaces it in place
         self.known_roots: dict[str, int | None] = {}
         self.adopt_model = False
         self.preview_request: tuple[object, int, int] | None = None
@@ -201,6 +204,7 @@ class MainWindow(QMainWindow):
     def start_threads(self) -> None:
         self.threads: list[QThread] = []
         self.loader = self.in_thread(ModelLoader(), "model")
+        self.loader.opened.connect(self.engine_opened)
         self.loader.loaded.connect(self.engine_loaded)
         self.loader.failed.connect(self.engine_failed)
         self.loader.status.connect(self.model_status)
@@ -232,7 +236,7 @@ class MainWindow(QMainWindow):
 
     # ----- model -------------------------------------------------------------------------------
     def start_loading(self) -> None:
-        self.engine = None
+        self.engine = self.search_engine = None
         self.model_status("loading model…")
         self.request_load.emit(self.settings, self.adopt_model)
         self.adopt_model = False
@@ -241,8 +245,14 @@ class MainWindow(QMainWindow):
         self.model_label.setText(message)
         self.statusBar().showMessage(message, 8000)
 
+    def engine_opened(self, engine: Engine) -> None:
+        """The index is open and its model loading: a query typed now is answered by its words."""
+        self.search_engine = engine
+        if self.query.text().strip():
+            self.run_search()
+
     def engine_loaded(self, loaded: Loaded) -> None:
-        engine = self.engine = loaded.engine
+        engine = self.engine = self.search_engine = loaded.engine
         description = engine.describe()
         self.setWindowTitle(f"Desktop Search — {description}")
         self.model_label.setText(f"Model: {description}")
@@ -264,6 +274,7 @@ class MainWindow(QMainWindow):
         self.start_watching()
         self.start_next()
         if self.query.text().strip():
+            self.reranking = True  # the same list again, ranked by meaning: selection and scroll stay
             self.run_search()
 
     def rebuild_with_model(self) -> None:
@@ -327,6 +338,8 @@ class MainWindow(QMainWindow):
         self.queued_runs.append(job)
         if self.engine is None or self.running:
             self.statusBar().showMessage(f"Queued: {job.describe()}", 5000)
+        if self.running and self.control is not None:
+            self.control.make_way()  # a run's encoding stage steps aside; the new job's words come first
         self.start_next()
 
     def start_next(self) -> None:
@@ -520,27 +533,43 @@ class MainWindow(QMainWindow):
             self.results.set_hits([])
             self.results_header.setText("Type to search.")
             return
-        if self.engine is None:
-            self.results_header.setText("The model is still loading: your search runs as soon as it is ready.")
+        if self.search_engine is None:
+            self.results_header.setText("The index is opening: your search runs in a moment.")
             return
         self.request_id += 1
-        self.results_header.setText("Searching…")
-        self.request_search.emit(self.request_id, self.engine, query, self.search_options())
+        if not self.reranking:
+            self.results_header.setText("Searching…")
+        self.request_search.emit(self.request_id, self.search_engine, query, self.search_options())
 
     def search_done(self, request: int, result: object) -> None:
         if request != self.request_id:
             return
-        self.results.set_hits(result.hits, result.channels)
+        if self.reranking:
+            self.rerank_in_place(result)
+        else:
+            self.results.set_hits(result.hits, result.channels)
+            self.preview.clear()
+            self.open_button.setEnabled(False)
+            self.reveal_button.setEnabled(False)
         channels = ", ".join(result.channels)
         count = len(result.hits)
         self.results_header.setText(
-            f"{count} file{'s' if count != 1 else ''} · {result.mode} ({channels}) · {result.took_ms:.0f} ms"
-            if count else f"No matches for “{result.query}” ({result.mode}: {channels})"
+            (f"{count} file{'s' if count != 1 else ''} · {result.mode} ({channels}) · {result.took_ms:.0f} ms"
+             if count else f"No matches for “{result.query}” ({result.mode}: {channels})")
             + (f" — {result.note}" if result.note else ""))
-        self.preview.clear()
-        self.open_button.setEnabled(False)
-        self.reveal_button.setEnabled(False)
         self.results_shown.emit(result)
+
+    def rerank_in_place(self, result: object) -> None:
+        """Show the model's ranking of the query whose word-ranked hits are on screen, keeping the
+        selected hit selected and the list where the user scrolled it."""
+        self.reranking = False
+        selected = self.results_view.currentIndex().data(PathRole)
+        scrolled = self.results_view.verticalScrollBar().value()
+        self.results.set_hits(result.hits, result.channels)
+        rows = [row for row, hit in enumerate(result.hits) if hit.path == selected]
+        if rows:
+            self.results_view.setCurrentIndex(self.results.index(rows[0]))
+        self.results_view.verticalScrollBar().setValue(scrolled)
 
     def search_failed(self, request: int, message: str) -> None:
         if request == self.request_id:
@@ -556,10 +585,10 @@ class MainWindow(QMainWindow):
 
     def render_preview(self, hit: object, chunk_id: int, page: int) -> None:
         """Ask the search thread for the hit's page context; :meth:`show_context` draws it."""
-        if self.engine is None:
+        if self.search_engine is None:
             return
         self.preview_request = (hit, chunk_id, page)
-        self.request_context.emit(chunk_id, self.engine, PREVIEW_CHARS)
+        self.request_context.emit(chunk_id, self.search_engine, PREVIEW_CHARS)
 
     def show_context(self, chunk_id: int, parts: tuple[str, str, str]) -> None:
         if self.preview_request is None or self.preview_request[1] != chunk_id:
@@ -714,9 +743,9 @@ class MainWindow(QMainWindow):
 
     def close_engine(self) -> None:
         self.stop_watching()
-        if self.engine is not None:
-            self.engine.close()
-            self.engine = None
+        for engine in {id(e): e for e in (self.engine, self.search_engine) if e is not None}.values():
+            engine.close()
+        self.engine = self.search_engine = None
 
     def closeEvent(self, event: object) -> None:  # noqa: N802
         self.qsettings.setValue("window/geometry", self.saveGeometry())

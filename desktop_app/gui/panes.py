@@ -349,19 +349,13 @@ class ProgressPane(QFrame):
         if progress.phase == "waiting":
             self.label.setText(progress.current[:1].upper() + progress.current[1:] + " — Cancel stops waiting")
             return
-        if progress.phase != "indexing":
+        if progress.phase not in ("indexing", "encoding"):
             self.label.setText({"scanning": "Scanning for changes…", "saving": "Saving the index…",
                                 "done": "Done"}.get(progress.phase, progress.phase))
             return
         self.bar.setRange(0, max(progress.files_total, 1))
         self.bar.setValue(progress.files_done)
-        self.label.setText(f"{'Paused' if paused else 'Indexing'} · {progress.tokens_per_s:,.0f} tokens/s · "
-                           f"{format_eta(progress.eta_s)} · {Path(progress.current).name}")
-
-
-def format_eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "ETA …"
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"ETA {hours}:{minutes:02d}:{secs:02d}" if hours else f"ETA {minutes}:{secs:02d}"
+        self.bar.setFormat("%v / %m files by meaning" if progress.phase == "encoding" else "%v / %m files by words")
+        rate = f" · {progress.tokens_per_s:,.0f} tokens/s" if progress.phase == "encoding" else ""
+        name = f" · {Path(progress.current).name}" if progress.current else ""
+        self.label.setText(f"{'Paused · ' if paused else ''}{progress.line()}{rate}{name}")

@@ -55,9 +55,11 @@ def card_html(hit: object) -> str:
     path = Path(hit.path)
     more = f" · +{len(hit.more)} more in this file" if hit.more else ""
     ocr = f" · <span style='{BY_MEANING}'>text read by OCR</span>" if hit.ocr else ""
+    meaning = "".join(f" · <span style='{BY_MEANING}'>{html.escape(note)}</span>"
+                      for note in (hit.meaning, "without the exact phrase" if hit.without_phrase else "") if note)
     return (
         f"<div><b>{html.escape(path.name)}</b>"
-        f"<span style='color:#666666'> · {hit.place}{ocr}{more}</span></div>"
+        f"<span style='color:#666666'> · {hit.place}{ocr}{meaning}{more}</span></div>"
         f"<div style='color:#666666;font-size:small'>{html.escape(str(path.parent))}</div>"
         f"<div style='margin-top:3px'>{highlight_html(' '.join(hit.snippet.split()), hit.terms)}</div>"
         f"<div style='margin-top:3px'>{chips_html(hit.terms)}</div>"

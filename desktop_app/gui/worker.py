@@ -59,21 +59,25 @@ def readable(error: BaseException) -> str:
 class ModelLoader(QObject):
     """Opens the index and loads the model (imports torch) in the background."""
 
+    opened = Signal(object)
     loaded = Signal(object)
     failed = Signal(str)
     status = Signal(str)
 
     @Slot(object, bool)
     def load(self, settings: Settings, adopt: bool) -> None:
-        """Open the index with the model the core picks; ``adopt`` takes the settings' model even
-        where the index was built with another (a rebuild follows)."""
+        """Open the index with the model the core picks (``opened``: searchable by words at once), then
+        load the model (``loaded``); ``adopt`` takes the settings' model even where the index was built
+        with another (a rebuild follows)."""
         try:
             from desktop_app.core.engine import Engine
 
             engine = Engine.open(settings, adopt=adopt, create=True, load=False, on_notice=self.status.emit)
+            engine.answer_by_words_until_loaded()
+            self.opened.emit(engine)
             where = "CUDA / CPU" if settings.device == "auto" else settings.device.upper()
             self.status.emit(f"loading model {engine.spec.display_name} on {where}…")
-            engine.encoder.load()
+            engine.load_model()
             self.loaded.emit(Loaded(engine, model_offer(engine.spec, settings), FolderView.of(engine)))
         except Exception as error:  # noqa: BLE001 - every failure must reach the window as text
             log.exception("loading the model failed")

@@ -1,0 +1,214 @@
+"""Two stages: every file findable by its words first, meaning behind it; pending work lives in SQLite."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from desktop_app.core import indexer as indexer_module
+from desktop_app.core.engine import Engine
+from desktop_app.core.index import Index
+from desktop_app.core.indexer import Indexer, RunControl
+from desktop_app.core.search import Searcher
+
+
+@pytest.fixture
+def index(settings):
+    opened = Index.open(settings.index_dir, create=True)
+    yield opened
+    opened.close()
+
+
+def words_only(index: Index, encoder, settings, *folders: Path):
+    """Stage 1 alone: the run is told at once that newer work waits, so stage 2 steps aside."""
+    control = RunControl()
+    control.make_way()
+    return Indexer(index, encoder, settings).run(list(folders), control=control)
+
+
+def ranking(result) -> list[tuple[str, float]]:
+    return [(hit.path, round(hit.score, 5)) for hit in result.hits]
+
+
+def test_words_come_first_and_hybrid_ranks_them_as_keyword_search_does(index, encoder, settings,
+                                                                       aero_corpus) -> None:
+    report = words_only(index, encoder, settings, aero_corpus)
+    assert (report.added, report.chunks_added, report.chunks_encoded, report.pending_chunks) == (4, 4, 0, 4)
+    assert not report.cancelled and index.vector_count == 0 and index.keyword_count == 4
+    searcher = Searcher(index, encoder)
+    query = "boundary layer separates from the wing"
+    hybrid = searcher.search(query)
+    keyword = searcher.search(query, mode="keyword")
+    assert hybrid.hits[0].path.endswith("stall.txt")
+    assert [h.path for h in hybrid.hits] == [h.path for h in keyword.hits]
+    assert all(h.pending and h.meaning == "meaning pending" for h in hybrid.hits)
+    assert hybrid.hits[0].to_dict()["pending"] is True
+
+
+def test_a_second_run_encodes_what_is_pending_without_reading_and_ranks_as_a_one_go_build(
+        index, encoder, settings, aero_corpus, tmp_path) -> None:
+    words_only(index, encoder, settings, aero_corpus)
+    resumed = Indexer(index, encoder, settings).run([aero_corpus])
+    assert (resumed.added, resumed.updated, resumed.unchanged) == (0, 0, 4)
+    assert resumed.chunks_encoded == 4 and resumed.pending_chunks == 0 and index.vector_count == 4
+    one_go = Index.open(tmp_path / "one-go", create=True)
+    Indexer(one_go, encoder, settings.with_(index_dir=tmp_path / "one-go")).run([aero_corpus])
+    for query in ("boundary layer separates from the wing", "nozzle noise at take-off", "shell buckling"):
+        resumed_hits = Searcher(index, encoder).search(query)
+        assert ranking(resumed_hits) == ranking(Searcher(one_go, encoder).search(query))
+        assert not any(hit.pending or hit.meaning for hit in resumed_hits.hits)
+    one_go.close()
+
+
+def test_a_mixed_index_ranks_encoded_and_pending_chunks_together(index, encoder, settings, aero_corpus,
+                                                                  tmp_path) -> None:
+    Indexer(index, encoder, settings).run([aero_corpus])
+    later = tmp_path / "later"
+    later.mkdir()
+    (later / "separation.txt").write_text("Flow separation on the upper surface of a stalled wing: the boundary "
+                                          "layer separates and lift is lost.")
+    words_only(index, encoder, settings, later)
+    hits = Searcher(index, encoder).search("boundary layer separates from the wing").hits
+    by_name = {Path(hit.path).name: hit for hit in hits}
+    assert {"stall.txt", "separation.txt"} <= set(by_name)
+    assert by_name["separation.txt"].pending and not by_name["stall.txt"].pending
+    assert by_name["stall.txt"].scores["dense"] is not None and by_name["separation.txt"].scores["dense"] is None
+
+
+def test_status_reports_pending_chunks_and_files(index, encoder, settings, aero_corpus) -> None:
+    words_only(index, encoder, settings, aero_corpus)
+    engine = Engine.open(settings, with_model=False)
+    try:
+        status = engine.status()
+        assert (status["pending_chunks"], status["pending_files"]) == (4, 4)
+        assert {row["reason"] for row in engine.files()} == {"meaning pending"}
+    finally:
+        engine.close()
+    Indexer(index, encoder, settings).run([aero_corpus])
+    engine = Engine.open(settings, with_model=False)
+    try:
+        assert (engine.status()["pending_chunks"], engine.status()["pending_files"]) == (0, 0)
+        assert {row["reason"] for row in engine.files()} == {None}
+    finally:
+        engine.close()
+
+
+def test_a_huge_file_is_findable_by_every_word_and_encoded_only_up_to_its_cap(index, encoder, settings,
+                                                                             aero_corpus) -> None:
+    lines = [f"{i:06d} routine heartbeat from the telemetry unit, all values nominal" for i in range(6000)]
+    (aero_corpus / "telemetry.log").write_text("\n".join(lines + ["zeppelin anomaly recorded at the very end"]))
+    capped = settings.with_(meaning_max_chunks=3)
+    report = words_only(index, encoder, capped, aero_corpus)
+    assert report.pending_chunks == 4 + 3 and report.chunks_added > 4 + 20
+    ids = dict(index.store.conn.execute("SELECT f.path, min(c.id) FROM files f JOIN chunks c ON c.file_id = f.id "
+                                        "GROUP BY f.path"))
+    log_path = next(path for path in ids if path.endswith("telemetry.log"))
+    assert all(first < ids[log_path] for path, first in ids.items() if path != log_path), "small files first"
+    Indexer(index, encoder, capped).run([aero_corpus])
+    assert index.vector_count == 4 + 3 and index.store.pending_counts()["pending_chunks"] == 0
+    searcher = Searcher(index, encoder)
+    for mode in ("keyword", "hybrid"):
+        hit = searcher.search("zeppelin anomaly", mode=mode).hits[0]
+        assert hit.path == log_path and "zeppelin" in hit.snippet
+        assert hit.meaning == "meaning: first 3 chunks of this file; this part by its words" and not hit.pending
+    engine = Engine.open(capped, with_model=False)
+    try:
+        [row] = engine.files("telemetry")
+        assert row["reason"].startswith("meaning: first 3 chunks of ")
+    finally:
+        engine.close()
+
+
+def test_stage_two_encodes_small_and_recent_files_first(index, encoder, settings, tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(indexer_module, "BIG_FILE_CHUNKS", 2)
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "old.txt").write_text("An old note on compressor stall.")
+    (folder / "new.txt").write_text("A new note on compressor stall.")
+    (folder / "big.txt").write_text("\n".join(f"Line {i} of a long report on compressor stall margins and surge."
+                                              for i in range(400)))
+    now = time.time()
+    os.utime(folder / "old.txt", (now - 86400 * 30, now - 86400 * 30))
+    os.utime(folder / "big.txt", (now + 60, now + 60))  # the newest, but big: after the small files
+    words_only(index, encoder, settings, folder)
+    claimed = index.store.claim_pending(100, lease_s=60)
+    files = dict(index.store.conn.execute("SELECT id, path FROM files"))
+    order = list(dict.fromkeys(Path(files[chunk.file_id]).name for chunk in claimed))
+    assert order == ["new.txt", "old.txt", "big.txt"]
+
+
+def test_claims_keep_two_processes_apart_and_die_with_their_process(index, encoder, settings, aero_corpus) -> None:
+    words_only(index, encoder, settings, aero_corpus)
+    first = index.store.claim_pending(2, lease_s=600)
+    second = index.store.claim_pending(10, lease_s=600)
+    assert len(first) == 2 and len(second) == 2
+    assert not {c.chunk_id for c in first} & {c.chunk_id for c in second}
+    assert index.store.claim_pending(10, lease_s=600) == []
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    with index.store.transaction():
+        index.store.conn.execute("UPDATE pending SET claimed_by = ?", (int(dead.stdout),))
+    assert len(index.store.claim_pending(10, lease_s=600)) == 4, "a killed process's claims are void"
+
+
+def test_making_way_stops_stage_two_after_its_batch_and_the_next_run_resumes(index, encoder, settings,
+                                                                            tmp_path) -> None:
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(150):
+        (folder / f"doc{i:03d}.txt").write_text(f"Document {i} about compressor stall number {i}.")
+    control = RunControl()
+
+    def newer_work_after_first_batch(progress) -> None:
+        if progress.phase == "encoding" and progress.chunks_done:
+            control.make_way()
+
+    report = Indexer(index, encoder, settings).run([folder], progress=newer_work_after_first_batch, control=control)
+    assert not report.cancelled and report.chunks_encoded == indexer_module.ENCODE_BATCH_CHUNKS
+    assert report.pending_chunks == 150 - report.chunks_encoded
+    assert Indexer(index, encoder, settings).update([]).chunks_encoded == report.pending_chunks
+
+
+def test_progress_says_both_stages(index, encoder, settings, aero_corpus) -> None:
+    seen = []
+    Indexer(index, encoder, settings).run([aero_corpus], progress=seen.append)
+    lines = [p.line() for p in seen if p.phase in ("indexing", "encoding")]
+    assert "keyword: 4 of 4 files, ETA 0 s" in lines
+    assert any(line.startswith("keyword: 4 of 4 files · meaning: 4 of 4 files, ETA") for line in lines)
+    assert indexer_module.format_eta(7800) == "ETA 2 h 10 min"
+
+
+def test_searches_that_need_the_model_are_answered_by_words_while_it_loads(index, encoder, settings,
+                                                                           aero_corpus) -> None:
+    Indexer(index, encoder, settings).run([aero_corpus])
+    engine = Engine.open(settings, load=False)
+    try:
+        engine.answer_by_words_until_loaded()
+        early = engine.search("boundary layer of a wing")
+        assert early.mode == "keyword" and early.channels == ["keyword"] and early.hits
+        assert early.to_dict()["note"].startswith("ranked by words; meaning-based ranking in a moment")
+        assert not engine.model_loaded
+        engine.load_model()
+        later = engine.search("boundary layer of a wing")
+        assert later.mode == "hybrid" and later.note == "" and "dense" in later.channels
+    finally:
+        engine.close()
+
+
+def test_a_phrase_nobody_wrote_does_not_empty_the_results(index, encoder, settings, aero_corpus) -> None:
+    Indexer(index, encoder, settings).run([aero_corpus])
+    searcher = Searcher(index, encoder)
+    for mode in ("keyword", "hybrid"):
+        result = searcher.search('papers on "jet engines that whisper" and nozzle noise', mode=mode)
+        assert result.hits and result.hits[0].path.endswith("noise.txt")
+        assert all(hit.without_phrase for hit in result.hits) and result.note == ""
+        held = searcher.search('"boundary layer separates" and heating of blunt bodies', mode=mode, k=3)
+        assert held.hits[0].path.endswith("stall.txt") and not held.hits[0].without_phrase
+        assert held.hits[1].path.endswith("heat.txt"), "the rest of the top k come from the ranking without it"
+        assert all(hit.without_phrase for hit in held.hits[1:])
+        assert len({hit.path for hit in held.hits}) == len(held.hits)
+    assert searcher.search('"jet engines that whisper"', mode="keyword").to_dict()["hits"][0]["without_phrase"]
