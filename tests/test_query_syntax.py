@@ -236,3 +236,11 @@ def test_exclusions_alone_block_chunks_without_listing_every_chunk(library, monk
         code, out, err = cli("search", "wing stall -draft", "--mode", mode, "--json")
         assert code == 0, err
         assert "draft-wing.md" not in names(out) and "wing-notes.md" in names(out), mode
+
+
+def test_one_quoted_word_among_others_is_ranked_not_required() -> None:
+    from desktop_app.core.query import parse
+
+    assert parse('how can a module "match" the contexts it is used in').phrases == ()
+    assert parse('"matches"').phrases == ("matches",), "a quoted word alone is what the user asks for"
+    assert parse('"angle of attack" of a wing').phrases == ("angle of attack",)

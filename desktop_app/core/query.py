@@ -2,7 +2,7 @@
 
 | operator | meaning |
 | --- | --- |
-| ``"exact phrase"`` | only hits whose text holds the phrase (every mode; the channels still rank) |
+| ``"exact phrase"`` | hits whose text holds the phrase first (every mode; the channels still rank); the rest of the top k, when fewer hold it, marked as without it. One quoted word among other words is ranked, not required (prose's scare quotes) |
 | ``-word``, ``-"a phrase"`` | drop hits that hold it |
 | ``a OR b`` | keyword channel: either word (it matches any query word already; OR is not searched) |
 | ``ext:pdf``, ``type:pdf`` | by extension; repeat for either |
@@ -22,11 +22,12 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from desktop_app.core import analyze
 from desktop_app.core.errors import UsageError
 
 SYNTAX_HELP = """\
 <table cellspacing=4>
-<tr><td><code>"exact phrase"</code></td><td>only hits that hold the phrase</td></tr>
+<tr><td><code>"exact phrase"</code></td><td>hits that hold the phrase first</td></tr>
 <tr><td><code>-word</code>, <code>-"a phrase"</code></td><td>drop hits that hold it</td></tr>
 <tr><td><code>a OR b</code></td><td>keyword search: either word</td></tr>
 <tr><td><code>ext:pdf</code>, <code>type:docx</code></td><td>by file type; repeat for either</td></tr>
@@ -110,6 +111,8 @@ def parse(raw: str, roots: list[str] | None = None) -> Query:
             excluded.append(bare[1:])
         else:
             words.append(bare)
+    if len(words) > 1:  # one quoted word among others is emphasis ('does it "match"'), not a condition
+        phrases = [phrase for phrase in phrases if len(analyze.terms(phrase)) > 1]
     return Query(" ".join(words), tuple(phrases), tuple(excluded), filters_from(options, roots or []))
 
 
