@@ -135,10 +135,10 @@ def write_documents(documents: dict[str, str], folder: Path) -> int:
 
 
 def write_queries(queries: list[tuple[str, str]], path: Path) -> None:
-    """One ``id<TAB>text`` line per query. Double quotes in the collections' questions are prose
-    ('articles on "what you see is what you get" systems'), while the app reads them as phrase
-    filters: they are left out, as the BM25 reference's tokenizer leaves them out."""
-    lines = [f"{query_id}\t{text}".replace('"', " ") + "\n" for query_id, text in queries]
+    """One ``id<TAB>text`` line per query, as people write them: quotes and punctuation kept
+    ('articles on "what you see is what you get" systems' asks for the phrase first, and the
+    app fills the rest of the top k with hits without it). Only the line's own layout is folded."""
+    lines = [f"{query_id}\t{' '.join(text.split())}\n" for query_id, text in queries]
     path.write_text("".join(lines), encoding="utf-8")
 
 

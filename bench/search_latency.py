@@ -30,7 +30,7 @@ from desktop_app.core.encoder import Encoding  # noqa: E402
 from desktop_app.core.index import Index  # noqa: E402
 from desktop_app.core.query import Filters  # noqa: E402
 from desktop_app.core.search import Searcher  # noqa: E402
-from desktop_app.core.store import NewChunk, Store  # noqa: E402
+from desktop_app.core.store import ChunkEncoding, NewChunk, Store  # noqa: E402
 
 VOCAB = 30522
 POSTINGS = 100
@@ -113,10 +113,13 @@ def build(folder: Path, chunks: int, dim: int) -> dict[str, float]:
         vectors = corpus.dense(count)
         with store.transaction():
             for file_start in range(0, count, CHUNKS_PER_FILE):
-                new = [NewChunk(1, 0, 10, POSTINGS, corpus.words(WORDS), vectors[file_start + i],
-                                corpus.sparse(POSTINGS)) for i in range(min(CHUNKS_PER_FILE, count - file_start))]
+                size = min(CHUNKS_PER_FILE, count - file_start)
+                new = [NewChunk(1, 0, 10, POSTINGS, corpus.words(WORDS)) for _ in range(size)]
                 number = (first + file_start) // CHUNKS_PER_FILE
-                store.replace_file(f"/synthetic/d{number % FOLDERS}/{first + file_start}.txt", 1, 1, "sha", "{}", new)
+                _, ids = store.replace_file(f"/synthetic/d{number % FOLDERS}/{first + file_start}.txt", 1, 1, "sha",
+                                            "{}", new)
+                store.store_encodings([ChunkEncoding(cid, vectors[file_start + i], corpus.sparse(POSTINGS))
+                                       for i, cid in enumerate(ids)])
     sqlite_s = time.perf_counter() - started
     store.close()
     started = time.perf_counter()

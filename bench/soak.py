@@ -5,7 +5,10 @@
 - a "terminal" running ``desktop-search index``/``remove`` on folders B and C in turn (each waits
   for the writer lock), some of them SIGKILLed mid-run;
 - searcher threads in this process (each its own engine: a reader) searching all the time;
-- files created, changed, renamed and deleted at random in A, B and C.
+- files created, changed, renamed and deleted at random in A, B and C;
+- a "second writer" in this process taking the writer lock every second and letting it go at
+  once: how long it waits is how long any writer waits beside the others (stage 2 takes the lock a
+  batch at a time, so no writer waits for a whole encoding stage).
 
 At the end the churn stops, one ``index A B C`` brings everything up to date, and the index is
 compared with a clean rebuild of the final tree: files and chunk counts, vectors, and the
@@ -119,6 +122,24 @@ def kill(process: subprocess.Popen) -> bool:
     return False
 
 
+class LockProbe:
+    """Takes the writer lock every ``every_s`` and lets it go; records how long each wait was."""
+
+    def __init__(self, index: Path, every_s: float = 1.0) -> None:
+        self.index, self.every_s = index, every_s
+        self.waits: list[float] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, name="lock-probe", daemon=True)
+
+    def run(self) -> None:
+        from desktop_app.core.lock import WriterLock
+
+        while not self.stop.wait(self.every_s):
+            started = time.monotonic()
+            with WriterLock(self.index, purpose="soak lock probe"):
+                self.waits.append(time.monotonic() - started)
+
+
 def snapshot(index: Path) -> dict[str, object]:
     """Files with their chunk counts, chunk and vector counts, and the top-10 paths of each query."""
     from desktop_app.core.config import Settings
@@ -158,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     searchers = Searchers(index, args.searchers)
     for thread in searchers.threads:
         thread.start()
+    probe = LockProbe(index)
+    probe.thread.start()
     churn = Churn(list(folders.values()), rng)
     kills = {"watch": 0, "terminal": 0}
     terminal: subprocess.Popen | None = None
@@ -180,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
             watch = cli("watch", "--index", str(index), stdout=logs, stderr=logs)
             next_watch_kill = time.monotonic() + rng.uniform(20, 40)
         time.sleep(rng.uniform(0.05, 0.4))
+    probe.stop.set()
+    probe.thread.join()
     if terminal is not None:
         terminal.wait()
     time.sleep(3)  # the watcher's last batch
@@ -199,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
         "p50_ms": round(1000 * latencies[len(latencies) // 2], 1) if latencies else None,
         "p95_ms": round(1000 * latencies[int(len(latencies) * 0.95)], 1) if latencies else None,
         "files_churned": churn.count, "kills": kills, "terminal_runs": step,
+        "lock_waits": len(probe.waits), "lock_wait_max_s": round(max(probe.waits, default=0.0), 2),
+        "lock_wait_p95_s": round(sorted(probe.waits)[int(len(probe.waits) * 0.95)], 2) if probe.waits else None,
         "files": len(soaked["files"]), "chunks": soaked["chunks"], "vectors": soaked["vectors"],
         "repaired_at_open": soaked["repaired"],
         "equal_files": soaked["files"] == fresh["files"], "equal_chunks": soaked["chunks"] == fresh["chunks"],

@@ -1,7 +1,9 @@
-"""Start-up: time until the window is visible, and until the first search's results are shown
-(which includes importing torch and loading the model). Runs the real window offscreen.
+"""Start-up: time until the window is visible, until a query typed at launch shows results (by
+words, before the model is loaded) and until the same list is ranked by meaning (torch imported,
+model loaded). Runs the real window offscreen on an index of Cranfield abstracts.
 
-    python bench/startup.py [--model DIR] [--index DIR]   # exits 1 when the window takes >= 1 s
+    python bench/startup.py [--model DIR] [--index DIR] [--docs N]
+    # exits 1 when the window takes >= 1 s or the first results >= 2 s
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+WORK = REPO / "bench" / "work" / "startup"
+VISIBLE_TARGET_S = 1.0
+FIRST_RESULTS_TARGET_S = 2.0
 PROBE = """
 import sys, time
 started = time.perf_counter()
@@ -23,6 +28,7 @@ from desktop_app.gui.app import MainWindow
 from desktop_app.gui.settings import open_qsettings
 app = QApplication([])
 window = MainWindow(open_qsettings(sys.argv[1]))
+window.query.setText("how do wings stall")  # typed at launch
 window.show()
 app.processEvents()
 visible = time.perf_counter() - started
@@ -30,11 +36,14 @@ torch_at_show = "torch" in sys.modules
 times = {}
 def ready():
     times["model_ready_s"] = time.perf_counter() - started
-    window.query.setText("how do wings stall")
-    window.run_search()
 def shown(result):
-    times["first_results_s"] = time.perf_counter() - started
-    times["first_search_ms"] = result.took_ms
+    now = time.perf_counter() - started
+    if "first_results_s" not in times:
+        times.update(first_results_s=now, first_mode=result.mode, first_hits=len(result.hits),
+                     torch_imported_by_first_results="torch" in sys.modules)
+        if result.mode == "keyword":
+            return  # ranked by words: the model's ranking follows
+    times.update(meaning_results_s=now, meaning_mode=result.mode, first_search_ms=result.took_ms)
     window.close()
     app.quit()
 window.model_ready.connect(ready)
@@ -46,14 +55,34 @@ print(json.dumps({"window_visible_s": visible, "torch_imported_before_show": tor
 """
 
 
+def build_index(model: Path, docs: int) -> Path:
+    """An index of the first ``docs`` Cranfield abstracts, made once per model."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import quality
+    import testsets
+
+    index = WORK / f"index-{model.name}-{docs}"
+    if (index / "index.sqlite3").exists():
+        return index
+    folder = WORK / f"cranfield-{docs}"
+    collection = testsets.load(testsets.DATASETS / "cranfield")
+    quality.write_documents(dict(list(collection.documents.items())[:docs]), folder)
+    env = dict(quality.cli_env(), DESKTOP_SEARCH_MODEL=str(model), DESKTOP_SEARCH_DEVICE="cpu")
+    subprocess.run([sys.executable, "-m", "desktop_app", "index", str(folder), "--index", str(index)], env=env,
+                   cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+    return index
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=REPO / "models" / "bge-m3-lite")
-    parser.add_argument("--index", type=Path, help="an existing index (default: a new, empty one)")
+    parser.add_argument("--index", type=Path, help="an existing index (default: --docs Cranfield abstracts)")
+    parser.add_argument("--docs", type=int, default=300, help="Cranfield abstracts in the default index")
     args = parser.parse_args()
+    index = args.index or build_index(args.model.resolve(), args.docs)
     with tempfile.TemporaryDirectory() as work:
         ini = Path(work) / "settings.ini"
-        ini.write_text(f"[General]\nmodel={args.model}\nindex_dir={args.index or Path(work) / 'index'}\n")
+        ini.write_text(f"[General]\nmodel={args.model}\nindex_dir={index}\n")
         env = dict(os.environ, QT_QPA_PLATFORM="offscreen", HF_HUB_OFFLINE="1")
         done = subprocess.run([sys.executable, "-c", PROBE, str(ini)], capture_output=True, text=True, env=env,
                               cwd=REPO, timeout=600)
@@ -63,7 +92,9 @@ def main() -> int:
     result = {k: round(v, 3) if isinstance(v, float) else v
               for k, v in json.loads(done.stdout.strip().splitlines()[-1]).items()}
     print(json.dumps(result, indent=2))
-    return 0 if result["window_visible_s"] < 1.0 and not result["torch_imported_before_show"] else 1
+    met = (result["window_visible_s"] < VISIBLE_TARGET_S and not result["torch_imported_before_show"]
+           and result["first_results_s"] < FIRST_RESULTS_TARGET_S)
+    return 0 if met else 1
 
 
 if __name__ == "__main__":

@@ -205,10 +205,26 @@ def test_a_phrase_nobody_wrote_does_not_empty_the_results(index, encoder, settin
     for mode in ("keyword", "hybrid"):
         result = searcher.search('papers on "jet engines that whisper" and nozzle noise', mode=mode)
         assert result.hits and result.hits[0].path.endswith("noise.txt")
-        assert all(hit.without_phrase for hit in result.hits) and result.note == ""
+        assert all(hit.without_phrase for hit in result.hits)
+        assert result.note == 'no indexed text holds the phrase "jet engines that whisper": these hits do not hold it'
         held = searcher.search('"boundary layer separates" and heating of blunt bodies', mode=mode, k=3)
         assert held.hits[0].path.endswith("stall.txt") and not held.hits[0].without_phrase
         assert held.hits[1].path.endswith("heat.txt"), "the rest of the top k come from the ranking without it"
         assert all(hit.without_phrase for hit in held.hits[1:])
         assert len({hit.path for hit in held.hits}) == len(held.hits)
     assert searcher.search('"jet engines that whisper"', mode="keyword").to_dict()["hits"][0]["without_phrase"]
+
+
+def test_a_chunk_without_vectors_stands_in_with_what_encoded_chunks_score_at_its_keyword_score() -> None:
+    from desktop_app.core.search import stand_in_scores
+
+    keyword = {1: 10.0, 2: 8.0, 3: 6.0, 4: 4.0, 5: 2.0, 6: 9.0, 7: 3.0}
+    # encoded chunks 1-5: fused = 0.2 + 0.5 x (keyword / best); 6 and 7 have no vectors yet
+    ranked = [(cid, 0.2 + 0.5 * keyword[cid] / 10.0) for cid in (1, 2, 3, 4, 5)] + [(6, 0.0), (7, 0.0)]
+    dense = {cid: 0.5 for cid in (1, 2, 3, 4, 5)}
+    scores = dict(stand_in_scores(ranked, dense, keyword))
+    assert scores[6] == pytest.approx(0.65) and scores[7] == pytest.approx(0.35)
+    assert [cid for cid, _ in stand_in_scores(ranked, dense, keyword)] == [1, 6, 2, 3, 4, 7, 5]
+    nothing_encoded = stand_in_scores([(cid, 0.0) for cid in keyword], {}, keyword)
+    assert [cid for cid, _ in nothing_encoded] == sorted(keyword, key=lambda cid: -keyword[cid]), "keyword order"
+    assert stand_in_scores(ranked[:5], dense, keyword) == ranked[:5], "everything encoded: unchanged"

@@ -8,9 +8,9 @@ scale by dividing by the best candidate's score for that query: raw BGE-M3 scale
 between channels and between models (the lite model's sparse head is not calibrated).
 
 A mixed index (stage 2 still encoding, or a file past its meaning cap) holds chunks with words
-only. Hybrid search then also asks the keyword channel, and a chunk without vectors takes its
-keyword score (on the same common scale) in place of the fused score it cannot have yet: see
-:func:`stand_in_scores` and bench/README.md ("Search over a mixed index").
+only. Hybrid search then also asks the keyword channel, and a chunk without vectors stands in
+with the fused score that encoded chunks get at its keyword score: see :func:`stand_in_scores`
+and bench/README.md ("Search over a mixed index").
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from desktop_app.core.source import Restriction, SearchSource
 
 FUSIONS = ("max", "raw")
+# A mixed index's stand-in scores come from a line fitted to at least this many encoded candidates.
+MIN_CALIBRATION_PAIRS = 5
 MODEL_LOADING_NOTE = "ranked by words; meaning-based ranking in a moment (the model is loading)"
 MAX_QUERY_CHARS = 2000
 MAX_K = 1000
@@ -456,18 +458,29 @@ class Searcher:
 
 def stand_in_scores(ranked: list[tuple[int, float]], dense: dict[int, float],
                     keyword: dict[int, float]) -> list[tuple[int, float]]:
-    """The ranking of a mixed index: a chunk with vectors keeps its fused score; one without them
-    (no dense score) stands in with its keyword score over the best keyword score among the
-    candidates, the same common scale the fusion puts every channel on.
+    """The ranking of a mixed index: a chunk with vectors keeps its fused score; one without them (no
+    dense score) stands in with the fused score that chunks with vectors get, in this query, at its
+    keyword score: a line fitted by least squares to the (keyword, fused) pairs of the encoded
+    candidates that hold a query word, keyword scores taken over the best among the candidates.
 
-    So with nothing encoded hybrid ranks exactly as keyword search does, with everything encoded
-    exactly as before, and in between a chunk is ranked by the best evidence it has.
+    So with nothing encoded hybrid ranks exactly as keyword search does (no pairs: the keyword
+    score itself), with everything encoded exactly as before, and in between a chunk without
+    vectors ranks where an average chunk with its words would.
     """
     unencoded = [cid for cid, _ in ranked if cid not in dense]
     if not unencoded:
         return ranked
     best = max(keyword.values(), default=0.0)
-    stand_in = {cid: keyword.get(cid, 0.0) / best if best > 0 else 0.0 for cid in unencoded}
+    if best <= 0:
+        return ranked
+    pairs = np.array([(keyword[cid] / best, score) for cid, score in ranked
+                      if cid in dense and keyword.get(cid, 0.0) > 0])
+    slope, intercept = 1.0, 0.0
+    if len(pairs) >= MIN_CALIBRATION_PAIRS and np.ptp(pairs[:, 0]) > 0:
+        fitted_slope, fitted_intercept = np.polyfit(pairs[:, 0], pairs[:, 1], 1)
+        if fitted_slope > 0:
+            slope, intercept = float(fitted_slope), float(fitted_intercept)
+    stand_in = {cid: intercept + slope * keyword.get(cid, 0.0) / best for cid in unencoded}
     return sorted(((cid, stand_in.get(cid, score)) for cid, score in ranked), key=lambda item: -item[1])
 
 
