@@ -22,6 +22,14 @@ def index(settings):
     opened.close()
 
 
+def stall_documents(folder: Path, count: int) -> Path:
+    """``count`` one-line text files, one chunk each."""
+    folder.mkdir()
+    for i in range(count):
+        (folder / f"doc{i:03d}.txt").write_text(f"Document {i} about compressor stall number {i}.")
+    return folder
+
+
 def run(index, encoder, settings, *paths, **kwargs):
     return Indexer(index, encoder, settings).run(list(paths), **kwargs)
 
@@ -118,10 +126,7 @@ def test_progress_reports_files_tokens_and_eta(index, encoder, settings, aero_co
 
 
 def test_cancel_while_reading_keeps_what_was_committed(index, encoder, settings, tmp_path) -> None:
-    folder = tmp_path / "many"
-    folder.mkdir()
-    for i in range(700):
-        (folder / f"doc{i:03d}.txt").write_text(f"Document {i} about compressor stall number {i}.")
+    folder = stall_documents(tmp_path / "many", 700)
     control = RunControl()
 
     def cancel_after_first_commit(progress):
@@ -139,10 +144,7 @@ def test_cancel_while_reading_keeps_what_was_committed(index, encoder, settings,
 
 def test_cancel_while_encoding_keeps_every_file_findable_and_resumes_without_reading(
         index, encoder, settings, tmp_path) -> None:
-    folder = tmp_path / "many"
-    folder.mkdir()
-    for i in range(150):
-        (folder / f"doc{i:03d}.txt").write_text(f"Document {i} about compressor stall number {i}.")
+    folder = stall_documents(tmp_path / "many", 150)
     control = RunControl()
 
     def cancel_after_first_batch(progress):
