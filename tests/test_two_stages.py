@@ -228,3 +228,5 @@ def test_a_chunk_without_vectors_stands_in_with_what_encoded_chunks_score_at_its
     nothing_encoded = stand_in_scores([(cid, 0.0) for cid in keyword], {}, keyword)
     assert [cid for cid, _ in nothing_encoded] == sorted(keyword, key=lambda cid: -keyword[cid]), "keyword order"
     assert stand_in_scores(ranked[:5], dense, keyword) == ranked[:5], "everything encoded: unchanged"
+    barely = [cid for cid, _ in stand_in_scores(ranked, dense, keyword, encoded_share=0.0)]
+    assert barely == sorted(keyword, key=lambda cid: -keyword[cid]), "while few are encoded, words lead"

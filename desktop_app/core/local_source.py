@@ -68,6 +68,12 @@ class LocalSource:
         """Chunks searchable by their words only (vectors pending, or past their file's meaning cap)."""
         return max(self.index.keyword_count - self.index.vector_count, 0)
 
+    @property
+    def encoded_share(self) -> float:
+        """The share of chunks that have their vectors (1.0 for an empty index)."""
+        words = self.index.keyword_count
+        return min(self.index.vector_count / words, 1.0) if words else 1.0
+
     def roots(self) -> list[str]:
         return self.store.roots()
 

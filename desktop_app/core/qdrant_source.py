@@ -58,6 +58,10 @@ class QdrantSource:
         """A collection holds encoded chunks only (words alone are not points)."""
         return 0
 
+    @property
+    def encoded_share(self) -> float:
+        return 1.0
+
     def roots(self) -> list[str]:
         return self.index.store.roots()
 

@@ -2,7 +2,7 @@
 
 | operator | meaning |
 | --- | --- |
-| ``"exact phrase"`` | hits whose text holds the phrase first (every mode; the channels still rank); the rest of the top k, when fewer hold it, marked as without it. One quoted word among other words is ranked, not required (prose's scare quotes) |
+| ``"exact phrase"`` | hits that hold the phrase first (every mode); then the rest, marked |
 | ``-word``, ``-"a phrase"`` | drop hits that hold it |
 | ``a OR b`` | keyword channel: either word (it matches any query word already; OR is not searched) |
 | ``ext:pdf``, ``type:pdf`` | by extension; repeat for either |
@@ -10,6 +10,8 @@
 | ``name:TEXT`` | the file name contains TEXT (case-insensitive) |
 | ``after:YYYY-MM-DD``, ``before:YYYY-MM-DD`` | by the file's modification date (local days) |
 
+When fewer than k hits hold a phrase, the rest of the top k come from the ranking without it,
+marked; one quoted word among other words is ranked, not required (prose's scare quotes).
 Phrases and exclusions match the keyword index's terms (stems, folded accents), so ``-draft``
 also drops "drafts". A malformed operator is a :class:`UsageError`, never an empty result.
 """

@@ -343,7 +343,7 @@ class Searcher:
         scores, contributions = self.exact_scores(active, encoded, keyword, candidates)
         ranked = self.rank(active, encoded, candidates, scores, fusion)
         if encoded is not None and keyword:
-            ranked = stand_in_scores(ranked, scores.get("dense", {}), keyword)
+            ranked = stand_in_scores(ranked, scores.get("dense", {}), keyword, self.source.encoded_share)
         found_by = {channel: set(top) for channel, top in tops.items()}
         return self.group(ranked, scores, contributions, words, found_by, k)
 
@@ -457,15 +457,17 @@ class Searcher:
 
 
 def stand_in_scores(ranked: list[tuple[int, float]], dense: dict[int, float],
-                    keyword: dict[int, float]) -> list[tuple[int, float]]:
+                    keyword: dict[int, float], encoded_share: float = 1.0) -> list[tuple[int, float]]:
     """The ranking of a mixed index: a chunk with vectors keeps its fused score; one without them (no
     dense score) stands in with the fused score that chunks with vectors get, in this query, at its
     keyword score: a line fitted by least squares to the (keyword, fused) pairs of the encoded
     candidates that hold a query word, keyword scores taken over the best among the candidates.
 
-    So with nothing encoded hybrid ranks exactly as keyword search does (no pairs: the keyword
-    score itself), with everything encoded exactly as before, and in between a chunk without
-    vectors ranks where an average chunk with its words would.
+    Every candidate's score is then blended with its keyword score by the index's share of encoded
+    chunks (``encoded_share``): while few are encoded, a line fitted to few is noisy and words lead.
+    So with nothing encoded hybrid ranks exactly as keyword search does, with everything encoded
+    exactly as before, and in between a chunk without vectors ranks where an average chunk with
+    its words would.
     """
     unencoded = [cid for cid, _ in ranked if cid not in dense]
     if not unencoded:
@@ -481,7 +483,9 @@ def stand_in_scores(ranked: list[tuple[int, float]], dense: dict[int, float],
         if fitted_slope > 0:
             slope, intercept = float(fitted_slope), float(fitted_intercept)
     stand_in = {cid: intercept + slope * keyword.get(cid, 0.0) / best for cid in unencoded}
-    return sorted(((cid, stand_in.get(cid, score)) for cid, score in ranked), key=lambda item: -item[1])
+    share = min(max(encoded_share, 0.0), 1.0)
+    return sorted(((cid, (1 - share) * keyword.get(cid, 0.0) / best + share * stand_in.get(cid, score))
+                   for cid, score in ranked), key=lambda item: -item[1])
 
 
 def meaning_of(row: ChunkRow) -> str:

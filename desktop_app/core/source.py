@@ -34,6 +34,10 @@ class SearchSource(Protocol):
     def unencoded(self) -> int:
         """Chunks found by their words only (no vectors yet): hybrid search then asks the keyword channel."""
 
+    @property
+    def encoded_share(self) -> float:
+        """The share of chunks that have their vectors (1.0 when all do)."""
+
     def roots(self) -> list[str]: ...
 
     def restrict(self, query: Query) -> tuple[Restriction, str]:
