@@ -583,7 +583,6 @@ class EncodeMeter:
 
     def __init__(self, pending_by_file: dict[int, int], pending_tokens: int, indexed_files: int) -> None:
         self.files = pending_by_file
-        self.file_of: dict[int, int] = {}
         self.total = max(indexed_files, len(pending_by_file))
         self.done = self.total - len(pending_by_file)
         self.tokens_left = pending_tokens
