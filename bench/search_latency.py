@@ -41,7 +41,8 @@ CLUSTERS = 2000
 CHUNKS_PER_FILE = 10
 FOLDERS = 100  # files spread over /synthetic/d0 .. d99: an in: filter on one keeps 1% of the chunks
 TARGETS = {"p50_ms": 30.0, "p95_ms": 100.0, "dense_recall_at_10": 0.98, "filtered_1pct_p95_ms": 100.0,
-           "filtered_k_hits_all_inside": 1.0, "keyword_p95_ms": 100.0, "hybrid_with_keyword_p95_ms": 100.0}
+           "filtered_k_hits_all_inside": 1.0, "keyword_p95_ms": 100.0, "hybrid_with_keyword_p95_ms": 100.0,
+           "first_keyword_query_s": 2.0}
 
 
 def rss_mb() -> float:
@@ -198,8 +199,13 @@ def timed(searcher: Searcher, names: list[str], **options: object) -> list[float
 def measure(folder: Path, queries: int, dim: int, sparse_checks: int = 20) -> dict[str, float]:
     words_s = give_words(folder)
     base_rss = rss_mb()
+    first_words = SyntheticCorpus(dim, seed=2).words(QUERY_WORDS)
     started = time.perf_counter()
-    index = Index.open(folder)
+    index = Index.open(folder, load_in_background=True)  # as the window, the server and the CLI open it
+    open_s = time.perf_counter() - started
+    first = Searcher(index, PrecomputedEncoder({}, dim)).search(first_words, k=10, mode="keyword")
+    first_keyword_s = time.perf_counter() - started
+    index.wait_until_loaded()
     load_s = time.perf_counter() - started
     index_rss = rss_mb() - base_rss
     with index.writer("search_latency"):  # saves the caches when this open had to rebuild them
@@ -251,7 +257,9 @@ def measure(folder: Path, queries: int, dim: int, sparse_checks: int = 20) -> di
         "sparse_every_posting_p50_ms": round(statistics.median(exact_ms), 2),
         "sparse_postings_p50_ms": round(statistics.median(pruned_ms), 2),
         "sparse_recall": round(float(np.mean(overlap)), 4),
-        "open_s": round(load_s, 2), "ram_mb": round(index_rss), "disk_mb": round(disk / 2**20),
+        "open_s": round(open_s, 2), "first_keyword_query_s": round(first_keyword_s, 2),
+        "first_keyword_hits": len(first.hits), "caches_loaded_s": round(load_s, 2),
+        "ram_mb": round(index_rss), "disk_mb": round(disk / 2**20),
         **({"words_added_s": words_s} if words_s else {}),
     }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -14,7 +15,8 @@ from desktop_app.core import indexer as indexer_module
 from desktop_app.core.engine import Engine
 from desktop_app.core.index import Index
 from desktop_app.core.indexer import Indexer, RunControl
-from desktop_app.core.search import Searcher
+from desktop_app.core.search import CACHES_LOADING_NOTE, Searcher
+from desktop_app.core.vectors import VectorIndex
 
 
 @pytest.fixture
@@ -230,3 +232,55 @@ def test_a_chunk_without_vectors_stands_in_with_what_encoded_chunks_score_at_its
     assert stand_in_scores(ranked[:5], dense, keyword) == ranked[:5], "everything encoded: unchanged"
     barely = [cid for cid, _ in stand_in_scores(ranked, dense, keyword, encoded_share=0.0)]
     assert barely == sorted(keyword, key=lambda cid: -keyword[cid]), "while few are encoded, words lead"
+
+
+def test_an_index_answers_by_words_while_its_caches_load(index, encoder, settings, aero_corpus, monkeypatch) -> None:
+    """A big index reads its caches for seconds: keyword searches read FTS5 meanwhile, with the same
+    ranking; hybrid ones answer by words with a note; whatever needs the caches waits for them."""
+    Indexer(index, encoder, settings).run([aero_corpus])
+    index.close()
+    expected = Searcher(Index.open(settings.index_dir), encoder).search("boundary layer of a wing", mode="keyword")
+    release = threading.Event()
+    load = VectorIndex.load_or_create
+
+    def slow_load(self: VectorIndex) -> bool:
+        assert release.wait(30)
+        return load(self)
+
+    monkeypatch.setattr(VectorIndex, "load_or_create", slow_load)
+    engine = Engine.open(settings, load=False)
+    try:
+        engine.answer_by_words_until_loaded()
+        encoder_loaded = engine.encoder.load()  # the model is in; the caches are not
+        assert encoder_loaded.loaded and not engine.index.loaded
+        early = engine.search("boundary layer of a wing", mode="keyword")
+        assert [(h.path, h.chunk_id) for h in early.hits] == [(h.path, h.chunk_id) for h in expected.hits]
+        assert [h.score for h in early.hits] == pytest.approx([h.score for h in expected.hits], rel=1e-5)
+        hybrid = engine.search("boundary layer of a wing")
+        assert hybrid.mode == "keyword" and hybrid.note == CACHES_LOADING_NOTE and hybrid.hits
+        assert not engine.index.loaded
+        release.set()
+        engine.load_model()  # waits for the caches too
+        assert engine.index.loaded and engine.index.vector_count == engine.index.store.encoded_count() > 0
+        later = engine.search("boundary layer of a wing")
+        assert later.mode == "hybrid" and later.note == "" and "dense" in later.channels
+    finally:
+        release.set()
+        engine.close()
+
+
+def test_a_cache_that_cannot_load_says_why_to_whoever_waits(tmp_path, spec, monkeypatch) -> None:
+    index = Index.open(tmp_path / "index", create=True)
+    index.bind_model(spec)
+    index.close()
+
+    def broken(self: VectorIndex) -> bool:
+        raise MemoryError("no room for the vector cache")
+
+    monkeypatch.setattr(VectorIndex, "load_or_create", broken)
+    reopened = Index.open(tmp_path / "index", load_in_background=True)
+    with pytest.raises(MemoryError, match="no room for the vector cache"):
+        reopened.wait_until_loaded()
+    with pytest.raises(MemoryError):
+        assert reopened.vector_count
+    reopened.close()

@@ -143,10 +143,11 @@ class Engine:
         self.searcher.wait_for_model = False
 
     def load_model(self) -> None:
-        """Import torch and load the model now (in the caller's thread)."""
+        """Import torch and load the model now (in the caller's thread), and wait for the index's caches."""
         if self.encoder is None:
             raise UsageError("this engine was opened without a model")
         self.encoder.load()
+        self.index.wait_until_loaded()  # the caches the model's channels search
 
     def load_in_background(self, on_error: Callable[[str], None]) -> threading.Thread:
         """:meth:`answer_by_words_until_loaded`, and load the model in a thread of its own; ``on_error``
@@ -296,7 +297,7 @@ def _open_index(folder: Path, create: bool, wanted: Backend | None) -> Index:
     """The index in ``folder`` with the backend it recorded; a new index records ``wanted``."""
     backend = check_switch(folder, wanted)
     if backend.kind == "local":
-        index = Index.open(folder, create=create)
+        index = Index.open(folder, create=create, load_in_background=True)
     else:
         from desktop_app.core.qdrant_index import QdrantIndex
 

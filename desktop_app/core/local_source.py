@@ -55,8 +55,14 @@ class LocalSource:
         self.helper = helper
 
     def refresh(self) -> None:
-        """Apply what other processes wrote since the last search."""
-        self.index.catch_up(self.store)
+        """Apply what other processes wrote since the last search (the caches do once they are in)."""
+        if self.index.loaded:
+            self.index.catch_up(self.store)
+
+    @property
+    def ready(self) -> bool:
+        """The caches are in memory; until then keyword searches read FTS5 and the rest waits."""
+        return self.index.loaded
 
     @property
     def empty(self) -> bool:
@@ -66,13 +72,18 @@ class LocalSource:
     @property
     def unencoded(self) -> int:
         """Chunks searchable by their words only (vectors pending, or past their file's meaning cap)."""
+        if not self.index.loaded:
+            return self.store.chunk_count() - self.store.encoded_count()
         return max(self.index.keyword_count - self.index.vector_count, 0)
 
     @property
     def encoded_share(self) -> float:
         """The share of chunks that have their vectors (1.0 for an empty index)."""
-        words = self.index.keyword_count
-        return min(self.index.vector_count / words, 1.0) if words else 1.0
+        if not self.index.loaded:
+            words, encoded = self.store.chunk_count(), self.store.encoded_count()
+        else:
+            words, encoded = self.index.keyword_count, self.index.vector_count
+        return min(encoded / words, 1.0) if words else 1.0
 
     def roots(self) -> list[str]:
         return self.store.roots()
@@ -120,7 +131,15 @@ class LocalSource:
         return [rows[cid] for cid in firsts if cid in rows]
 
     def keyword_top(self, text: str, depth: int, restriction: Restriction | None) -> list[tuple[int, float]]:
-        """BM25 of the best ``depth`` matches, best first, from the keyword cache (FTS5's ranking)."""
+        """BM25 of the best ``depth`` matches, best first, from the keyword cache (FTS5's ranking), or
+        from FTS5 itself while the cache is still loading (0.45 s at a million chunks, the cache 25 ms)."""
+        if not self.index.loaded:
+            expression = fts_query(text)
+            if not expression:
+                return []
+            if restriction is None:
+                return self.store.keyword_top(expression, depth)
+            return self.store.keyword_top(expression, depth, restriction.allowed, restriction.blocked)
         terms = analyze.terms(text)
         if restriction is None:
             return self.index.keywords.bm25_top(terms, depth)

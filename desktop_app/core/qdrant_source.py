@@ -50,6 +50,10 @@ class QdrantSource:
         self.index.catch_up()
 
     @property
+    def ready(self) -> bool:
+        return True
+
+    @property
     def empty(self) -> bool:
         return not self.index.bound
 

@@ -45,6 +45,7 @@ FUSIONS = ("max", "raw")
 # A mixed index's stand-in scores come from a line fitted to at least this many encoded candidates.
 MIN_CALIBRATION_PAIRS = 5
 MODEL_LOADING_NOTE = "ranked by words; meaning-based ranking in a moment (the model is loading)"
+CACHES_LOADING_NOTE = "ranked by words; meaning-based ranking in a moment (the index is opening)"
 MAX_QUERY_CHARS = 2000
 MAX_K = 1000
 CANDIDATES_PER_CHANNEL = 100
@@ -265,6 +266,8 @@ class Searcher:
         by_words = ""
         if mode != "keyword" and self.encoder is not None and not self.encoder.loaded and not self.wait_for_model:
             mode, active, by_words = "keyword", {"keyword": 1.0}, MODEL_LOADING_NOTE
+        elif mode != "keyword" and not self.source.ready and not self.wait_for_model:
+            mode, active, by_words = "keyword", {"keyword": 1.0}, CACHES_LOADING_NOTE
         elif mode != "keyword" and self.encoder is not None:
             self.encoder.load()  # before the clock starts: took_ms is the search, not the model load
         started = time.perf_counter()

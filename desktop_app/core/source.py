@@ -27,6 +27,10 @@ class SearchSource(Protocol):
         """Catch up with what other processes wrote since the last search."""
 
     @property
+    def ready(self) -> bool:
+        """Every channel can answer now (a local index may still be reading its caches)."""
+
+    @property
     def empty(self) -> bool:
         """Nothing indexed yet (no model bound)."""
 
