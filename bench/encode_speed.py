@@ -1,6 +1,6 @@
 """CPU (or GPU) encoding throughput: our encoder against BGEM3FlagModel.encode's defaults.
 
-Both run in this process, on the same texts (a realistic mix of chunk lengths cut from the
+All run in this process, on the same texts (a realistic mix of chunk lengths cut from the
 Cranfield abstracts), producing dense + sparse outputs, on a BGE-M3-sized model with random
 weights (bench/sized_model.py). Prints tokens/s and the ratio; exits 1 below ``--target``.
 
@@ -67,6 +67,20 @@ def time_flagembedding(model_dir: Path, texts: list[str], device: str) -> float:
     return time.perf_counter() - started
 
 
+def time_plain_torch(model_dir: Path, texts: list[str], bf16: bool) -> float:
+    """Seconds for a plain transformers forward of the texts in batches of 8 (the body only, no heads)."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer, model = AutoTokenizer.from_pretrained(str(model_dir)), AutoModel.from_pretrained(str(model_dir)).eval()
+    started = time.perf_counter()
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        for first in range(0, len(texts), 8):
+            model(**tokenizer(texts[first:first + 8], padding=True, truncation=True, max_length=512,
+                              return_tensors="pt"))
+    return time.perf_counter() - started
+
+
 def time_ours(model_dir: Path, texts: list[str], device: str, dtype: str) -> tuple[float, str]:
     encoder = Encoder(load_spec(model_dir), device=device, dtype=dtype).load()
     encoder.encode(texts[:2], max_length=64)
@@ -81,6 +95,8 @@ def main() -> int:
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--target", type=float, default=3.0)
     parser.add_argument("--model", type=Path, default=Path(__file__).parent / "work" / "bge-m3-sized")
+    parser.add_argument("--runtimes", default="openvino-fp32,onnx-int8",
+                        help="CPU runtimes to time beside fp32 and auto (each forced, fidelity not checked)")
     args = parser.parse_args()
     model_dir = build(args.model)
     encoder = Encoder(load_spec(model_dir), device=args.device).load()
@@ -89,12 +105,18 @@ def main() -> int:
     baseline_s = time_flagembedding(model_dir, texts, args.device)
     ours_fp32_s, _ = time_ours(model_dir, texts, args.device, "fp32" if args.device == "cpu" else "fp16")
     ours_auto_s, dtype = time_ours(model_dir, texts, args.device, "auto")
+    forced = {name: time_ours(model_dir, texts, args.device, name)[0]
+              for name in args.runtimes.split(",") if name and args.device == "cpu"}
+    plain_s = time_plain_torch(model_dir, texts, bf16=dtype in ("bf16", "openvino-bf16"))
     result = {
         "device": args.device, "texts": len(texts), "tokens": tokens,
         "flagembedding_default_tokens_per_s": round(tokens / baseline_s, 1),
         "ours_fp32_tokens_per_s": round(tokens / ours_fp32_s, 1),
         "ours_auto_tokens_per_s": round(tokens / ours_auto_s, 1), "auto_dtype": dtype,
         "ratio_fp32": round(baseline_s / ours_fp32_s, 2), "ratio_auto": round(baseline_s / ours_auto_s, 2),
+        "plain_torch_forward_tokens_per_s": round(tokens / plain_s, 1),
+        "auto_over_plain_torch": round(plain_s / ours_auto_s, 2),
+        **{f"ours_{name}_tokens_per_s": round(tokens / seconds, 1) for name, seconds in forced.items()},
     }
     if args.device == "cuda":
         result["share_of_h100_reference"] = round(tokens / ours_auto_s / H100_REFERENCE_TOKENS_PER_S, 3)

@@ -40,7 +40,8 @@ def add_wait_option(parser: argparse.ArgumentParser) -> None:
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=DEVICES, help="where to run the model (default: auto = CUDA if present)")
-    parser.add_argument("--dtype", choices=DTYPES, help="model precision (default: auto = fp16 on CUDA, fp32 on CPU)")
+    parser.add_argument("--dtype", choices=DTYPES, help="model precision or CPU runtime (default: auto = fp16 on "
+                        "CUDA; on a CPU what the start-up probe measured fastest at the fp32 model's fidelity)")
 
 
 def add_ocr_option(parser: argparse.ArgumentParser) -> None:

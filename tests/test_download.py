@@ -119,7 +119,7 @@ def half_finished_download(hub_cache: Path, lite_model_dir: Path) -> Path:
     (cache / "refs").mkdir()
     (cache / "refs" / "main").write_text("d" * 40)
     for file in lite_model_dir.iterdir():
-        if file.name != "model.safetensors":
+        if file.is_file() and file.name != "model.safetensors":  # not the CPU runtimes converted beside it
             (snapshot / file.name).write_bytes(file.read_bytes())
     (cache / "blobs" / ("e" * 64 + ".incomplete")).write_bytes(b"\0" * 1000)
     (snapshot / "model.safetensors").symlink_to(cache / "blobs" / ("e" * 64))  # not there yet

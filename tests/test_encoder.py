@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from desktop_app.core.encoder import Encoder, batch_size_for, plan_batches
+from desktop_app.core.encoder import Encoder, Encoding, batch_size_for, plan_batches
 from desktop_app.core.errors import ModelError
 
 TEXTS = [
@@ -86,11 +86,11 @@ def test_cuda_out_of_memory_halves_the_batch_then_falls_back_to_cpu(spec) -> Non
     real_forward = fresh.forward
     sizes: list[int] = []
 
-    def forward_that_runs_out_of_gpu_memory(batch_ids, colbert):
+    def forward_that_runs_out_of_gpu_memory(batch_ids, colbert, body):
         sizes.append(len(batch_ids))
         if fresh.device.startswith("cuda"):
             raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
-        return real_forward(batch_ids, colbert)
+        return real_forward(batch_ids, colbert, body)
 
     fresh.forward = forward_that_runs_out_of_gpu_memory
     fresh.device = "cuda:0"
@@ -106,7 +106,7 @@ def test_other_errors_surface_at_once_without_retrying(spec) -> None:
     fresh = Encoder(spec, device="cpu").load()
     calls = []
 
-    def broken_forward(batch_ids, colbert):
+    def broken_forward(batch_ids, colbert, body=None):
         calls.append(len(batch_ids))
         raise RuntimeError("shape mismatch")
 
@@ -119,7 +119,7 @@ def test_other_errors_surface_at_once_without_retrying(spec) -> None:
 def test_out_of_memory_on_one_chunk_on_the_cpu_is_a_clear_error(spec) -> None:
     fresh = Encoder(spec, device="cpu").load()
 
-    def always_out_of_memory(batch_ids, colbert):
+    def always_out_of_memory(batch_ids, colbert, body=None):
         raise torch.cuda.OutOfMemoryError("simulated")
 
     fresh.forward = always_out_of_memory
@@ -139,18 +139,93 @@ def test_texts_longer_than_the_model_window_are_truncated(encoder: Encoder) -> N
     assert encoder.encode([long_text])[0].dense.shape == (encoder.dim,)
 
 
-def test_cpu_dtype_is_bf16_only_with_native_support_and_a_measured_gain(spec, monkeypatch) -> None:
-    from desktop_app.core import encoder as module
+def test_the_cpu_probe_keeps_only_runtimes_that_pass_the_fidelity_gate_and_its_verdict(spec, tmp_path,
+                                                                                      monkeypatch) -> None:
+    """A runtime whose signals drift from fp32 (here torch bf16 made to add noise) is rejected with its
+    figures; the fastest that passes encodes; the verdict is kept and read at the next load."""
+    import shutil
 
-    probe = Encoder(spec, device="cpu", dtype="auto")
-    monkeypatch.setattr(module, "cpu_has_bf16", lambda: False)
-    monkeypatch.setattr(module, "bf16_matmul_is_faster", lambda hidden: True)
-    assert probe.pick_dtype() == "fp32"
-    monkeypatch.setattr(module, "cpu_has_bf16", lambda: True)
-    assert probe.pick_dtype() == "bf16"
-    monkeypatch.setattr(module, "bf16_matmul_is_faster", lambda hidden: False)
-    assert probe.pick_dtype() == "fp32"
-    assert Encoder(spec, device="cpu", dtype="fp32").pick_dtype() == "fp32"
+    import torch
+
+    from desktop_app.core import cpu_runtime
+    from desktop_app.core.models import load_spec
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(spec.path, model_dir, ignore=shutil.ignore_patterns(cpu_runtime.FOLDER_NAME))
+    copy = load_spec(model_dir)
+
+    class NoisyBody(cpu_runtime.TorchBody):
+        def __call__(self, input_ids, mask):
+            hidden = super().__call__(input_ids, mask)
+            return hidden + 0.5 * hidden.std() * torch.randn_like(hidden)
+
+    real_build = cpu_runtime.build_body
+
+    def build(runtime, module, folder, weight_bytes, on_progress):
+        if runtime == cpu_runtime.TORCH_BF16:
+            return NoisyBody(module, bf16=False)
+        return real_build(runtime, module, folder, weight_bytes, on_progress)
+
+    monkeypatch.setattr(cpu_runtime, "build_body", build)
+    monkeypatch.setattr(cpu_runtime, "available", lambda runtime: "" if runtime in ("fp32", "bf16") else "absent here")
+    first = Encoder(copy, device="cpu", dtype="auto").load()
+    verdict = first.verdict
+    assert verdict.chosen == "fp32" and first.dtype == "fp32" and first.describe().endswith("on CPU (fp32)")
+    assert verdict.rejected["bf16"].startswith("fidelity below the gate: dense cosine")
+    assert verdict.fidelity["bf16"]["dense_cosine"] < 0.99 and verdict.tokens_per_s["fp32"] > 0
+    assert verdict.rejected["openvino-fp32"] == "absent here"
+
+    def no_probe(*args, **kwargs):
+        raise AssertionError("the kept verdict must be used")
+
+    monkeypatch.setattr(cpu_runtime, "probe", no_probe)
+    again = Encoder(copy, device="cpu", dtype="auto").load()
+    assert again.dtype == "fp32" and again.verdict == verdict
+    assert again.encode(TEXTS)[0].dense @ first.encode(TEXTS)[0].dense == pytest.approx(1.0, abs=1e-5)
+
+
+def test_fidelity_compares_every_signal_with_fp32() -> None:
+    from desktop_app.core import fidelity
+
+    rng = np.random.default_rng(0)
+    unit = rng.standard_normal(8).astype(np.float32)
+    unit /= np.linalg.norm(unit)
+    vectors = np.eye(3, 8, dtype=np.float32)
+    weights = {token: 1.0 / token for token in range(1, 13)}
+    reference = Encoding(unit, weights, vectors)
+    assert fidelity.measure([reference], [reference]).passes
+    two_swapped = {**weights, 9: 0.0, 10: 0.0, 20: 0.9, 21: 0.8}  # two of the top ten replaced
+    found = fidelity.measure([reference], [Encoding(unit, two_swapped, vectors)])
+    assert found.sparse_top_overlap == pytest.approx(0.8) and not found.passes
+    assert not fidelity.measure([reference], [Encoding(unit, weights, np.roll(vectors, 1, axis=1))]).passes
+
+
+def test_a_conversion_killed_halfway_leaves_nothing_that_is_used(tmp_path) -> None:
+    from desktop_app.core import cpu_runtime
+
+    def killed(into):
+        (into / "body.onnx").write_bytes(b"half a graph")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        cpu_runtime._atomic_folder(tmp_path / "onnx-fp32", killed)
+    assert list(tmp_path.iterdir()) == []
+    built = cpu_runtime._atomic_folder(tmp_path / "onnx-fp32", lambda into: (into / "body.onnx").write_bytes(b"g"))
+    assert (built / "body.onnx").read_bytes() == b"g" and [p.name for p in tmp_path.iterdir()] == ["onnx-fp32"]
+
+
+def test_a_runtime_that_cannot_convert_falls_back_to_fp32_with_one_line(spec, monkeypatch) -> None:
+    from desktop_app.core import cpu_runtime
+
+    def no_room(*args, **kwargs):
+        raise MemoryError("converting the model needs about 5.6 GiB of free memory, 1.2 GiB are free")
+
+    monkeypatch.setattr(cpu_runtime, "build_body", no_room)
+    notices = []
+    fallback = Encoder(spec, device="cpu", dtype="onnx-int8", on_notice=notices.append).load()
+    assert fallback.dtype == "fp32" and fallback.encode(TEXTS)[0].dense.shape == (fallback.dim,)
+    assert notices == ["ONNX Runtime int8 is not usable here (converting the model needs about 5.6 GiB of free "
+                       "memory, 1.2 GiB are free): encoding with torch fp32"]
 
 
 def test_bf16_encodings_stay_close_to_fp32(spec, encoder) -> None:

@@ -216,9 +216,10 @@ def test_status_is_the_json_of_status(api: httpx.Client, served: Served) -> None
     code, out, _ = cli("status", "--json", "--index", str(served.index_dir))
     expected, got = json.loads(out), api.get("/v1/status").json()
     assert code == 0 and set(got) == set(expected)
-    own = ("disk_bytes", "model_loaded")  # the server has loaded its model; `status` never loads one
+    own = ("disk_bytes", "model_loaded", "runtime")  # the server has loaded its model; `status` never loads one
     assert {k: v for k, v in got.items() if k not in own} == {k: v for k, v in expected.items() if k not in own}
     assert got["model_loaded"] and not expected["model_loaded"]
+    assert got["runtime"]["precision"] == "fp32" and got["runtime"]["device"] == "cpu" and expected["runtime"] is None
 
 
 def test_files_come_a_page_at_a_time_with_their_state_and_failure_reason(api: httpx.Client, served: Served) -> None:

@@ -14,10 +14,10 @@ import re
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
+from desktop_app.core.encoding import Encoding
 from desktop_app.core.errors import ModelError, UsageError
 from desktop_app.core.models import ModelSpec
 
@@ -25,16 +25,6 @@ log = logging.getLogger(__name__)
 
 CPU_TOKENS_PER_BATCH = 4096
 MAX_CPU_BATCH = 32
-BF16_MIN_SPEEDUP = 1.3
-
-
-@dataclass
-class Encoding:
-    """One text's BGE-M3 signals: unit dense vector, token-id -> weight, ColBERT vectors."""
-
-    dense: np.ndarray
-    sparse: dict[int, float]
-    colbert: np.ndarray | None = None
 
 
 def batch_size_for(tokens: int, device_type: str) -> int:
@@ -78,6 +68,8 @@ class Encoder:
         self.device = "cpu"
         self.dtype = "fp32"
         self.model = None
+        self.body: Callable | None = None  # the transformer body on the CPU (core/cpu_runtime.py); None on CUDA
+        self.verdict = None  # what the CPU probe measured (cpu_runtime.Verdict), when it ran
         self.load_lock = threading.Lock()  # two threads asking at once load the weights once
         self.tokenizer = None
         self.per_thread = threading.local()
@@ -93,18 +85,21 @@ class Encoder:
 
     @property
     def loaded(self) -> bool:
-        return self.model is not None
+        """Weights in and, on the CPU, the body's runtime chosen: another thread may encode now."""
+        return self.model is not None and (self.body is not None or self.device.startswith("cuda"))
 
     def describe(self) -> str:
         where = "CUDA" if self.device.startswith("cuda") else "CPU"
-        return f"{self.spec.display_name} on {where} ({self.dtype})"
+        from desktop_app.core.cpu_runtime import RUNTIME_LABELS
+
+        return f"{self.spec.display_name} on {where} ({RUNTIME_LABELS.get(self.dtype, self.dtype)})"
 
     def load(self) -> Encoder:
         """Import torch/FlagEmbedding and load the weights; safe to call more than once, from any thread."""
-        if self.model is not None:
+        if self.loaded:
             return self
         with self.load_lock:
-            if self.model is None:
+            if not self.loaded:
                 self._load()
         return self
 
@@ -114,6 +109,8 @@ class Encoder:
 
         self.device = self.pick_device(torch)
         self.dtype = self.pick_dtype()
+        if self.dtype not in ("fp16", "fp32", "bf16") and self.device.startswith("cuda"):
+            raise UsageError(f"{self.dtype} is a CPU runtime; on CUDA use fp16 or fp32")
         try:
             from FlagEmbedding import BGEM3FlagModel
 
@@ -136,7 +133,59 @@ class Encoder:
             for name in ("cls_token", "eos_token", "pad_token", "unk_token")
             if name in special
         }
-        self.model = model  # last: another thread that sees it loaded finds everything ready
+        self.model = model
+        if self.device == "cpu":
+            self.body = self.cpu_body()
+
+    def cpu_body(self) -> Callable:
+        """The body's runtime: the one asked for, or (auto) the probe's verdict for this machine and model."""
+        from desktop_app.core import cpu_runtime
+
+        weight_bytes = sum(p.numel() * 4 for p in self.model.model.parameters())
+        folder = cpu_runtime.conversion_folder(self.spec.path, self.spec.fingerprint())
+        if self.dtype == "auto":
+            key = cpu_runtime.machine_key(self.spec.fingerprint())
+            self.verdict = cpu_runtime.read_verdict(folder, key)
+            if self.verdict is None:
+                self.verdict = self.run_probe(folder, weight_bytes)
+                try:
+                    cpu_runtime.write_verdict(folder, key, self.verdict)
+                except OSError as error:
+                    self.on_notice(f"could not keep the CPU probe's verdict in {folder}: {error}")
+            self.dtype = self.verdict.chosen
+        try:
+            return cpu_runtime.build_body(self.dtype, self.model.model, folder, weight_bytes, self.on_notice)
+        except (MemoryError, OSError, RuntimeError, ImportError) as error:
+            self.on_notice(f"{cpu_runtime.RUNTIME_LABELS.get(self.dtype, self.dtype)} is not usable here "
+                           f"({error}): encoding with torch fp32")
+            self.dtype = cpu_runtime.TORCH_FP32
+            return cpu_runtime.TorchBody(self.model.model, bf16=False)
+
+    def run_probe(self, folder: object, weight_bytes: int) -> object:
+        """Build every CPU runtime this machine has and let the probe pick (core/cpu_runtime.py)."""
+        from desktop_app.core import cpu_runtime, fidelity
+
+        bodies, rejected = {}, {}
+        for name in cpu_runtime.CPU_RUNTIMES:
+            reason = cpu_runtime.available(name)
+            if reason:
+                rejected[name] = reason
+                continue
+            try:
+                bodies[name] = cpu_runtime.build_body(name, self.model.model, folder, weight_bytes, self.on_notice)
+            except (MemoryError, OSError, RuntimeError, ImportError) as error:
+                rejected[name] = f"conversion failed: {error}"
+        texts = list(fidelity.PROBE_TEXTS)
+        tokens = sum(len(ids) for ids in self.thread_tokenizer()(texts, truncation=True,
+                                                                 max_length=self.max_length)["input_ids"])
+
+        def encode_with(body: Callable, probe_texts: list[str]) -> list[Encoding]:
+            return self.encode(probe_texts, colbert=True, body=body)
+
+        self.on_notice("measuring which runtime encodes fastest on this CPU (once per machine and model)")
+        verdict = cpu_runtime.probe(encode_with, bodies, texts, tokens, rejected, cpu_runtime._cpu_model())
+        log.info("CPU runtime probe: %s", verdict)
+        return verdict
 
     def pick_device(self, torch: object) -> str:
         cuda_ok = torch.cuda.is_available()
@@ -147,22 +196,21 @@ class Encoder:
     def pick_dtype(self) -> str:
         on_cuda = self.device.startswith("cuda")
         if self.requested_dtype == "auto":
-            if on_cuda:
-                return "fp16"
-            return "bf16" if cpu_has_bf16() and bf16_matmul_is_faster(self.spec.hidden_size) else "fp32"
+            return "fp16" if on_cuda else "auto"  # on the CPU the probe decides (cpu_body)
         if self.requested_dtype == "fp16" and not on_cuda:
             raise UsageError("fp16 needs a CUDA GPU; on the CPU use fp32 or bf16")
         return self.requested_dtype
 
     def encode(self, texts: list[str], max_length: int | None = None, colbert: bool = False,
-               checkpoint: Callable[[], None] | None = None) -> list[Encoding]:
+               checkpoint: Callable[[], None] | None = None, body: Callable | None = None) -> list[Encoding]:
         """Encode ``texts`` (any order, any lengths) and return results in the same order.
 
         ``checkpoint`` runs before every forward pass: it may block (pause) or raise (cancel).
         """
         if not texts:
             return []
-        self.load()
+        if self.model is None:
+            self.load()
         max_length = min(max_length or self.max_length, self.max_length)
         features = self.thread_tokenizer()(
             list(texts), truncation=True, max_length=max_length, return_attention_mask=False
@@ -175,7 +223,7 @@ class Encoder:
             if checkpoint is not None:
                 checkpoint()
             try:
-                encoded = self.forward([features[i] for i in batch], colbert)
+                encoded = self.forward([features[i] for i in batch], colbert, body or self.body)
             except Exception as error:
                 if not is_out_of_memory(error):
                     raise
@@ -208,12 +256,19 @@ class Encoder:
         self.on_notice(
             f"GPU out of memory on a single {lengths[batch[0]]}-token chunk: continuing on the CPU (slower)"
         )
+        from desktop_app.core.cpu_runtime import TorchBody
+
         self.device, self.dtype = "cpu", "fp32"
         self.model.to("cpu").float()
+        self.body = TorchBody(self.model.model, bf16=False)
         return [batch]
 
-    def forward(self, batch_ids: list[list[int]], colbert: bool) -> list[Encoding]:
-        """One padded forward pass; returns dense, lexical weights and optional ColBERT vectors."""
+    def forward(self, batch_ids: list[list[int]], colbert: bool, body: Callable | None = None) -> list[Encoding]:
+        """One padded forward pass; returns dense, lexical weights and optional ColBERT vectors.
+
+        On the CPU ``body`` runs the transformer and the heads follow in torch on the fp32 weights,
+        as FlagEmbedding computes them; on CUDA the model runs whole, in fp16.
+        """
         import torch
 
         width = max(len(ids) for ids in batch_ids)
@@ -223,13 +278,15 @@ class Encoder:
         for row, ids in enumerate(batch_ids):
             input_ids[row, :len(ids)] = torch.tensor(ids)
             mask[row, :len(ids)] = 1
-        inputs = {"input_ids": input_ids.to(self.device), "attention_mask": mask.to(self.device)}
-        autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.dtype == "bf16" and self.device == "cpu")
-        with torch.inference_mode(), autocast:
-            out = self.model(inputs, return_dense=True, return_sparse=True, return_colbert_vecs=colbert)
-        dense = out["dense_vecs"].float().cpu().numpy()
-        weights = out["sparse_vecs"].squeeze(-1).float().cpu().numpy()
-        vectors = out["colbert_vecs"].float().cpu().numpy() if colbert else None
+        if body is not None:
+            dense, weights, vectors = self.heads(body(input_ids, mask), input_ids, mask, colbert)
+        else:
+            inputs = {"input_ids": input_ids.to(self.device), "attention_mask": mask.to(self.device)}
+            with torch.inference_mode():
+                out = self.model(inputs, return_dense=True, return_sparse=True, return_colbert_vecs=colbert)
+            dense = out["dense_vecs"].float().cpu().numpy()
+            weights = out["sparse_vecs"].squeeze(-1).float().cpu().numpy()
+            vectors = out["colbert_vecs"].float().cpu().numpy() if colbert else None
         encodings = []
         for row, ids in enumerate(batch_ids):
             encodings.append(Encoding(
@@ -238,6 +295,18 @@ class Encoder:
                 colbert=vectors[row, :len(ids) - 1].copy() if vectors is not None else None,
             ))
         return encodings
+
+    def heads(self, hidden: object, input_ids: object, mask: object,
+              colbert: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """BGE-M3's three heads on the body's last hidden state (FlagEmbedding's own functions)."""
+        import torch
+        import torch.nn.functional as functional
+
+        with torch.inference_mode():
+            dense = functional.normalize(self.model._dense_embedding(hidden, mask), dim=-1)
+            weights = self.model._sparse_embedding(hidden, input_ids, return_embedding=False).squeeze(-1)
+            vectors = functional.normalize(self.model._colbert_embedding(hidden, mask), dim=-1) if colbert else None
+        return dense.numpy(), weights.numpy(), vectors.numpy() if vectors is not None else None
 
     def lexical_weights(self, ids: list[int], weights: np.ndarray) -> dict[int, float]:
         """Token id -> max weight over its occurrences; special tokens and zeros dropped."""
@@ -274,43 +343,6 @@ class Encoder:
                     words.setdefault(text[word_start:word_end].lower(), set()).add(token)
                     break
         return words
-
-
-def cpu_has_bf16() -> bool:
-    """True when the CPU has native bf16 dot products (AVX512-BF16 or AMX); elsewhere bf16 is emulated
-    and much slower than fp32 (seen: 7x slower on an AVX2-only EPYC)."""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as handle:
-            flags = next((line for line in handle if line.startswith("flags")), "").split()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
-
-
-def bf16_matmul_is_faster(hidden: int, rows: int = 256, repeats: int = 3) -> bool:
-    """Time the model's dominant operation (the FFN's matmul) in fp32 and under bf16 autocast.
-
-    Flags alone are not enough (oneDNN may not use them for every shape), and a few
-    milliseconds of measurement at load beat a wrong default for hours of indexing.
-    """
-    import time
-
-    import torch
-
-    inputs = torch.randn(rows, hidden)
-    weight = torch.randn(4 * hidden, hidden)
-
-    def best_time(bf16: bool) -> float:
-        timings = []
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            torch.nn.functional.linear(inputs, weight)
-            for _ in range(repeats):
-                started = time.perf_counter()
-                torch.nn.functional.linear(inputs, weight)
-                timings.append(time.perf_counter() - started)
-        return min(timings)
-
-    return best_time(True) * BF16_MIN_SPEEDUP < best_time(False)
 
 
 def is_out_of_memory(error: BaseException) -> bool:

@@ -275,13 +275,22 @@ class Engine:
             "model": info.get("name"), "label": info.get("label"), "dim": info.get("dim"),
             "trusted_channels": info.get("trusted_channels"),
             "backend": self.index.backend_name, "searches_only": self.index.searches_only,
-            "model_loaded": self.model_loaded,
+            "model_loaded": self.model_loaded, "runtime": self.runtime(),
             "vectors": self.index.vector_count, "repaired": self.index.repaired,
             "disk_bytes": self.index.disk_bytes(),
             "roots": [{"path": r["path"], "files": r["files"], "chunks": r["chunks"], "online": r["online"]}
                       for r in self.folders()],
             "failures": [{"path": p, "reason": r} for p, r in failures],
         }
+
+    def runtime(self) -> dict[str, object] | None:
+        """How the loaded model encodes (device, precision or CPU runtime) and what the CPU probe measured."""
+        if self.encoder is None or not self.encoder.loaded:
+            return None
+        verdict = self.encoder.verdict
+        return {"device": self.encoder.device, "precision": self.encoder.dtype, "describe": self.describe(),
+                "probe": None if verdict is None else {"tokens_per_s": verdict.tokens_per_s,
+                                                       "fidelity": verdict.fidelity, "rejected": verdict.rejected}}
 
     def close(self) -> None:
         """Close the index once no read is in progress; later calls raise :class:`IndexClosedError`."""
