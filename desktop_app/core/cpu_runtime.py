@@ -22,6 +22,7 @@ import os
 import platform
 import shutil
 import statistics
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -225,7 +226,7 @@ class OpenVinoBody:
         core = openvino.Core()
         self.compiled = core.compile_model(core.read_model(str(graph)), "CPU",
                                            {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY"})
-        self.request_lock = __import__("threading").Lock()
+        self.request_lock = threading.Lock()  # one compiled model, one inference at a time
 
     def __call__(self, input_ids: object, mask: object) -> object:
         import torch
