@@ -27,10 +27,17 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from desktop_app.core import fidelity
+from desktop_app.core.encoding import Encoding
+
+if TYPE_CHECKING:
+    import torch
+
+    Body = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (input ids, attention mask) -> last hidden state
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +73,7 @@ RUNTIME_LABELS = {TORCH_FP32: "fp32", TORCH_BF16: "bf16", OPENVINO_FP32: "OpenVI
 
 def machine_key(model_fingerprint: str) -> str:
     """Machine (CPU model, its vector flags, cores), model and the runtimes' versions, hashed."""
-    parts = [platform.machine(), _cpu_model(), " ".join(sorted(cpu_flags() & _RELEVANT_FLAGS)),
+    parts = [platform.machine(), cpu_model(), " ".join(sorted(cpu_flags() & _RELEVANT_FLAGS)),
              str(os.cpu_count()), model_fingerprint, _version("torch"), _version("openvino"),
              _version("onnxruntime")]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
@@ -83,7 +90,7 @@ def cpu_flags() -> set[str]:
         return set()
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as handle:
             return next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), "")
@@ -169,7 +176,7 @@ def _atomic_folder(target: Path, build: Callable[[Path], None]) -> Path:
     return target
 
 
-def export_onnx(body: object, folder: Path, weight_bytes: int, on_progress: Callable[[str], None]) -> Path:
+def export_onnx(body: torch.nn.Module, folder: Path, weight_bytes: int, on_progress: Callable[[str], None]) -> Path:
     """The body as an ONNX graph (fp32, dynamic batch and length) in ``folder/onnx-fp32``."""
     import torch
 
@@ -206,11 +213,11 @@ def quantize_int8(graph: Path, folder: Path, on_progress: Callable[[str], None])
 class TorchBody:
     """The body in torch, fp32 or under bf16 autocast."""
 
-    def __init__(self, module: object, bf16: bool) -> None:
+    def __init__(self, module: torch.nn.Module, bf16: bool) -> None:
         self.module = module
         self.bf16 = bf16
 
-    def __call__(self, input_ids: object, mask: object) -> object:
+    def __call__(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         import torch
 
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
@@ -228,7 +235,7 @@ class OpenVinoBody:
                                            {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY"})
         self.request_lock = threading.Lock()  # one compiled model, one inference at a time
 
-    def __call__(self, input_ids: object, mask: object) -> object:
+    def __call__(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         import torch
 
         with self.request_lock:
@@ -247,15 +254,15 @@ class OnnxRuntimeBody:
         options.intra_op_num_threads = os.cpu_count() or 1
         self.session = onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
 
-    def __call__(self, input_ids: object, mask: object) -> object:
+    def __call__(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         import torch
 
         out = self.session.run(None, {"input_ids": input_ids.numpy(), "attention_mask": mask.numpy()})[0]
         return torch.from_numpy(out)
 
 
-def build_body(runtime: str, module: object, folder: Path, weight_bytes: int,
-               on_progress: Callable[[str], None]) -> Callable[[object, object], object]:
+def build_body(runtime: str, module: torch.nn.Module, folder: Path, weight_bytes: int,
+               on_progress: Callable[[str], None]) -> Body:
     """The body for ``runtime``, converting the model first when that runtime needs it."""
     if runtime in (TORCH_FP32, TORCH_BF16):
         return TorchBody(module, runtime == TORCH_BF16)
@@ -265,8 +272,8 @@ def build_body(runtime: str, module: object, folder: Path, weight_bytes: int,
     return OpenVinoBody(graph, "bf16" if runtime == OPENVINO_BF16 else "f32")
 
 
-def probe(encode_with: Callable[[Callable[[object, object], object], Sequence[str]], list],
-          bodies: dict[str, Callable[[object, object], object]], texts: Sequence[str], tokens: int,
+def probe(encode_with: Callable[[Body, Sequence[str]], list[Encoding]],
+          bodies: dict[str, Body], texts: Sequence[str], tokens: int,
           rejected: dict[str, str], machine: str) -> Verdict:
     """Check every body's fidelity against torch fp32, then time those that pass in alternating rounds.
 

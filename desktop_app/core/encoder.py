@@ -14,12 +14,17 @@ import re
 import threading
 from collections import deque
 from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from desktop_app.core.encoding import Encoding
 from desktop_app.core.errors import ModelError, UsageError
 from desktop_app.core.models import ModelSpec
+
+if TYPE_CHECKING:
+    from desktop_app.core.cpu_runtime import Verdict
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +74,7 @@ class Encoder:
         self.dtype = "fp32"
         self.model = None
         self.body: Callable | None = None  # the transformer body on the CPU (core/cpu_runtime.py); None on CUDA
-        self.verdict = None  # what the CPU probe measured (cpu_runtime.Verdict), when it ran
+        self.verdict: Verdict | None = None  # what the CPU probe measured, when it ran
         self.load_lock = threading.Lock()  # two threads asking at once load the weights once
         self.tokenizer = None
         self.per_thread = threading.local()
@@ -161,7 +166,7 @@ class Encoder:
             self.dtype = cpu_runtime.TORCH_FP32
             return cpu_runtime.TorchBody(self.model.model, bf16=False)
 
-    def run_probe(self, folder: object, weight_bytes: int) -> object:
+    def run_probe(self, folder: Path, weight_bytes: int) -> Verdict:
         """Build every CPU runtime this machine has and let the probe pick (core/cpu_runtime.py)."""
         from desktop_app.core import cpu_runtime, fidelity
 
@@ -183,7 +188,7 @@ class Encoder:
             return self.encode(probe_texts, colbert=True, body=body)
 
         self.on_notice("measuring which runtime encodes fastest on this CPU (once per machine and model)")
-        verdict = cpu_runtime.probe(encode_with, bodies, texts, tokens, rejected, cpu_runtime._cpu_model())
+        verdict = cpu_runtime.probe(encode_with, bodies, texts, tokens, rejected, cpu_runtime.cpu_model())
         log.info("CPU runtime probe: %s", verdict)
         return verdict
 
