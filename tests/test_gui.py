@@ -6,6 +6,7 @@ import dataclasses
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -660,4 +661,43 @@ def test_a_query_typed_at_launch_is_answered_by_words_then_reranked_in_place(qtb
     by_meaning = second.args[0]
     assert by_meaning.mode == "hybrid" and not by_meaning.note
     assert main.results_view.currentIndex().data(PathRole) == selected, "the selection stays on the same hit"
+    main.close()
+
+
+def test_the_model_waits_for_the_answer_to_a_query_typed_at_launch(qtbot, ini, aero_corpus, encoder,
+                                                                   monkeypatch) -> None:
+    """Importing torch holds Python's lock for seconds: it starts only once the words' answer is shown."""
+    from desktop_app.core.engine import Engine
+    from desktop_app.core.index import Index
+    from desktop_app.core.indexer import Indexer
+    from desktop_app.gui import worker
+
+    settings = load_settings(open_qsettings(ini))
+    index = Index.open(settings.index_dir, create=True)
+    Indexer(index, encoder, settings).run([aero_corpus])
+    index.close()
+    monkeypatch.setattr(worker, "FIRST_ANSWER_WAIT_S", 60.0)
+    order = []
+    load_model = Engine.load_model
+
+    def recorded(engine) -> None:
+        order.append("model")
+        load_model(engine)
+
+    monkeypatch.setattr(Engine, "load_model", recorded)
+    search = Engine.search
+
+    def slow_first_search(engine, *args, **kwargs):  # long enough for a model that did not wait to load
+        if not order:
+            time.sleep(3)
+        return search(engine, *args, **kwargs)
+
+    monkeypatch.setattr(Engine, "search", slow_first_search)
+    main = MainWindow(open_qsettings(ini))
+    qtbot.addWidget(main)
+    main.results_shown.connect(lambda result: order.append(result.mode))
+    main.query.setText("wing boundary layer heat")
+    with qtbot.waitSignal(main.model_ready, timeout=LOAD_TIMEOUT):
+        main.show()
+    assert order[:2] == ["keyword", "model"], order
     main.close()

@@ -249,7 +249,9 @@ class MainWindow(QMainWindow):
         """The index is open and its model loading: a query typed now is answered by its words."""
         self.search_engine = engine
         if self.query.text().strip():
-            self.run_search()
+            self.run_search()  # the model loads once its answer is on screen
+        else:
+            self.loader.go_on.set()
 
     def engine_loaded(self, loaded: Loaded) -> None:
         engine = self.engine = self.search_engine = loaded.engine
@@ -542,8 +544,13 @@ class MainWindow(QMainWindow):
         self.request_search.emit(self.request_id, self.search_engine, query, self.search_options())
 
     def search_done(self, request: int, result: object) -> None:
-        if request != self.request_id:
-            return
+        try:
+            if request == self.request_id:
+                self.show_result(result)
+        finally:
+            self.loader.go_on.set()  # an answer is on screen: the model may take Python's lock now
+
+    def show_result(self, result: object) -> None:
         if self.reranking:
             self.rerank_in_place(result)
         else:

@@ -7,6 +7,7 @@ results leave as signals, so the window never blocks. Errors become readable mes
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -21,6 +22,7 @@ if TYPE_CHECKING:  # the engine pulls in SQLite tooling: loaded in the backgroun
 
 log = logging.getLogger("desktop_search.gui")
 RESULT_LIMIT = 30
+FIRST_ANSWER_WAIT_S = 2.0  # the longest a query typed at launch holds the model back
 
 
 @dataclass(frozen=True)
@@ -57,12 +59,21 @@ def readable(error: BaseException) -> str:
 
 
 class ModelLoader(QObject):
-    """Opens the index and loads the model (imports torch) in the background."""
+    """Opens the index and loads the model (imports torch) in the background.
+
+    Importing torch holds Python's lock for seconds: a query typed at launch is answered by its
+    words first (``go_on`` is set when that answer is on screen, or after
+    :data:`FIRST_ANSWER_WAIT_S`), then the model loads.
+    """
 
     opened = Signal(object)
     loaded = Signal(object)
     failed = Signal(str)
     status = Signal(str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.go_on = threading.Event()
 
     @Slot(object, bool)
     def load(self, settings: Settings, adopt: bool) -> None:
@@ -74,7 +85,9 @@ class ModelLoader(QObject):
 
             engine = Engine.open(settings, adopt=adopt, create=True, load=False, on_notice=self.status.emit)
             engine.answer_by_words_until_loaded()
+            self.go_on.clear()
             self.opened.emit(engine)
+            self.go_on.wait(FIRST_ANSWER_WAIT_S)
             where = "CUDA / CPU" if settings.device == "auto" else settings.device.upper()
             self.status.emit(f"loading model {engine.spec.display_name} on {where}…")
             engine.load_model()
