@@ -72,18 +72,20 @@ class LocalSource:
     @property
     def unencoded(self) -> int:
         """Chunks searchable by their words only (vectors pending, or past their file's meaning cap)."""
-        if not self.index.loaded:
-            return self.store.chunk_count() - self.store.encoded_count()
-        return max(self.index.keyword_count - self.index.vector_count, 0)
+        words, encoded = self._coverage()
+        return max(words - encoded, 0)
 
     @property
     def encoded_share(self) -> float:
         """The share of chunks that have their vectors (1.0 for an empty index)."""
-        if not self.index.loaded:
-            words, encoded = self.store.chunk_count(), self.store.encoded_count()
-        else:
-            words, encoded = self.index.keyword_count, self.index.vector_count
+        words, encoded = self._coverage()
         return min(encoded / words, 1.0) if words else 1.0
+
+    def _coverage(self) -> tuple[int, int]:
+        """(chunks searchable by words, chunks with vectors): from the caches, or SQLite while they load."""
+        if not self.index.loaded:
+            return self.store.chunk_count(), self.store.encoded_count()
+        return self.index.keyword_count, self.index.vector_count
 
     def roots(self) -> list[str]:
         return self.store.roots()
