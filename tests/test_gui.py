@@ -625,19 +625,25 @@ def test_cards_name_slides_and_sheets_and_mark_ocr_text() -> None:
     assert "sheet 2" in html and ">sheet 3</a>" in html
 
 
+def index_before_launch(ini: Path, corpus: Path, encoder) -> None:
+    """Index ``corpus`` into the window's index folder before the window starts."""
+    from desktop_app.core.index import Index
+    from desktop_app.core.indexer import Indexer
+
+    settings = load_settings(open_qsettings(ini))
+    index = Index.open(settings.index_dir, create=True)
+    Indexer(index, encoder, settings).run([corpus])
+    index.close()
+
+
 def test_a_query_typed_at_launch_is_answered_by_words_then_reranked_in_place(qtbot, ini, aero_corpus, encoder,
                                                                             monkeypatch) -> None:
     import threading
 
     from desktop_app.core.engine import Engine
-    from desktop_app.core.index import Index
-    from desktop_app.core.indexer import Indexer
     from desktop_app.gui.results import PathRole
 
-    settings = load_settings(open_qsettings(ini))
-    index = Index.open(settings.index_dir, create=True)
-    Indexer(index, encoder, settings).run([aero_corpus])
-    index.close()
+    index_before_launch(ini, aero_corpus, encoder)
     release = threading.Event()
     load_model = Engine.load_model
 
@@ -668,14 +674,9 @@ def test_the_model_waits_for_the_answer_to_a_query_typed_at_launch(qtbot, ini, a
                                                                    monkeypatch) -> None:
     """Importing torch holds Python's lock for seconds: it starts only once the words' answer is shown."""
     from desktop_app.core.engine import Engine
-    from desktop_app.core.index import Index
-    from desktop_app.core.indexer import Indexer
     from desktop_app.gui import worker
 
-    settings = load_settings(open_qsettings(ini))
-    index = Index.open(settings.index_dir, create=True)
-    Indexer(index, encoder, settings).run([aero_corpus])
-    index.close()
+    index_before_launch(ini, aero_corpus, encoder)
     monkeypatch.setattr(worker, "FIRST_ANSWER_WAIT_S", 60.0)
     order = []
     load_model = Engine.load_model

@@ -63,9 +63,6 @@ class Verdict:
     machine: str = ""
     measured_at: float = 0.0
 
-    def describe(self) -> str:
-        return RUNTIME_LABELS.get(self.chosen, self.chosen)
-
 
 RUNTIME_LABELS = {TORCH_FP32: "fp32", TORCH_BF16: "bf16", OPENVINO_FP32: "OpenVINO fp32",
                   OPENVINO_BF16: "OpenVINO bf16", ONNX_INT8: "ONNX Runtime int8"}

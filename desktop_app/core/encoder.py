@@ -15,16 +15,14 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from desktop_app.core import cpu_runtime, fidelity
+from desktop_app.core.cpu_runtime import RUNTIME_LABELS, TorchBody, Verdict
 from desktop_app.core.encoding import Encoding
 from desktop_app.core.errors import ModelError, UsageError
 from desktop_app.core.models import ModelSpec
-
-if TYPE_CHECKING:
-    from desktop_app.core.cpu_runtime import Verdict
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +93,6 @@ class Encoder:
 
     def describe(self) -> str:
         where = "CUDA" if self.device.startswith("cuda") else "CPU"
-        from desktop_app.core.cpu_runtime import RUNTIME_LABELS
-
         return f"{self.spec.display_name} on {where} ({RUNTIME_LABELS.get(self.dtype, self.dtype)})"
 
     def load(self) -> Encoder:
@@ -144,12 +140,11 @@ class Encoder:
 
     def cpu_body(self) -> Callable:
         """The body's runtime: the one asked for, or (auto) the probe's verdict for this machine and model."""
-        from desktop_app.core import cpu_runtime
-
         weight_bytes = sum(p.numel() * 4 for p in self.model.model.parameters())
-        folder = cpu_runtime.conversion_folder(self.spec.path, self.spec.fingerprint())
+        fingerprint = self.spec.fingerprint()
+        folder = cpu_runtime.conversion_folder(self.spec.path, fingerprint)
         if self.dtype == "auto":
-            key = cpu_runtime.machine_key(self.spec.fingerprint())
+            key = cpu_runtime.machine_key(fingerprint)
             self.verdict = cpu_runtime.read_verdict(folder, key)
             if self.verdict is None:
                 self.verdict = self.run_probe(folder, weight_bytes)
@@ -161,15 +156,13 @@ class Encoder:
         try:
             return cpu_runtime.build_body(self.dtype, self.model.model, folder, weight_bytes, self.on_notice)
         except (MemoryError, OSError, RuntimeError, ImportError) as error:
-            self.on_notice(f"{cpu_runtime.RUNTIME_LABELS.get(self.dtype, self.dtype)} is not usable here "
+            self.on_notice(f"{RUNTIME_LABELS.get(self.dtype, self.dtype)} is not usable here "
                            f"({error}): encoding with torch fp32")
             self.dtype = cpu_runtime.TORCH_FP32
-            return cpu_runtime.TorchBody(self.model.model, bf16=False)
+            return TorchBody(self.model.model, bf16=False)
 
     def run_probe(self, folder: Path, weight_bytes: int) -> Verdict:
         """Build every CPU runtime this machine has and let the probe pick (core/cpu_runtime.py)."""
-        from desktop_app.core import cpu_runtime, fidelity
-
         bodies, rejected = {}, {}
         for name in cpu_runtime.CPU_RUNTIMES:
             reason = cpu_runtime.available(name)
@@ -261,8 +254,6 @@ class Encoder:
         self.on_notice(
             f"GPU out of memory on a single {lengths[batch[0]]}-token chunk: continuing on the CPU (slower)"
         )
-        from desktop_app.core.cpu_runtime import TorchBody
-
         self.device, self.dtype = "cpu", "fp32"
         self.model.to("cpu").float()
         self.body = TorchBody(self.model.model, bf16=False)
