@@ -22,8 +22,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.sized_model import build  # noqa: E402
-from desktop_app.core.encoder import Encoder  # noqa: E402
-from desktop_app.core.models import load_spec  # noqa: E402
+from desktop_app.core.model.encoder import Encoder  # noqa: E402
+from desktop_app.core.model.resolve import load_spec  # noqa: E402
 
 CRANFIELD = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cranfield" / "cran.all.1400"
 H100_REFERENCE_TOKENS_PER_S = 250_000

@@ -23,9 +23,9 @@ from builders import make_pdf, make_scanned_pdf  # noqa: E402
 from testsets import cranfield_abstracts  # noqa: E402
 
 from desktop_app.core.errors import ExtractionError  # noqa: E402
-from desktop_app.core.extract import Context, OcrLimits, OcrReader, Options, extract  # noqa: E402
-from desktop_app.core.extract.pdf import extract_with_pypdf  # noqa: E402
-from desktop_app.core.extract.pool import ExtractionPool  # noqa: E402
+from desktop_app.core.ingest.extract import Context, OcrLimits, OcrReader, Options, extract  # noqa: E402
+from desktop_app.core.ingest.extract.pdf import extract_with_pypdf  # noqa: E402
+from desktop_app.core.ingest.extract.pool import ExtractionPool  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 

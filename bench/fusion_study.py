@@ -20,12 +20,12 @@ import numpy as np
 import testsets
 from quality import DEFAULT_WORK, NDCG_DEPTH, doc_id_of, mean, ndcg_at
 
+from desktop_app.core.backends.local.index import Index
+from desktop_app.core.backends.local.source import fts_query  # noqa: E402
 from desktop_app.core.config import Settings
-from desktop_app.core.encoder import Encoder
-from desktop_app.core.index import Index
-from desktop_app.core.local_source import fts_query  # noqa: E402
-from desktop_app.core.models import resolve_recorded
-from desktop_app.core.search import KEYWORD_DEPTH, QUERY_MAX_TOKENS
+from desktop_app.core.model.encoder import Encoder
+from desktop_app.core.model.resolve import resolve_recorded
+from desktop_app.core.search.searcher import KEYWORD_DEPTH, QUERY_MAX_TOKENS
 
 CANDIDATES = 400
 CHANNELS = ("dense", "sparse", "keyword")

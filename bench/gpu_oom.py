@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.encode_speed import chunk_texts  # noqa: E402
 from bench.sized_model import build  # noqa: E402
-from desktop_app.core.encoder import Encoder  # noqa: E402
-from desktop_app.core.models import load_spec  # noqa: E402
+from desktop_app.core.model.encoder import Encoder  # noqa: E402
+from desktop_app.core.model.resolve import load_spec  # noqa: E402
 
 
 def main() -> int:

@@ -22,13 +22,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from builders import make_docx, make_pdf  # noqa: E402
 from testsets import cranfield_abstracts  # noqa: E402
 
-from desktop_app.core.chunk import Chunker  # noqa: E402
+from desktop_app.core.backends.local.index import Index  # noqa: E402
 from desktop_app.core.config import Settings  # noqa: E402
-from desktop_app.core.encoder import Encoder  # noqa: E402
-from desktop_app.core.extract import extract  # noqa: E402
-from desktop_app.core.index import Index  # noqa: E402
-from desktop_app.core.indexer import ENCODE_BATCH_CHUNKS, Indexer  # noqa: E402
-from desktop_app.core.models import load_spec  # noqa: E402
+from desktop_app.core.ingest.chunk import Chunker  # noqa: E402
+from desktop_app.core.ingest.extract import extract  # noqa: E402
+from desktop_app.core.ingest.indexer import ENCODE_BATCH_CHUNKS, Indexer  # noqa: E402
+from desktop_app.core.model.encoder import Encoder  # noqa: E402
+from desktop_app.core.model.resolve import load_spec  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -21,12 +21,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from desktop_app.core.backends.local.index import Index  # noqa: E402
 from desktop_app.core.config import Settings  # noqa: E402
-from desktop_app.core.encoder import Encoder  # noqa: E402
-from desktop_app.core.index import Index  # noqa: E402
-from desktop_app.core.indexer import Indexer, share_the_interpreter_finely  # noqa: E402
-from desktop_app.core.models import load_spec  # noqa: E402
-from desktop_app.core.search import Searcher  # noqa: E402
+from desktop_app.core.ingest.indexer import Indexer, share_the_interpreter_finely  # noqa: E402
+from desktop_app.core.model.encoder import Encoder  # noqa: E402
+from desktop_app.core.model.resolve import load_spec  # noqa: E402
+from desktop_app.core.search.searcher import Searcher  # noqa: E402
 
 CRANFIELD = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cranfield"
 QUERIES = ["lift of a wing at high angle of attack", "heat transfer in hypersonic flow", "buckling of shells",

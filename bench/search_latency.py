@@ -25,12 +25,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from desktop_app.core.backends.local.index import Index  # noqa: E402
 from desktop_app.core.config import Weights  # noqa: E402
-from desktop_app.core.encoder import Encoding  # noqa: E402
-from desktop_app.core.index import Index  # noqa: E402
-from desktop_app.core.query import Filters  # noqa: E402
-from desktop_app.core.search import Searcher  # noqa: E402
-from desktop_app.core.store import ChunkEncoding, NewChunk, Store  # noqa: E402
+from desktop_app.core.model.encoder import Encoding  # noqa: E402
+from desktop_app.core.search.query import Filters  # noqa: E402
+from desktop_app.core.search.searcher import Searcher  # noqa: E402
+from desktop_app.core.storage.store import ChunkEncoding, NewChunk, Store  # noqa: E402
 
 VOCAB = 30522
 POSTINGS = 100

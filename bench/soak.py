@@ -132,7 +132,7 @@ class LockProbe:
         self.thread = threading.Thread(target=self.run, name="lock-probe", daemon=True)
 
     def run(self) -> None:
-        from desktop_app.core.lock import WriterLock
+        from desktop_app.core.storage.lock import WriterLock
 
         while not self.stop.wait(self.every_s):
             started = time.monotonic()

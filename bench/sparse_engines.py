@@ -9,7 +9,7 @@ stdout.
 
 Engines:
 
-* ``postings``: ``desktop_app.core.postings.PostingsIndex`` through its public API (``add`` in batches of
+* ``postings``: ``desktop_app.core.backends.local.postings.PostingsIndex`` through its public API (``add`` in batches of
   2^20 (chunk id, token id, weight) tuples, as ``rebuild`` does from SQLite rows; ``save``; a fresh
   ``PostingsIndex(path).load()``; ``top(query, 100)``).
 * ``qdrant-edge``: ``qdrant_edge`` (pip ``qdrant-edge-py==0.9.0``), a sparse-only shard (one sparse vector
@@ -65,7 +65,7 @@ from scipy import sparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from desktop_app.core.postings import PostingsIndex  # noqa: E402
+from desktop_app.core.backends.local.postings import PostingsIndex  # noqa: E402
 
 VOCAB = 250_002  # BGE-M3 (XLM-RoBERTa) vocabulary size
 LIMIT = 100

@@ -14,15 +14,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from desktop_app import __version__
-from desktop_app.core.backend import API_KEY_VARIABLE, BACKENDS, DEFAULT_COLLECTION, Backend
-from desktop_app.core.backend import named as named_backend
+from desktop_app.core.backends.choice import API_KEY_VARIABLE, BACKENDS, DEFAULT_COLLECTION, Backend
+from desktop_app.core.backends.choice import named as named_backend
 from desktop_app.core.config import API_HOST, API_PORT, DEFAULT_EXCLUDES, DEVICES, DTYPES, MODES, Settings
 from desktop_app.core.errors import DesktopSearchError, IndexMismatchError, UsageError
-from desktop_app.core.extract.base import place_of
+from desktop_app.core.ingest.extract.base import place_of
 
 if TYPE_CHECKING:
     from desktop_app.core.engine import Engine
-    from desktop_app.core.search_request import SearchRequest
+    from desktop_app.core.search.request import SearchRequest
 
 PROG = "desktop-search"
 
@@ -208,7 +208,7 @@ def open_engine(settings: Settings, err: TextIO, writing: bool = False, **option
 
 
 def cmd_index(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from desktop_app.core.indexer import normalise_root
+    from desktop_app.core.ingest.indexer import normalise_root
 
     settings = settings_from(args)
     paths = [normalise_root(p) for p in args.paths]
@@ -236,9 +236,9 @@ def cmd_watch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     import queue
     import time
 
-    from desktop_app.core.indexer import RunControl, normalise_root
+    from desktop_app.core.ingest.indexer import RunControl, normalise_root
+    from desktop_app.core.ingest.live_sync import FolderWatcher, RootsReader, device_of
     from desktop_app.core.paths import to_text
-    from desktop_app.core.sync import FolderWatcher, RootsReader, device_of
 
     settings = settings_from(args)
     if args.stop_after is not None and args.stop_after <= 0:
@@ -317,7 +317,7 @@ def progress_printer(err: TextIO, live: bool = True) -> Callable[[object], None]
 
 def flag_request(args: argparse.Namespace) -> SearchRequest:
     """The search the flags ask for (``--in`` folders from the cwd), built as the HTTP API builds its own."""
-    from desktop_app.core.search_request import search_request
+    from desktop_app.core.search.request import search_request
 
     folders = [str(Path(f).expanduser().absolute()) for f in args.folder or []]
     return search_request(args.query or "", args.k, args.mode, args.weights, args.colbert, args.fusion,
@@ -336,7 +336,7 @@ def cmd_search(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.queries is not None:
         lines = read_queries(args.queries)
     else:
-        from desktop_app.core.search import validate_query
+        from desktop_app.core.search.searcher import validate_query
 
         validate_query(args.query, request.filters)
     settings = settings_from(args)

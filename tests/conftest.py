@@ -40,14 +40,14 @@ def lite_model_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def spec(lite_model_dir: Path):
-    from desktop_app.core.models import load_spec
+    from desktop_app.core.model.resolve import load_spec
 
     return load_spec(lite_model_dir)
 
 
 @pytest.fixture(scope="session")
 def encoder(spec):
-    from desktop_app.core.encoder import Encoder
+    from desktop_app.core.model.encoder import Encoder
 
     return Encoder(spec, device="cpu", dtype="fp32").load()
 

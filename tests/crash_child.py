@@ -18,12 +18,12 @@ import os
 import signal
 import sys
 
-from desktop_app.core import encoder as encoder_module
-from desktop_app.core import index as index_module
-from desktop_app.core import postings as postings_module
-from desktop_app.core import qdrant_index
-from desktop_app.core import store as store_module
-from desktop_app.core import vectors as vectors_module
+from desktop_app.core.backends.local import dense as vectors_module
+from desktop_app.core.backends.local import index as index_module
+from desktop_app.core.backends.local import postings as postings_module
+from desktop_app.core.backends.qdrant import index as qdrant_index
+from desktop_app.core.model import encoder as encoder_module
+from desktop_app.core.storage import store as store_module
 
 # Points where a method of a cache dies before doing anything, and meta rows whose write dies first.
 DIE_BEFORE = {"vectors-add": (vectors_module.VectorIndex, "add"),

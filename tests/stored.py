@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from desktop_app.core.index import Index
-from desktop_app.core.store import ChunkEncoding, NewChunk, Store
+from desktop_app.core.backends.local.index import Index
+from desktop_app.core.storage.store import ChunkEncoding, NewChunk, Store
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from builders import encrypt_pdf, make_docx, make_pdf
 
-from desktop_app.core.index import Index
-from desktop_app.core.indexer import Indexer
+from desktop_app.core.backends.local.index import Index
+from desktop_app.core.ingest.indexer import Indexer
 from desktop_app.core.paths import to_os, to_text
 
 
@@ -61,8 +61,7 @@ def bad_corpus(folder: Path) -> dict[str, str]:
 
 def test_every_bad_file_is_indexed_or_reported_and_good_files_survive(tmp_path, encoder, settings,
                                                                        monkeypatch) -> None:
-    from desktop_app.core import reading as indexer_module
-
+    from desktop_app.core.ingest import reading as indexer_module
     folder = tmp_path / "mess"
     expect = bad_corpus(folder)
     original = indexer_module.sha256_of

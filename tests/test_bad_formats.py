@@ -24,7 +24,7 @@ from builders import (
 )
 
 from desktop_app.core.errors import ExtractionError
-from desktop_app.core.extract import EXTRACTORS, PLAIN_SUFFIXES, extract
+from desktop_app.core.ingest.extract import EXTRACTORS, PLAIN_SUFFIXES, extract
 
 TEXT = "Hello world about ships."
 GOOD: dict[str, Callable[[Path], object]] = {

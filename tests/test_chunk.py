@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from desktop_app.core.chunk import Chunker
-from desktop_app.core.extract import Page
+from desktop_app.core.ingest.chunk import Chunker
+from desktop_app.core.ingest.extract import Page
 
 
 def make_chunker(model_dir: Path, max_tokens: int, overlap: int) -> Chunker:

@@ -160,7 +160,7 @@ def test_cli_does_not_import_torch_for_status_files_or_keyword_search(cli_env, a
 def test_disk_full_during_a_commit_keeps_the_last_consistent_state(cli_env, tmp_path, monkeypatch) -> None:
     import sqlite3
 
-    from desktop_app.core.store import Store
+    from desktop_app.core.storage.store import Store
 
     folder = tmp_path / "many"
     folder.mkdir()

@@ -6,10 +6,10 @@ import threading
 import time
 from pathlib import Path
 
-from desktop_app.core.index import DB_NAME, Index
-from desktop_app.core.indexer import Indexer
-from desktop_app.core.search import Searcher
-from desktop_app.core.store import Store
+from desktop_app.core.backends.local.index import DB_NAME, Index
+from desktop_app.core.ingest.indexer import Indexer
+from desktop_app.core.search.searcher import Searcher
+from desktop_app.core.storage.store import Store
 
 TORN_FILES = """
 SELECT f.path, f.chunks, count(c.id) FROM files f LEFT JOIN chunks c ON c.file_id = f.id

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from desktop_app.core.index import Index
-from desktop_app.core.indexer import Indexer
-from desktop_app.core.search import Searcher
+from desktop_app.core.backends.local.index import Index
+from desktop_app.core.ingest.indexer import Indexer
+from desktop_app.core.search.searcher import Searcher
 
 CHILD = Path(__file__).with_name("crash_child.py")
 FILES = 240

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from desktop_app.core.download import ModelDownload
 from desktop_app.core.errors import Cancelled, ModelError
-from desktop_app.core.models import hub_offline
+from desktop_app.core.model.download import ModelDownload
+from desktop_app.core.model.resolve import hub_offline
 
 REPO_ID = "BAAI/bge-m3"
 
@@ -71,7 +71,7 @@ def test_download_reports_byte_progress_and_yields_a_loadable_model(hub_cache, l
     assert len({round(f, 2) for f in fractions if 0 < f < 1}) >= 3, "progress moves in steps"
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     from desktop_app.core.config import Settings
-    from desktop_app.core.models import resolve_default
+    from desktop_app.core.model.resolve import resolve_default
 
     spec = resolve_default(Settings(lite_model_dir=lite_model_dir))
     assert (spec.name, spec.path) == (REPO_ID, snapshot.resolve()), "the next start finds the model in the cache"
@@ -85,7 +85,7 @@ def test_cancel_stops_the_download_at_once(hub_cache, lite_model_dir, monkeypatc
         ModelDownload(REPO_ID, fake_hub_fetch, lite_bytes(lite_model_dir)).run(
             lambda done, of: progress.append(done), lambda: any(progress))
     assert time.monotonic() - started < 15
-    from desktop_app.core.models import cached_snapshot
+    from desktop_app.core.model.resolve import cached_snapshot
 
     assert cached_snapshot(REPO_ID) is None
 
@@ -105,7 +105,7 @@ def test_offline_means_no_download(hub_cache, monkeypatch) -> None:
 def test_the_cache_follows_hf_home(tmp_path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HF_HUB_CACHE")}
     env["HF_HOME"] = str(tmp_path / "hf-home")
-    code = "from desktop_app.core.download import repo_cache_folder; print(repo_cache_folder('BAAI/bge-m3'))"
+    code = "from desktop_app.core.model.download import repo_cache_folder; print(repo_cache_folder('BAAI/bge-m3'))"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     assert Path(out.strip()) == tmp_path / "hf-home" / "hub" / "models--BAAI--bge-m3"
 
@@ -128,7 +128,7 @@ def half_finished_download(hub_cache: Path, lite_model_dir: Path) -> Path:
 
 def test_a_half_finished_download_is_not_picked_at_the_next_start(hub_cache, lite_model_dir) -> None:
     from desktop_app.core.config import Settings
-    from desktop_app.core.models import resolve, resolve_default
+    from desktop_app.core.model.resolve import resolve, resolve_default
 
     half_finished_download(hub_cache, lite_model_dir)
     spec = resolve_default(Settings(lite_model_dir=lite_model_dir))
@@ -139,7 +139,7 @@ def test_a_half_finished_download_is_not_picked_at_the_next_start(hub_cache, lit
 
 def test_the_window_offers_the_download_again_after_a_half_finished_one(hub_cache, lite_model_dir) -> None:
     from desktop_app.core.config import Settings
-    from desktop_app.core.models import resolve_default
+    from desktop_app.core.model.resolve import resolve_default
     from desktop_app.gui.worker import model_offer
 
     half_finished_download(hub_cache, lite_model_dir)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from desktop_app.core.encoder import Encoder, Encoding, batch_size_for, plan_batches
 from desktop_app.core.errors import ModelError
+from desktop_app.core.model.encoder import Encoder, Encoding, batch_size_for, plan_batches
 
 TEXTS = [
     "Wing stall at high angle of attack.",
@@ -147,8 +147,8 @@ def test_the_cpu_probe_keeps_only_runtimes_that_pass_the_fidelity_gate_and_its_v
 
     import torch
 
-    from desktop_app.core import cpu_runtime
-    from desktop_app.core.models import load_spec
+    from desktop_app.core.model import cpu_runtime
+    from desktop_app.core.model.resolve import load_spec
 
     model_dir = tmp_path / "model"
     shutil.copytree(spec.path, model_dir, ignore=shutil.ignore_patterns(cpu_runtime.FOLDER_NAME))
@@ -185,8 +185,7 @@ def test_the_cpu_probe_keeps_only_runtimes_that_pass_the_fidelity_gate_and_its_v
 
 
 def test_fidelity_compares_every_signal_with_fp32() -> None:
-    from desktop_app.core import fidelity
-
+    from desktop_app.core.model import fidelity
     rng = np.random.default_rng(0)
     unit = rng.standard_normal(8).astype(np.float32)
     unit /= np.linalg.norm(unit)
@@ -201,8 +200,7 @@ def test_fidelity_compares_every_signal_with_fp32() -> None:
 
 
 def test_a_conversion_killed_halfway_leaves_nothing_that_is_used(tmp_path) -> None:
-    from desktop_app.core import cpu_runtime
-
+    from desktop_app.core.model import cpu_runtime
     def killed(into):
         (into / "body.onnx").write_bytes(b"half a graph")
         raise KeyboardInterrupt
@@ -215,8 +213,7 @@ def test_a_conversion_killed_halfway_leaves_nothing_that_is_used(tmp_path) -> No
 
 
 def test_a_runtime_that_cannot_convert_falls_back_to_fp32_with_one_line(spec, monkeypatch) -> None:
-    from desktop_app.core import cpu_runtime
-
+    from desktop_app.core.model import cpu_runtime
     def no_room(*args, **kwargs):
         raise MemoryError("converting the model needs about 5.6 GiB of free memory, 1.2 GiB are free")
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from desktop_app.cli import main
 from desktop_app.core.config import DEFAULT_EXCLUDES
-from desktop_app.core.exclude import Excluder
-from desktop_app.core.indexer import scan
+from desktop_app.core.ingest.exclude import Excluder
+from desktop_app.core.ingest.indexer import scan
 
 
 def tree(root: Path, files: dict[str, str]) -> Path:
@@ -76,7 +76,7 @@ def test_cli_no_gitignore_indexes_what_gitignore_leaves_out(cli_env, tmp_path: P
 
 
 def test_the_watcher_ignores_changes_in_ignored_folders(tmp_path: Path, settings) -> None:
-    from desktop_app.core.sync import FolderWatcher
+    from desktop_app.core.ingest.live_sync import FolderWatcher
 
     tree(tmp_path, {".gitignore": "out/\n", "doc.md": "x", "out/gen.md": "x"})
     watcher = FolderWatcher(settings, lambda batch: None)

@@ -9,7 +9,7 @@ import pytest
 from builders import encrypt_pdf, make_docx, make_pdf
 
 from desktop_app.core.errors import ExtractionError
-from desktop_app.core.extract import Options, decode_text, extract
+from desktop_app.core.ingest.extract import Options, decode_text, extract
 
 
 def test_pdf_text_comes_per_page_with_page_numbers(tmp_path: Path) -> None:

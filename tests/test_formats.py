@@ -18,7 +18,7 @@ from builders import (
 )
 
 from desktop_app.core.errors import ExtractionError
-from desktop_app.core.extract import extract
+from desktop_app.core.ingest.extract import extract
 
 
 def test_pptx_gives_a_page_per_slide_with_speaker_notes(tmp_path: Path) -> None:

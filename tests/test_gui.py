@@ -241,7 +241,7 @@ def test_search_while_indexing_returns_what_is_already_indexed(qtbot, window, ae
 
 
 def test_a_locked_index_is_waited_for_saying_who_holds_it(qtbot, window, aero_corpus) -> None:
-    from desktop_app.core.lock import WriterLock
+    from desktop_app.core.storage.lock import WriterLock
 
     holder = WriterLock(window.settings.index_dir, purpose="desktop-search index").acquire()
     drop(window, aero_corpus)
@@ -319,8 +319,7 @@ def test_first_run_download_switches_to_the_model_and_re_encodes_folders(qtbot, 
                                                                           aero_corpus) -> None:
     from test_download import fake_hub_fetch
 
-    from desktop_app.core import download
-
+    from desktop_app.core.model import download
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setenv("FAKE_HUB_DELAY", "0.01")
     monkeypatch.setattr(download, "fetch_snapshot", fake_hub_fetch)
@@ -612,7 +611,7 @@ def test_window_filter_row_folder_and_dates_and_typed_combinations(qtbot, window
 
 
 def test_cards_name_slides_and_sheets_and_mark_ocr_text() -> None:
-    from desktop_app.core.search import Hit
+    from desktop_app.core.search.searcher import Hit
     from desktop_app.gui.results import card_html, preview_html
 
     slide = Hit("/docs/deck.pptx", 3, 0.9, {"dense": 0.9}, "Dredging the silt basin", ["silt"], 1, 0, 20,
@@ -627,8 +626,8 @@ def test_cards_name_slides_and_sheets_and_mark_ocr_text() -> None:
 
 def index_before_launch(ini: Path, corpus: Path, encoder) -> None:
     """Index ``corpus`` into the window's index folder before the window starts."""
-    from desktop_app.core.index import Index
-    from desktop_app.core.indexer import Indexer
+    from desktop_app.core.backends.local.index import Index
+    from desktop_app.core.ingest.indexer import Indexer
 
     settings = load_settings(open_qsettings(ini))
     index = Index.open(settings.index_dir, create=True)

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from builders import make_docx, make_pdf
 
+from desktop_app.core.backends.local.index import Index
 from desktop_app.core.errors import Cancelled, IndexLockedError, IndexMismatchError
-from desktop_app.core.index import Index
-from desktop_app.core.indexer import Indexer, RunControl, remove_paths, scan
-from desktop_app.core.lock import WriterLock
+from desktop_app.core.ingest.indexer import Indexer, RunControl, remove_paths, scan
+from desktop_app.core.storage.lock import WriterLock
 
 
 @pytest.fixture
@@ -183,8 +183,8 @@ def test_a_waiting_writer_can_be_cancelled(index, encoder, settings, aero_corpus
 
 def test_index_built_with_another_model_is_refused(index, encoder, settings, aero_corpus, tmp_path,
                                                    lite_model_dir) -> None:
-    from desktop_app.core.encoder import Encoder
-    from desktop_app.core.models import load_spec
+    from desktop_app.core.model.encoder import Encoder
+    from desktop_app.core.model.resolve import load_spec
 
     run(index, encoder, settings, aero_corpus)
     other_dir = tmp_path / "other-model"
@@ -225,7 +225,7 @@ def test_file_types_and_exclude_patterns_filter_the_scan(tmp_path, settings) -> 
 
 
 def test_report_names_the_device_and_precision_actually_used(index, spec, settings, aero_corpus) -> None:
-    from desktop_app.core.encoder import Encoder
+    from desktop_app.core.model.encoder import Encoder
 
     report = run(index, Encoder(spec, device="cpu", dtype="bf16"), settings, aero_corpus)
     assert report.device.endswith("on CPU (bf16)")

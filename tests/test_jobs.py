@@ -10,7 +10,7 @@ from conftest import make_folder
 from desktop_app.core.engine import Engine
 from desktop_app.core.errors import UsageError
 from desktop_app.core.jobs import Job, JobQueue
-from desktop_app.core.lock import WriterLock
+from desktop_app.core.storage.lock import WriterLock
 
 
 @pytest.fixture

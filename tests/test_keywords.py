@@ -7,9 +7,9 @@ import pytest
 from stored import Encoded, index_encoded
 
 from desktop_app.core import analyze
-from desktop_app.core.index import KEYWORDS_NAME, Index
-from desktop_app.core.keywords import KeywordIndex
-from desktop_app.core.local_source import fts_query
+from desktop_app.core.backends.local.index import KEYWORDS_NAME, Index
+from desktop_app.core.backends.local.keywords import KeywordIndex
+from desktop_app.core.backends.local.source import fts_query
 
 WORDS = ["wing", "stall", "boundary", "layer", "heat", "transfer", "shell", "buckling", "flutter", "panel",
          "nozzle", "shock", "wave", "drag", "lift", "vortex", "rotor", "noise", "jet", "ablation"]

@@ -9,7 +9,7 @@ import pytest
 
 from desktop_app.core.config import Settings
 from desktop_app.core.errors import ModelError
-from desktop_app.core.models import load_spec, looks_like_path, resolve, resolve_default
+from desktop_app.core.model.resolve import load_spec, looks_like_path, resolve, resolve_default
 
 
 def test_lite_model_is_described_as_lite(spec) -> None:
@@ -65,7 +65,7 @@ def test_fingerprint_changes_when_the_heads_change(tmp_path: Path, lite_model_di
 
 
 def test_an_index_finds_its_lite_model_after_the_app_folder_moved(tmp_path: Path, lite_model_dir: Path) -> None:
-    from desktop_app.core.models import resolve_recorded
+    from desktop_app.core.model.resolve import resolve_recorded
 
     old_home = tmp_path / "old-bundle" / "bge-m3-lite"
     shutil.copytree(lite_model_dir, old_home)

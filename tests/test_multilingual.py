@@ -10,7 +10,7 @@ import pytest
 from conftest import make_folder
 
 from desktop_app.cli import main
-from desktop_app.core.store import Store
+from desktop_app.core.storage.store import Store
 
 SENTENCES = {
     "japanese.txt": "私は東京都に住んでいます。毎朝、電車で会社に通っています。",

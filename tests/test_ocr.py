@@ -9,7 +9,7 @@ import pytest
 from builders import make_scanned_pdf, text_image
 
 from desktop_app.core.errors import ExtractionError, OcrNeeded
-from desktop_app.core.extract import OcrLimits, Options, extract
+from desktop_app.core.ingest.extract import OcrLimits, Options, extract
 
 RECEIPT = ["Invoice 4471 from Harbor Plumbing", "Replaced the kitchen water heater"]
 LETTER = ["Dear tenant, the boiler inspection", "is moved to Thursday morning"]

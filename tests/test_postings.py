@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from stored import Encoded, index_encoded
 
-from desktop_app.core.index import POSTINGS_NAME, Index
-from desktop_app.core.postings import PostingsIndex
+from desktop_app.core.backends.local.index import POSTINGS_NAME, Index
+from desktop_app.core.backends.local.postings import PostingsIndex
 
 
 def brute_force(rows: list[tuple[int, int, float]], query: dict[int, float], gone: set[int] = frozenset()):

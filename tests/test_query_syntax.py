@@ -13,7 +13,7 @@ from conftest import make_folder
 
 from desktop_app.cli import main
 from desktop_app.core.errors import UsageError
-from desktop_app.core.query import parse
+from desktop_app.core.search.query import parse
 
 DAY = 86_400
 
@@ -146,10 +146,10 @@ def test_an_empty_result_says_which_filter_removed_everything(library) -> None:
 
 def test_a_filter_matching_few_chunks_still_returns_k_of_them(settings, encoder, tmp_path: Path) -> None:
     """Inside candidate generation: the 3 matching files are found although 200 others rank higher."""
-    from desktop_app.core.index import Index
-    from desktop_app.core.indexer import Indexer
-    from desktop_app.core.query import Filters
-    from desktop_app.core.search import Searcher
+    from desktop_app.core.backends.local.index import Index
+    from desktop_app.core.ingest.indexer import Indexer
+    from desktop_app.core.search.query import Filters
+    from desktop_app.core.search.searcher import Searcher
 
     many = {f"stall{i:03d}.txt": f"Wing stall study {i}: angle of attack and lift." for i in range(200)}
     many.update({f"rare{i}.md": f"A note {i} that mentions gardening and once the wing." for i in range(3)})
@@ -202,7 +202,7 @@ def test_files_marks_an_unplugged_folder_offline(library) -> None:
 
 def test_the_file_list_pages_stay_fast_with_100k_files(tmp_path: Path, settings) -> None:
     from desktop_app.core.engine import Engine
-    from desktop_app.core.store import Store
+    from desktop_app.core.storage.store import Store
 
     (tmp_path / "index").mkdir()
     store = Store(tmp_path / "index" / "index.sqlite3")
@@ -226,7 +226,7 @@ def test_the_file_list_pages_stay_fast_with_100k_files(tmp_path: Path, settings)
 def test_exclusions_alone_block_chunks_without_listing_every_chunk(library, monkeypatch) -> None:
     """``wing -draft`` blocks the draft's chunks; it must not read every chunk id of the index
     (about a second at 1M chunks) to subtract them."""
-    from desktop_app.core.store import Store
+    from desktop_app.core.storage.store import Store
 
     def refuse(self: Store) -> None:
         raise AssertionError("listed every chunk id for an exclusion")
@@ -239,7 +239,7 @@ def test_exclusions_alone_block_chunks_without_listing_every_chunk(library, monk
 
 
 def test_one_quoted_word_among_others_is_ranked_not_required() -> None:
-    from desktop_app.core.query import parse
+    from desktop_app.core.search.query import parse
 
     assert parse('how can a module "match" the contexts it is used in').phrases == ()
     assert parse('"matches"').phrases == ("matches",), "a quoted word alone is what the user asks for"

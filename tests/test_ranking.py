@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from desktop_app.core.backends.local.index import Index
 from desktop_app.core.config import BGE_M3_WEIGHTS, DENSE_KEYWORD_WEIGHTS, Weights, default_weights
-from desktop_app.core.index import Index
-from desktop_app.core.indexer import Indexer
-from desktop_app.core.models import TRAINED_CHANNELS, load_spec, trusted_channels
-from desktop_app.core.search import Searcher
+from desktop_app.core.ingest.indexer import Indexer
+from desktop_app.core.model.resolve import TRAINED_CHANNELS, load_spec, trusted_channels
+from desktop_app.core.search.searcher import Searcher
 
 
 @pytest.fixture

@@ -10,13 +10,13 @@ from pathlib import Path
 
 from builders import make_pdf, make_pptx, make_scanned_pdf, text_image
 
-from desktop_app.core.chunk import Chunker
+from desktop_app.core.backends.local.index import Index
 from desktop_app.core.engine import Engine
-from desktop_app.core.extract import Options
-from desktop_app.core.extract.pool import CRASH_REASON, ExtractionPool
-from desktop_app.core.index import Index
-from desktop_app.core.indexer import Indexer, Progress, RunControl
-from desktop_app.core.reading import Candidate, FileReader, Job
+from desktop_app.core.ingest.chunk import Chunker
+from desktop_app.core.ingest.extract import Options
+from desktop_app.core.ingest.extract.pool import CRASH_REASON, ExtractionPool
+from desktop_app.core.ingest.indexer import Indexer, Progress, RunControl
+from desktop_app.core.ingest.reading import Candidate, FileReader, Job
 
 RECEIPT = ["Invoice 4471 from Harbor Plumbing", "Replaced the kitchen water heater"]
 LETTER = ["Dear tenant, the boiler inspection", "is moved to Thursday morning"]

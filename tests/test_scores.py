@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from desktop_app.core.backends.local.index import Index
 from desktop_app.core.config import Weights
-from desktop_app.core.index import Index
-from desktop_app.core.indexer import Indexer
-from desktop_app.core.search import Searcher
+from desktop_app.core.ingest.indexer import Indexer
+from desktop_app.core.search.searcher import Searcher
 
 QUERY = "why does a wing stall at a high angle of attack"
 WEIGHTS = [0.4, 0.3, 0.3]

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from desktop_app.core.backends.local.index import Index
+from desktop_app.core.backends.local.source import fts_query
 from desktop_app.core.config import Weights
 from desktop_app.core.errors import UsageError
-from desktop_app.core.index import Index
-from desktop_app.core.indexer import Indexer
-from desktop_app.core.local_source import fts_query
-from desktop_app.core.search import Searcher, make_snippet
+from desktop_app.core.ingest.indexer import Indexer
+from desktop_app.core.search.searcher import Searcher, make_snippet
 
 
 @pytest.fixture

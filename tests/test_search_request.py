@@ -8,7 +8,7 @@ import pytest
 
 from desktop_app.core.config import Weights
 from desktop_app.core.errors import UsageError
-from desktop_app.core.search_request import search_request
+from desktop_app.core.search.request import search_request
 
 
 def test_weights_as_text_or_numbers_give_the_same_request() -> None:

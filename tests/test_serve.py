@@ -27,7 +27,7 @@ from conftest import AERO_DOCS, make_folder
 
 from desktop_app.api.security import UNAUTHORISED
 from desktop_app.cli import main
-from desktop_app.core.lock import WriterLock
+from desktop_app.core.storage.lock import WriterLock
 
 START_TIMEOUT_S = 120
 

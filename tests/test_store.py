@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from stored import Encoded, store_encoded
 
-from desktop_app.core.store import Store
+from desktop_app.core.storage.store import Store
 
 
 def chunk(sparse: dict[int, float], text: str = "text") -> Encoded:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from desktop_app.core.index import Index
-from desktop_app.core.indexer import Indexer
-from desktop_app.core.search import Searcher
-from desktop_app.core.sync import ChangeCollector, FolderWatcher, outermost, owning_root, root_online
+from desktop_app.core.backends.local.index import Index
+from desktop_app.core.ingest.indexer import Indexer
+from desktop_app.core.ingest.live_sync import ChangeCollector, FolderWatcher, outermost, owning_root, root_online
+from desktop_app.core.search.searcher import Searcher
 
 DEADLINE_S = 10.0
 

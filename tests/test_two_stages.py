@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from desktop_app.core import indexer as indexer_module
+from desktop_app.core.backends.local.dense import VectorIndex
+from desktop_app.core.backends.local.index import Index
 from desktop_app.core.engine import Engine
-from desktop_app.core.index import Index
-from desktop_app.core.indexer import Indexer, RunControl
-from desktop_app.core.search import CACHES_LOADING_NOTE, Searcher
-from desktop_app.core.vectors import VectorIndex
+from desktop_app.core.ingest import indexer as indexer_module
+from desktop_app.core.ingest.indexer import Indexer, RunControl
+from desktop_app.core.search.searcher import CACHES_LOADING_NOTE, Searcher
 
 
 @pytest.fixture
@@ -218,7 +218,7 @@ def test_a_phrase_nobody_wrote_does_not_empty_the_results(index, encoder, settin
 
 
 def test_a_chunk_without_vectors_stands_in_with_what_encoded_chunks_score_at_its_keyword_score() -> None:
-    from desktop_app.core.search import stand_in_scores
+    from desktop_app.core.search.searcher import stand_in_scores
 
     keyword = {1: 10.0, 2: 8.0, 3: 6.0, 4: 4.0, 5: 2.0, 6: 9.0, 7: 3.0}
     # encoded chunks 1-5: fused = 0.2 + 0.5 x (keyword / best); 6 and 7 have no vectors yet

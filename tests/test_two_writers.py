@@ -18,11 +18,11 @@ import pytest
 from conftest import make_folder
 
 from desktop_app.cli import main
+from desktop_app.core.backends.local.index import Index
 from desktop_app.core.errors import IndexLockedError
-from desktop_app.core.index import Index
-from desktop_app.core.indexer import Indexer, remove_paths
-from desktop_app.core.lock import WriterLock
-from desktop_app.core.search import Searcher
+from desktop_app.core.ingest.indexer import Indexer, remove_paths
+from desktop_app.core.search.searcher import Searcher
+from desktop_app.core.storage.lock import WriterLock
 
 
 @pytest.fixture
@@ -213,8 +213,8 @@ def test_watch_follows_a_folder_that_another_process_indexed(cli_env, two_folder
 
 
 def test_a_folder_added_to_a_watcher_is_watched_before_its_scan_returns(settings, tmp_path: Path) -> None:
+    from desktop_app.core.ingest.live_sync import FolderWatcher
     from desktop_app.core.paths import is_within
-    from desktop_app.core.sync import FolderWatcher
 
     folder = make_folder(tmp_path, "fresh", {"a.txt": "first"})
     batches: list = []

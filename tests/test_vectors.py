@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from desktop_app.core.index import VECTORS_NAME, Index
-from desktop_app.core.vectors import VectorIndex
+from desktop_app.core.backends.local.dense import VectorIndex
+from desktop_app.core.backends.local.index import VECTORS_NAME, Index
 
 
 def unit_vectors(count: int, dim: int, seed: int) -> np.ndarray:
@@ -62,7 +62,7 @@ def test_query_asks_for_no_more_than_the_index_holds(tmp_path: Path) -> None:
 
 
 def indexed_folder(tmp_path: Path, encoder, settings, aero_corpus: Path) -> Path:
-    from desktop_app.core.indexer import Indexer
+    from desktop_app.core.ingest.indexer import Indexer
 
     index = Index.open(settings.index_dir, create=True)
     Indexer(index, encoder, settings).run([aero_corpus])

@@ -45,8 +45,8 @@ from desktop_app.core import analyze
 from desktop_app.core.engine import Engine
 from desktop_app.core.errors import IndexClosedError, IndexMismatchError, UsageError
 from desktop_app.core.jobs import Job, JobQueue
-from desktop_app.core.search import MAX_QUERY_CHARS
-from desktop_app.core.search_request import search_request
+from desktop_app.core.search.request import search_request
+from desktop_app.core.search.searcher import MAX_QUERY_CHARS
 
 # Beside the window's style sheet and icons; the PyInstaller bundle carries resources/ whole.
 WEB = Path(__file__).resolve().parents[2] / "resources" / "web"

@@ -117,7 +117,7 @@ class Settings:
     max_chars_per_file: int = 256_000_000
     meaning_max_chunks: int = 2_000
     weights: Weights | None = None  # None: the model's defaults (default_weights)
-    # .gitignore syntax (core/exclude.py): hidden files and folders (VCS folders, .venv, .cache among
+    # .gitignore syntax (core/ingest/exclude.py): hidden files and folders (VCS folders, .venv, .cache among
     # them), dependency and build caches, editor and Office lock/backup files.
     exclude_patterns: tuple[str, ...] = DEFAULT_EXCLUDES
     honour_gitignore: bool = True

@@ -15,20 +15,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from desktop_app.core import models
-from desktop_app.core.backend import Backend, check_switch, record, recorded
+from desktop_app.core.backends.choice import Backend, check_switch, record, recorded
+from desktop_app.core.backends.local.index import DB_NAME, Index
 from desktop_app.core.config import Settings, Weights
 from desktop_app.core.errors import IndexClosedError, IndexMismatchError, UsageError
-from desktop_app.core.index import DB_NAME, Index
-from desktop_app.core.models import ModelSpec
+from desktop_app.core.ingest.live_sync import root_online
+from desktop_app.core.model import resolve as models
+from desktop_app.core.model.resolve import ModelSpec
 from desktop_app.core.paths import is_within
-from desktop_app.core.store import Store
-from desktop_app.core.sync import root_online
+from desktop_app.core.storage.store import Store
 
 if TYPE_CHECKING:  # imported where used: opening an index for status must not import torch
-    from desktop_app.core.encoder import Encoder
-    from desktop_app.core.indexer import Indexer
-    from desktop_app.core.search import SearchResult
+    from desktop_app.core.ingest.indexer import Indexer
+    from desktop_app.core.model.encoder import Encoder
+    from desktop_app.core.search.searcher import SearchResult
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ class Engine:
     """
 
     def __init__(self, settings: Settings, index: Index, choice: ModelChoice | None, encoder: Encoder | None) -> None:
-        from desktop_app.core.search import Searcher
+        from desktop_app.core.search.searcher import Searcher
 
         self.settings = settings
         self.index = index
@@ -98,7 +98,7 @@ class Engine:
         model files are needed and torch is never imported. ``backend`` is the one a new index
         records (an existing one keeps its own; naming another is an error).
         """
-        from desktop_app.core.encoder import Encoder
+        from desktop_app.core.model.encoder import Encoder
 
         index = _open_index(Path(settings.index_dir).expanduser(), create, backend)
         try:
@@ -210,7 +210,7 @@ class Engine:
               limit: int = 1000) -> list[dict[str, object]]:
         """Files whose path contains ``text`` (case-insensitive), by path: folder, size, date, chunks and
         state (indexed, failed with the reason, excluded with the rule, or offline when its folder is away)."""
-        from desktop_app.core.search import iso_time
+        from desktop_app.core.search.searcher import iso_time
 
         away = [root["path"] for root in self.folders() if not root["online"]]
         with self._reading():
@@ -224,15 +224,15 @@ class Engine:
         return listed
 
     def indexer(self, purpose: str = "indexing", wait: bool = True) -> Indexer:
-        """An :class:`~desktop_app.core.indexer.Indexer` over this engine's index and model."""
-        from desktop_app.core.indexer import Indexer
+        """An :class:`~desktop_app.core.ingest.indexer.Indexer` over this engine's index and model."""
+        from desktop_app.core.ingest.indexer import Indexer
 
         if self.mismatch:
             raise IndexMismatchError(self.mismatch)
         return Indexer(self.index, self.encoder, self.settings, purpose=purpose, wait=wait)
 
     def remove(self, paths: list[Path], wait: bool = True, on_wait: Callable[[str], None] | None = None) -> int:
-        from desktop_app.core.indexer import remove_paths
+        from desktop_app.core.ingest.indexer import remove_paths
 
         return remove_paths(self.index, paths, wait=wait, on_wait=on_wait)
 
@@ -308,7 +308,7 @@ def _open_index(folder: Path, create: bool, wanted: Backend | None) -> Index:
     if backend.kind == "local":
         index = Index.open(folder, create=create, load_in_background=True)
     else:
-        from desktop_app.core.qdrant_index import QdrantIndex
+        from desktop_app.core.backends.qdrant.index import QdrantIndex
 
         index = QdrantIndex.open_with(folder, backend, create=create)
     if wanted is not None and wanted != recorded(folder):

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from desktop_app.core.errors import DesktopSearchError, IndexClosedError
-from desktop_app.core.indexer import IndexReport, Progress, RunControl, normalise_root
+from desktop_app.core.ingest.indexer import IndexReport, Progress, RunControl, normalise_root
 
 if TYPE_CHECKING:
     from desktop_app.core.engine import Engine

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 from desktop_app.core.config import BGE_M3_WEIGHTS, Settings, Weights
 from desktop_app.core.errors import UsageError
 from desktop_app.core.logfile import log_path, start_logging
-from desktop_app.core.query import FILTER_KEYS, SYNTAX_HELP
+from desktop_app.core.search.query import FILTER_KEYS, SYNTAX_HELP
 from desktop_app.gui.files_view import FilesDialog
 from desktop_app.gui.model_offer import ModelOfferPanel, offline_notice
 from desktop_app.gui.panes import FoldersPane, PreviewPane, ProgressPane, ResultsPane, SearchBar
@@ -349,7 +349,7 @@ class MainWindow(QMainWindow):
             self.start_run(self.queued_runs.pop(0))
 
     def start_run(self, job: Job) -> None:
-        from desktop_app.core.indexer import RunControl
+        from desktop_app.core.ingest.indexer import RunControl
 
         self.control = RunControl()
         self.running = True
@@ -360,7 +360,7 @@ class MainWindow(QMainWindow):
 
     def start_watching(self) -> None:
         """Watch the indexed folders (when the setting is on) so changes reach search by themselves."""
-        from desktop_app.core.sync import FolderWatcher, RootsReader
+        from desktop_app.core.ingest.live_sync import FolderWatcher, RootsReader
 
         if self.engine is None or not self.settings.watch_folders:
             return
@@ -776,7 +776,7 @@ def load_style(app: QApplication) -> None:
 
 def run(argv: list[str] | None = None) -> int:
     """Open the window (or hand ``argv``'s folders to the one already open) and run until it closes."""
-    from desktop_app.core.indexer import share_the_interpreter_finely
+    from desktop_app.core.ingest.indexer import share_the_interpreter_finely
     from desktop_app.gui.single_instance import SingleInstance, instance_name
 
     argv = sys.argv if argv is None else argv

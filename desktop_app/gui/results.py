@@ -15,7 +15,7 @@ from PySide6.QtGui import QColor, QPainter, QPalette, QTextDocument
 from PySide6.QtWidgets import QAbstractItemView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from desktop_app.core import analyze
-from desktop_app.core.extract.base import place_of
+from desktop_app.core.ingest.extract.base import place_of
 
 HIGHLIGHT = "background-color:#ffe28a;color:#000000;font-weight:600"
 CHIP = "background-color:#dde8f7;color:#1d3b66"

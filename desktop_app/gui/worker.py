@@ -120,7 +120,7 @@ class Job:
 def model_offer(spec: object, settings: Settings) -> str:
     """What the window suggests about the model: "download" BGE-M3 when the lite model is in use
     only because none is cached, "offline" when the hub is off limits, else nothing."""
-    from desktop_app.core.models import hub_offline
+    from desktop_app.core.model.resolve import hub_offline
 
     if not spec.is_lite or settings.model:
         return ""
@@ -137,8 +137,8 @@ class DownloadWorker(QObject):
 
     @Slot(str, object)
     def download(self, repo_id: str, stop: object) -> None:
-        from desktop_app.core.download import ModelDownload
         from desktop_app.core.errors import Cancelled
+        from desktop_app.core.model.download import ModelDownload
 
         try:
             path = ModelDownload(repo_id).run(self.progress.emit, stop.is_set)
@@ -159,7 +159,7 @@ class IndexWorker(QObject):
     @Slot(object, object, object)
     def run(self, engine: Engine, job: Job, control: object) -> None:
         """Carry out ``job``; ``control`` (a RunControl the window keeps) pauses or cancels it."""
-        from desktop_app.core.indexer import IndexReport, Progress
+        from desktop_app.core.ingest.indexer import IndexReport, Progress
 
         try:
             options = {"progress": self.progress.emit, "control": control}

@@ -1,0 +1,127 @@
+"""The keyword channel's BM25 in memory: FTS5's own ranking, exact, without FTS5's cost at 1M chunks.
+
+FTS5 ranks every row an OR query matches before it returns the best ones: at 1M chunks that took
+452 ms p50 / 871 ms p95 (bench/README.md, "Search latency"). This cache holds each chunk's term
+frequencies (term-major, like the sparse postings cache it extends) and its length, and computes
+FTS5's ``bm25()`` from them with numpy: the same terms (``analyze.keyword_terms``: the chunk's
+text and its file name), k1 = 1.2, b = 0.75, ``idf = log((N - n + 0.5) / (n + 0.5))`` (1e-6 when
+not positive), the length of a chunk over the mean length. A quoted phrase is scored as its
+words here (FTS5 scored the phrase as one term); which chunks hold it is still FTS5's answer.
+
+SQLite's FTS5 table stays the truth for phrases and exclusions; this cache lives beside
+``sparse.npz`` and follows the same rules (generation catch-up, tombstones, saved atomically by
+writers only, rebuilt from the chunks' text when missing or stale).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Collection, Iterable
+from pathlib import Path
+
+import numpy as np
+
+from desktop_app.core.backends.local.postings import PostingsIndex, best_of
+
+K1, B = 1.2, 0.75
+ABSENT = -1.0  # the length of a chunk id that holds no chunk (never added, or deleted)
+
+
+def saturation(frequency: float | np.ndarray, length: float | np.ndarray, mean_length: float) -> float | np.ndarray:
+    """BM25's term-frequency part: ``tf (k1 + 1) / (tf + k1 (1 - b + b length / mean length))``."""
+    return frequency * (K1 + 1) / (frequency + K1 * (1 - B + B * length / max(mean_length, 1e-9)))
+
+
+class KeywordIndex(PostingsIndex):
+    """Term -> (chunk ids, term frequencies), plus every chunk's length; :meth:`bm25_top` ranks."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.vocabulary: dict[str, int] = {}
+        self.lengths = np.zeros(0, dtype=np.float32)  # by chunk id: terms in the chunk and its file name
+
+    def reset(self) -> None:
+        super().reset()
+        with self.lock:
+            self.vocabulary, self.lengths = {}, np.zeros(0, dtype=np.float32)
+
+    @property
+    def chunk_count(self) -> int:
+        with self.lock:
+            return int((self.lengths >= 0).sum())
+
+    def add_chunks(self, chunks: Iterable[tuple[int, list[str]]]) -> None:
+        """Add new chunks as (chunk id, their keyword terms)."""
+        rows: list[tuple[int, int, float]] = []
+        lengths: dict[int, int] = {}
+        with self.lock:
+            for chunk_id, terms in chunks:
+                lengths[chunk_id] = len(terms)
+                for term, frequency in Counter(terms).items():
+                    rows.append((chunk_id, self.vocabulary.setdefault(term, len(self.vocabulary)), frequency))
+            if lengths:
+                self._grow(max(lengths) + 1)
+                self.lengths[list(lengths)] = list(lengths.values())
+                self.dirty = True
+        self.add(rows)
+
+    def rebuild_from(self, chunks: Iterable[tuple[int, list[str]]]) -> None:
+        """Replace everything with these (chunk id, terms)."""
+        self.reset()
+        batch: list[tuple[int, list[str]]] = []
+        for item in chunks:
+            batch.append(item)
+            if len(batch) == 50_000:
+                self.add_chunks(batch)
+                batch = []
+        self.add_chunks(batch)
+        with self.lock:
+            self._merge()
+
+    def bm25_top(self, terms: list[str], limit: int, allowed: Collection[int] | None = None,
+                 blocked: Collection[int] = ()) -> list[tuple[int, float]]:
+        """The ``limit`` best chunks by FTS5's BM25 for these query terms (a repeated term counts again)."""
+        with self.lock:
+            live = self.lengths >= 0
+            chunks = int(live.sum())
+            if not chunks:
+                return []
+            mean_length = float(self.lengths[live].sum()) / chunks
+            scores = np.zeros(len(self.lengths), dtype=np.float64)
+            for term, repeats in Counter(terms).items():
+                token = self.vocabulary.get(term)
+                parts = self._postings_of(token) if token is not None else []
+                having = sum(int(live[ids].sum()) for ids, _ in parts)
+                idf = math.log((chunks - having + 0.5) / (having + 0.5))
+                idf = idf if idf > 0 else 1e-6
+                for ids, frequency in parts:
+                    weights = repeats * idf * saturation(frequency, self.lengths[ids], mean_length)
+                    scores += np.bincount(ids, weights=weights, minlength=len(scores))
+            scores[~live] = 0.0
+        return best_of(scores, limit, allowed, blocked)
+
+    def _mark(self, ids: np.ndarray, deleted: bool) -> None:
+        super()._mark(ids, deleted)
+        if len(ids):
+            self._grow(len(self.deleted))
+            if deleted:
+                self.lengths[ids] = ABSENT
+
+    def _grow(self, size: int) -> None:
+        if size > len(self.lengths):
+            grown = np.full(max(size, 2 * len(self.lengths)), ABSENT, dtype=np.float32)
+            grown[: len(self.lengths)] = self.lengths
+            self.lengths = grown
+
+    def _restore(self, arrays: dict[str, np.ndarray]) -> None:
+        terms = arrays["vocabulary"].tobytes().decode("utf-8")
+        self.vocabulary = {term: number for number, term in enumerate(terms.split("\n"))} if terms else {}
+        self.lengths = np.full(len(self.deleted), ABSENT, dtype=np.float32)
+        self._grow(len(arrays["lengths"]))
+        self.lengths[: len(arrays["lengths"])] = arrays["lengths"]
+
+    def _extras(self) -> dict[str, np.ndarray]:
+        ordered = sorted(self.vocabulary, key=self.vocabulary.__getitem__)
+        return {"vocabulary": np.frombuffer("\n".join(ordered).encode("utf-8"), dtype=np.uint8),
+                "lengths": self.lengths}

@@ -1,0 +1,154 @@
+"""The reading stage of a run: files -> text -> chunks, feeding the encoder through a bounded queue.
+
+Text files are read in this thread; the slow formats (PDF, OCR, office archives, mail) go to an
+:class:`ExtractionPool` of worker processes, several at a time, so extraction keeps up with a GPU
+encoder and a file that crashes its reader costs that file only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from desktop_app.core.errors import Cancelled, ExtractionError, OcrNeeded
+from desktop_app.core.ingest.chunk import Chunk, Chunker
+from desktop_app.core.ingest.extract import HEAVY_SUFFIXES, Extracted, Options, extract
+from desktop_app.core.ingest.extract.pool import ExtractionPool
+
+POLL_S = 0.2
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A file found on disk, in both forms: ``path`` as the store keeps it (text), ``os_path`` for the
+    file system. Converted once, when the scan finds it; nothing downstream converts again."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    os_path: str
+
+
+@dataclass
+class Job:
+    """One file after extraction: its chunks, or why it failed."""
+
+    file: Candidate
+    sha256: str = ""
+    chunks: list[Chunk] = field(default_factory=list)
+    note: str | None = None
+    error: str | None = None
+    is_new: bool = True
+    unit: str = "page"
+    ocr_pages: list[int] = field(default_factory=list)
+    ocr_matters: bool = False  # its text depends on the OCR setting (scanned pages, images)
+
+
+def sha256_of(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class FileReader:
+    """Reads ``todo`` into ``ready`` (then None); ``activity`` says what the workers are doing now."""
+
+    def __init__(self, chunker: Chunker, options: Options, workers: int,
+                 pool: Callable[[Options, int], ExtractionPool] = ExtractionPool) -> None:
+        self.chunker, self.options, self.workers, self.make_pool = chunker, options, workers, pool
+        self.activity = ""
+        self.pool: ExtractionPool | None = None
+
+    def pause(self, paused: bool) -> None:
+        """Hold the worker processes between pages (or let them go on)."""
+        if self.pool is not None:
+            self.pool.pause(paused)
+
+    def run(self, todo: list[Job], ready: queue.Queue[Job | None], stop: threading.Event) -> None:
+        pool: ExtractionPool | None = None
+        inflight: dict[Future[Extracted], Job] = {}
+        try:
+            for job in todo:
+                if stop.is_set():
+                    return
+                if Path(job.file.os_path).suffix.lower() not in HEAVY_SUFFIXES:
+                    self.read_here(job)
+                    ready.put(job)
+                    continue
+                if pool is None:
+                    pool = self.pool = self.make_pool(self.options, self.workers)
+                while len(inflight) >= 2 * pool.workers and not stop.is_set():
+                    self.collect(pool, inflight, ready)
+                if hashed(job):
+                    inflight[pool.submit(job.file.os_path)] = job
+                else:
+                    ready.put(job)
+            while inflight and not stop.is_set():
+                self.collect(pool, inflight, ready)
+        finally:
+            if pool is not None:
+                pool.close()
+            if not stop.is_set():
+                ready.put(None)
+
+    def read_here(self, job: Job) -> None:
+        if hashed(job):
+            self.settle(job, lambda: extract(Path(job.file.os_path), self.options))  # no OCR in these formats
+
+    def collect(self, pool: ExtractionPool, inflight: dict[Future[Extracted], Job], ready: queue.Queue) -> None:
+        """Wait a moment for finished files and hand them on; after a worker crash, read the files
+        that were in flight again one at a time, so only the one that crashes it fails."""
+        done, _ = wait(list(inflight), timeout=POLL_S, return_when=FIRST_COMPLETED)
+        pool.drain()
+        self.activity = pool.activity
+        broken = []
+        for future in done:
+            job = inflight.pop(future)
+            if isinstance(future.exception(), BrokenProcessPool):
+                broken.append(job)
+                continue
+            self.settle(job, future.result)
+            ready.put(job)
+        if broken:
+            broken.extend(inflight.values())
+            inflight.clear()
+            pool.restart()
+            for job in broken:
+                self.settle(job, lambda job=job: pool.read_alone(job.file.os_path))
+                ready.put(job)
+
+    def settle(self, job: Job, read: Callable[[], Extracted]) -> None:
+        """Run ``read`` and put its text, as chunks, or its failure reason on ``job``."""
+        try:
+            extracted = read()
+            job.chunks = self.chunker.chunk(extracted.pages)
+            job.note, job.unit, job.ocr_pages = extracted.note, extracted.unit, extracted.ocr_pages
+            job.ocr_matters = extracted.ocr_matters
+        except OcrNeeded as error:
+            job.error, job.ocr_matters = str(error), True
+        except ExtractionError as error:
+            job.error = str(error)
+        except Cancelled:
+            job.error = "indexing cancelled while reading"
+        except Exception as error:  # noqa: BLE001 - one bad file must never stop a run
+            job.error = f"unexpected error while reading ({error.__class__.__name__}: {error})"
+
+
+def hashed(job: Job) -> bool:
+    """Fill in the file's checksum; on failure record why and say no."""
+    try:
+        job.sha256 = sha256_of(job.file.os_path)
+        return True
+    except FileNotFoundError:
+        job.error = "file vanished before it could be read"
+    except OSError as error:
+        job.error = f"cannot read: {error.strerror or error}"
+    return False

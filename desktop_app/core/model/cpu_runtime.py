@@ -1,0 +1,302 @@
+"""Which runtime runs the model's transformer body on this CPU: chosen by measurement, once, and kept.
+
+Candidates: torch in fp32 or under bf16 autocast, OpenVINO (fp32, or bf16 inference precision
+where the CPU has native bf16) and ONNX Runtime with int8 dynamic quantisation of the Linear
+layers. Only the body changes runtime: the dense, sparse and ColBERT heads stay torch on the fp32
+weights, exactly as FlagEmbedding defines them. A candidate other than torch fp32 is used only when
+it passes the fidelity gate (:mod:`desktop_app.core.model.fidelity`) against torch fp32 on the probe
+texts; among those that pass the fastest wins, timed in alternating rounds (the median of each), so
+one busy moment does not decide hours of indexing. The verdict is written beside the converted
+files, keyed by machine, model and library versions, and read at the next start.
+
+Conversions (the ONNX graph, its int8 copy) happen once per model, in a temporary folder renamed
+into place when complete, so a killed conversion leaves nothing that is later used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import shutil
+import statistics
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from desktop_app.core.model import fidelity
+from desktop_app.core.model.encoding import Encoding
+
+if TYPE_CHECKING:
+    import torch
+
+    Body = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (input ids, attention mask) -> last hidden state
+
+log = logging.getLogger(__name__)
+
+TORCH_FP32, TORCH_BF16 = "fp32", "bf16"
+OPENVINO_FP32, OPENVINO_BF16, ONNX_INT8 = "openvino-fp32", "openvino-bf16", "onnx-int8"
+CPU_RUNTIMES = (TORCH_FP32, TORCH_BF16, OPENVINO_FP32, OPENVINO_BF16, ONNX_INT8)
+FOLDER_NAME = "desktop-search-cpu"
+VERDICT_VERSION = 1
+PROBE_ROUNDS = 3
+# Exporting holds the fp32 weights twice (the model and the graph being written); quantising reads
+# the graph and writes a quarter of it.
+EXPORT_MEMORY_FACTOR = 2.5
+
+
+@dataclass
+class Verdict:
+    """What the probe found on this machine for this model; ``chosen`` is what encodes."""
+
+    chosen: str
+    tokens_per_s: dict[str, float] = field(default_factory=dict)
+    fidelity: dict[str, dict[str, float]] = field(default_factory=dict)
+    rejected: dict[str, str] = field(default_factory=dict)
+    machine: str = ""
+    measured_at: float = 0.0
+
+
+RUNTIME_LABELS = {TORCH_FP32: "fp32", TORCH_BF16: "bf16", OPENVINO_FP32: "OpenVINO fp32",
+                  OPENVINO_BF16: "OpenVINO bf16", ONNX_INT8: "ONNX Runtime int8"}
+
+
+def machine_key(model_fingerprint: str) -> str:
+    """Machine (CPU model, its vector flags, cores), model and the runtimes' versions, hashed."""
+    parts = [platform.machine(), cpu_model(), " ".join(sorted(cpu_flags() & _RELEVANT_FLAGS)),
+             str(os.cpu_count()), model_fingerprint, _version("torch"), _version("openvino"),
+             _version("onnxruntime")]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+_RELEVANT_FLAGS = {"avx2", "avx512f", "avx512_bf16", "avx512_vnni", "avx_vnni", "amx_bf16", "amx_int8", "amx_tile"}
+
+
+def cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as handle:
+            return set(next((line for line in handle if line.startswith("flags")), "").split())
+    except OSError:
+        return set()
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as handle:
+            return next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), "")
+    except OSError:
+        return platform.processor()
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"{package} {version(package)}"
+    except PackageNotFoundError:
+        return f"{package} absent"
+
+
+def available(runtime: str) -> str:
+    """Why ``runtime`` cannot run here ("" when it can)."""
+    if runtime in (OPENVINO_FP32, OPENVINO_BF16) and _version("openvino").endswith("absent"):
+        return "OpenVINO is not installed"
+    if runtime == ONNX_INT8 and (_version("onnxruntime").endswith("absent") or _version("onnx").endswith("absent")):
+        return "ONNX Runtime or onnx is not installed"
+    if runtime in (TORCH_BF16, OPENVINO_BF16) and not cpu_flags() & {"avx512_bf16", "amx_bf16"}:
+        return "this CPU has no native bf16 (emulated bf16 was 7x slower than fp32 on an AVX2-only CPU)"
+    return ""
+
+
+def conversion_folder(model_path: Path, fingerprint: str) -> Path:
+    """Beside the model when its folder is writable, else in the user's cache folder."""
+    beside = model_path / FOLDER_NAME
+    if os.access(model_path, os.W_OK):
+        return beside
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("desktop-search")) / "cpu-runtimes" / fingerprint[:16]
+
+
+def read_verdict(folder: Path, key: str) -> Verdict | None:
+    try:
+        saved = json.loads((folder / f"verdict-{key}.json").read_text())
+        if saved.pop("version", None) != VERDICT_VERSION:
+            return None
+        return Verdict(**saved)
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def write_verdict(folder: Path, key: str, verdict: Verdict) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    temporary = folder / f"verdict-{key}.json.tmp-{os.getpid()}"
+    temporary.write_text(json.dumps({"version": VERDICT_VERSION, **asdict(verdict)}, indent=1))
+    os.replace(temporary, folder / f"verdict-{key}.json")
+
+
+def memory_available() -> int:
+    """Bytes the system can give now (MemAvailable), or a large number where it cannot tell."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 1 << 62
+
+
+def _atomic_folder(target: Path, build: Callable[[Path], None]) -> Path:
+    """Build into a temporary sibling and rename it to ``target`` when complete (or use a finished one)."""
+    if target.exists():
+        return target
+    temporary = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(temporary, ignore_errors=True)
+    temporary.mkdir(parents=True)
+    try:
+        build(temporary)
+        try:
+            os.rename(temporary, target)
+        except OSError:  # another process finished the same conversion first
+            if not target.exists():
+                raise
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+    return target
+
+
+def export_onnx(body: torch.nn.Module, folder: Path, weight_bytes: int, on_progress: Callable[[str], None]) -> Path:
+    """The body as an ONNX graph (fp32, dynamic batch and length) in ``folder/onnx-fp32``."""
+    import torch
+
+    def build(into: Path) -> None:
+        needed = int(weight_bytes * EXPORT_MEMORY_FACTOR)
+        if memory_available() < needed:
+            raise MemoryError(f"converting the model needs about {needed / 2**30:.1f} GiB of free memory, "
+                              f"{memory_available() / 2**30:.1f} GiB are free")
+        on_progress("converting the model for this CPU (once): exporting the ONNX graph")
+        ids = torch.ones((2, 8), dtype=torch.long)
+        with torch.inference_mode(False), torch.no_grad():
+            torch.onnx.export(body, (ids, torch.ones_like(ids)), str(into / "body.onnx"),
+                              input_names=["input_ids", "attention_mask"], output_names=["last_hidden_state"],
+                              dynamic_axes={name: {0: "batch", 1: "tokens"} for name in
+                                            ("input_ids", "attention_mask", "last_hidden_state")},
+                              opset_version=17, dynamo=False)
+
+    return _atomic_folder(folder / "onnx-fp32", build) / "body.onnx"
+
+
+def quantize_int8(graph: Path, folder: Path, on_progress: Callable[[str], None]) -> Path:
+    """ONNX Runtime's dynamic int8 quantisation of the graph's MatMuls, in ``folder/onnx-int8``."""
+
+    def build(into: Path) -> None:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        on_progress("converting the model for this CPU (once): int8 quantisation")
+        quantize_dynamic(str(graph), str(into / "body.onnx"), weight_type=QuantType.QInt8,
+                         use_external_data_format=graph.stat().st_size > (1 << 31) - (1 << 27))
+
+    return _atomic_folder(folder / "onnx-int8", build) / "body.onnx"
+
+
+class TorchBody:
+    """The body in torch, fp32 or under bf16 autocast."""
+
+    def __init__(self, module: torch.nn.Module, bf16: bool) -> None:
+        self.module = module
+        self.bf16 = bf16
+
+    def __call__(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        import torch
+
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            return self.module(input_ids=input_ids, attention_mask=mask).last_hidden_state.float()
+
+
+class OpenVinoBody:
+    """The ONNX graph compiled by OpenVINO for this CPU (``precision``: f32 or bf16)."""
+
+    def __init__(self, graph: Path, precision: str) -> None:
+        import openvino
+
+        core = openvino.Core()
+        self.compiled = core.compile_model(core.read_model(str(graph)), "CPU",
+                                           {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY"})
+        self.request_lock = threading.Lock()  # one compiled model, one inference at a time
+
+    def __call__(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        import torch
+
+        with self.request_lock:
+            out = self.compiled({"input_ids": input_ids.numpy(), "attention_mask": mask.numpy()})[0]
+        return torch.from_numpy(np.array(out, dtype=np.float32))
+
+
+class OnnxRuntimeBody:
+    """The (quantised) ONNX graph in ONNX Runtime on every core."""
+
+    def __init__(self, graph: Path) -> None:
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = os.cpu_count() or 1
+        self.session = onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+
+    def __call__(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        import torch
+
+        out = self.session.run(None, {"input_ids": input_ids.numpy(), "attention_mask": mask.numpy()})[0]
+        return torch.from_numpy(out)
+
+
+def build_body(runtime: str, module: torch.nn.Module, folder: Path, weight_bytes: int,
+               on_progress: Callable[[str], None]) -> Body:
+    """The body for ``runtime``, converting the model first when that runtime needs it."""
+    if runtime in (TORCH_FP32, TORCH_BF16):
+        return TorchBody(module, runtime == TORCH_BF16)
+    graph = export_onnx(module, folder, weight_bytes, on_progress)
+    if runtime == ONNX_INT8:
+        return OnnxRuntimeBody(quantize_int8(graph, folder, on_progress))
+    return OpenVinoBody(graph, "bf16" if runtime == OPENVINO_BF16 else "f32")
+
+
+def probe(encode_with: Callable[[Body, Sequence[str]], list[Encoding]],
+          bodies: dict[str, Body], texts: Sequence[str], tokens: int,
+          rejected: dict[str, str], machine: str) -> Verdict:
+    """Check every body's fidelity against torch fp32, then time those that pass in alternating rounds.
+
+    ``encode_with(body, texts)`` encodes ``texts`` (dense, sparse and ColBERT) through ``body``.
+    """
+    reference = encode_with(bodies[TORCH_FP32], texts)
+    measured: dict[str, dict[str, float]] = {}
+    passing = [TORCH_FP32]
+    for name, body in bodies.items():
+        if name == TORCH_FP32:
+            continue
+        try:
+            found = fidelity.measure(reference, encode_with(body, texts))
+        except Exception as error:  # noqa: BLE001 - a runtime that cannot run this model is rejected, said why
+            rejected[name] = f"failed: {error}"
+            continue
+        measured[name] = found.as_dict()
+        if found.passes:
+            passing.append(name)
+        else:
+            rejected[name] = f"fidelity below the gate: {found.describe()}"
+    timings: dict[str, list[float]] = {name: [] for name in passing}
+    for _ in range(PROBE_ROUNDS):
+        for name in passing:
+            started = time.perf_counter()
+            encode_with(bodies[name], texts)
+            timings[name].append(time.perf_counter() - started)
+    speed = {name: round(tokens / statistics.median(times), 1) for name, times in timings.items()}
+    return Verdict(max(speed, key=speed.get), speed, measured, rejected, machine, time.time())

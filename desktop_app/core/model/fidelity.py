@@ -1,0 +1,75 @@
+"""Whether a converted or quantised model still gives the fp32 model's signals, measured on fixed texts.
+
+A faster CPU runtime is used only when, on :data:`PROBE_TEXTS`, its dense vectors keep cosine >=
+0.99 with the fp32 model's, each text's ten heaviest lexical tokens stay at least nine of the
+same ten, and every ColBERT vector keeps cosine >= 0.98 (issue 21's thresholds).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from desktop_app.core.model.encoding import Encoding
+
+DENSE_MIN_COSINE = 0.99
+SPARSE_MIN_TOP_OVERLAP = 0.9
+COLBERT_MIN_COSINE = 0.98
+TOP_TOKENS = 10
+
+# Prose, a title, code, numbers, another script and a long passage: what documents hold.
+PROBE_TEXTS = (
+    "The boundary layer of a swept wing separates near the leading edge at high angles of attack.",
+    "Quarterly report: revenue rose 12 % to 4.2 million euros; costs fell in every region but Asia.",
+    "def parse(path):\n    with open(path) as handle:\n        return [line.split(',') for line in handle]",
+    "Meeting notes",
+    "Die Ergebnisse zeigen, dass die Wärmeübertragung mit der Reynolds-Zahl zunimmt.",
+    "東京の研究チームは新しい電池材料を発表した。",
+    "Invoice #20931 due 2026-12-31, IBAN DE89 3704 0044 0532 0130 00, contact billing@example.org",
+    " ".join(["An experimental study of heat transfer to blunt bodies in hypersonic flow, with pressure and "
+              "temperature measured along the surface and compared with laminar and turbulent theory."] * 6),
+)
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """The worst case over the probe texts of each signal's agreement with the fp32 model."""
+
+    dense_cosine: float
+    sparse_top_overlap: float
+    colbert_cosine: float
+
+    @property
+    def passes(self) -> bool:
+        return (self.dense_cosine >= DENSE_MIN_COSINE and self.sparse_top_overlap >= SPARSE_MIN_TOP_OVERLAP
+                and self.colbert_cosine >= COLBERT_MIN_COSINE)
+
+    def describe(self) -> str:
+        return (f"dense cosine {self.dense_cosine:.4f}, top-{TOP_TOKENS} lexical tokens kept "
+                f"{self.sparse_top_overlap:.0%}, ColBERT cosine {self.colbert_cosine:.4f}")
+
+    def as_dict(self) -> dict[str, float]:
+        return {"dense_cosine": round(self.dense_cosine, 5), "sparse_top_overlap": round(self.sparse_top_overlap, 3),
+                "colbert_cosine": round(self.colbert_cosine, 5)}
+
+
+def measure(reference: list[Encoding], candidate: list[Encoding]) -> Fidelity:
+    """Compare ``candidate``'s encodings of the probe texts with the fp32 ``reference`` (same order)."""
+    dense, sparse, colbert = [], [], []
+    for ref, got in zip(reference, candidate, strict=True):
+        dense.append(float(np.dot(ref.dense, got.dense)))
+        sparse.append(_top_overlap(ref.sparse, got.sparse))
+        if ref.colbert is not None and got.colbert is not None and len(ref.colbert):
+            colbert.append(float(np.min(np.sum(ref.colbert * got.colbert, axis=1))))
+    return Fidelity(min(dense), min(sparse), min(colbert, default=1.0))
+
+
+def _top_overlap(reference: dict[int, float], candidate: dict[int, float]) -> float:
+    """The share of the reference's heaviest tokens that are also among the candidate's heaviest."""
+    size = min(TOP_TOKENS, len(reference))
+    if size == 0:
+        return 1.0 if not candidate else 0.0
+    heaviest = set(sorted(reference, key=lambda token: -reference[token])[:size])
+    kept = set(sorted(candidate, key=lambda token: -candidate[token])[:size])
+    return len(heaviest & kept) / size
