@@ -14,15 +14,27 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from desktop_app import __version__
-from desktop_app.core.backends.choice import API_KEY_VARIABLE, BACKENDS, DEFAULT_COLLECTION, Backend
-from desktop_app.core.backends.choice import named as named_backend
-from desktop_app.core.config import API_HOST, API_PORT, DEFAULT_EXCLUDES, DEVICES, DTYPES, MODES, Settings
-from desktop_app.core.errors import DesktopSearchError, IndexMismatchError, UsageError
-from desktop_app.core.ingest.extract.base import place_of
+from desktop_app.core import (
+    API_HOST,
+    API_KEY_VARIABLE,
+    API_PORT,
+    BACKENDS,
+    DEFAULT_COLLECTION,
+    DEFAULT_EXCLUDES,
+    DEVICES,
+    DTYPES,
+    MODES,
+    Backend,
+    DesktopSearchError,
+    IndexMismatchError,
+    Settings,
+    UsageError,
+    named_backend,
+    place_of,
+)
 
 if TYPE_CHECKING:
-    from desktop_app.core.engine import Engine
-    from desktop_app.core.search.request import SearchRequest
+    from desktop_app.core import Engine, SearchRequest
 
 PROG = "desktop-search"
 
@@ -193,7 +205,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
 def open_engine(settings: Settings, err: TextIO, writing: bool = False, **options: object) -> Engine:
     """The index with the model the core's one rule picks. A writer that would mix models is refused;
     a search uses the index's own model and says so."""
-    from desktop_app.core.engine import Engine
+    from desktop_app.core import Engine
 
     engine = Engine.open(settings, load=False, on_notice=lambda m: print(f"{PROG}: {m}", file=err), **options)
     if engine.mismatch and writing:
@@ -208,7 +220,7 @@ def open_engine(settings: Settings, err: TextIO, writing: bool = False, **option
 
 
 def cmd_index(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from desktop_app.core.ingest.indexer import normalise_root
+    from desktop_app.core import normalise_root
 
     settings = settings_from(args)
     paths = [normalise_root(p) for p in args.paths]
@@ -236,9 +248,7 @@ def cmd_watch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     import queue
     import time
 
-    from desktop_app.core.ingest.indexer import RunControl, normalise_root
-    from desktop_app.core.ingest.live_sync import FolderWatcher, RootsReader, device_of
-    from desktop_app.core.paths import to_text
+    from desktop_app.core import FolderWatcher, RootsReader, RunControl, device_of, normalise_root, to_text
 
     settings = settings_from(args)
     if args.stop_after is not None and args.stop_after <= 0:
@@ -317,7 +327,7 @@ def progress_printer(err: TextIO, live: bool = True) -> Callable[[object], None]
 
 def flag_request(args: argparse.Namespace) -> SearchRequest:
     """The search the flags ask for (``--in`` folders from the cwd), built as the HTTP API builds its own."""
-    from desktop_app.core.search.request import search_request
+    from desktop_app.core import search_request
 
     folders = [str(Path(f).expanduser().absolute()) for f in args.folder or []]
     return search_request(args.query or "", args.k, args.mode, args.weights, args.colbert, args.fusion,
@@ -336,7 +346,7 @@ def cmd_search(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.queries is not None:
         lines = read_queries(args.queries)
     else:
-        from desktop_app.core.search.searcher import validate_query
+        from desktop_app.core import validate_query
 
         validate_query(args.query, request.filters)
     settings = settings_from(args)
@@ -369,7 +379,7 @@ def search_like(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     path, _, page = args.like.rpartition(":") if re.search(r":\d+$", args.like) else (args.like, "", "")
     engine = open_engine(settings_from(args), err, with_model=False)
     try:
-        from desktop_app.core.paths import to_text
+        from desktop_app.core import to_text
 
         result = engine.more_like(to_text(str(Path(path).expanduser().absolute())), int(page) if page else None, args.k)
         print(json.dumps(result.to_dict()) if args.json else format_result(result), file=out)
@@ -379,7 +389,7 @@ def search_like(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_files(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from desktop_app.core.engine import Engine
+    from desktop_app.core import Engine
 
     engine = Engine.open(settings_from(args), with_model=False)
     try:
@@ -436,7 +446,7 @@ def format_hit(rank: int, hit: dict) -> str:
 
 
 def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from desktop_app.core.engine import Engine
+    from desktop_app.core import Engine
 
     backend = backend_from(args)
     engine = Engine.open(settings_from(args), with_model=False, backend=backend, create=backend is not None)
@@ -464,7 +474,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_remove(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from desktop_app.core.engine import Engine
+    from desktop_app.core import Engine
 
     engine = Engine.open(settings_from(args), with_model=False)
     try:
@@ -534,7 +544,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
         from desktop_app.gui.app import run
 
         return run()
-    from desktop_app.core.logfile import start_logging
+    from desktop_app.core import start_logging
 
     start_logging()
     try:

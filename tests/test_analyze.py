@@ -49,3 +49,13 @@ def test_highlight_marks_a_cjk_word_inside_a_longer_run() -> None:
 
 def test_highlight_never_marks_stop_words() -> None:
     assert marked("the wing of the plane", "the wing") == ["wing"]
+
+
+def test_highlight_segments_alternate_plain_and_matching_words() -> None:
+    segments = analyze.highlight_segments("Wings stall; the wing's lift drops.", ["wing"])
+    assert segments == ["", "Wings", " stall; the ", "wing", "'s lift drops."]
+    assert "".join(segments) == "Wings stall; the wing's lift drops."
+
+
+def test_highlight_segments_of_text_without_matches_is_the_text_alone() -> None:
+    assert analyze.highlight_segments("nothing here", ["wing"]) == ["nothing here"]

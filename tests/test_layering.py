@@ -41,13 +41,67 @@ def test_the_http_api_never_imports_qt() -> None:
         assert not any(name.startswith("PySide6") for name in imports_of(path)), path.name
 
 
-def test_front_ends_never_reach_into_the_store() -> None:
-    for path in [*(PACKAGE / "gui").glob("*.py"), *(PACKAGE / "api").glob("*.py"), PACKAGE / "cli.py"]:
-        assert not any(name.startswith("desktop_app.core.storage.store") for name in imports_of(path)), path.name
+FRONT_ENDS = [*(PACKAGE / "gui").glob("*.py"), *(PACKAGE / "api").glob("*.py"), PACKAGE / "cli.py",
+              PACKAGE / "__main__.py"]
+# What a front-end may import from this project: the core's face, the package's version, its own modules.
+FRONT_END_ALLOWED = ("desktop_app.core", "desktop_app.__version__", "desktop_app.gui", "desktop_app.api",
+                     "desktop_app.cli", "desktop_app")
+
+
+def project_imports_of(path: Path) -> set[str]:
+    """The modules of this project ``path`` imports (``from M import N`` gives M only)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module if node.level == 0 else "desktop_app")
+    return {name for name in found if name.split(".")[0] == "desktop_app"}
+
+
+def allowed_for_a_front_end(name: str) -> bool:
+    if name == "desktop_app.core":
+        return True
+    return name in FRONT_END_ALLOWED or name.startswith(("desktop_app.gui.", "desktop_app.api."))
+
+
+def test_front_ends_import_the_core_through_its_face_only() -> None:
+    reaching = {f"{path.relative_to(PACKAGE)}: {name}" for path in FRONT_ENDS if path.exists()
+                for name in project_imports_of(path) if not allowed_for_a_front_end(name)}
+    assert not reaching, sorted(reaching)
+
+
+def test_the_allow_list_catches_a_reach_below_the_face(tmp_path: Path) -> None:
+    sneaky = tmp_path / "sneaky.py"
+    sneaky.write_text("from desktop_app.core.storage.store import Store\nimport desktop_app.core.engine\n")
+    assert sorted(n for n in project_imports_of(sneaky) if not allowed_for_a_front_end(n)) == [
+        "desktop_app.core.engine", "desktop_app.core.storage.store"]
+
+
+def test_the_core_face_names_resolve_to_their_homes() -> None:
+    import desktop_app.core as core
+
+    for name in core.__all__:
+        value = getattr(core, name)
+        if callable(value):
+            assert value.__module__.startswith("desktop_app.core."), name
+    assert "Engine" in dir(core)
+
+
+def test_core_modules_import_submodules_never_names_from_the_face() -> None:
+    """Inside the core, ``from desktop_app.core import X`` may only name a module: the face's names
+    load lazily for the front-ends, and a core module leaning on them would hide an import cycle."""
+    core = PACKAGE / "core"
+    for path in core.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module == "desktop_app.core" and path != core / "__init__.py":
+                for alias in node.names:
+                    assert (core / f"{alias.name}.py").exists() or (core / alias.name).is_dir(), (path.name, alias.name)
 
 
 def test_core_modules_import_each_other_without_cycles() -> None:
-    modules = {module_name(p): p for p in (PACKAGE / "core").rglob("*.py")}
+    # The face (desktop_app.core itself) imports nothing when it runs: its names load on first use.
+    modules = {module_name(p): p for p in (PACKAGE / "core").rglob("*.py") if p != PACKAGE / "core" / "__init__.py"}
     graph = {name: {m for m in imports_of(path) if m in modules and m != name} for name, path in modules.items()}
     visiting: list[str] = []
     done: set[str] = set()

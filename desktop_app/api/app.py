@@ -41,12 +41,17 @@ from desktop_app.api.schemas import (
     SearchBody,
 )
 from desktop_app.api.security import BearerTokenMiddleware, allowed_hosts, is_loopback
-from desktop_app.core import analyze
-from desktop_app.core.engine import Engine
-from desktop_app.core.errors import IndexClosedError, IndexMismatchError, UsageError
-from desktop_app.core.jobs import Job, JobQueue
-from desktop_app.core.search.request import search_request
-from desktop_app.core.search.searcher import MAX_QUERY_CHARS
+from desktop_app.core import (
+    MAX_QUERY_CHARS,
+    Engine,
+    IndexClosedError,
+    IndexMismatchError,
+    Job,
+    JobQueue,
+    UsageError,
+    highlight_segments,
+    search_request,
+)
 
 # Beside the window's style sheet and icons; the PyInstaller bundle carries resources/ whole.
 WEB = Path(__file__).resolve().parents[2] / "resources" / "web"
@@ -161,7 +166,7 @@ def _routes() -> APIRouter:
 
     @router.post("/highlight", summary="Texts cut into plain and matching pieces (odd positions match the terms)")
     def highlight(body: HighlightBody) -> dict:
-        return {"segments": [_segments(text, body.terms) for text in body.texts]}
+        return {"segments": [highlight_segments(text, body.terms) for text in body.texts]}
 
     @router.post("/open", summary="Open an indexed file (or show it in its folder) on this computer's desktop")
     def open_file(body: OpenBody, request: Request, engine: Current) -> dict:
@@ -179,17 +184,6 @@ def _known(job: Job | None, job_id: str) -> Job:
     if job is None:
         raise HTTPException(404, f"no job {job_id} (this server keeps its last 100 finished jobs until it stops)")
     return job
-
-
-def _segments(text: str, terms: list[str]) -> list[str]:
-    """``text`` cut at the words that match ``terms`` as the keyword index matches them (stems, folded
-    accents, CJK bigrams): plain, match, plain, ... (the page needs no offsets, which differ between
-    Python's code points and JavaScript's UTF-16)."""
-    pieces, last = [], 0
-    for start, end in analyze.highlight_spans(text, set(analyze.terms(" ".join(terms)))):
-        pieces += [text[last:start], text[start:end]]
-        last = end
-    return [*pieces, text[last:]]
 
 
 def _add_page(app: FastAPI) -> None:

@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
-from desktop_app.core.errors import (
+from desktop_app.core import (
     DesktopSearchError,
     IndexClosedError,
     IndexLockedError,

@@ -9,9 +9,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from desktop_app.core.engine import Engine
-from desktop_app.core.errors import DesktopSearchError
-from desktop_app.core.launch import plan_open, plan_show_in_folder
+from desktop_app.core import DesktopSearchError, Engine, plan_open, plan_show_in_folder
 
 
 def open_indexed(engine: Engine, path: str, page: int, reveal: bool) -> dict[str, object] | None:

@@ -6,8 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from desktop_app.core.config import MODES
-from desktop_app.core.search.searcher import FUSIONS, MAX_QUERY_CHARS, SORTS
+from desktop_app.core import FUSIONS, MAX_QUERY_CHARS, MODES, SORTS
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
 MAX_K = 100

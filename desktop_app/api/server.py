@@ -14,7 +14,7 @@ import threading
 import uvicorn
 from fastapi import FastAPI
 
-from desktop_app.core.errors import DesktopSearchError, UsageError
+from desktop_app.core import DesktopSearchError, UsageError
 
 BACKLOG = 128
 MAX_CONNECTIONS = 256  # more at once get 503 from uvicorn instead of piling up

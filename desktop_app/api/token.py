@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from desktop_app.core.errors import DesktopSearchError, UsageError
+from desktop_app.core import DesktopSearchError, UsageError
 
 TOKEN_ENV = "DESKTOP_SEARCH_API_TOKEN"
 TOKEN_FILE = "api-token"

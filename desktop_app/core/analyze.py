@@ -127,6 +127,17 @@ def highlight_spans(text: str, query_terms: set[str]) -> list[tuple[int, int]]:
     return _merge(list(matches(text, query_terms)))
 
 
+def highlight_segments(text: str, hit_terms: list[str]) -> list[str]:
+    """``text`` cut at the words that match ``hit_terms`` as the keyword index matches them:
+    plain, match, plain, ... (always odd in length). Front-ends escape and style the pieces their own way;
+    no offsets cross to them, since Python's code points and JavaScript's UTF-16 units differ."""
+    pieces, last = [], 0
+    for start, end in highlight_spans(text, set(terms(" ".join(hit_terms)))):
+        pieces += [text[last:start], text[start:end]]
+        last = end
+    return [*pieces, text[last:]]
+
+
 def first_match(text: str, query_terms: set[str]) -> int:
     """Offset of the first word of ``text`` that shares a term with the query, or -1."""
     return next((start for start, _ in matches(text, query_terms)), -1)

@@ -25,10 +25,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.core.config import BGE_M3_WEIGHTS, Settings, Weights
-from desktop_app.core.errors import UsageError
-from desktop_app.core.logfile import log_path, start_logging
-from desktop_app.core.search.query import FILTER_KEYS, SYNTAX_HELP
+from desktop_app.core import (
+    BGE_M3_WEIGHTS,
+    FILTER_KEYS,
+    SYNTAX_HELP,
+    Settings,
+    UsageError,
+    Weights,
+    log_path,
+    start_logging,
+)
 from desktop_app.gui.files_view import FilesDialog
 from desktop_app.gui.model_offer import ModelOfferPanel, offline_notice
 from desktop_app.gui.panes import FoldersPane, PreviewPane, ProgressPane, ResultsPane, SearchBar
@@ -40,7 +46,7 @@ from desktop_app.gui.worker import FolderView, IndexWorker, Job, Loaded, ModelLo
 
 if TYPE_CHECKING:  # the engine pulls in SQLite tooling: loaded in the background, not at start-up
     from desktop_app.api.server import ApiServer
-    from desktop_app.core.engine import Engine
+    from desktop_app.core import Engine
 
 log = logging.getLogger("desktop_search.gui")
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
@@ -349,7 +355,7 @@ class MainWindow(QMainWindow):
             self.start_run(self.queued_runs.pop(0))
 
     def start_run(self, job: Job) -> None:
-        from desktop_app.core.ingest.indexer import RunControl
+        from desktop_app.core import RunControl
 
         self.control = RunControl()
         self.running = True
@@ -360,7 +366,7 @@ class MainWindow(QMainWindow):
 
     def start_watching(self) -> None:
         """Watch the indexed folders (when the setting is on) so changes reach search by themselves."""
-        from desktop_app.core.ingest.live_sync import FolderWatcher, RootsReader
+        from desktop_app.core import FolderWatcher, RootsReader
 
         if self.engine is None or not self.settings.watch_folders:
             return
@@ -622,7 +628,7 @@ class MainWindow(QMainWindow):
 
     def open_path(self, path: Path, page: int) -> None:
         """Open a file at a page with its application; scripts and programs are only shown in their folder."""
-        from desktop_app.core.launch import plan_open
+        from desktop_app.core import plan_open
 
         plan = plan_open(path, page)
         if plan.command is None:
@@ -638,7 +644,7 @@ class MainWindow(QMainWindow):
             self.reveal_path(Path(hit.path))
 
     def reveal_path(self, path: Path) -> None:
-        from desktop_app.core.launch import plan_show_in_folder
+        from desktop_app.core import plan_show_in_folder
 
         command = plan_show_in_folder(path)
         QProcess.startDetached(command[0], command[1:])
@@ -688,8 +694,7 @@ class MainWindow(QMainWindow):
         from desktop_app.api.app import ServeOptions, create_app
         from desktop_app.api.server import ApiServer, bind
         from desktop_app.api.token import api_token
-        from desktop_app.core.config import API_HOST
-        from desktop_app.core.errors import DesktopSearchError
+        from desktop_app.core import API_HOST, DesktopSearchError
 
         try:
             token = api_token(self.settings.index_dir)
@@ -776,7 +781,7 @@ def load_style(app: QApplication) -> None:
 
 def run(argv: list[str] | None = None) -> int:
     """Open the window (or hand ``argv``'s folders to the one already open) and run until it closes."""
-    from desktop_app.core.ingest.indexer import share_the_interpreter_finely
+    from desktop_app.core import share_the_interpreter_finely
     from desktop_app.gui.single_instance import SingleInstance, instance_name
 
     argv = sys.argv if argv is None else argv

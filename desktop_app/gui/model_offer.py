@@ -13,7 +13,7 @@ import threading
 from PySide6.QtCore import QThread, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
-from desktop_app.core.config import DEFAULT_MODEL
+from desktop_app.core import DEFAULT_MODEL
 from desktop_app.gui.worker import DownloadWorker
 
 OFFER_TEXT = (f"You are using the small built-in <b>lite model</b>. Download <b>{DEFAULT_MODEL}</b> "

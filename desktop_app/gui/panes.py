@@ -32,8 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.core.config import CHANNELS, MODES, Weights
-from desktop_app.core.search.query import Filters, filters_from
+from desktop_app.core import CHANNELS, MODES, Filters, Weights, filters_from
 from desktop_app.gui.plain import plain_label, plain_tooltip
 from desktop_app.gui.results import HitDelegate, ResultsModel
 

@@ -7,6 +7,7 @@ document that contains markup shows that markup as text, never as rich content.
 from __future__ import annotations
 
 import html
+import itertools
 import re
 from pathlib import Path
 
@@ -14,8 +15,7 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelInde
 from PySide6.QtGui import QColor, QPainter, QPalette, QTextDocument
 from PySide6.QtWidgets import QAbstractItemView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-from desktop_app.core import analyze
-from desktop_app.core.ingest.extract.base import place_of
+from desktop_app.core import highlight_segments, place_of
 
 HIGHLIGHT = "background-color:#ffe28a;color:#000000;font-weight:600"
 CHIP = "background-color:#dde8f7;color:#1d3b66"
@@ -33,13 +33,9 @@ def highlight_html(text: str, terms: list[str]) -> str:
     """Escaped ``text`` with the words that match the terms wrapped in highlight spans; newlines
     become <br>. Matching is the keyword index's (stems, folded accents, CJK bigrams), so the
     words lit up are the ones that made the hit a keyword match, in any script."""
-    spans = analyze.highlight_spans(text, set(analyze.terms(" ".join(terms))))
-    pieces, last = [], 0
-    for start, end in spans:
-        pieces.append(html.escape(text[last:start]))
-        pieces.append(f'<span style="{HIGHLIGHT}">{html.escape(text[start:end])}</span>')
-        last = end
-    pieces.append(html.escape(text[last:]))
+    segments = highlight_segments(text, terms)
+    pieces = [html.escape(segment) if plain else f'<span style="{HIGHLIGHT}">{html.escape(segment)}</span>'
+              for plain, segment in zip(itertools.cycle((True, False)), segments)]
     return "".join(pieces).replace("\n", "<br>")
 
 

@@ -25,9 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_app.core.config import API_HOST, DEVICES, DTYPES, Settings, Weights
-from desktop_app.core.errors import UsageError
-from desktop_app.core.ingest.extract import EXTRACTORS
+from desktop_app.core import API_HOST, DEVICES, DTYPES, EXTRACTORS, Settings, UsageError, Weights
 from desktop_app.gui.plain import plain_label
 
 ORGANIZATION = "DesktopSearch"

@@ -14,11 +14,10 @@ from typing import TYPE_CHECKING, Literal
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from desktop_app.core.config import Settings
-from desktop_app.core.errors import DesktopSearchError
+from desktop_app.core import DesktopSearchError, Settings
 
 if TYPE_CHECKING:  # the engine pulls in SQLite tooling: loaded in the background, not at start-up
-    from desktop_app.core.engine import Engine
+    from desktop_app.core import Engine
 
 log = logging.getLogger("desktop_search.gui")
 RESULT_LIMIT = 30
@@ -81,7 +80,7 @@ class ModelLoader(QObject):
         load the model (``loaded``); ``adopt`` takes the settings' model even where the index was built
         with another (a rebuild follows)."""
         try:
-            from desktop_app.core.engine import Engine
+            from desktop_app.core import Engine
 
             engine = Engine.open(settings, adopt=adopt, create=True, load=False, on_notice=self.status.emit)
             engine.answer_by_words_until_loaded()
@@ -120,7 +119,7 @@ class Job:
 def model_offer(spec: object, settings: Settings) -> str:
     """What the window suggests about the model: "download" BGE-M3 when the lite model is in use
     only because none is cached, "offline" when the hub is off limits, else nothing."""
-    from desktop_app.core.model.resolve import hub_offline
+    from desktop_app.core import hub_offline
 
     if not spec.is_lite or settings.model:
         return ""
@@ -137,8 +136,7 @@ class DownloadWorker(QObject):
 
     @Slot(str, object)
     def download(self, repo_id: str, stop: object) -> None:
-        from desktop_app.core.errors import Cancelled
-        from desktop_app.core.model.download import ModelDownload
+        from desktop_app.core import Cancelled, ModelDownload
 
         try:
             path = ModelDownload(repo_id).run(self.progress.emit, stop.is_set)
@@ -159,7 +157,7 @@ class IndexWorker(QObject):
     @Slot(object, object, object)
     def run(self, engine: Engine, job: Job, control: object) -> None:
         """Carry out ``job``; ``control`` (a RunControl the window keeps) pauses or cancels it."""
-        from desktop_app.core.ingest.indexer import IndexReport, Progress
+        from desktop_app.core import IndexReport, Progress
 
         try:
             options = {"progress": self.progress.emit, "control": control}

@@ -47,7 +47,7 @@ class Backend:
         return "local" if self.kind == "local" else f"qdrant at {self.location} (collection {self.collection})"
 
 
-def named(kind: str | None, location: str | None, collection: str | None = None, api_key: str | None = None,
+def named_backend(kind: str | None, location: str | None, collection: str | None = None, api_key: str | None = None,
           colbert: bool = False, shards: int | None = None, replicas: int | None = None) -> Backend | None:
     """The backend the command line names (None: it names none); a Qdrant folder is made absolute."""
     if kind is None and location is None and collection is None:
