@@ -20,14 +20,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from desktop_app.core.errors import DesktopSearchError, IndexClosedError
-from desktop_app.core.ingest.indexer import IndexReport, Progress, RunControl, normalise_root
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the indexer pulls in the readers and numpy: a window creates its queue before they load
     from desktop_app.core.engine import Engine
+    from desktop_app.core.ingest.indexer import IndexReport, Progress, RunControl
 
 log = logging.getLogger("desktop_search.jobs")
 FINISHED_JOBS_KEPT = 100
 Kind = Literal["index", "refresh", "update", "remove"]
+
+
+def _new_control() -> RunControl:
+    from desktop_app.core.ingest.indexer import RunControl
+
+    return RunControl()
 
 
 @dataclass
@@ -51,7 +57,7 @@ class Job:
     progress: Progress | None = None
     report: IndexReport | None = None
     error: str = ""
-    control: RunControl = field(default_factory=RunControl)
+    control: RunControl = field(default_factory=_new_control)
 
     @property
     def finished(self) -> bool:
@@ -106,6 +112,8 @@ class JobQueue:
         an update merges into an update still queued. The running job's encoding stage steps aside, so
         the new job's words come first."""
         if kind == "index":
+            from desktop_app.core.ingest.indexer import normalise_root
+
             paths = [str(normalise_root(Path(p))) for p in paths]
         with self._changed:
             self._forget_old_jobs()
@@ -261,6 +269,8 @@ class JobQueue:
             job.error, job.state = _unexpected(error), "failed"
 
     def _carry_out(self, engine: Engine, job: Job, keep: Callable[[Progress], None]) -> IndexReport:
+        from desktop_app.core.ingest.indexer import IndexReport, Progress
+
         if job.kind == "remove":
             waiting = lambda text: keep(Progress("waiting", current=text))  # noqa: E731
             return IndexReport(removed=engine.remove([Path(p) for p in job.paths], job.wait, on_wait=waiting))
