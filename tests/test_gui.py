@@ -138,6 +138,25 @@ def test_pause_holds_the_run_until_resume(qtbot, window, tmp_path) -> None:
     assert finished.args[0].added == 200 and not finished.args[0].cancelled
 
 
+def test_settings_that_reopen_the_index_wait_for_the_run_in_progress(qtbot, window, tmp_path) -> None:
+    folder = notes_folder(tmp_path, "spec", 200, "Spec {i}: rivet pitch and sealant cure time {i}.")
+    pause_once = drop_and_pause(qtbot, window, folder)
+    window.indexing.progress.disconnect(pause_once)
+    engine = window.model_control.engine
+    window.apply_settings(window.settings.with_(extract_workers=1))
+    assert "apply when the current indexing run ends" in window.statusBar().currentMessage()
+    assert window.model_control.engine is engine and window.indexing.running, "the run keeps its engine"
+    with qtbot.waitSignal(window.model_control.ready, timeout=LOAD_TIMEOUT):
+        window.progress_pane.cancel_button.click()
+    assert window.model_control.engine is not engine and window.model_control.engine.settings.extract_workers == 1
+
+
+def test_a_folder_that_is_gone_is_explained_not_queued(qtbot, window, tmp_path) -> None:
+    with qtbot.waitSignal(window.error_shown) as shown:
+        window.activate([str(tmp_path / "gone")])
+    assert "does not exist" in shown.args[0] and not window.indexing.jobs.busy
+
+
 def test_html_in_a_document_shows_as_text(qtbot, window, tmp_path) -> None:
     folder = tmp_path / "evil"
     folder.mkdir()

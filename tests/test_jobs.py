@@ -92,9 +92,12 @@ def test_an_update_merges_into_the_update_still_queued(jobs, engine, aero_corpus
     second = jobs.submit([str(aero_corpus / "noise.txt")], kind="update", events=2)
     assert second is first and first.events == 5
     assert first.paths == sorted([str(aero_corpus / "slats.txt"), str(aero_corpus / "noise.txt")])
+    forced = jobs.submit([str(aero_corpus / "stall.txt")], kind="update", rebuild=True)
+    assert forced is not first, "a re-encoding keeps to its own job"
     jobs.release()
     report = finish(first).report
     assert (report.added, report.updated) == (1, 1)
+    assert finish(forced).report.updated == 1
     after = jobs.submit([str(aero_corpus / "slats.txt")], kind="update")
     assert after is not first, "a job that ran takes no more paths"
     finish(after)

@@ -119,7 +119,7 @@ class JobQueue:
             self._forget_old_jobs()
             if self._running is not None:
                 self._running.control.make_way()
-            merged = self._merge_update(paths, events) if kind == "update" else None
+            merged = self._merge_update(paths, events) if kind == "update" and not rebuild else None
             if merged is not None:
                 return merged
             job = Job(uuid.uuid4().hex, kind, list(paths), wait, rebuild, events)
@@ -138,10 +138,6 @@ class JobQueue:
     def listen(self, listener: JobListener) -> None:
         with self._changed:
             self._listeners.append(listener)
-
-    def forget(self, listener: JobListener) -> None:
-        with self._changed:
-            self._listeners.remove(listener)
 
     @property
     def busy(self) -> bool:
@@ -169,6 +165,7 @@ class JobQueue:
         with self._changed:
             jobs = [*self._queued, *([self._running] if self._running is not None else [])]
             self._paused = False
+            self._changed.notify_all()
         for job in jobs:
             self.cancel(job.id)
 
@@ -212,6 +209,7 @@ class JobQueue:
             worker.join()
 
     def _merge_update(self, paths: list[str], events: int) -> Job | None:
+        """The queued update (one that re-encodes unchanged files keeps to its own), now with ``paths`` too."""
         pending = next((job for job in self._queued if job.kind == "update" and not job.rebuild), None)
         if pending is not None:
             pending.paths = sorted(set(pending.paths) | set(paths))

@@ -38,10 +38,11 @@ class IndexingController(QObject):
     roots_changed = Signal(list)  # the indexed folders, after a run or when one goes offline or returns
     message = Signal(str, int)
     banner = Signal(str, bool)
+    # Relays from the queue's and the watcher's threads to this one.
     _started = Signal(object)
     _progressed = Signal(object)
     _ended = Signal(object, object)
-    _changed = Signal(object, object)
+    _roots_came_or_went = Signal(object, object)
     _noticed = Signal(str)
 
     def __init__(self, parent: QObject, model: ModelController, settings_of: Callable[[], Settings],
@@ -59,7 +60,7 @@ class IndexingController(QObject):
         self._started.connect(self._show_start)
         self._progressed.connect(self._show_progress)
         self._ended.connect(self._show_end)
-        self._changed.connect(self._show_roots)
+        self._roots_came_or_went.connect(self._show_roots)
         self._noticed.connect(lambda text: self.message.emit(text, 15000))
         folders_pane.reindex.connect(self.reindex_selected)
         folders_pane.remove.connect(self.remove_selected)
@@ -72,21 +73,23 @@ class IndexingController(QObject):
     def running(self) -> bool:
         return self.jobs.running is not None
 
-    def add_paths(self, paths: list[Path], rebuild: bool = False) -> None:
-        if self.live_sync is not None:
-            self.live_sync.add_roots(dict.fromkeys(str(p) for p in paths))  # watched before their scan
-        self.submit("index", [str(p) for p in paths], rebuild)
+    def add_paths(self, paths: list[Path]) -> None:
+        job = self.submit("index", [str(p) for p in paths])
+        if job is not None and self.live_sync is not None:
+            self.live_sync.add_roots(dict.fromkeys(job.paths))  # changes made during the scan come after it
 
-    def submit(self, kind: Kind, paths: list[str], rebuild: bool = False) -> None:
-        """Queue a job; it runs when the jobs before it have, and once the engine is loaded."""
+    def submit(self, kind: Kind, paths: list[str], rebuild: bool = False) -> Job | None:
+        """Queue a job; it runs when the jobs before it have, and once the engine is loaded (None: a path to
+        index does not exist, and the banner says so)."""
         waiting = self.jobs.busy or self._model.engine is None
         try:
             job = self.jobs.submit(paths, kind=kind, rebuild=rebuild)
         except UsageError as error:
             self.banner.emit(str(error)[:1].upper() + str(error)[1:], False)
-            return
+            return None
         if waiting:
             self.message.emit(f"Queued: {job.describe()}", 5000)
+        return job
 
     def reindex_selected(self) -> None:
         root = self._folders_pane.selected()
@@ -156,7 +159,7 @@ class IndexingController(QObject):
         if self._model.engine is None or not settings.watch_folders:
             return
         if self.live_sync is None:
-            self.live_sync = LiveSync(settings, self.jobs, on_roots=lambda batch: self._changed.emit(
+            self.live_sync = LiveSync(settings, self.jobs, on_roots=lambda batch: self._roots_came_or_went.emit(
                 batch, self._folder_view()), on_notice=self._noticed.emit)
             self.live_sync.start({})  # the watcher's thread checks the folders: this one never stats them
         self.live_sync.add_roots(self.known_roots)

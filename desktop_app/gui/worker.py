@@ -19,6 +19,7 @@ from desktop_app.core.errors import DesktopSearchError
 
 if TYPE_CHECKING:  # the engine pulls in SQLite tooling: loaded in the background, not at start-up
     from desktop_app.core.engine import Engine
+    from desktop_app.core.model.resolve import ModelSpec
 
 log = logging.getLogger("desktop_search.gui")
 RESULT_LIMIT = 30
@@ -107,7 +108,7 @@ class ModelLoader(QObject):
             self.failed.emit(readable(error))
 
 
-def model_offer(spec: object, settings: Settings) -> str:
+def model_offer(spec: ModelSpec, settings: Settings) -> str:
     """What the window suggests about the model: "download" BGE-M3 when the lite model is in use
     only because none is cached, "offline" when the hub is off limits, else nothing."""
     from desktop_app.core.model.resolve import hub_offline
@@ -126,7 +127,7 @@ class DownloadWorker(QObject):
     cancelled = Signal()
 
     @Slot(str, object)
-    def download(self, repo_id: str, stop: object) -> None:
+    def download(self, repo_id: str, stop: threading.Event) -> None:
         from desktop_app.core.errors import Cancelled
         from desktop_app.core.model.download import ModelDownload
 
