@@ -79,3 +79,18 @@ def test_a_window_opened_with_the_setting_on_serves_at_once(qtbot, tmp_path: Pat
         assert response.status_code == 503 and "try again" in response.json()["error"]  # no engine loaded yet
     finally:
         window.close()
+
+
+def test_an_indexing_job_sent_to_the_windows_server_runs_in_the_windows_queue(qtbot, window: MainWindow,
+                                                                              aero_corpus: Path) -> None:
+    window.apply_settings(dataclasses.replace(window.settings, api_enabled=True, api_port=0))
+    headers = {"Authorization": f"Bearer {window.sharing.token}"}
+    with qtbot.waitSignal(window.indexing.finished, timeout=LOAD_TIMEOUT) as finished:
+        response = httpx.post(window.sharing.server.url + "v1/index", json={"paths": [str(aero_corpus)]},
+                              headers=headers, timeout=30)
+        assert response.status_code == 202
+    assert finished.args[0].added == 4, "the window saw the API's job end"
+    assert window.folders_pane.tree.topLevelItem(0).text(1) == "4"
+    job = httpx.get(window.sharing.server.url + f"v1/jobs/{response.json()['id']}", headers=headers,
+                    timeout=30).json()
+    assert job["state"] == "done" and job["report"]["added"] == 4

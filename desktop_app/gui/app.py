@@ -133,7 +133,7 @@ class MainWindow(QMainWindow):
                                            self.progress_pane)
         self.searching = SearchController(self, self.model_control, lambda: self.settings, self.search_bar,
                                           self.results_pane, self.preview_pane, self.results)
-        self.sharing = SharingController(self, lambda: self.model_control.engine)
+        self.sharing = SharingController(self, lambda: self.model_control.engine, self.indexing.jobs)
         for controller in (self.model_control, self.indexing, self.searching, self.sharing):
             controller.message.connect(self.statusBar().showMessage)
             controller.banner.connect(self.show_banner)

@@ -13,6 +13,7 @@ from desktop_app.core.config import Settings
 if TYPE_CHECKING:  # the web stack loads only when sharing is switched on
     from desktop_app.api.server import ApiServer
     from desktop_app.core.engine import Engine
+    from desktop_app.core.jobs import JobQueue
 
 SETTINGS = ("api_enabled", "api_port", "index_dir")  # a change to any of these restarts the server
 
@@ -23,9 +24,11 @@ class SharingController(QObject):
     message = Signal(str, int)
     banner = Signal(str, bool)
 
-    def __init__(self, parent: QObject, engine_of: Callable[[], Engine | None]) -> None:
+    def __init__(self, parent: QObject, engine_of: Callable[[], Engine | None], jobs: JobQueue) -> None:
+        """``jobs``: the window's queue, where the API's indexing jobs run too (one writer at a time, shown
+        in the window, and never on an engine the window is closing)."""
         super().__init__(parent)
-        self._engine_of = engine_of
+        self._engine_of, self._jobs = engine_of, jobs
         self.server: ApiServer | None = None
         self.token = ""
 
@@ -48,7 +51,7 @@ class SharingController(QObject):
             token = api_token(settings.index_dir)
             listening = bind(API_HOST, settings.api_port)
             options = ServeOptions(token.value, API_HOST, purpose="the Desktop Search window's API")
-            self.server = ApiServer(create_app(self._engine_of, options), listening)
+            self.server = ApiServer(create_app(self._engine_of, options, self._jobs), listening)
         except DesktopSearchError as error:
             self.banner.emit(f"Other apps cannot search: {error}. Choose another port in File ▸ Settings.", False)
             return
@@ -57,8 +60,7 @@ class SharingController(QObject):
         self.message.emit(f"Other apps can search at {self.server.url} (the token is in Settings)", 10000)
 
     def stop(self) -> None:
-        """Stop the server: it finishes the requests in flight and cancels an indexing job it started (both
-        brief: a job stops at its next batch)."""
+        """Stop the server: it finishes the requests in flight; indexing jobs it queued go on in the window."""
         if self.server is not None:
             self.server.stop()
             self.server, self.token = None, ""
