@@ -147,6 +147,7 @@ class JobQueue:
 
     @property
     def running(self) -> Job | None:
+        """The job in progress, until its listeners have heard that it finished."""
         return self._running
 
     def cancel(self, job_id: str) -> Job | None:
@@ -235,9 +236,9 @@ class JobQueue:
         while (job := self._next()) is not None:
             self._tell("started", job)
             self._run(job)
+            self._tell("finished", job)  # still the running job: a listener may read the engine it ran on
             with self._changed:
                 self._running = None
-            self._tell("finished", job)
 
     def _tell(self, event: str, job: Job, *details: object) -> None:
         with self._changed:

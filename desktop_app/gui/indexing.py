@@ -196,7 +196,7 @@ class IndexingController(QObject):
             offline = f"; offline, kept as they were: {', '.join(report.offline)}" if report.offline else ""
             self.message.emit(f"{outcome}: {report.added} added, {report.updated} updated, {report.unchanged} "
                               f"unchanged, {report.removed} removed, {report.failed} failed{offline}", 15000)
-        if not self.running:
+        if self.jobs.running in (None, job):  # no other job started meanwhile
             self._progress_pane.hide()
             if self._when_idle is not None:
                 action, self._when_idle = self._when_idle, None
