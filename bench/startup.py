@@ -28,7 +28,7 @@ from desktop_app.gui.app import MainWindow
 from desktop_app.gui.settings import open_qsettings
 app = QApplication([])
 window = MainWindow(open_qsettings(sys.argv[1]))
-window.query.setText("how do wings stall")  # typed at launch
+window.search_bar.query.setText("how do wings stall")  # typed at launch
 window.show()
 app.processEvents()
 visible = time.perf_counter() - started
@@ -46,8 +46,8 @@ def shown(result):
     times.update(meaning_results_s=now, meaning_mode=result.mode, first_search_ms=result.took_ms)
     window.close()
     app.quit()
-window.model_ready.connect(ready)
-window.results_shown.connect(shown)
+window.model_control.ready.connect(ready)
+window.searching.results_shown.connect(shown)
 window.error_shown.connect(lambda message: (print(message, file=sys.stderr), app.exit(1)))
 app.exec()
 import json

@@ -34,7 +34,7 @@ from desktop_app.core import (
 )
 
 if TYPE_CHECKING:
-    from desktop_app.core import Engine, SearchRequest
+    from desktop_app.core import Engine, Job, SearchRequest
 
 PROG = "desktop-search"
 
@@ -248,52 +248,57 @@ def cmd_watch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     import queue
     import time
 
-    from desktop_app.core import FolderWatcher, RootsReader, RunControl, device_of, normalise_root, to_text
+    from desktop_app.core import ChangeBatch, JobListener, JobQueue, LiveSync, device_of, normalise_root, to_text
 
     settings = settings_from(args)
     if args.stop_after is not None and args.stop_after <= 0:
         raise UsageError("--stop-after must be a positive number of seconds")
     paths = [normalise_root(p) for p in args.paths]
     engine = open_engine(settings, err, writing=True, create=bool(paths))
-    batches: queue.Queue = queue.Queue()
-    control = RunControl()
-
-    def arrived(batch: object) -> None:
-        batches.put(batch)
-        control.make_way()  # stage 2 of the run in progress stops after its batch; this batch's words go first
-
-    watcher = FolderWatcher(settings, arrived, on_notice=lambda m: print(f"{PROG}: {m}", file=err),
-                            roots_source=RootsReader(settings.index_dir))
+    happened: queue.Queue[Job | ChangeBatch] = queue.Queue()  # shown in this thread, in the order they came
+    show = progress_printer(err, live=False)
+    jobs = JobQueue(lambda: engine, f"{PROG} watch")
+    jobs.listen(JobListener(progress=lambda job, progress: show(progress), finished=happened.put))
+    live = LiveSync(settings, jobs, on_roots=happened.put, on_notice=lambda m: print(f"{PROG}: {m}", file=err),
+                    wait=args.wait)
     deadline = None if args.stop_after is None else time.monotonic() + args.stop_after
     try:
-        indexer = engine.indexer(f"{PROG} watch", args.wait)
-        show = progress_printer(err, live=False)
         if not engine.roots() and not paths:
             raise UsageError("nothing to watch: name a folder to index first")
-        # Watch first, then scan: a file changed during a long first scan arrives as a batch after it.
-        watcher.start({**engine.roots(), **{to_text(str(p)): device_of(str(p)) for p in paths}})
+        # Watch first, then scan: a file changed during a long first scan arrives as an update after it.
+        live.start({**engine.roots(), **{to_text(str(p)): device_of(str(p)) for p in paths}})
         if paths:
-            indexer.run(paths, progress=show, control=control)
-        print_sync(out, args.json, "caught up", indexer.refresh(progress=show, control=control), [])
-        while deadline is None or time.monotonic() < deadline:
+            jobs.submit([str(p) for p in paths], args.wait)
+        catch_up = jobs.submit([], args.wait, kind="refresh")
+        caught_up = False
+        while not caught_up or deadline is None or time.monotonic() < deadline:
             try:
-                batch = batches.get(timeout=0.2)
+                event = happened.get(timeout=0.2)
             except queue.Empty:
                 continue
-            for root in batch.offline:
-                print_line(out, args.json, {"offline": root}, f"offline (kept in the index): {root}")
-            control = RunControl()  # before looking at the queue: a batch arriving now tells this run
-            if not batches.empty():
-                control.make_way()
-            report = indexer.update(batch.paths, progress=show, control=control)  # also resumes stage 2
-            if batch.paths:
-                print_sync(out, args.json, f"{batch.events} events", report, batch.paths)
+            caught_up = caught_up or event is catch_up
+            if isinstance(event, ChangeBatch):
+                for root in event.offline:
+                    print_line(out, args.json, {"offline": root}, f"offline (kept in the index): {root}")
+            else:
+                print_job(out, args.json, event)
     except KeyboardInterrupt:
         pass
     finally:
-        watcher.stop()
+        live.stop()
+        jobs.close()
         engine.close()
     return 0
+
+
+def print_job(out: TextIO, as_json: bool, job: Job) -> None:
+    """What a watch job did: the catch-up and each update (a failure ends the command, saying why)."""
+    if job.state == "failed":
+        raise DesktopSearchError(job.error)
+    if job.kind == "refresh":
+        print_sync(out, as_json, "caught up", job.report, [])
+    elif job.kind == "update":
+        print_sync(out, as_json, f"{job.events} events", job.report, job.paths)
 
 
 def print_sync(out: TextIO, as_json: bool, cause: str, report: object, paths: list[str]) -> None:

@@ -36,7 +36,7 @@ def ini(tmp_path: Path, lite_model_dir: Path) -> Path:
 def window(qtbot, ini: Path):
     main = MainWindow(open_qsettings(ini))
     qtbot.addWidget(main)
-    with qtbot.waitSignal(main.model_ready, timeout=LOAD_TIMEOUT):
+    with qtbot.waitSignal(main.model_control.ready, timeout=LOAD_TIMEOUT):
         main.show()
     yield main
     main.close()
@@ -62,79 +62,99 @@ def notes_folder(parent: Path, name: str, count: int, template: str) -> Path:
 def drop_and_pause(qtbot, window: MainWindow, folder: Path):
     """Drop ``folder`` and press Pause at the first progress report; returns the slot to disconnect."""
     def pause_once(progress) -> None:
-        if progress.phase == "indexing" and window.control and not window.control.paused:
-            window.toggle_pause()
+        if progress.phase == "indexing" and not window.indexing.jobs.paused:
+            window.progress_pane.pause_button.click()
 
-    window.indexer.progress.connect(pause_once)
+    window.indexing.progress.connect(pause_once)
     drop(window, folder)
-    qtbot.waitUntil(lambda: window.control is not None and window.control.paused, timeout=LOAD_TIMEOUT)
+    qtbot.waitUntil(lambda: window.indexing.jobs.paused, timeout=LOAD_TIMEOUT)
     return pause_once
 
 
 def search(qtbot, window: MainWindow, text: str):
-    with qtbot.waitSignal(window.results_shown, timeout=60_000) as shown:
-        window.query.setText(text)
-        qtbot.keyClick(window.query, Qt.Key.Key_Return)
+    with qtbot.waitSignal(window.searching.results_shown, timeout=60_000) as shown:
+        window.search_bar.query.setText(text)
+        qtbot.keyClick(window.search_bar.query, Qt.Key.Key_Return)
     return shown.args[0]
 
 
 def test_dropped_folder_is_indexed_and_listed(qtbot, window, aero_corpus) -> None:
-    with qtbot.waitSignal(window.indexing_finished, timeout=LOAD_TIMEOUT) as finished:
+    with qtbot.waitSignal(window.indexing.finished, timeout=LOAD_TIMEOUT) as finished:
         drop(window, aero_corpus)
     report = finished.args[0]
     assert report.added == 4 and not report.cancelled
-    item = window.folders.topLevelItem(0)
+    item = window.folders_pane.tree.topLevelItem(0)
     assert item.text(0) == aero_corpus.name and item.text(1) == "4" and item.text(2) == "4"
     assert "lite model" in window.windowTitle() and "CPU" in window.model_label.text()
 
 
 def test_search_shows_hits_with_highlighted_terms_and_preview(qtbot, window, aero_corpus) -> None:
-    with qtbot.waitSignal(window.indexing_finished, timeout=LOAD_TIMEOUT):
+    with qtbot.waitSignal(window.indexing.finished, timeout=LOAD_TIMEOUT):
         drop(window, aero_corpus)
     result = search(qtbot, window, "turbulent jet noise")
-    assert window.results.rowCount() == len(result.hits) > 0
-    first = window.results.index(0)
+    assert window.searching.results.rowCount() == len(result.hits) > 0
+    first = window.searching.results.index(0)
     assert first.data(HitRole).path.endswith("noise.txt")
     card = first.data(CardHtmlRole)
     assert "background-color:#ffe28a" in card and "noise" in first.data(HitRole).terms
-    with qtbot.waitSignal(window.preview_shown, timeout=30_000):  # read on the search thread
-        window.results_view.setCurrentIndex(first)
-    assert "Jet noise is produced" in window.preview.toPlainText()
-    assert window.open_button.isEnabled()
+    with qtbot.waitSignal(window.searching.preview_shown, timeout=30_000):  # read on the search thread
+        window.results_pane.view.setCurrentIndex(first)
+    assert "Jet noise is produced" in window.preview_pane.browser.toPlainText()
+    assert window.preview_pane.open_button.isEnabled()
 
 
 def test_search_as_you_type_is_debounced(qtbot, window, aero_corpus) -> None:
-    with qtbot.waitSignal(window.indexing_finished, timeout=LOAD_TIMEOUT):
+    with qtbot.waitSignal(window.indexing.finished, timeout=LOAD_TIMEOUT):
         drop(window, aero_corpus)
-    with qtbot.waitSignal(window.results_shown, timeout=60_000) as shown:
+    with qtbot.waitSignal(window.searching.results_shown, timeout=60_000) as shown:
         for prefix in ("b", "bu", "buck", "buckling shells"):
-            window.query.setText(prefix)
+            window.search_bar.query.setText(prefix)
     assert shown.args[0].query == "buckling shells"
-    assert window.request_id == 1
+    assert window.searching.request_id == 1
 
 
 def test_cancel_stops_the_worker(qtbot, window, tmp_path) -> None:
     folder = notes_folder(tmp_path, "note", 300, "Note {i} on compressor surge and rotating stall {i}.")
     cancelled = []
-    window.indexer.progress.connect(
-        lambda p: p.phase == "indexing" and not cancelled and (cancelled.append(1), window.cancel_indexing()))
-    with qtbot.waitSignal(window.indexing_finished, timeout=LOAD_TIMEOUT) as finished:
+    cancel = window.progress_pane.cancel_button
+    window.indexing.progress.connect(
+        lambda p: p.phase == "indexing" and not cancelled and (cancelled.append(1), cancel.click()))
+    with qtbot.waitSignal(window.indexing.finished, timeout=LOAD_TIMEOUT) as finished:
         drop(window, folder)
     report = finished.args[0]
     assert report.cancelled and report.added < 300
-    assert not window.progress_panel.isVisible()
+    assert not window.progress_pane.isVisible()
 
 
 def test_pause_holds_the_run_until_resume(qtbot, window, tmp_path) -> None:
     folder = notes_folder(tmp_path, "memo", 200, "Memo {i} about fatigue cracks in wing spars {i}.")
     pause_once = drop_and_pause(qtbot, window, folder)
-    with qtbot.assertNotEmitted(window.indexing_finished, wait=1500):
+    with qtbot.assertNotEmitted(window.indexing.finished, wait=1500):
         pass
-    assert window.pause_button.text() == "Resume"
-    window.indexer.progress.disconnect(pause_once)
-    with qtbot.waitSignal(window.indexing_finished, timeout=LOAD_TIMEOUT) as finished:
-        window.toggle_pause()
+    assert window.progress_pane.pause_button.text() == "Resume"
+    window.indexing.progress.disconnect(pause_once)
+    with qtbot.waitSignal(window.indexing.finished, timeout=LOAD_TIMEOUT) as finished:
+        window.progress_pane.pause_button.click()
     assert finished.args[0].added == 200 and not finished.args[0].cancelled
+
+
+def test_settings_that_reopen_the_index_wait_for_the_run_in_progress(qtbot, window, tmp_path) -> None:
+    folder = notes_folder(tmp_path, "spec", 200, "Spec {i}: rivet pitch and sealant cure time {i}.")
+    pause_once = drop_and_pause(qtbot, window, folder)
+    window.indexing.progress.disconnect(pause_once)
+    engine = window.model_control.engine
+    window.apply_settings(window.settings.with_(extract_workers=1))
+    assert "apply when the current indexing run ends" in window.statusBar().currentMessage()
+    assert window.model_control.engine is engine and window.indexing.running, "the run keeps its engine"
+    with qtbot.waitSignal(window.model_control.ready, timeout=LOAD_TIMEOUT):
+        window.progress_pane.cancel_button.click()
+    assert window.model_control.engine is not engine and window.model_control.engine.settings.extract_workers == 1
+
+
+def test_a_folder_that_is_gone_is_explained_not_queued(qtbot, window, tmp_path) -> None:
+    with qtbot.waitSignal(window.error_shown) as shown:
+        window.activate([str(tmp_path / "gone")])
+    assert "does not exist" in shown.args[0] and not window.indexing.jobs.busy
 
 
 def test_html_in_a_document_shows_as_text(qtbot, window, tmp_path) -> None:
@@ -142,24 +162,25 @@ def test_html_in_a_document_shows_as_text(qtbot, window, tmp_path) -> None:
     folder.mkdir()
     payload = '<img src="http://x/y.png" onerror="alert(1)"> <a href="file:///etc/passwd">click wing stall</a>'
     (folder / "evil.md").write_text(f"Notes on wing stall. {payload}")
-    with qtbot.waitSignal(window.indexing_finished, timeout=LOAD_TIMEOUT):
+    with qtbot.waitSignal(window.indexing.finished, timeout=LOAD_TIMEOUT):
         drop(window, folder)
     search(qtbot, window, "wing stall")
-    first = window.results.index(0)
+    first = window.searching.results.index(0)
     card = first.data(CardHtmlRole)
     assert "<img" not in card and "<a href" not in card and "&lt;img" in card
     document = QTextDocument()
     document.setHtml(card)
     assert '<img src="http://x/y.png"' in document.toPlainText()
-    with qtbot.waitSignal(window.preview_shown, timeout=30_000):
-        window.results_view.setCurrentIndex(first)
-    assert "<a href=" in window.preview.toPlainText() and "<img" not in window.preview.toHtml().split("<body")[1]
+    with qtbot.waitSignal(window.searching.preview_shown, timeout=30_000):
+        window.results_pane.view.setCurrentIndex(first)
+    browser = window.preview_pane.browser
+    assert "<a href=" in browser.toPlainText() and "<img" not in browser.toHtml().split("<body")[1]
 
 
 def test_bad_query_is_explained_not_crashed(qtbot, window) -> None:
-    window.query.setText("?!?")
-    qtbot.keyClick(window.query, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: "no words" in window.results_header.text(), timeout=30_000)
+    window.search_bar.query.setText("?!?")
+    qtbot.keyClick(window.search_bar.query, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: "no words" in window.results_pane.header.text(), timeout=30_000)
 
 
 def test_missing_model_is_shown_in_the_window(qtbot, tmp_path) -> None:
@@ -228,16 +249,16 @@ print(f"{{elapsed:.3f}}")
 
 
 def test_search_while_indexing_returns_what_is_already_indexed(qtbot, window, aero_corpus, tmp_path) -> None:
-    with qtbot.waitSignal(window.indexing_finished, timeout=LOAD_TIMEOUT):
+    with qtbot.waitSignal(window.indexing.finished, timeout=LOAD_TIMEOUT):
         drop(window, aero_corpus)
     folder = notes_folder(tmp_path, "log", 200, "Flight log {i}: cruise at altitude, fuel burn nominal {i}.")
     pause_once = drop_and_pause(qtbot, window, folder)
     result = search(qtbot, window, "jet exhaust noise")
     assert result.hits[0].path.endswith("noise.txt")
-    assert window.running
-    window.indexer.progress.disconnect(pause_once)
-    with qtbot.waitSignal(window.indexing_finished, timeout=LOAD_TIMEOUT):
-        window.cancel_indexing()
+    assert window.indexing.running
+    window.indexing.progress.disconnect(pause_once)
+    with qtbot.waitSignal(window.indexing.finished, timeout=LOAD_TIMEOUT):
+        window.progress_pane.cancel_button.click()
 
 
 def test_a_locked_index_is_waited_for_saying_who_holds_it(qtbot, window, aero_corpus) -> None:
@@ -245,17 +266,17 @@ def test_a_locked_index_is_waited_for_saying_who_holds_it(qtbot, window, aero_co
 
     holder = WriterLock(window.settings.index_dir, purpose="desktop-search index").acquire()
     drop(window, aero_corpus)
-    qtbot.waitUntil(lambda: "Waiting for the index" in window.progress_label.text(), timeout=LOAD_TIMEOUT)
-    assert "desktop-search index" in window.progress_label.text() and "pid" in window.progress_label.text()
-    with qtbot.waitSignal(window.indexing_finished, timeout=LOAD_TIMEOUT) as finished:
+    qtbot.waitUntil(lambda: "Waiting for the index" in window.progress_pane.label.text(), timeout=LOAD_TIMEOUT)
+    assert "desktop-search index" in window.progress_pane.label.text() and "pid" in window.progress_pane.label.text()
+    with qtbot.waitSignal(window.indexing.finished, timeout=LOAD_TIMEOUT) as finished:
         holder.release()
     assert finished.args[0].added == 4
 
 
 def test_a_file_saved_into_an_indexed_folder_is_found_without_asking(qtbot, window, aero_corpus) -> None:
-    with qtbot.waitSignal(window.indexing_finished, timeout=LOAD_TIMEOUT):
+    with qtbot.waitSignal(window.indexing.finished, timeout=LOAD_TIMEOUT):
         drop(window, aero_corpus)
-    with qtbot.waitSignal(window.indexing_finished, timeout=30_000) as synced:
+    with qtbot.waitSignal(window.indexing.finished, timeout=30_000) as synced:
         (aero_corpus / "flutter.txt").write_text("Flutter is a self-excited oscillation of the wing in the airflow.")
     assert synced.args[0].added == 1
     result = search(qtbot, window, "self-excited oscillation flutter")
@@ -263,21 +284,21 @@ def test_a_file_saved_into_an_indexed_folder_is_found_without_asking(qtbot, wind
 
 
 def test_an_unplugged_folder_is_shown_offline_and_kept(qtbot, window, aero_corpus) -> None:
-    with qtbot.waitSignal(window.indexing_finished, timeout=LOAD_TIMEOUT):
+    with qtbot.waitSignal(window.indexing.finished, timeout=LOAD_TIMEOUT):
         drop(window, aero_corpus)
     aero_corpus.rename(aero_corpus.with_name("elsewhere"))
-    qtbot.waitUntil(lambda: "(offline)" in window.folders.topLevelItem(0).text(0), timeout=15_000)
-    assert window.folders.topLevelItem(0).text(1) == "4"
+    qtbot.waitUntil(lambda: "(offline)" in window.folders_pane.tree.topLevelItem(0).text(0), timeout=15_000)
+    assert window.folders_pane.tree.topLevelItem(0).text(1) == "4"
     assert search(qtbot, window, "jet noise").hits[0].path.endswith("noise.txt")
 
 
 def test_removing_a_folder_runs_in_the_worker_and_empties_the_list(qtbot, window, aero_corpus) -> None:
-    with qtbot.waitSignal(window.indexing_finished, timeout=LOAD_TIMEOUT):
+    with qtbot.waitSignal(window.indexing.finished, timeout=LOAD_TIMEOUT):
         drop(window, aero_corpus)
-    window.folders.setCurrentItem(window.folders.topLevelItem(0))
-    with qtbot.waitSignal(window.indexing_finished, timeout=30_000) as finished:
-        window.remove_selected()
-    assert finished.args[0].removed == 4 and window.folders.topLevelItemCount() == 0
+    window.folders_pane.tree.setCurrentItem(window.folders_pane.tree.topLevelItem(0))
+    with qtbot.waitSignal(window.indexing.finished, timeout=30_000) as finished:
+        window.indexing.remove_selected()
+    assert finished.args[0].removed == 4 and window.folders_pane.tree.topLevelItemCount() == 0
 
 
 @pytest.fixture
@@ -300,7 +321,7 @@ def first_run(tmp_path: Path, lite_model_dir: Path, monkeypatch) -> Path:
 def open_window(qtbot, ini: Path) -> MainWindow:
     main = MainWindow(open_qsettings(ini))
     qtbot.addWidget(main)
-    with qtbot.waitSignal(main.model_ready, timeout=LOAD_TIMEOUT):
+    with qtbot.waitSignal(main.model_control.ready, timeout=LOAD_TIMEOUT):
         main.show()
     return main
 
@@ -325,13 +346,13 @@ def test_first_run_download_switches_to_the_model_and_re_encodes_folders(qtbot, 
     monkeypatch.setattr(download, "fetch_snapshot", fake_hub_fetch)
     monkeypatch.setattr(download, "expected_bytes", lambda repo_id: 91_000_000)
     main = open_window(qtbot, first_run)
-    with qtbot.waitSignal(main.indexing_finished, timeout=LOAD_TIMEOUT):
+    with qtbot.waitSignal(main.indexing.finished, timeout=LOAD_TIMEOUT):
         drop(main, aero_corpus)
     assert main.model_offer.isVisible() and "lite model" in main.windowTitle()
     steps: list[int] = []
     main.model_offer.worker.progress.connect(lambda done, total: steps.append(done))
     reports: list[object] = []
-    main.indexing_finished.connect(reports.append)  # the watcher's catch-up of the new folder may run first
+    main.indexing.finished.connect(reports.append)  # the watcher's catch-up of the new folder may run first
     main.model_offer.download_button.click()
     qtbot.waitUntil(lambda: main.windowTitle().startswith("Desktop Search — BAAI/bge-m3")
                     and any(r is not None and r.added == 4 for r in reports), timeout=LOAD_TIMEOUT)
@@ -359,8 +380,8 @@ def test_about_names_the_model_and_the_versions_of_torch_and_qt(qtbot, window) -
 
     from desktop_app.gui.about import about_html
 
-    text = about_html(window.engine, str(window.settings.index_dir), window.qsettings.fileName())
-    assert "bge-m3-lite (lite model) on CPU" in text and str(window.engine.encoder.spec.path) in text
+    text = about_html(window.model_control.engine, str(window.settings.index_dir), window.qsettings.fileName())
+    assert "bge-m3-lite (lite model) on CPU" in text and str(window.model_control.engine.encoder.spec.path) in text
     assert metadata.version("torch") in text and qVersion() in text and "FlagEmbedding" in text
 
 
@@ -372,7 +393,7 @@ def test_a_second_launch_hands_its_folder_to_the_first_window(qtbot, window, aer
     assert first.claim([])
     first.activated.connect(window.activate)
     window.showMinimized()
-    with qtbot.waitSignal(window.indexing_finished, timeout=LOAD_TIMEOUT) as finished:
+    with qtbot.waitSignal(window.indexing.finished, timeout=LOAD_TIMEOUT) as finished:
         assert not SingleInstance(name).claim([aero_corpus])
     assert finished.args[0].added == 4 and not window.isMinimized()
     first.release()
@@ -419,14 +440,17 @@ def test_window_geometry_is_restored_at_the_next_start(qtbot, ini: Path) -> None
 
 
 def test_the_live_sync_setting_starts_and_stops_watching(qtbot, window, aero_corpus) -> None:
-    with qtbot.waitSignal(window.indexing_finished, timeout=LOAD_TIMEOUT):
+    with qtbot.waitSignal(window.indexing.finished, timeout=LOAD_TIMEOUT):
         drop(window, aero_corpus)
     # Watches start on the watcher's own thread (the window never stats a folder), within a tick.
-    qtbot.waitUntil(lambda: window.watcher is not None and str(aero_corpus) in window.watcher.watches, timeout=5000)
+    indexing = window.indexing
+    qtbot.waitUntil(lambda: indexing.live_sync is not None and str(aero_corpus) in indexing.live_sync.watched(),
+                    timeout=5000)
     window.apply_settings(window.settings.with_(watch_folders=False))
-    assert window.watcher is None
+    assert indexing.live_sync is None
     window.apply_settings(window.settings.with_(watch_folders=True))
-    qtbot.waitUntil(lambda: window.watcher is not None and str(aero_corpus) in window.watcher.watches, timeout=5000)
+    qtbot.waitUntil(lambda: indexing.live_sync is not None and str(aero_corpus) in indexing.live_sync.watched(),
+                    timeout=5000)
 
 
 def test_markup_in_file_names_is_shown_literally(qtbot, window, tmp_path) -> None:
@@ -434,18 +458,18 @@ def test_markup_in_file_names_is_shown_literally(qtbot, window, tmp_path) -> Non
     folder.mkdir()
     (folder / "<img src=x>.txt").write_text("Landing gear shimmy dampers.")
     (folder / "<i>broken.pdf").write_bytes(b"%PDF-1.4 not really")
-    with qtbot.waitSignal(window.indexing_finished, timeout=LOAD_TIMEOUT):
+    with qtbot.waitSignal(window.indexing.finished, timeout=LOAD_TIMEOUT):
         drop(window, folder)
-    for label in (window.banner, window.model_label, window.progress_label):
+    for label in (window.banner, window.model_label, window.progress_pane.label):
         assert label.textFormat() == Qt.TextFormat.PlainText
     window.show_banner(f"Could not open {folder / '<img src=x>.txt'}")
     assert window.banner.text().endswith("<img src=x>.txt")
-    tip = window.folders.topLevelItem(0).toolTip(0)
+    tip = window.folders_pane.tree.topLevelItem(0).toolTip(0)
     assert "&lt;b&gt;bold" in tip and "<b>" not in tip
-    problem = window.problems.item(0)
+    problem = window.folders_pane.problems.item(0)
     assert problem.text().startswith("<i>broken.pdf") and "&lt;i&gt;" in problem.toolTip()
     card = search(qtbot, window, "shimmy damper")
-    assert card.hits and "&lt;img src=x&gt;.txt" in window.results.index(0).data(CardHtmlRole)
+    assert card.hits and "&lt;img src=x&gt;.txt" in window.searching.results.index(0).data(CardHtmlRole)
 
 
 def test_choosing_another_model_offers_a_rebuild_and_never_mixes_models(qtbot, window, aero_corpus, tmp_path,
@@ -454,23 +478,23 @@ def test_choosing_another_model_offers_a_rebuild_and_never_mixes_models(qtbot, w
 
     from PySide6.QtWidgets import QMessageBox
 
-    with qtbot.waitSignal(window.indexing_finished, timeout=LOAD_TIMEOUT):
+    with qtbot.waitSignal(window.indexing.finished, timeout=LOAD_TIMEOUT):
         drop(window, aero_corpus)
     other = tmp_path / "other-model"
     shutil.copytree(lite_model_dir, other)
     (other / "colbert_linear.pt").write_bytes((other / "colbert_linear.pt").read_bytes() + b"\0")
-    with qtbot.waitSignal(window.model_ready, timeout=LOAD_TIMEOUT):
+    with qtbot.waitSignal(window.model_control.ready, timeout=LOAD_TIMEOUT):
         window.apply_settings(window.settings.with_(model=str(other)))
     assert "the settings name other-model" in window.banner.text() and window.rebuild_button.isVisible()
     assert window.rebuild_action.isEnabled()
-    assert window.engine.spec.path == lite_model_dir, "searches keep the model the index was built with"
+    assert window.model_control.engine.spec.path == lite_model_dir, "searches keep the model the index was built with"
     assert search(qtbot, window, "jet noise").hits[0].path.endswith("noise.txt")
     monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: QMessageBox.StandardButton.Yes)
     reports: list[object] = []
-    window.indexing_finished.connect(reports.append)
+    window.indexing.finished.connect(reports.append)
     window.rebuild_button.click()
     qtbot.waitUntil(lambda: any(r is not None and r.added == 4 for r in reports), timeout=LOAD_TIMEOUT)
-    assert window.engine.spec.path == other and not window.rebuild_button.isVisible()
+    assert window.model_control.engine.spec.path == other and not window.rebuild_button.isVisible()
     assert search(qtbot, window, "jet noise").hits[0].path.endswith("noise.txt")
 
 
@@ -486,7 +510,7 @@ def test_errors_shown_in_the_window_go_to_the_log_file_named_in_about(qtbot, win
         for handler in logging.getLogger().handlers:
             handler.flush()
         assert "Indexing stopped: the disk is full" in path.read_text()
-        assert str(tmp_path / "logs") in about_html(window.engine, "idx", "settings.ini", str(path))
+        assert str(tmp_path / "logs") in about_html(window.model_control.engine, "idx", "settings.ini", str(path))
     finally:
         for handler in list(logging.getLogger().handlers):
             if getattr(handler, "baseFilename", None) == str(path):
@@ -497,20 +521,20 @@ def test_errors_shown_in_the_window_go_to_the_log_file_named_in_about(qtbot, win
 def test_cards_show_bars_only_for_the_channels_the_ranking_used(qtbot, window, aero_corpus) -> None:
     from desktop_app.gui.results import bars
 
-    with qtbot.waitSignal(window.indexing_finished, timeout=LOAD_TIMEOUT):
+    with qtbot.waitSignal(window.indexing.finished, timeout=LOAD_TIMEOUT):
         drop(window, aero_corpus)
     result = search(qtbot, window, "jet noise")
-    assert window.results.channels == result.channels == ["dense", "keyword"]
+    assert window.searching.results.channels == result.channels == ["dense", "keyword"]
     hit = result.hits[0]
     assert hit.scores["sparse"] is not None, "computed, but the lite model's fusion leaves it out"
-    assert [name for name, _ in bars(hit.scores, window.results.channels)] == ["dense", "keyword"]
+    assert [name for name, _ in bars(hit.scores, window.searching.results.channels)] == ["dense", "keyword"]
 
 
 def test_filter_row_chips_typed_operators_and_more_like_this(qtbot, window, aero_corpus, monkeypatch) -> None:
     from PySide6.QtWidgets import QMessageBox
 
     (aero_corpus / "flutter.md").write_text("Wing flutter couples bending and torsion of the wing.")
-    with qtbot.waitSignal(window.indexing_finished, timeout=LOAD_TIMEOUT):
+    with qtbot.waitSignal(window.indexing.finished, timeout=LOAD_TIMEOUT):
         drop(window, aero_corpus)
     qtbot.waitUntil(lambda: window.search_bar.folder_box.count() == 2, timeout=5000)  # "" and the folder
     window.search_bar.type_box.setCurrentText("md")
@@ -518,24 +542,24 @@ def test_filter_row_chips_typed_operators_and_more_like_this(qtbot, window, aero
     assert [Path(h.path).name for h in result.hits] == ["flutter.md"]
     chips = [window.search_bar.chips.itemAt(i).widget().text() for i in range(window.search_bar.chips.count())]
     assert chips == ["ext:md  ✕"]
-    with qtbot.waitSignal(window.results_shown, timeout=60_000) as shown:
+    with qtbot.waitSignal(window.searching.results_shown, timeout=60_000) as shown:
         window.search_bar.chips.itemAt(0).widget().click()  # one click clears the filter
     assert window.search_bar.type_box.currentText() == "" and len(shown.args[0].hits) > 1
     result = search(qtbot, window, "wing ext:pdf")
-    assert result.hits == [] and "no indexed file matches ext:pdf" in window.results_header.text()
+    assert result.hits == [] and "no indexed file matches ext:pdf" in window.results_pane.header.text()
     assert any("ext:pdf" in window.search_bar.chips.itemAt(i).widget().text()
                for i in range(window.search_bar.chips.count()))
-    window.query.setText("wing after:yesterday")
-    qtbot.keyClick(window.query, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: "After: needs a date" in window.results_header.text(), timeout=30_000)
+    window.search_bar.query.setText("wing after:yesterday")
+    qtbot.keyClick(window.search_bar.query, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: "After: needs a date" in window.results_pane.header.text(), timeout=30_000)
     result = search(qtbot, window, "wing stall")
     first = result.hits[0]
-    with qtbot.waitSignal(window.results_shown, timeout=60_000) as shown:
-        window.more_like(first)
+    with qtbot.waitSignal(window.searching.results_shown, timeout=60_000) as shown:
+        window.searching.more_like(first)
     assert shown.args[0].mode == "like" and all(h.path != first.path for h in shown.args[0].hits)
     seen: list[str] = []
     monkeypatch.setattr(QMessageBox, "information", lambda parent, title, text: seen.append(text))
-    window.show_syntax_help()
+    window.searching.show_syntax_help()
     assert seen and "ext:pdf" in seen[0] and "after:2024-01-31" in seen[0]
 
 
@@ -543,7 +567,7 @@ def test_files_view_lists_filters_and_acts_on_a_file(qtbot, window, aero_corpus,
     from desktop_app.gui import files_view
 
     (aero_corpus / "broken.pdf").write_bytes(b"%PDF-1.4 truncated")
-    with qtbot.waitSignal(window.indexing_finished, timeout=LOAD_TIMEOUT):
+    with qtbot.waitSignal(window.indexing.finished, timeout=LOAD_TIMEOUT):
         drop(window, aero_corpus)
     monkeypatch.setattr(files_view, "PAGE", 2)  # pages of two rows: the view fetches more as it needs them
     window.show_files()
@@ -567,7 +591,7 @@ def test_files_view_lists_filters_and_acts_on_a_file(qtbot, window, aero_corpus,
     qtbot.waitUntil(lambda: len(model.rows) == 1, timeout=10_000)
     dialog.table.selectRow(0)
     reports: list[object] = []
-    window.indexing_finished.connect(reports.append)  # the watcher's own catch-up runs may come between
+    window.indexing.finished.connect(reports.append)  # the watcher's own catch-up runs may come between
     dialog.act(dialog.reindex_file)
     qtbot.waitUntil(lambda: any(r is not None and r.updated == 1 for r in reports), timeout=LOAD_TIMEOUT)
     qtbot.waitUntil(lambda: len(model.rows) == 1, timeout=10_000)  # reloaded after the run
@@ -587,7 +611,7 @@ def test_window_filter_row_folder_and_dates_and_typed_combinations(qtbot, window
     old = time.mktime((2023, 6, 1, 12, 0, 0, 0, 0, -1))
     os.utime(other / "stall-old.txt", (old, old))
     for folder in (aero_corpus, other):
-        with qtbot.waitSignal(window.indexing_finished, timeout=LOAD_TIMEOUT):
+        with qtbot.waitSignal(window.indexing.finished, timeout=LOAD_TIMEOUT):
             drop(window, folder)
     qtbot.waitUntil(lambda: window.search_bar.folder_box.count() == 3, timeout=5000)
     bar = window.search_bar
@@ -606,8 +630,8 @@ def test_window_filter_row_folder_and_dates_and_typed_combinations(qtbot, window
     assert chips == ["ext:txt  ✕", "before:2024-01-01  ✕"]
     result = search(qtbot, window, '"angle of attack" -old -boundary')
     assert all(hit.without_phrase for hit in result.hits) and "every hit holds the excluded" in \
-        window.results_header.text()
-    assert "without the exact phrase" in window.results.data(window.results.index(0), CardHtmlRole)
+        window.results_pane.header.text()
+    assert "without the exact phrase" in window.searching.results.data(window.searching.results.index(0), CardHtmlRole)
 
 
 def test_cards_name_slides_and_sheets_and_mark_ocr_text() -> None:
@@ -653,19 +677,19 @@ def test_a_query_typed_at_launch_is_answered_by_words_then_reranked_in_place(qtb
     monkeypatch.setattr(Engine, "load_model", held_back)
     main = MainWindow(open_qsettings(ini))
     qtbot.addWidget(main)
-    main.query.setText("wing boundary layer heat")  # typed before the index is even open
-    with qtbot.waitSignal(main.results_shown, timeout=60_000) as first:
+    main.search_bar.query.setText("wing boundary layer heat")  # typed before the index is even open
+    with qtbot.waitSignal(main.searching.results_shown, timeout=60_000) as first:
         main.show()
     by_words = first.args[0]
     assert by_words.mode == "keyword" and by_words.note.startswith("ranked by words") and len(by_words.hits) >= 2
-    assert "ranked by words" in main.results_header.text()
-    main.results_view.setCurrentIndex(main.results.index(1))
-    selected = main.results_view.currentIndex().data(PathRole)
-    with qtbot.waitSignal(main.results_shown, timeout=LOAD_TIMEOUT) as second:
+    assert "ranked by words" in main.results_pane.header.text()
+    main.results_pane.view.setCurrentIndex(main.searching.results.index(1))
+    selected = main.results_pane.view.currentIndex().data(PathRole)
+    with qtbot.waitSignal(main.searching.results_shown, timeout=LOAD_TIMEOUT) as second:
         release.set()
     by_meaning = second.args[0]
     assert by_meaning.mode == "hybrid" and not by_meaning.note
-    assert main.results_view.currentIndex().data(PathRole) == selected, "the selection stays on the same hit"
+    assert main.results_pane.view.currentIndex().data(PathRole) == selected, "the selection stays on the same hit"
     main.close()
 
 
@@ -695,9 +719,9 @@ def test_the_model_waits_for_the_answer_to_a_query_typed_at_launch(qtbot, ini, a
     monkeypatch.setattr(Engine, "search", slow_first_search)
     main = MainWindow(open_qsettings(ini))
     qtbot.addWidget(main)
-    main.results_shown.connect(lambda result: order.append(result.mode))
-    main.query.setText("wing boundary layer heat")
-    with qtbot.waitSignal(main.model_ready, timeout=LOAD_TIMEOUT):
+    main.searching.results_shown.connect(lambda result: order.append(result.mode))
+    main.search_bar.query.setText("wing boundary layer heat")
+    with qtbot.waitSignal(main.model_control.ready, timeout=LOAD_TIMEOUT):
         main.show()
     assert order[:2] == ["keyword", "model"], order
     main.close()

@@ -81,3 +81,64 @@ def test_a_job_without_an_engine_fails_with_a_reason(tmp_path) -> None:
     finally:
         jobs.close()
     assert job.state == "failed" and "try again" in job.error
+
+
+def test_an_update_merges_into_the_update_still_queued(jobs, engine, aero_corpus) -> None:
+    finish(jobs.submit([str(aero_corpus)]))
+    (aero_corpus / "slats.txt").write_text("Leading-edge slats delay the stall at high angles of attack.")
+    (aero_corpus / "noise.txt").write_text("Chevrons on the nozzle lower jet noise.")
+    jobs.hold()
+    first = jobs.submit([str(aero_corpus / "slats.txt")], kind="update", events=3)
+    second = jobs.submit([str(aero_corpus / "noise.txt")], kind="update", events=2)
+    assert second is first and first.events == 5
+    assert first.paths == sorted([str(aero_corpus / "slats.txt"), str(aero_corpus / "noise.txt")])
+    forced = jobs.submit([str(aero_corpus / "stall.txt")], kind="update", rebuild=True)
+    assert forced is not first, "a re-encoding keeps to its own job"
+    jobs.release()
+    report = finish(first).report
+    assert (report.added, report.updated) == (1, 1)
+    assert finish(forced).report.updated == 1
+    after = jobs.submit([str(aero_corpus / "slats.txt")], kind="update")
+    assert after is not first, "a job that ran takes no more paths"
+    finish(after)
+
+
+def test_listeners_see_a_job_start_progress_and_finish_in_order(jobs, aero_corpus) -> None:
+    from desktop_app.core.jobs import JobListener
+
+    seen: list[str] = []
+    jobs.listen(JobListener(started=lambda job: seen.append("started"),
+                            progress=lambda job, progress: seen.append("progress"),
+                            finished=lambda job: seen.append(job.state)))
+    finish(jobs.submit([str(aero_corpus)]))
+    wait_until(lambda: seen[-1:] == ["done"])
+    assert seen[0] == "started" and "progress" in seen and seen.count("done") == 1
+
+
+def test_a_held_queue_starts_nothing_and_a_job_put_first_runs_first(jobs, aero_corpus) -> None:
+    order: list[str] = []
+    from desktop_app.core.jobs import JobListener
+
+    jobs.listen(JobListener(started=lambda job: order.append(job.kind)))
+    jobs.hold()
+    index = jobs.submit([str(aero_corpus)])
+    refresh = jobs.submit([], kind="refresh", first=True)
+    assert index.state == refresh.state == "queued" and jobs.busy
+    jobs.release()
+    finish(index)
+    assert order == ["refresh", "index"]
+
+
+def test_pause_holds_the_queue_and_cancel_all_clears_it(jobs, aero_corpus) -> None:
+    jobs.pause()
+    job = jobs.submit([str(aero_corpus)])
+    later = jobs.submit([str(aero_corpus)])
+    assert jobs.paused and job.state == "queued", "nothing starts while paused"
+    jobs.cancel_all()
+    assert not jobs.paused and job.state == later.state == "cancelled" and not jobs.busy
+
+
+def test_remove_jobs_forget_a_folder(jobs, engine, aero_corpus) -> None:
+    finish(jobs.submit([str(aero_corpus)]))
+    job = finish(jobs.submit([str(aero_corpus)], kind="remove"))
+    assert job.state == "done" and job.report.removed == 4 and not engine.roots()

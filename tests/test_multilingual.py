@@ -89,20 +89,20 @@ def test_window_highlights_a_cjk_word_inside_a_sentence(qtbot, tmp_path, lite_mo
     qsettings.sync()
     window = MainWindow(open_qsettings(ini))
     qtbot.addWidget(window)
-    with qtbot.waitSignal(window.model_ready, timeout=120_000):
+    with qtbot.waitSignal(window.model_control.ready, timeout=120_000):
         window.show()
     try:
-        with qtbot.waitSignal(window.indexing_finished, timeout=120_000):
+        with qtbot.waitSignal(window.indexing.finished, timeout=120_000):
             drop(window, scripts_corpus)
-        index = window.mode.findData("keyword")
-        window.mode.setCurrentIndex(index)
+        index = window.search_bar.mode.findData("keyword")
+        window.search_bar.mode.setCurrentIndex(index)
         search(qtbot, window, "東京")
-        first = window.results.index(0)
+        first = window.searching.results.index(0)
         assert Path(first.data(HitRole).path).name == "japanese.txt"
         assert '<span style="background-color:#ffe28a;color:#000000;font-weight:600">東京</span>' in first.data(
             CardHtmlRole)
         search(qtbot, window, "resume")
-        first = window.results.index(0)
+        first = window.searching.results.index(0)
         assert Path(first.data(HitRole).path).name == "french.txt"
         assert ">résumé</span>" in first.data(CardHtmlRole)
     finally:

@@ -188,3 +188,31 @@ def test_the_index_folder_inside_a_watched_folder_is_ignored(settings, tmp_path)
     assert watcher.wants(str(root / "notes.txt"), False) and watcher.wants(str(root / "new-folder"), True)
     assert not watcher.wants(str(root / ".cache" / "notes.txt"), False)
     assert not watcher.wants(str(tmp_path / "elsewhere.txt"), False)
+
+
+def test_live_sync_turns_changes_into_update_jobs_and_tells_of_folders_going_offline(settings, aero_corpus) -> None:
+    from desktop_app.core.engine import Engine
+    from desktop_app.core.ingest.live_sync import LiveSync
+    from desktop_app.core.jobs import JobListener, JobQueue
+
+    engine = Engine.open(settings, create=True)
+    jobs = JobQueue(lambda: engine, "the test's live sync")
+    finished: queue.Queue = queue.Queue()
+    roots: queue.Queue = queue.Queue()
+    jobs.listen(JobListener(finished=finished.put))
+    live = LiveSync(settings, jobs, on_roots=roots.put, quiet_s=0.3, max_wait_s=2.0)
+    try:
+        jobs.submit([str(aero_corpus)])
+        assert finished.get(timeout=60).report.added == 4
+        live.start(engine.roots())
+        assert live.watched() == [str(aero_corpus)]
+        (aero_corpus / "canard.md").write_text("A canard is a small foreplane ahead of the wing.")
+        update = finished.get(timeout=DEADLINE_S)
+        assert update.kind == "update" and update.paths == [str(aero_corpus / "canard.md")] and update.events >= 1
+        assert update.report.added == 1 and "canard.md" in [Path(h.path).name for h in engine.search("canard").hits]
+        aero_corpus.rename(aero_corpus.with_name("unplugged"))
+        assert roots.get(timeout=DEADLINE_S).offline == [str(aero_corpus)] and live.watched() == []
+    finally:
+        live.stop()
+        jobs.close()
+        engine.close()

@@ -24,7 +24,7 @@ def window(qtbot, tmp_path: Path, lite_model_dir: Path, monkeypatch: pytest.Monk
         qsettings.setValue(key, value)
     main = MainWindow(qsettings)
     qtbot.addWidget(main)
-    with qtbot.waitSignal(main.model_ready, timeout=LOAD_TIMEOUT):
+    with qtbot.waitSignal(main.model_control.ready, timeout=LOAD_TIMEOUT):
         main.show()
     yield main
     main.close()
@@ -32,12 +32,12 @@ def window(qtbot, tmp_path: Path, lite_model_dir: Path, monkeypatch: pytest.Monk
 
 def test_allow_other_apps_to_search_starts_and_stops_the_server_on_the_windows_index(qtbot, window: MainWindow,
                                                                                      aero_corpus: Path) -> None:
-    assert window.api_server is None and not window.settings.api_enabled  # off by default
-    with qtbot.waitSignal(window.indexing_finished, timeout=LOAD_TIMEOUT):
-        window.add_paths([aero_corpus])
+    assert window.sharing.server is None and not window.settings.api_enabled  # off by default
+    with qtbot.waitSignal(window.indexing.finished, timeout=LOAD_TIMEOUT):
+        window.indexing.add_paths([aero_corpus])
 
     window.apply_settings(dataclasses.replace(window.settings, api_enabled=True, api_port=0))
-    url, token = window.api_server.url, window.api_token
+    url, token = window.sharing.server.url, window.sharing.token
     assert token == (window.settings.index_dir / "api-token").read_text().strip()
     with httpx.Client(base_url=url, timeout=60) as client:
         assert client.get("/v1/status").status_code == 401
@@ -52,14 +52,14 @@ def test_allow_other_apps_to_search_starts_and_stops_the_server_on_the_windows_i
     assert restored.api_enabled and restored.api_port == 0
 
     window.apply_settings(dataclasses.replace(window.settings, api_enabled=False))
-    assert window.api_server is None and window.api_token == ""
+    assert window.sharing.server is None and window.sharing.token == ""
     with pytest.raises(httpx.ConnectError):
         httpx.get(url + "v1/status", timeout=5)
 
 
 def test_closing_the_window_stops_its_server(window: MainWindow) -> None:
     window.apply_settings(dataclasses.replace(window.settings, api_enabled=True, api_port=0))
-    url = window.api_server.url
+    url = window.sharing.server.url
     assert httpx.get(url, timeout=30).status_code == 200  # the search page
     window.close()
     with pytest.raises(httpx.ConnectError):
@@ -74,8 +74,23 @@ def test_a_window_opened_with_the_setting_on_serves_at_once(qtbot, tmp_path: Pat
     window = MainWindow(qsettings, autoload=False)
     qtbot.addWidget(window)
     try:
-        response = httpx.get(window.api_server.url + "v1/status", timeout=30,
-                             headers={"Authorization": f"Bearer {window.api_token}"})
+        response = httpx.get(window.sharing.server.url + "v1/status", timeout=30,
+                             headers={"Authorization": f"Bearer {window.sharing.token}"})
         assert response.status_code == 503 and "try again" in response.json()["error"]  # no engine loaded yet
     finally:
         window.close()
+
+
+def test_an_indexing_job_sent_to_the_windows_server_runs_in_the_windows_queue(qtbot, window: MainWindow,
+                                                                              aero_corpus: Path) -> None:
+    window.apply_settings(dataclasses.replace(window.settings, api_enabled=True, api_port=0))
+    headers = {"Authorization": f"Bearer {window.sharing.token}"}
+    with qtbot.waitSignal(window.indexing.finished, timeout=LOAD_TIMEOUT) as finished:
+        response = httpx.post(window.sharing.server.url + "v1/index", json={"paths": [str(aero_corpus)]},
+                              headers=headers, timeout=30)
+        assert response.status_code == 202
+    assert finished.args[0].added == 4, "the window saw the API's job end"
+    assert window.folders_pane.tree.topLevelItem(0).text(1) == "4"
+    job = httpx.get(window.sharing.server.url + f"v1/jobs/{response.json()['id']}", headers=headers,
+                    timeout=30).json()
+    assert job["state"] == "done" and job["report"]["added"] == 4

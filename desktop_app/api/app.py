@@ -3,8 +3,9 @@
 FastAPI runs these plain ``def`` routes in its thread pool. They share one engine and need no lock
 of their own: the engine takes its reading connection in turn (see
 :class:`~desktop_app.core.engine.Engine`), and indexing runs in a :class:`JobQueue`'s one worker
-thread under the index's writer lock. ``engine_of`` (kept in ``app.state``) is asked on every
-request, so the window can hand over a new engine after a model switch (meanwhile requests get 503).
+thread under the index's writer lock (the window's own queue, when the window serves). ``engine_of``
+(kept in ``app.state``) is asked on every request, so the window can hand over a new engine after a
+model switch (meanwhile requests get 503).
 """
 
 from __future__ import annotations
@@ -72,14 +73,20 @@ class ServeOptions:
     purpose: str = "desktop-search serve"  # who holds the writer lock while an API job indexes
 
 
-def create_app(engine_of: Callable[[], Engine | None], options: ServeOptions) -> FastAPI:
-    """The whole server: routes, error handlers, the page, and the guards (outermost first: Host, CORS, token)."""
-    jobs = JobQueue(engine_of, options.purpose)
+def create_app(engine_of: Callable[[], Engine | None], options: ServeOptions, jobs: JobQueue | None = None) -> FastAPI:
+    """The whole server: routes, error handlers, the page, and the guards (outermost first: Host, CORS, token).
+
+    ``jobs`` is a front-end's own queue (the window's: its jobs and the API's then run in one line, shown
+    in the window, and the window closes it); without one the app keeps its own and closes it when it stops.
+    """
+    own_jobs = jobs is None
+    jobs = JobQueue(engine_of, options.purpose) if jobs is None else jobs
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        await run_in_threadpool(jobs.close)
+        if own_jobs:
+            await run_in_threadpool(jobs.close)
 
     app = FastAPI(title="Desktop Search", version=__version__, description=DESCRIPTION, lifespan=lifespan,
                   max_body_size=MAX_BODY_BYTES, redoc_url=None, swagger_ui_oauth2_redirect_url=None)

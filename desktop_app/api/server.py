@@ -75,8 +75,8 @@ class ApiServer:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop accepting, let requests in flight finish (up to ``GRACE_S``), cancel indexing jobs; return
-        once the server's thread has ended."""
+        """Stop accepting, let requests in flight finish (up to ``GRACE_S``), cancel the app's own indexing
+        jobs (the window's go on in its queue); return once the server's thread has ended."""
         self._server.should_exit = True
         if self._thread is not None:
             self._thread.join()

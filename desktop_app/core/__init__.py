@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 _HOMES = {
     "desktop_app.core.engine": ("Engine",),
-    "desktop_app.core.jobs": ("Job", "JobQueue"),
+    "desktop_app.core.jobs": ("Job", "JobListener", "JobQueue", "Kind"),
     "desktop_app.core.config": ("API_HOST", "API_PORT", "BGE_M3_WEIGHTS", "CHANNELS", "DEFAULT_EXCLUDES",
                                 "DEFAULT_MODEL", "DEVICES", "DTYPES", "MODES", "Settings", "Weights"),
     "desktop_app.core.errors": ("Cancelled", "DesktopSearchError", "IndexClosedError", "IndexLockedError",
@@ -37,8 +37,8 @@ _HOMES = {
     "desktop_app.core.ingest.extract.base": ("place_of",),
     "desktop_app.core.ingest.indexer": ("IndexReport", "Progress", "RunControl", "normalise_root",
                                         "share_the_interpreter_finely"),
-    "desktop_app.core.ingest.live_sync": ("FolderWatcher", "RootsReader", "device_of"),
-    "desktop_app.core.model.resolve": ("hub_offline",),
+    "desktop_app.core.ingest.live_sync": ("ChangeBatch", "LiveSync", "device_of"),
+    "desktop_app.core.model.resolve": ("ModelSpec", "hub_offline"),
     "desktop_app.core.model.download": ("ModelDownload",),
 }
 _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
@@ -96,12 +96,12 @@ if TYPE_CHECKING:
         normalise_root,
         share_the_interpreter_finely,
     )
-    from desktop_app.core.ingest.live_sync import FolderWatcher, RootsReader, device_of
-    from desktop_app.core.jobs import Job, JobQueue
+    from desktop_app.core.ingest.live_sync import ChangeBatch, LiveSync, device_of
+    from desktop_app.core.jobs import Job, JobListener, JobQueue, Kind
     from desktop_app.core.launch import plan_open, plan_show_in_folder
     from desktop_app.core.logfile import log_path, start_logging
     from desktop_app.core.model.download import ModelDownload
-    from desktop_app.core.model.resolve import hub_offline
+    from desktop_app.core.model.resolve import ModelSpec, hub_offline
     from desktop_app.core.paths import to_text
     from desktop_app.core.search.query import FILTER_KEYS, SYNTAX_HELP, Filters, filters_from
     from desktop_app.core.search.request import SearchRequest, search_request

@@ -1,7 +1,7 @@
 """The window's panes: search bar (with the fusion weights), folders, results, preview, progress.
 
-Each pane owns its widgets and says what the user did through signals; the main window wires
-panes to the engine's workers and holds no widget code of its own.
+Each pane owns its widgets and says what the user did through signals; the window's controllers
+(model, indexing, searching, sharing) drive them, and the window holds no widget code of its own.
 """
 
 from __future__ import annotations
@@ -209,7 +209,6 @@ class FoldersPane(QWidget):
     add_folder = Signal()
     reindex = Signal()
     remove = Signal()
-    changed = Signal()
 
     def __init__(self) -> None:
         super().__init__()
@@ -257,7 +256,6 @@ class FoldersPane(QWidget):
             item.setToolTip(plain_tooltip(path))
             self.problems.addItem(item)
         self.problems_label.setText(f"<b>Problems</b> ({len(failures) or 'none'})")
-        self.changed.emit()
 
     def selected(self) -> Path | None:
         item = self.tree.currentItem()

@@ -1,7 +1,8 @@
-"""Background workers: model loading, indexing and searching each run off the GUI thread.
+"""Background workers: model loading, downloading and searching each run off the GUI thread.
 
 Each worker is a QObject moved to its own QThread; requests arrive as queued signals and
 results leave as signals, so the window never blocks. Errors become readable messages.
+Indexing runs in the core's job queue (see ``gui/indexing.py``).
 """
 
 from __future__ import annotations
@@ -9,15 +10,14 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from desktop_app.core import DesktopSearchError, Settings
 
 if TYPE_CHECKING:  # the engine pulls in SQLite tooling: loaded in the background, not at start-up
-    from desktop_app.core import Engine
+    from desktop_app.core import Engine, ModelSpec
 
 log = logging.getLogger("desktop_search.gui")
 RESULT_LIMIT = 30
@@ -44,6 +44,16 @@ class FolderView:
     @classmethod
     def of(cls, engine: Engine) -> FolderView:
         return cls(engine.folders(), engine.failures())
+
+
+def start_in_thread(worker: QObject, name: str, parent: QObject) -> QThread:
+    """Move ``worker`` to a new thread of its own (ended with ``quit`` and ``wait`` by its owner)."""
+    thread = QThread(parent)
+    thread.setObjectName(name)
+    worker.moveToThread(thread)
+    thread.finished.connect(worker.deleteLater)
+    thread.start()
+    return thread
 
 
 def readable(error: BaseException) -> str:
@@ -96,27 +106,7 @@ class ModelLoader(QObject):
             self.failed.emit(readable(error))
 
 
-@dataclass(frozen=True)
-class Job:
-    """One request for the index worker.
-
-    ``index`` adds or re-checks ``paths``; ``refresh`` catches up every indexed folder (at start);
-    ``update`` re-checks paths the folder watcher saw change; ``remove`` forgets ``paths``.
-    """
-
-    kind: Literal["index", "refresh", "update", "remove"]
-    # index: drop the index and re-encode (another model); update: re-encode these files even if unchanged
-    paths: tuple[str, ...] = ()
-    rebuild: bool = False
-
-    def describe(self) -> str:
-        names = ", ".join(Path(p).name or p for p in self.paths[:3]) + ("…" if len(self.paths) > 3 else "")
-        return {"index": f"Scanning {names}…", "refresh": "Checking every folder for changes…",
-                "update": f"Updating {len(self.paths)} changed item(s): {names}",
-                "remove": f"Removing {names} from the index…"}[self.kind]
-
-
-def model_offer(spec: object, settings: Settings) -> str:
+def model_offer(spec: ModelSpec, settings: Settings) -> str:
     """What the window suggests about the model: "download" BGE-M3 when the lite model is in use
     only because none is cached, "offline" when the hub is off limits, else nothing."""
     from desktop_app.core import hub_offline
@@ -135,7 +125,7 @@ class DownloadWorker(QObject):
     cancelled = Signal()
 
     @Slot(str, object)
-    def download(self, repo_id: str, stop: object) -> None:
+    def download(self, repo_id: str, stop: threading.Event) -> None:
         from desktop_app.core import Cancelled, ModelDownload
 
         try:
@@ -147,45 +137,14 @@ class DownloadWorker(QObject):
             self.failed.emit(readable(error))
 
 
-class IndexWorker(QObject):
-    """Runs one job at a time; the window queues the rest."""
-
-    progress = Signal(object)
-    finished = Signal(object, object)
-    failed = Signal(str)
-
-    @Slot(object, object, object)
-    def run(self, engine: Engine, job: Job, control: object) -> None:
-        """Carry out ``job``; ``control`` (a RunControl the window keeps) pauses or cancels it."""
-        from desktop_app.core import IndexReport, Progress
-
-        try:
-            options = {"progress": self.progress.emit, "control": control}
-            indexer = engine.indexer("the Desktop Search window") if job.kind != "remove" else None
-            if job.kind == "index":
-                report = indexer.run([Path(p) for p in job.paths], rebuild=job.rebuild, **options)
-            elif job.kind == "refresh":
-                report = indexer.refresh(**options)
-            elif job.kind == "update":
-                report = indexer.update(list(job.paths), force=job.rebuild, **options)
-            else:
-                waiting = lambda text: self.progress.emit(Progress("waiting", current=text))  # noqa: E731
-                report = IndexReport(removed=engine.remove([Path(p) for p in job.paths], on_wait=waiting))
-            self.finished.emit(report, FolderView.of(engine))
-        except Exception as error:  # noqa: BLE001 - shown in the window, never a crash
-            log.exception("indexing failed")
-            self.failed.emit(readable(error))
-
-
 class SearchWorker(QObject):
-    """Runs searches, preview contexts and folder-list reads in order, off the window's thread;
+    """Runs searches, preview contexts and pages of the file list in order, off the window's thread;
     each search result carries the id of the request it answers."""
 
     done = Signal(int, object)
     failed = Signal(int, str)
     context_ready = Signal(int, object)
     files_ready = Signal(int, int, object)
-    folders_ready = Signal(object)
 
     @Slot(int, object, str, dict)
     def search(self, request: int, engine: Engine, query: str, options: dict) -> None:
@@ -219,10 +178,3 @@ class SearchWorker(QObject):
         except Exception:  # noqa: BLE001 - a preview that cannot be read stays empty
             log.exception("reading a hit's context failed")
             self.context_ready.emit(chunk_id, ("", "", ""))
-
-    @Slot(object)
-    def folders(self, engine: Engine) -> None:
-        try:
-            self.folders_ready.emit(FolderView.of(engine))
-        except Exception:  # noqa: BLE001 - the list stays as it was
-            log.exception("reading the folder list failed")

@@ -4,7 +4,8 @@ The watcher never decides what changed: it only collects the paths events named.
 applies a batch (``Indexer.update``) looks at the disk, so a burst of create/modify/rename/
 delete events on one file costs one check, and a missed or reordered event cannot corrupt
 the index. A folder whose drive is unplugged is *offline*: it is left in the index as it is
-and watched again when it comes back.
+and watched again when it comes back. :class:`LiveSync` turns the batches into update jobs,
+the same way for every front-end.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, Protocol
 
 from desktop_app.core.config import Settings
 from desktop_app.core.ingest.exclude import GITIGNORE, Excluder
@@ -311,3 +313,51 @@ class RootsReader:
         if self.store is None:
             self.store = Store(self.path)
         return self.store.root_devices()
+
+
+class UpdateJobs(Protocol):
+    """Where :class:`LiveSync` puts its work: :class:`desktop_app.core.jobs.JobQueue` (named by its shape here,
+    as that module imports the indexer, which imports this one)."""
+
+    def submit(self, paths: list[str], wait: bool = True, kind: Literal["update"] = "update", rebuild: bool = False,
+               events: int = 0, first: bool = False) -> object: ...
+
+
+class LiveSync:
+    """Keeps an index in step with its folders, the same way for the window, ``desktop-search watch`` and any
+    other front-end: each batch the watcher collects becomes an update job in the front-end's job queue (where
+    it merges into one still waiting), and folders that go offline or come back are told to ``on_roots``."""
+
+    def __init__(self, settings: Settings, jobs: UpdateJobs, on_roots: Callable[[ChangeBatch], None] | None = None,
+                 on_notice: Callable[[str], None] | None = None, wait: bool = True, quiet_s: float = QUIET_S,
+                 max_wait_s: float = MAX_WAIT_S) -> None:
+        """``on_roots`` and ``on_notice`` are called from the watcher's thread; ``wait`` is the update jobs'
+        (wait for the writer lock, or fail at once naming its holder)."""
+        self._jobs, self._wait = jobs, wait
+        self._on_roots = on_roots or (lambda batch: None)
+        self._watcher = FolderWatcher(settings, self._arrived, on_notice, quiet_s, max_wait_s,
+                                      roots_source=RootsReader(settings.index_dir))
+
+    def start(self, roots: dict[str, int | None]) -> None:
+        """Watch ``roots`` (stored path -> recorded device) and the folders the index gains. Their checks run
+        in the calling thread: a window passes none and names them with :meth:`add_roots`."""
+        self._watcher.start(roots)
+
+    def add_roots(self, roots: dict[str, int | None]) -> None:
+        """Watch these folders too, from the watcher's thread; call it before a folder's first scan so that
+        changes made during the scan arrive as an update after it."""
+        self._watcher.add_roots(roots)
+
+    def watched(self) -> list[str]:
+        """The folders watched now (an offline one is not)."""
+        with self._watcher.lock:
+            return list(self._watcher.watches)
+
+    def stop(self) -> None:
+        self._watcher.stop()
+
+    def _arrived(self, batch: ChangeBatch) -> None:
+        if batch.online or batch.offline:
+            self._on_roots(batch)
+        if batch.paths:
+            self._jobs.submit(batch.paths, self._wait, kind="update", events=batch.events)
