@@ -34,7 +34,7 @@ from desktop_app.core.ingest.live_sync import device_of, outermost, owning_root,
 from desktop_app.core.ingest.reading import Candidate, FileReader, Job, sha256_of
 from desktop_app.core.model.encoder import Encoder
 from desktop_app.core.paths import to_os, to_text
-from desktop_app.core.storage.store import ChunkEncoding, NewChunk, PendingChunk
+from desktop_app.core.storage.records import ChunkEncoding, NewChunk, PendingChunk
 
 ENCODE_BATCH_CHUNKS = 64
 # Stage 1 commits at least this often, so other processes see new files within a second.

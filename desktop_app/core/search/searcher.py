@@ -36,7 +36,8 @@ from desktop_app.core.model.encoder import Encoder, Encoding
 from desktop_app.core.model.resolve import TRAINED_CHANNELS, trusted_channels
 from desktop_app.core.search.query import Filters, Query
 from desktop_app.core.search.query import parse as parse_query
-from desktop_app.core.storage.store import ChunkRow, Store
+from desktop_app.core.storage.records import ChunkRow
+from desktop_app.core.storage.store import Store
 
 if TYPE_CHECKING:
     from desktop_app.core.backends.protocol import Restriction, SearchSource
