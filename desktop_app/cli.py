@@ -208,7 +208,7 @@ def open_engine(settings: Settings, err: TextIO, writing: bool = False, **option
 
 
 def cmd_index(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from desktop_app.core.ingest.indexer import normalise_root
+    from desktop_app.core.ingest.scan import normalise_root
 
     settings = settings_from(args)
     paths = [normalise_root(p) for p in args.paths]
@@ -236,8 +236,9 @@ def cmd_watch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     import queue
     import time
 
-    from desktop_app.core.ingest.indexer import RunControl, normalise_root
     from desktop_app.core.ingest.live_sync import FolderWatcher, RootsReader, device_of
+    from desktop_app.core.ingest.progress import RunControl
+    from desktop_app.core.ingest.scan import normalise_root
     from desktop_app.core.paths import to_text
 
     settings = settings_from(args)

@@ -15,7 +15,8 @@ from desktop_app.core.backends.local.dense import VectorIndex
 from desktop_app.core.backends.local.index import Index
 from desktop_app.core.engine import Engine
 from desktop_app.core.ingest import indexer as indexer_module
-from desktop_app.core.ingest.indexer import Indexer, RunControl
+from desktop_app.core.ingest.indexer import Indexer
+from desktop_app.core.ingest.progress import RunControl, format_eta
 from desktop_app.core.search.searcher import CACHES_LOADING_NOTE, Searcher
 
 
@@ -181,7 +182,7 @@ def test_progress_says_both_stages(index, encoder, settings, aero_corpus) -> Non
     lines = [p.line() for p in seen if p.phase in ("indexing", "encoding")]
     assert "keyword: 4 of 4 files, ETA 0 s" in lines
     assert any(line.startswith("keyword: 4 of 4 files · meaning: 4 of 4 files, ETA") for line in lines)
-    assert indexer_module.format_eta(7800) == "ETA 2 h 10 min"
+    assert format_eta(7800) == "ETA 2 h 10 min"
 
 
 def test_searches_that_need_the_model_are_answered_by_words_while_it_loads(index, encoder, settings,
