@@ -219,7 +219,7 @@ def test_a_phrase_nobody_wrote_does_not_empty_the_results(index, encoder, settin
 
 
 def test_a_chunk_without_vectors_stands_in_with_what_encoded_chunks_score_at_its_keyword_score() -> None:
-    from desktop_app.core.search.searcher import stand_in_scores
+    from desktop_app.core.search.fusion import stand_in_scores
 
     keyword = {1: 10.0, 2: 8.0, 3: 6.0, 4: 4.0, 5: 2.0, 6: 9.0, 7: 3.0}
     # encoded chunks 1-5: fused = 0.2 + 0.5 x (keyword / best); 6 and 7 have no vectors yet

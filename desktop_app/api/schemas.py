@@ -7,7 +7,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from desktop_app.core.config import MODES
-from desktop_app.core.search.searcher import FUSIONS, MAX_QUERY_CHARS, SORTS
+from desktop_app.core.search.fusion import FUSIONS
+from desktop_app.core.search.searcher import MAX_QUERY_CHARS, SORTS
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
 MAX_K = 100
