@@ -30,7 +30,8 @@ from desktop_app.core.config import Weights  # noqa: E402
 from desktop_app.core.model.encoder import Encoding  # noqa: E402
 from desktop_app.core.search.query import Filters  # noqa: E402
 from desktop_app.core.search.searcher import Searcher  # noqa: E402
-from desktop_app.core.storage.store import ChunkEncoding, NewChunk, Store  # noqa: E402
+from desktop_app.core.storage.records import ChunkEncoding, NewChunk  # noqa: E402
+from desktop_app.core.storage.store import Store  # noqa: E402
 
 VOCAB = 30522
 POSTINGS = 100

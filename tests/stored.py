@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from desktop_app.core.backends.local.index import Index
-from desktop_app.core.storage.store import ChunkEncoding, NewChunk, Store
+from desktop_app.core.storage.records import ChunkEncoding, NewChunk
+from desktop_app.core.storage.store import Store
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 from desktop_app.cli import main
 from desktop_app.core.config import DEFAULT_EXCLUDES
 from desktop_app.core.ingest.exclude import Excluder
-from desktop_app.core.ingest.indexer import scan
+from desktop_app.core.ingest.scan import scan
 
 
 def tree(root: Path, files: dict[str, str]) -> Path:

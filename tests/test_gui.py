@@ -635,7 +635,7 @@ def test_window_filter_row_folder_and_dates_and_typed_combinations(qtbot, window
 
 
 def test_cards_name_slides_and_sheets_and_mark_ocr_text() -> None:
-    from desktop_app.core.search.searcher import Hit
+    from desktop_app.core.search.results import Hit
     from desktop_app.gui.results import card_html, preview_html
 
     slide = Hit("/docs/deck.pptx", 3, 0.9, {"dense": 0.9}, "Dredging the silt basin", ["silt"], 1, 0, 20,

@@ -11,7 +11,9 @@ from builders import make_docx, make_pdf
 
 from desktop_app.core.backends.local.index import Index
 from desktop_app.core.errors import Cancelled, IndexLockedError, IndexMismatchError
-from desktop_app.core.ingest.indexer import Indexer, RunControl, remove_paths, scan
+from desktop_app.core.ingest.indexer import Indexer, remove_paths
+from desktop_app.core.ingest.progress import RunControl
+from desktop_app.core.ingest.scan import scan
 from desktop_app.core.storage.lock import WriterLock
 
 

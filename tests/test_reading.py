@@ -15,7 +15,8 @@ from desktop_app.core.engine import Engine
 from desktop_app.core.ingest.chunk import Chunker
 from desktop_app.core.ingest.extract import Options
 from desktop_app.core.ingest.extract.pool import CRASH_REASON, ExtractionPool
-from desktop_app.core.ingest.indexer import Indexer, Progress, RunControl
+from desktop_app.core.ingest.indexer import Indexer
+from desktop_app.core.ingest.progress import Progress, RunControl
 from desktop_app.core.ingest.reading import Candidate, FileReader, Job
 
 RECEIPT = ["Invoice 4471 from Harbor Plumbing", "Replaced the kitchen water heater"]

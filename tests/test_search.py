@@ -11,7 +11,8 @@ from desktop_app.core.backends.local.source import fts_query
 from desktop_app.core.config import Weights
 from desktop_app.core.errors import UsageError
 from desktop_app.core.ingest.indexer import Indexer
-from desktop_app.core.search.searcher import Searcher, make_snippet
+from desktop_app.core.search.results import make_snippet
+from desktop_app.core.search.searcher import Searcher
 
 
 @pytest.fixture

@@ -15,7 +15,8 @@ from desktop_app.core.backends.local.dense import VectorIndex
 from desktop_app.core.backends.local.index import Index
 from desktop_app.core.engine import Engine
 from desktop_app.core.ingest import indexer as indexer_module
-from desktop_app.core.ingest.indexer import Indexer, RunControl
+from desktop_app.core.ingest.indexer import Indexer
+from desktop_app.core.ingest.progress import RunControl, format_eta
 from desktop_app.core.search.searcher import CACHES_LOADING_NOTE, Searcher
 
 
@@ -181,7 +182,7 @@ def test_progress_says_both_stages(index, encoder, settings, aero_corpus) -> Non
     lines = [p.line() for p in seen if p.phase in ("indexing", "encoding")]
     assert "keyword: 4 of 4 files, ETA 0 s" in lines
     assert any(line.startswith("keyword: 4 of 4 files · meaning: 4 of 4 files, ETA") for line in lines)
-    assert indexer_module.format_eta(7800) == "ETA 2 h 10 min"
+    assert format_eta(7800) == "ETA 2 h 10 min"
 
 
 def test_searches_that_need_the_model_are_answered_by_words_while_it_loads(index, encoder, settings,
@@ -218,7 +219,7 @@ def test_a_phrase_nobody_wrote_does_not_empty_the_results(index, encoder, settin
 
 
 def test_a_chunk_without_vectors_stands_in_with_what_encoded_chunks_score_at_its_keyword_score() -> None:
-    from desktop_app.core.search.searcher import stand_in_scores
+    from desktop_app.core.search.fusion import stand_in_scores
 
     keyword = {1: 10.0, 2: 8.0, 3: 6.0, 4: 4.0, 5: 2.0, 6: 9.0, 7: 3.0}
     # encoded chunks 1-5: fused = 0.2 + 0.5 x (keyword / best); 6 and 7 have no vectors yet

@@ -12,8 +12,9 @@ not pay for numpy, SQLite or the model: ``desktop-search status`` stays a sub-se
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from desktop_app.core import lazy
 
 _HOMES = {
     "desktop_app.core.engine": ("Engine",),
@@ -31,31 +32,20 @@ _HOMES = {
                                          "named_backend"),
     "desktop_app.core.search.request": ("SearchRequest", "search_request"),
     "desktop_app.core.search.query": ("FILTER_KEYS", "SYNTAX_HELP", "Filters", "filters_from"),
-    "desktop_app.core.search.searcher": ("FUSIONS", "MAX_QUERY_CHARS", "SORTS", "Hit", "SearchResult",
-                                         "validate_query"),
+    "desktop_app.core.search.searcher": ("MAX_QUERY_CHARS", "SORTS", "validate_query"),
+    "desktop_app.core.search.fusion": ("FUSIONS",),
+    "desktop_app.core.search.results": ("Hit", "SearchResult"),
     "desktop_app.core.ingest.extract": ("EXTRACTORS",),
     "desktop_app.core.ingest.extract.base": ("place_of",),
-    "desktop_app.core.ingest.indexer": ("IndexReport", "Progress", "RunControl", "normalise_root",
-                                        "share_the_interpreter_finely"),
+    "desktop_app.core.ingest.indexer": ("share_the_interpreter_finely",),
+    "desktop_app.core.ingest.progress": ("IndexReport", "Progress", "RunControl"),
+    "desktop_app.core.ingest.scan": ("normalise_root",),
     "desktop_app.core.ingest.live_sync": ("ChangeBatch", "LiveSync", "device_of"),
     "desktop_app.core.model.resolve": ("ModelSpec", "hub_offline"),
     "desktop_app.core.model.download": ("ModelDownload",),
 }
-_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
-__all__ = sorted(_HOME_OF)
-
-
-def __getattr__(name: str) -> object:
-    module = _HOME_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # the next lookup is a plain attribute
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__all__ = sorted(name for names in _HOMES.values() for name in names)
+__getattr__, __dir__ = lazy.face(__name__, {name: module for module, names in _HOMES.items() for name in names})
 
 
 # The names as type checkers and editors see them (never run); __all__ above is what they export.
@@ -103,6 +93,8 @@ if TYPE_CHECKING:
     from desktop_app.core.model.download import ModelDownload
     from desktop_app.core.model.resolve import ModelSpec, hub_offline
     from desktop_app.core.paths import to_text
+    from desktop_app.core.search.fusion import FUSIONS
     from desktop_app.core.search.query import FILTER_KEYS, SYNTAX_HELP, Filters, filters_from
     from desktop_app.core.search.request import SearchRequest, search_request
-    from desktop_app.core.search.searcher import FUSIONS, MAX_QUERY_CHARS, SORTS, Hit, SearchResult, validate_query
+    from desktop_app.core.search.results import Hit, SearchResult
+    from desktop_app.core.search.searcher import MAX_QUERY_CHARS, SORTS, validate_query

@@ -28,7 +28,7 @@ from desktop_app.core.storage.store import Store
 if TYPE_CHECKING:  # imported where used: opening an index for status must not import torch
     from desktop_app.core.ingest.indexer import Indexer
     from desktop_app.core.model.encoder import Encoder
-    from desktop_app.core.search.searcher import SearchResult
+    from desktop_app.core.search.results import SearchResult
 
 
 @dataclass(frozen=True)
@@ -210,7 +210,7 @@ class Engine:
               limit: int = 1000) -> list[dict[str, object]]:
         """Files whose path contains ``text`` (case-insensitive), by path: folder, size, date, chunks and
         state (indexed, failed with the reason, excluded with the rule, or offline when its folder is away)."""
-        from desktop_app.core.search.searcher import iso_time
+        from desktop_app.core.search.results import iso_time
 
         away = [root["path"] for root in self.folders() if not root["online"]]
         with self._reading():

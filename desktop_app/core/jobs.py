@@ -20,20 +20,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from desktop_app.core.errors import DesktopSearchError, IndexClosedError
+from desktop_app.core.ingest.progress import IndexReport, Progress, RunControl
 
-if TYPE_CHECKING:  # the indexer pulls in the readers and numpy: a window creates its queue before they load
+if TYPE_CHECKING:
     from desktop_app.core.engine import Engine
-    from desktop_app.core.ingest.indexer import IndexReport, Progress, RunControl
 
 log = logging.getLogger("desktop_search.jobs")
 FINISHED_JOBS_KEPT = 100
 Kind = Literal["index", "refresh", "update", "remove"]
-
-
-def _new_control() -> RunControl:
-    from desktop_app.core.ingest.indexer import RunControl
-
-    return RunControl()
 
 
 @dataclass
@@ -57,7 +51,7 @@ class Job:
     progress: Progress | None = None
     report: IndexReport | None = None
     error: str = ""
-    control: RunControl = field(default_factory=_new_control)
+    control: RunControl = field(default_factory=RunControl)
 
     @property
     def finished(self) -> bool:
@@ -112,7 +106,7 @@ class JobQueue:
         an update merges into an update still queued. The running job's encoding stage steps aside, so
         the new job's words come first."""
         if kind == "index":
-            from desktop_app.core.ingest.indexer import normalise_root
+            from desktop_app.core.ingest.scan import normalise_root  # the readers behind it load on first use
 
             paths = [str(normalise_root(Path(p))) for p in paths]
         with self._changed:
@@ -268,8 +262,6 @@ class JobQueue:
             job.error, job.state = _unexpected(error), "failed"
 
     def _carry_out(self, engine: Engine, job: Job, keep: Callable[[Progress], None]) -> IndexReport:
-        from desktop_app.core.ingest.indexer import IndexReport, Progress
-
         if job.kind == "remove":
             waiting = lambda text: keep(Progress("waiting", current=text))  # noqa: E731
             return IndexReport(removed=engine.remove([Path(p) for p in job.paths], job.wait, on_wait=waiting))

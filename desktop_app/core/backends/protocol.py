@@ -13,7 +13,7 @@ import numpy as np
 
 from desktop_app.core.model.encoder import Encoding
 from desktop_app.core.search.query import Query
-from desktop_app.core.storage.store import ChunkRow
+from desktop_app.core.storage.records import ChunkRow
 
 if TYPE_CHECKING:
     from desktop_app.core.backends.local.source import Restriction as LocalRestriction

@@ -11,30 +11,38 @@ Pending work is a state in SQLite: a killed or cancelled run leaves it there, an
 are replaced in one transaction: a crash never leaves half a file.
 """
 
+
 from __future__ import annotations
 
 import errno
 import json
-import os
 import queue
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from desktop_app.core.backends.local.index import Index
 from desktop_app.core.config import Settings
-from desktop_app.core.errors import Cancelled, IndexLockedError, StorageError, UsageError
+from desktop_app.core.errors import Cancelled, IndexLockedError, StorageError
 from desktop_app.core.ingest.chunk import Chunker
-from desktop_app.core.ingest.exclude import Excluder
-from desktop_app.core.ingest.extract import OcrLimits, Options, is_supported
+from desktop_app.core.ingest.extract import OcrLimits, Options
 from desktop_app.core.ingest.live_sync import device_of, outermost, owning_root, root_online
-from desktop_app.core.ingest.reading import Candidate, FileReader, Job, sha256_of
+from desktop_app.core.ingest.progress import (
+    EncodeMeter,
+    Failure,
+    IndexReport,
+    Meter,
+    Progress,
+    RunControl,
+    report_done,
+)
+from desktop_app.core.ingest.reading import FileReader, Job, sha256_of
+from desktop_app.core.ingest.scan import absolute, normalise_root, scan
 from desktop_app.core.model.encoder import Encoder
 from desktop_app.core.paths import to_os, to_text
-from desktop_app.core.storage.store import ChunkEncoding, NewChunk, PendingChunk
+from desktop_app.core.storage.records import ChunkEncoding, NewChunk
 
 ENCODE_BATCH_CHUNKS = 64
 # Stage 1 commits at least this often, so other processes see new files within a second.
@@ -47,161 +55,6 @@ CLAIM_LEASE_S = 900.0
 QUEUE_FILES = 16
 SAVE_EVERY_SECONDS = 60.0
 GIL_TURN_S = 0.001
-
-
-@dataclass(frozen=True)
-class Failure:
-    path: str
-    reason: str
-
-
-@dataclass
-class Progress:
-    """A snapshot for progress bars: counts, throughput and an ETA in seconds (None = unknown).
-
-    ``phase`` is ``indexing`` in stage 1 (words; the ETA is reading's) and ``encoding`` in stage 2
-    (meaning; ``files_done`` / ``files_total`` then count files with all their vectors, and the ETA
-    is the model's); ``words_done`` / ``words_total`` count the files findable by their words.
-    """
-
-    phase: str
-    files_done: int = 0
-    files_total: int = 0
-    current: str = ""
-    chunks_done: int = 0
-    tokens_done: int = 0
-    tokens_per_s: float = 0.0
-    eta_s: float | None = None
-    paused: bool = False
-    words_done: int = 0
-    words_total: int = 0
-
-    def line(self) -> str:
-        """Both stages in words: "keyword: 5,000 of 5,000 files · meaning: 1,234 of 5,000 files, ETA 2 h 10 min"."""
-        if self.phase == "encoding":
-            words = f"keyword: {self.words_done:,} of {self.words_total:,} files · " if self.words_total else ""
-            return f"{words}meaning: {self.files_done:,} of {self.files_total:,} files, {format_eta(self.eta_s)}"
-        return f"keyword: {self.files_done:,} of {self.files_total:,} files, {format_eta(self.eta_s)}"
-
-
-def format_eta(seconds: float | None) -> str:
-    """"ETA 2 h 10 min", "ETA 4 min", "ETA 40 s" (or "ETA …" before there is a rate to go by)."""
-    if seconds is None:
-        return "ETA …"
-    seconds = int(seconds)
-    if seconds >= 3600:
-        return f"ETA {seconds // 3600} h {seconds % 3600 // 60} min"
-    if seconds >= 60:
-        return f"ETA {round(seconds / 60)} min"
-    return f"ETA {seconds} s"
-
-
-@dataclass
-class IndexReport:
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    removed: int = 0
-    failed: int = 0
-    failures: list[Failure] = field(default_factory=list)
-    chunks_added: int = 0
-    chunks_encoded: int = 0
-    pending_chunks: int = 0  # left for a later run: cancelled, paused by a newer change, or a full disk
-    tokens: int = 0
-    seconds: float = 0.0
-    cancelled: bool = False
-    offline: list[str] = field(default_factory=list)
-    model: str = ""
-    device: str = ""
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
-
-
-class RunControl:
-    """Shared between a run and its UI: pause, resume and cancel take effect between batches."""
-
-    def __init__(self) -> None:
-        self.cancelled = threading.Event()
-        self.running = threading.Event()
-        self.running.set()
-        self.newer_work = threading.Event()
-
-    def make_way(self) -> None:
-        """Newer work waits (a watcher's changes, a folder just dropped): stage 2 stops after its batch
-        and leaves the rest pending for the run that follows, which resumes it after its own words."""
-        self.newer_work.set()
-
-    def cancel(self) -> None:
-        self.cancelled.set()
-        self.running.set()
-
-    def pause(self) -> None:
-        if not self.cancelled.is_set():  # a Pause that arrives after Cancel must not hold the run forever
-            self.running.clear()
-
-    def resume(self) -> None:
-        self.running.set()
-
-    @property
-    def paused(self) -> bool:
-        return not self.running.is_set()
-
-    def checkpoint(self) -> None:
-        """Block while paused; raise :class:`Cancelled` once cancelled."""
-        while not self.running.wait(0.1) and not self.cancelled.is_set():
-            pass
-        if self.cancelled.is_set():
-            raise Cancelled("indexing cancelled")
-
-
-def scan(root: Path, settings: Settings, base: Path | None = None,
-         excluded: list[tuple[str, str]] | None = None) -> tuple[list[Candidate], list[Failure]]:
-    """Supported files under ``root`` (or ``root`` itself) that the exclusions let through.
-
-    ``base`` is the indexed folder ``root`` lies in (``root`` itself by default): exclusion
-    patterns and ``.gitignore`` files apply relative to it, and a ``root`` inside an excluded
-    folder finds nothing (so a watcher's update of an ignored file removes it, never adds it).
-    ``excluded`` (when given) receives (path, rule) for each file or folder left out, a folder
-    once for all it holds, so the file list can say what was excluded and why.
-    """
-    found: list[Candidate] = []
-    problems: list[Failure] = []
-    if not os.path.lexists(root):
-        return found, problems
-    excluder = Excluder(base or root, settings.exclude_patterns, settings.honour_gitignore)
-    if base is not None and excluder.excluded_with_folders(root, root.is_dir()):
-        return found, problems
-    if root.is_file():
-        paths = [root]
-    else:
-        paths = []
-
-        def report(error: OSError) -> None:
-            problems.append(Failure(to_text(str(error.filename)), f"cannot list folder: {error.strerror}"))
-
-        def kept(path: Path, is_dir: bool) -> bool:
-            rule = excluder.why(path, is_dir)
-            if rule is not None and excluded is not None:
-                excluded.append((to_text(str(path)) + (os.sep if is_dir else ""), rule))
-            return rule is None
-
-        for folder, dirs, files in os.walk(root, onerror=report):
-            here = Path(folder)
-            dirs[:] = sorted(d for d in dirs if kept(here / d, True))
-            paths.extend(here / name for name in sorted(files) if kept(here / name, False))
-    for path in paths:
-        if not is_supported(path, settings.ocr) or not settings.wants_suffix(path.suffix):
-            continue
-        try:
-            stat = path.stat()
-        except OSError as error:
-            reason = "broken link: its target is missing" if path.is_symlink() else f"cannot read: {error.strerror}"
-            problems.append(Failure(to_text(str(path)), reason))
-            continue
-        if path.is_file():
-            found.append(Candidate(to_text(str(path)), stat.st_size, stat.st_mtime_ns, str(path)))
-    return found, problems
 
 
 class Indexer:
@@ -555,59 +408,6 @@ class Indexer:
         meter.chunks_done(len(added), sum(c.tokens for job in jobs for c in job.chunks))
 
 
-class Meter:
-    """Throughput and ETA from bytes done so far (files differ too much in size to count them)."""
-
-    def __init__(self, total_files: int, total_bytes: int) -> None:
-        self.total_files, self.total_bytes = total_files, max(total_bytes, 1)
-        self.files = self.bytes = self.chunks = self.tokens = 0
-        self.started = time.monotonic()
-
-    def file_done(self, size: int) -> None:
-        self.files += 1
-        self.bytes += size
-
-    def chunks_done(self, chunks: int, tokens: int) -> None:
-        self.chunks += chunks
-        self.tokens += tokens
-
-    def snapshot(self, current: str, paused: bool) -> Progress:
-        elapsed = max(time.monotonic() - self.started, 1e-6)
-        eta = elapsed * (self.total_bytes - self.bytes) / self.bytes if self.bytes else None
-        return Progress("indexing", self.files, self.total_files, current, self.chunks, self.tokens,
-                        self.tokens / elapsed, eta, paused)
-
-
-class EncodeMeter:
-    """Stage 2's progress: files whose chunks all have vectors, tokens per second and the ETA."""
-
-    def __init__(self, pending_by_file: dict[int, int], pending_tokens: int, indexed_files: int) -> None:
-        self.files = pending_by_file
-        self.total = max(indexed_files, len(pending_by_file))
-        self.done = self.total - len(pending_by_file)
-        self.tokens_left = pending_tokens
-        self.tokens = self.chunks = 0
-        self.started = time.monotonic()
-
-    def encoded(self, batch: list[PendingChunk]) -> None:
-        for chunk in batch:
-            self.tokens += chunk.tokens
-            self.tokens_left -= chunk.tokens
-            self.chunks += 1
-            left = self.files.get(chunk.file_id)
-            if left is not None:
-                self.files[chunk.file_id] = left - 1
-                if left == 1:
-                    self.done += 1
-
-    def snapshot(self, paused: bool) -> Progress:
-        elapsed = max(time.monotonic() - self.started, 1e-6)
-        rate = self.tokens / elapsed
-        eta = max(self.tokens_left, 0) / rate if self.tokens else None
-        return Progress("encoding", self.done, self.total, "", self.chunks, self.tokens, rate, eta, paused,
-                        words_done=self.total, words_total=self.total)
-
-
 def meaning_note(encoded: int, chunks: int) -> str | None:
     """What a file's hits and its line in the file list say when the model encodes only part of it."""
     if encoded >= chunks:
@@ -655,23 +455,6 @@ def safe_sha256(path: str) -> str | None:
         return sha256_of(path)
     except OSError:
         return None
-
-
-def report_done(report: IndexReport) -> int:
-    return report.added + report.updated + report.failed
-
-
-def normalise_root(path: Path) -> Path:
-    """Absolute path without symlink resolution; a path that does not exist is a usage error."""
-    full = absolute(path)
-    if not full.exists():
-        raise UsageError(f"path does not exist: {path}")
-    return full
-
-
-def absolute(path: Path) -> Path:
-    """``~`` expanded and made absolute, symlinks kept as the user named them."""
-    return Path(os.path.abspath(os.path.expanduser(str(path))))
 
 
 def remove_paths(index: Index, paths: list[Path], wait: bool = True,

@@ -2,15 +2,14 @@
 
 Candidates are the union of each channel's top K: dense, sparse and (when keyword search takes
 part) BM25, asked of the index's source (:mod:`desktop_app.core.backends.local.source`, or a Qdrant
-collection). Every candidate then gets every active channel's exact score, so fusion never
-mixes an approximate score with an exact one. Channels are put on a common
-scale by dividing by the best candidate's score for that query: raw BGE-M3 scales differ
-between channels and between models (the lite model's sparse head is not calibrated).
+collection). Every candidate then gets every active channel's exact score, fused as
+:mod:`~desktop_app.core.search.fusion` says, and the ranking is grouped into file hits
+(:mod:`~desktop_app.core.search.results`).
 
 A mixed index (stage 2 still encoding, or a file past its meaning cap) holds chunks with words
 only. Hybrid search then also asks the keyword channel, and a chunk without vectors stands in
-with the fused score that encoded chunks get at its keyword score: see :func:`stand_in_scores`
-and bench/README.md ("Search over a mixed index").
+with the fused score that encoded chunks get at its keyword score: see
+:func:`~desktop_app.core.search.fusion.stand_in_scores` and bench/README.md ("Search over a mixed index").
 """
 
 from __future__ import annotations
@@ -20,30 +19,32 @@ import re
 import time
 import weakref
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from desktop_app.core import analyze
 from desktop_app.core.backends.local.index import Index
 from desktop_app.core.backends.local.source import LocalSource
 from desktop_app.core.config import BGE_M3_WEIGHTS, MODES, Weights, default_weights
 from desktop_app.core.errors import IndexMismatchError, UsageError
-from desktop_app.core.ingest.extract.base import place_of
 from desktop_app.core.model.encoder import Encoder, Encoding
 from desktop_app.core.model.resolve import TRAINED_CHANNELS, trusted_channels
+from desktop_app.core.search.fusion import FUSIONS, colbert_score, fuse, stand_in_scores
 from desktop_app.core.search.query import Filters, Query
 from desktop_app.core.search.query import parse as parse_query
-from desktop_app.core.storage.store import ChunkRow, Store
+from desktop_app.core.search.results import (
+    ChunkHit,
+    Hit,
+    QueryWords,
+    SearchResult,
+    iso_time,
+    make_snippet,
+    meaning_of,
+    rounded,
+)
+from desktop_app.core.storage.store import Store
 
 if TYPE_CHECKING:
     from desktop_app.core.backends.protocol import Restriction, SearchSource
 
-FUSIONS = ("max", "raw")
-# A mixed index's stand-in scores come from a line fitted to at least this many encoded candidates.
-MIN_CALIBRATION_PAIRS = 5
 MODEL_LOADING_NOTE = "ranked by words; meaning-based ranking in a moment (the model is loading)"
 CACHES_LOADING_NOTE = "ranked by words; meaning-based ranking in a moment (the index is opening)"
 MAX_QUERY_CHARS = 2000
@@ -52,77 +53,8 @@ CANDIDATES_PER_CHANNEL = 100
 COLBERT_RERANK = 30
 KEYWORD_DEPTH = 1000
 MORE_PER_FILE = 3
-TOP_TERMS = 5
-TERM_SHARE_OF_BEST = 0.1
-SNIPPET_CHARS = 280
 QUERY_MAX_TOKENS = 512
 WORD = re.compile(r"\w+", re.UNICODE)
-
-
-@dataclass
-class ChunkHit:
-    chunk_id: int
-    page: int
-    start: int
-    end: int
-    score: float
-    scores: dict[str, float | None]
-    snippet: str = ""
-    terms: list[str] = field(default_factory=list)
-    found_by: list[str] = field(default_factory=list)
-    ocr: bool = False
-
-
-@dataclass
-class Hit:
-    """The best chunk of one file, with the file's other matching chunks folded under it."""
-
-    path: str
-    page: int
-    score: float
-    scores: dict[str, float | None]
-    snippet: str
-    terms: list[str]
-    chunk_id: int
-    start: int
-    end: int
-    more: list[ChunkHit] = field(default_factory=list)
-    # The channels whose own top candidates held this chunk; dense alone means "by meaning".
-    found_by: list[str] = field(default_factory=list)
-    mtime: str = ""  # the file's modification time, ISO 8601 (local time with its offset)
-    size: int = 0
-    unit: str = "page"  # what ``page`` counts: page, slide, sheet, chapter, message, image
-    ocr: bool = False  # the text was read from an image of the page
-    pending: bool = False  # found by its words; its vectors are not made yet
-    without_phrase: bool = False  # ranked after the hits that hold the query's exact phrase, without it
-    meaning: str = ""  # why it was ranked without meaning, in words ("meaning pending", ...)
-
-    @property
-    def place(self) -> str:
-        return place_of(self.unit, self.page)
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
-
-
-@dataclass
-class SearchResult:
-    query: str
-    mode: str
-    channels: list[str]
-    weights: dict[str, float]
-    took_ms: float
-    hits: list[Hit]
-    # Why there are no hits (a filter, phrase or exclusion removed everything), or why they were
-    # ranked otherwise than asked (by words while the model loads).
-    note: str = ""
-
-    def to_dict(self) -> dict[str, object]:
-        data = asdict(self)
-        data["hits"] = [hit.to_dict() for hit in self.hits]
-        return data
-
-
 SORTS = ("relevance", "date", "name")
 
 
@@ -140,56 +72,6 @@ def validate_query(query: str, extra: Filters | None = None, roots: list[str] | 
             raise UsageError("the query only excludes words: say what to search for, or add a filter (ext:, in:, ...)")
         raise UsageError("the query has no words to search for (only punctuation or symbols)")
     return parsed
-
-
-def colbert_score(query: np.ndarray, document: np.ndarray) -> float:
-    """BGE-M3's late interaction: mean over query tokens of the best document-token match."""
-    if len(query) == 0 or len(document) == 0:
-        return 0.0
-    return float((query @ document.T).max(axis=1).sum() / len(query))
-
-
-def fuse(scores: dict[str, dict[int, float]], weights: dict[str, float], ids: list[int],
-         fusion: str = "max") -> dict[int, float]:
-    """Weighted mean of per-channel scores over ``ids``.
-
-    ``max`` divides each channel by its best score among ``ids`` first (scales differ per
-    model and channel); ``raw`` is BGE-M3's own ``compute_score`` weighted sum.
-    """
-    total = sum(weights.values())
-    fused = dict.fromkeys(ids, 0.0)
-    for channel, weight in weights.items():
-        values = scores.get(channel, {})
-        scale = 1.0
-        if fusion == "max":
-            best = max((values.get(i, 0.0) for i in ids), default=0.0)
-            if best <= 0:
-                continue
-            scale = 1.0 / best
-        for i in ids:
-            fused[i] += weight / total * values.get(i, 0.0) * scale
-    return fused
-
-
-def make_snippet(text: str, terms: list[str], width: int = SNIPPET_CHARS) -> str:
-    """About ``width`` characters of ``text`` around the first occurrence of the best term."""
-    position = -1
-    for term in terms:
-        position = analyze.first_match(text, set(analyze.terms(term)))
-        if position >= 0:
-            break
-    if len(text) <= width:
-        return text
-    start = 0 if position < 0 else max(0, position - width // 3)
-    end = min(len(text), start + width)
-    start = max(0, end - width)
-    if start > 0:
-        space = text.find(" ", start)
-        start = space + 1 if 0 <= space < start + 20 else start
-    if end < len(text):
-        space = text.rfind(" ", start, end)
-        end = space if space > end - 20 else end
-    return ("…" if start > 0 else "") + text[start:end].strip() + ("…" if end < len(text) else "")
 
 
 class Searcher:
@@ -459,47 +341,6 @@ class Searcher:
         return list(by_path.values())
 
 
-def stand_in_scores(ranked: list[tuple[int, float]], dense: dict[int, float],
-                    keyword: dict[int, float], encoded_share: float = 1.0) -> list[tuple[int, float]]:
-    """The ranking of a mixed index: a chunk with vectors keeps its fused score; one without them (no
-    dense score) stands in with the fused score that chunks with vectors get, in this query, at its
-    keyword score: a line fitted by least squares to the (keyword, fused) pairs of the encoded
-    candidates that hold a query word, keyword scores taken over the best among the candidates.
-
-    Every candidate's score is then blended with its keyword score by the index's share of encoded
-    chunks (``encoded_share``): while few are encoded, a line fitted to few is noisy and words lead.
-    So with nothing encoded hybrid ranks exactly as keyword search does, with everything encoded
-    exactly as before, and in between a chunk without vectors ranks where an average chunk with
-    its words would.
-    """
-    unencoded = [cid for cid, _ in ranked if cid not in dense]
-    if not unencoded:
-        return ranked
-    best = max(keyword.values(), default=0.0)
-    if best <= 0:
-        return ranked
-    pairs = np.array([(keyword[cid] / best, score) for cid, score in ranked
-                      if cid in dense and keyword.get(cid, 0.0) > 0])
-    slope, intercept = 1.0, 0.0
-    if len(pairs) >= MIN_CALIBRATION_PAIRS and np.ptp(pairs[:, 0]) > 0:
-        fitted_slope, fitted_intercept = np.polyfit(pairs[:, 0], pairs[:, 1], 1)
-        if fitted_slope > 0:
-            slope, intercept = float(fitted_slope), float(fitted_intercept)
-    stand_in = {cid: intercept + slope * keyword.get(cid, 0.0) / best for cid in unencoded}
-    share = min(max(encoded_share, 0.0), 1.0)
-    return sorted(((cid, (1 - share) * keyword.get(cid, 0.0) / best + share * stand_in.get(cid, score))
-                   for cid, score in ranked), key=lambda item: -item[1])
-
-
-def meaning_of(row: ChunkRow) -> str:
-    """What a hit says when it was ranked by its words alone."""
-    if row.meaning == "pending":
-        return "meaning pending"
-    if row.meaning == "capped":
-        return f"meaning: first {row.meaning_cap:,} chunks of this file; this part by its words"
-    return ""
-
-
 def source_for(index: Index, store: Store, helper: ThreadPoolExecutor) -> SearchSource:
     """The index's backend as a searcher reads it: the local caches and ``store``, or its Qdrant collection."""
     from desktop_app.core.backends.qdrant.index import QdrantIndex
@@ -509,38 +350,3 @@ def source_for(index: Index, store: Store, helper: ThreadPoolExecutor) -> Search
         return QdrantSource(index)
     return LocalSource(index, store, helper)
 
-
-class QueryWords:
-    """The query's words as a reader sees them, to tell which of them a chunk really contains.
-
-    A word counts for a chunk only if the chunk holds one of its keyword terms (the same
-    analysis as the keyword index: stems, folded accents, CJK bigrams), so a hit found by
-    meaning alone gets no invented terms. Found words are ranked by their tokens' share of the
-    chunk's lexical score (``q_w * d_w``) where the model gave one, else kept in query order;
-    words adding under a tenth of the best word's share are left out.
-    """
-
-    def __init__(self, text: str, tokens: dict[str, set[int]]) -> None:
-        self.words: dict[str, set[str]] = {}
-        for word in analyze.words(text):
-            if word.terms:
-                self.words.setdefault(word.text.lower(), set()).update(word.terms)
-        self.tokens = tokens
-
-    def found_in(self, text: str, contribution: dict[int, float]) -> list[str]:
-        present = set(analyze.terms(text))
-        found = [word for word, terms in self.words.items() if present & terms]
-        if contribution:
-            share = {w: sum(contribution.get(t, 0.0) for t in self.tokens.get(w, ())) for w in found}
-            floor = TERM_SHARE_OF_BEST * max(share.values(), default=0.0)
-            found = sorted((w for w in found if share[w] >= floor), key=lambda w: -share[w])
-        return found[:TOP_TERMS]
-
-
-def iso_time(mtime_ns: int) -> str:
-    """A file time as ISO 8601 in local time with its UTC offset."""
-    return datetime.fromtimestamp(mtime_ns / 1e9).astimezone().isoformat(timespec="seconds")
-
-
-def rounded(values: dict[str, float | None]) -> dict[str, float | None]:
-    return {k: (round(v, 6) if v is not None else None) for k, v in values.items()}

@@ -25,8 +25,10 @@ from desktop_app.core.backends.local.keywords import KeywordIndex
 from desktop_app.core.backends.local.postings import PostingsIndex
 from desktop_app.core.errors import IndexMismatchError, IndexMissingError
 from desktop_app.core.model.resolve import ModelSpec
+from desktop_app.core.storage.chunks import decode_dense
 from desktop_app.core.storage.lock import WriterLock
-from desktop_app.core.storage.store import ChunkEncoding, Store, decode_dense
+from desktop_app.core.storage.records import ChunkEncoding
+from desktop_app.core.storage.store import Store
 
 DB_NAME = "index.sqlite3"
 VECTORS_NAME = "dense.hnsw"

@@ -19,7 +19,8 @@ from desktop_app.core import analyze
 from desktop_app.core.backends.local.index import Index
 from desktop_app.core.model.encoder import Encoding
 from desktop_app.core.search.query import Filters, Query
-from desktop_app.core.storage.store import ChunkRow, Store
+from desktop_app.core.storage.records import ChunkRow
+from desktop_app.core.storage.store import Store
 
 # A filter that keeps at most this many chunks is scored exactly from the stored vectors: at 1M
 # chunks, 10,000 of them took 44 ms from SQLite, hnswlib's filtered search for them 130-140 ms.

@@ -36,7 +36,8 @@ from desktop_app.core import analyze
 from desktop_app.core.backends.local.index import DB_NAME, Index
 from desktop_app.core.backends.local.keywords import saturation
 from desktop_app.core.errors import DesktopSearchError, IndexMismatchError, IndexMissingError, UsageError
-from desktop_app.core.storage.store import ChunkEncoding, ChunkRow, Store
+from desktop_app.core.storage.records import ChunkEncoding, ChunkRow
+from desktop_app.core.storage.store import Store
 
 if TYPE_CHECKING:
     from qdrant_client import QdrantClient, models

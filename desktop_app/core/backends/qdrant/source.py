@@ -19,7 +19,7 @@ from desktop_app.core.backends.local.source import phrase_note
 from desktop_app.core.backends.qdrant.index import PAYLOAD_FIELDS, QdrantIndex, term_id
 from desktop_app.core.model.encoder import Encoding
 from desktop_app.core.search.query import Query
-from desktop_app.core.storage.store import ChunkRow
+from desktop_app.core.storage.records import ChunkRow
 
 if TYPE_CHECKING:
     from qdrant_client import QdrantClient, models

@@ -1,0 +1,87 @@
+"""The index's tables as SQL, and how a connection to them is opened.
+
+Small helpers for statements over many ids live here too: SQLite caps the variables of one
+statement, so ``IN (...)`` lists go in batches of ``SQLITE_VARIABLES``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+SCHEMA_VERSION = "1"
+SQLITE_VARIABLES = 900
+CACHE_KIB = 64 * 1024
+MMAP_BYTES = 4 << 30
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS roots(path TEXT PRIMARY KEY, added_at REAL NOT NULL, device INTEGER);
+CREATE TABLE IF NOT EXISTS files(
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    sha256 TEXT,
+    status TEXT NOT NULL,
+    error TEXT,
+    note TEXT,
+    chunks INTEGER NOT NULL DEFAULT 0,
+    settings TEXT NOT NULL,
+    indexed_at REAL NOT NULL,
+    unit TEXT NOT NULL DEFAULT 'page',
+    ocr_pages TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS chunks(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    file_id INTEGER NOT NULL,
+    page INTEGER NOT NULL,
+    char_start INTEGER NOT NULL,
+    char_end INTEGER NOT NULL,
+    tokens INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    dense BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_file ON chunks(file_id);
+CREATE TABLE IF NOT EXISTS sparse(
+    chunk_id INTEGER NOT NULL,
+    token_id INTEGER NOT NULL,
+    weight REAL NOT NULL,
+    PRIMARY KEY(chunk_id, token_id)
+) WITHOUT ROWID;
+DROP INDEX IF EXISTS sparse_impact;
+CREATE TABLE IF NOT EXISTS excluded(path TEXT PRIMARY KEY, reason TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tombstones(chunk_id INTEGER PRIMARY KEY, generation INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS tombstones_generation ON tombstones(generation);
+-- Stage 2's work list: chunks stored without vectors yet. Small files before big ones, then the
+-- newest first; a claim (``claimed_by`` a process id, until ``claimed_until``) keeps a second
+-- process from encoding what one is encoding now, and dies with its process.
+CREATE TABLE IF NOT EXISTS pending(
+    chunk_id INTEGER PRIMARY KEY,
+    big INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    claimed_by INTEGER NOT NULL DEFAULT 0,
+    claimed_until REAL NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS pending_order ON pending(big, mtime_ns DESC, chunk_id);
+"""
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+    conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
+    return conn
+
+
+def batched(items: list, size: int = SQLITE_VARIABLES) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def placeholders(count: int) -> str:
+    return ",".join("?" * count)
