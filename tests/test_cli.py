@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from desktop_app.cli import COMMANDS, build_parser, main
+from desktop_app.cli import main
+from desktop_app.cli.arguments import build_parser
+from desktop_app.cli.commands import COMMANDS
 
 HIT_KEYS = {"path", "page", "score", "scores", "snippet", "terms"}
 

@@ -14,7 +14,7 @@ MAX_MODULE_LINES = 500
 MAX_CLASS_LINES = 400
 # Known offenders, being split in issue 22: an entry goes once its split lands ("path" for a
 # module, "path:Class" for a class).
-TOO_BIG_FOR_NOW = {"desktop_app/cli.py"}
+TOO_BIG_FOR_NOW: set[str] = set()  # "path" or "path:Class" while a split is under way
 
 
 def imports_of(path: Path) -> set[str]:
@@ -50,7 +50,7 @@ def test_the_http_api_never_imports_qt() -> None:
         assert not any(name.startswith("PySide6") for name in imports_of(path)), path.name
 
 
-FRONT_ENDS = [*(PACKAGE / "gui").glob("*.py"), *(PACKAGE / "api").glob("*.py"), PACKAGE / "cli.py",
+FRONT_ENDS = [*(PACKAGE / "gui").glob("*.py"), *(PACKAGE / "api").glob("*.py"), *(PACKAGE / "cli").glob("*.py"),
               PACKAGE / "__main__.py"]
 # What a front-end may import from this project: the core's face, the package's version, its own modules.
 FRONT_END_ALLOWED = ("desktop_app.core", "desktop_app.__version__", "desktop_app.gui", "desktop_app.api",
@@ -71,7 +71,7 @@ def project_imports_of(path: Path) -> set[str]:
 def allowed_for_a_front_end(name: str) -> bool:
     if name == "desktop_app.core":
         return True
-    return name in FRONT_END_ALLOWED or name.startswith(("desktop_app.gui.", "desktop_app.api."))
+    return name in FRONT_END_ALLOWED or name.startswith(("desktop_app.gui.", "desktop_app.api.", "desktop_app.cli."))
 
 
 def test_front_ends_import_the_core_through_its_face_only() -> None:
