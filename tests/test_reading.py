@@ -17,7 +17,7 @@ from desktop_app.core.ingest.extract import Options
 from desktop_app.core.ingest.extract.pool import CRASH_REASON, ExtractionPool
 from desktop_app.core.ingest.indexer import Indexer
 from desktop_app.core.ingest.progress import Progress, RunControl
-from desktop_app.core.ingest.reading import Candidate, FileReader, Job
+from desktop_app.core.ingest.reading import Candidate, FileReader, FileTask
 
 RECEIPT = ["Invoice 4471 from Harbor Plumbing", "Replaced the kitchen water heater"]
 LETTER = ["Dear tenant, the boiler inspection", "is moved to Thursday morning"]
@@ -92,7 +92,7 @@ def test_a_file_that_kills_its_reader_fails_alone_and_the_others_are_read(tmp_pa
     for name in names:
         make_pdf(tmp_path / name, [f"Report {name} about tidal power."])
         stat = (tmp_path / name).stat()
-        jobs.append(Job(Candidate(str(tmp_path / name), stat.st_size, stat.st_mtime_ns, str(tmp_path / name))))
+        jobs.append(FileTask(Candidate(str(tmp_path / name), stat.st_size, stat.st_mtime_ns, str(tmp_path / name))))
     chunker = Chunker(lite_model_dir / "tokenizer.json", 128, 16)
     ready: queue.Queue = queue.Queue()
     FileReader(chunker, Options(), 2, pool=CrashingPool).run(jobs, ready, threading.Event())

@@ -38,7 +38,7 @@ from desktop_app.core.ingest.progress import (
     RunControl,
     report_done,
 )
-from desktop_app.core.ingest.reading import FileReader, Job, sha256_of
+from desktop_app.core.ingest.reading import FileReader, FileTask, sha256_of
 from desktop_app.core.ingest.scan import absolute, normalise_root, scan
 from desktop_app.core.model.encoder import Encoder
 from desktop_app.core.paths import to_os, to_text
@@ -93,10 +93,10 @@ class Indexer:
         """Index ``paths`` (folders or files) incrementally and report what changed."""
         roots = [normalise_root(p) for p in paths]
 
-        def plan(report: IndexReport) -> list[Job]:
+        def plan(report: IndexReport) -> list[FileTask]:
             devices = self.store.root_devices()
-            return [job for root in roots if self.reachable(to_text(str(root)), devices, report)
-                    for job in self.diff(root, report)]
+            return [task for root in roots if self.reachable(to_text(str(root)), devices, report)
+                    for task in self.diff(root, report)]
 
         return self.execute(plan, progress, control, rebuild)
 
@@ -104,10 +104,10 @@ class Indexer:
                 control: RunControl | None = None) -> IndexReport:
         """Catch up with every indexed folder that is reachable; unplugged ones stay as they are."""
 
-        def plan(report: IndexReport) -> list[Job]:
+        def plan(report: IndexReport) -> list[FileTask]:
             devices = self.store.root_devices()
-            return [job for root in devices if self.reachable(root, devices, report)
-                    for job in self.diff(Path(to_os(root)), report)]
+            return [task for root in devices if self.reachable(root, devices, report)
+                    for task in self.diff(Path(to_os(root)), report)]
 
         return self.execute(plan, progress, control)
 
@@ -118,7 +118,7 @@ class Indexer:
         A path outside every indexed folder is ignored; one in an offline folder waits for it.
         """
 
-        def plan(report: IndexReport) -> list[Job]:
+        def plan(report: IndexReport) -> list[FileTask]:
             devices = self.store.root_devices()
             todo = []
             for path in outermost({to_text(p) for p in touched}):
@@ -139,7 +139,7 @@ class Indexer:
             return False
         return True
 
-    def execute(self, plan: Callable[[IndexReport], list[Job]], progress: Callable[[Progress], None] | None,
+    def execute(self, plan: Callable[[IndexReport], list[FileTask]], progress: Callable[[Progress], None] | None,
                 control: RunControl | None, rebuild: bool = False) -> IndexReport:
         """Stage 1 under the writer lock (``plan`` diffs disk against the store, the files' words are
         stored), then stage 2 (the pending chunks are encoded, taking the lock a batch at a time)."""
@@ -232,7 +232,7 @@ class Indexer:
         except IndexLockedError:
             pass
 
-    def write(self, plan: Callable[[IndexReport], list[Job]], report: IndexReport,
+    def write(self, plan: Callable[[IndexReport], list[FileTask]], report: IndexReport,
               notify: Callable[[Progress], None], control: RunControl, rebuild: bool) -> None:
         """The part of a run that holds the writer lock."""
         self.index.bind_model(self.encoder.spec, rebuild=rebuild)
@@ -263,7 +263,7 @@ class Indexer:
         return json.dumps(key, sort_keys=True) in (self.settings_key, self.ocr_key)
 
     def diff(self, root: Path, report: IndexReport, register: bool = True, base: Path | None = None,
-             force: bool = False) -> list[Job]:
+             force: bool = False) -> list[FileTask]:
         """Compare disk with the store under ``root``; apply removals, return files to encode.
 
         ``register`` records ``root`` as an indexed folder (with its device, to tell an
@@ -286,7 +286,7 @@ class Indexer:
         for candidate in found:
             record = known.pop(candidate.path, None)
             if record is None:
-                todo.append(Job(candidate))
+                todo.append(FileTask(candidate))
                 continue
             # force: re-encode it anyway
             same_settings = self.same_settings(record.settings) and not force
@@ -298,7 +298,7 @@ class Indexer:
                     self.store.touch_file(record.id, candidate.size, candidate.mtime_ns)
                 report.unchanged += 1
                 continue
-            todo.append(Job(candidate, is_new=False))
+            todo.append(FileTask(candidate, is_new=False))
         unreadable = {f.path for f in problems}
         gone = [record for path, record in known.items() if path not in unreadable]
         if gone:
@@ -310,22 +310,22 @@ class Indexer:
             report.removed += len(gone)
         return todo
 
-    def read_words(self, todo: list[Job], report: IndexReport, notify: Callable[[Progress], None],
+    def read_words(self, todo: list[FileTask], report: IndexReport, notify: Callable[[Progress], None],
                    control: RunControl) -> None:
         """Stage 1: read files in a producer thread (and its worker processes), smallest first, and
         commit their chunks' words in this one at least every ``WORDS_COMMIT_S``."""
         if not todo:
             return
-        todo = sorted(todo, key=lambda job: job.file.size)  # one huge file never holds the rest back
+        todo = sorted(todo, key=lambda task: task.file.size)  # one huge file never holds the rest back
         chunker = Chunker(self.encoder.spec.path / "tokenizer.json", self.max_tokens, self.settings.chunk_overlap,
                           self.settings.meaning_max_chunks)
         reader = FileReader(chunker, self.extract_options(), self.settings.extract_workers)
-        ready: queue.Queue[Job | None] = queue.Queue(maxsize=QUEUE_FILES)
+        ready: queue.Queue[FileTask | None] = queue.Queue(maxsize=QUEUE_FILES)
         stop = threading.Event()
         producer = threading.Thread(target=reader.run, args=(todo, ready, stop), name="extract", daemon=True)
         producer.start()
         meter = Meter(total_files=len(todo), total_bytes=sum(j.file.size for j in todo))
-        pending: list[Job] = []
+        pending: list[FileTask] = []
         last_commit = last_save = time.monotonic()
 
         def flush() -> None:
@@ -342,21 +342,21 @@ class Indexer:
         try:
             while True:
                 try:
-                    job = ready.get(timeout=WORDS_COMMIT_S)
+                    task = ready.get(timeout=WORDS_COMMIT_S)
                 except queue.Empty:  # a long read (OCR of a scan): say what the workers are doing
                     notify(meter.snapshot(reader.activity, control.paused))
                     wait_while_paused(control, reader)
                     if pending:
                         flush()
                     continue
-                if job is not None:
-                    pending.append(job)
-                    notify(meter.snapshot(job.file.path, control.paused))
+                if task is not None:
+                    pending.append(task)
+                    notify(meter.snapshot(task.file.path, control.paused))
                 due = (sum(len(j.chunks) for j in pending) >= WORDS_COMMIT_CHUNKS
                        or time.monotonic() - last_commit >= WORDS_COMMIT_S)
-                if pending and (job is None or due):
+                if pending and (task is None or due):
                     flush()
-                if job is None:
+                if task is None:
                     break
         finally:
             stop.set()
@@ -371,41 +371,41 @@ class Indexer:
         return Options(settings.max_chars_per_file,
                        OcrLimits(settings.ocr, settings.ocr_max_pages, settings.ocr_max_seconds))
 
-    def key_of(self, job: Job) -> str:
-        return self.ocr_key if job.ocr_matters else self.settings_key
+    def key_of(self, task: FileTask) -> str:
+        return self.ocr_key if task.ocr_matters else self.settings_key
 
-    def commit_words(self, jobs: list[Job], report: IndexReport, meter: Meter) -> None:
-        """Store the chunks of ``jobs`` (text and keyword terms; vectors pending) in one transaction."""
+    def commit_words(self, tasks: list[FileTask], report: IndexReport, meter: Meter) -> None:
+        """Store the chunks of ``tasks`` (text and keyword terms; vectors pending) in one transaction."""
         removed: list[int] = []
         added: list[int] = []
         with self.store.transaction():
-            for job in jobs:
-                file = job.file
-                if job.error:
+            for task in tasks:
+                file = task.file
+                if task.error:
                     removed.extend(self.store.record_failure(
-                        file.path, file.size, file.mtime_ns, self.key_of(job), job.error))
+                        file.path, file.size, file.mtime_ns, self.key_of(task), task.error))
                     continue
-                chunks = [NewChunk(c.page, c.start, c.end, c.tokens, c.text, c.meaning) for c in job.chunks]
+                chunks = [NewChunk(c.page, c.start, c.end, c.tokens, c.text, c.meaning) for c in task.chunks]
                 encoded = sum(c.pending for c in chunks)
                 old_ids, new_ids = self.store.replace_file(
-                    file.path, file.size, file.mtime_ns, job.sha256, self.key_of(job), chunks,
-                    join_notes(job.note, meaning_note(encoded, len(chunks))), job.unit, job.ocr_pages,
+                    file.path, file.size, file.mtime_ns, task.sha256, self.key_of(task), chunks,
+                    join_notes(task.note, meaning_note(encoded, len(chunks))), task.unit, task.ocr_pages,
                     big=encoded > BIG_FILE_CHUNKS)
                 removed.extend(old_ids)
                 added.extend(new_ids)
         self.index.delete_chunks(removed)
         self.index.add_words(added)
-        for job in jobs:
-            if job.error:
+        for task in tasks:
+            if task.error:
                 report.failed += 1
-                report.failures.append(Failure(job.file.path, job.error))
-            elif job.is_new:
+                report.failures.append(Failure(task.file.path, task.error))
+            elif task.is_new:
                 report.added += 1
             else:
                 report.updated += 1
-            meter.file_done(job.file.size)
+            meter.file_done(task.file.size)
         report.chunks_added += len(added)
-        meter.chunks_done(len(added), sum(c.tokens for job in jobs for c in job.chunks))
+        meter.chunks_done(len(added), sum(c.tokens for task in tasks for c in task.chunks))
 
 
 def meaning_note(encoded: int, chunks: int) -> str | None:

@@ -36,8 +36,8 @@ class Candidate:
 
 
 @dataclass
-class Job:
-    """One file after extraction: its chunks, or why it failed."""
+class FileTask:
+    """One file on its way through the reading stage: queued as a candidate, then its chunks, or why it failed."""
 
     file: Candidate
     sha256: str = ""
@@ -72,25 +72,25 @@ class FileReader:
         if self.pool is not None:
             self.pool.pause(paused)
 
-    def run(self, todo: list[Job], ready: queue.Queue[Job | None], stop: threading.Event) -> None:
+    def run(self, todo: list[FileTask], ready: queue.Queue[FileTask | None], stop: threading.Event) -> None:
         pool: ExtractionPool | None = None
-        inflight: dict[Future[Extracted], Job] = {}
+        inflight: dict[Future[Extracted], FileTask] = {}
         try:
-            for job in todo:
+            for task in todo:
                 if stop.is_set():
                     return
-                if Path(job.file.os_path).suffix.lower() not in HEAVY_SUFFIXES:
-                    self.read_here(job)
-                    ready.put(job)
+                if Path(task.file.os_path).suffix.lower() not in HEAVY_SUFFIXES:
+                    self.read_here(task)
+                    ready.put(task)
                     continue
                 if pool is None:
                     pool = self.pool = self.make_pool(self.options, self.workers)
                 while len(inflight) >= 2 * pool.workers and not stop.is_set():
                     self.collect(pool, inflight, ready)
-                if hashed(job):
-                    inflight[pool.submit(job.file.os_path)] = job
+                if hashed(task):
+                    inflight[pool.submit(task.file.os_path)] = task
                 else:
-                    ready.put(job)
+                    ready.put(task)
             while inflight and not stop.is_set():
                 self.collect(pool, inflight, ready)
         finally:
@@ -99,11 +99,11 @@ class FileReader:
             if not stop.is_set():
                 ready.put(None)
 
-    def read_here(self, job: Job) -> None:
-        if hashed(job):
-            self.settle(job, lambda: extract(Path(job.file.os_path), self.options))  # no OCR in these formats
+    def read_here(self, task: FileTask) -> None:
+        if hashed(task):
+            self.settle(task, lambda: extract(Path(task.file.os_path), self.options))  # no OCR in these formats
 
-    def collect(self, pool: ExtractionPool, inflight: dict[Future[Extracted], Job], ready: queue.Queue) -> None:
+    def collect(self, pool: ExtractionPool, inflight: dict[Future[Extracted], FileTask], ready: queue.Queue) -> None:
         """Wait a moment for finished files and hand them on; after a worker crash, read the files
         that were in flight again one at a time, so only the one that crashes it fails."""
         done, _ = wait(list(inflight), timeout=POLL_S, return_when=FIRST_COMPLETED)
@@ -111,44 +111,44 @@ class FileReader:
         self.activity = pool.activity
         broken = []
         for future in done:
-            job = inflight.pop(future)
+            task = inflight.pop(future)
             if isinstance(future.exception(), BrokenProcessPool):
-                broken.append(job)
+                broken.append(task)
                 continue
-            self.settle(job, future.result)
-            ready.put(job)
+            self.settle(task, future.result)
+            ready.put(task)
         if broken:
             broken.extend(inflight.values())
             inflight.clear()
             pool.restart()
-            for job in broken:
-                self.settle(job, lambda job=job: pool.read_alone(job.file.os_path))
-                ready.put(job)
+            for task in broken:
+                self.settle(task, lambda task=task: pool.read_alone(task.file.os_path))
+                ready.put(task)
 
-    def settle(self, job: Job, read: Callable[[], Extracted]) -> None:
-        """Run ``read`` and put its text, as chunks, or its failure reason on ``job``."""
+    def settle(self, task: FileTask, read: Callable[[], Extracted]) -> None:
+        """Run ``read`` and put its text, as chunks, or its failure reason on ``task``."""
         try:
             extracted = read()
-            job.chunks = self.chunker.chunk(extracted.pages)
-            job.note, job.unit, job.ocr_pages = extracted.note, extracted.unit, extracted.ocr_pages
-            job.ocr_matters = extracted.ocr_matters
+            task.chunks = self.chunker.chunk(extracted.pages)
+            task.note, task.unit, task.ocr_pages = extracted.note, extracted.unit, extracted.ocr_pages
+            task.ocr_matters = extracted.ocr_matters
         except OcrNeeded as error:
-            job.error, job.ocr_matters = str(error), True
+            task.error, task.ocr_matters = str(error), True
         except ExtractionError as error:
-            job.error = str(error)
+            task.error = str(error)
         except Cancelled:
-            job.error = "indexing cancelled while reading"
+            task.error = "indexing cancelled while reading"
         except Exception as error:  # noqa: BLE001 - one bad file must never stop a run
-            job.error = f"unexpected error while reading ({error.__class__.__name__}: {error})"
+            task.error = f"unexpected error while reading ({error.__class__.__name__}: {error})"
 
 
-def hashed(job: Job) -> bool:
+def hashed(task: FileTask) -> bool:
     """Fill in the file's checksum; on failure record why and say no."""
     try:
-        job.sha256 = sha256_of(job.file.os_path)
+        task.sha256 = sha256_of(task.file.os_path)
         return True
     except FileNotFoundError:
-        job.error = "file vanished before it could be read"
+        task.error = "file vanished before it could be read"
     except OSError as error:
-        job.error = f"cannot read: {error.strerror or error}"
+        task.error = f"cannot read: {error.strerror or error}"
     return False
