@@ -242,6 +242,15 @@ class Store:
             raise
         self.conn.execute("COMMIT")
 
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """BEGIN ... COMMIT around reads: they all see one state of the index, whatever commits meanwhile."""
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.conn.execute("COMMIT")
+
     def generation(self) -> int:
         """How many chunk-changing transactions this index has committed."""
         return int(self.get_meta("generation") or 0)
