@@ -45,7 +45,7 @@ def snapshot(index_dir: Path, encoder) -> dict:
     results = {q: [(h.path, round(h.score, 5)) for h in searcher.search(q, k=20).hits] for q in QUERIES}
     sparse = {q: [(h.path, round(h.score, 5)) for h in searcher.search(q, k=20, mode="sparse").hits] for q in QUERIES}
     keyword = {q: [(h.path, round(h.score, 5)) for h in searcher.search(q, k=20, mode="keyword").hits] for q in QUERIES}
-    vectors, postings, keywords = index.vectors.count, index.postings.postings, index.keywords.postings
+    vectors, postings, keywords = index.vectors.count, index.postings.posting_count, index.keywords.posting_count
     index.close()
     return {"per_file": per_file, "chunks": len(live), "vectors": vectors, "results": results, "sparse": sparse,
             "postings": postings, "keyword": keyword, "keywords": keywords}

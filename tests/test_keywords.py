@@ -54,7 +54,7 @@ def test_the_keyword_cache_ranks_as_fts5_through_changes(tmp_path, spec) -> None
     assert (tmp_path / "index" / KEYWORDS_NAME).exists()
     index.close()
     reopened = Index.open(tmp_path / "index")  # loaded from keyword.npz, not rebuilt
-    assert reopened.keywords.postings > 0 and reopened.repaired == 0
+    assert reopened.keywords.posting_count > 0 and reopened.repaired == 0
     assert_like_fts5(reopened)
     fill(reopened, rng, 10, first=100)
     assert_like_fts5(reopened)
@@ -75,7 +75,7 @@ def test_a_lost_keyword_cache_is_rebuilt_from_the_chunks(tmp_path, spec) -> None
 
 def test_saved_vocabulary_and_lengths_survive_a_reload(tmp_path) -> None:
     cache = KeywordIndex(tmp_path / "k.npz")
-    cache.add_chunks([(1, ["wing", "stall", "wing"]), (2, ["heat"]), (3, [])])
+    cache.add([(1, ["wing", "stall", "wing"]), (2, ["heat"]), (3, [])])
     cache.delete([2])
     cache.save()
     loaded = KeywordIndex(tmp_path / "k.npz")

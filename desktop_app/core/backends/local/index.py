@@ -163,12 +163,12 @@ class Index:
         record (a crash between the two, an index from before generations) is compared in full.
         """
         store = store or self.store
-        loaded = self._vectors.load_or_create() & self._postings.load() & self._keywords.load()
+        loaded = self._vectors.load_or_create() & (self._postings.load() is not None) & self._keywords.load()
         saved = json.loads(store.get_meta("vectors_state") or "{}")
         with self.sync_lock:
             if (loaded and "generation" in saved and saved.get("labels") == self._vectors.total_labels
-                    and saved.get("postings") == self._postings.postings
-                    and saved.get("keywords") == self._keywords.postings):
+                    and saved.get("postings") == self._postings.posting_count
+                    and saved.get("keywords") == self._keywords.posting_count):
                 self._vectors.deleted_count = int(saved["labels"]) - int(saved.get("encoded", saved["chunks"]))
                 self.synced_generation, self.synced_max_id = int(saved["generation"]), int(saved["max_id"])
                 return self._catch_up(store)
@@ -223,7 +223,7 @@ class Index:
             expected = set(store.encoded_chunk_ids().tolist())
             max_id = store.max_chunk_id()
             self._postings.rebuild(store.postings_of())
-            self._keywords.rebuild_from(keyword_terms_of(store.keyword_sources()))
+            self._keywords.rebuild(keyword_terms_of(store.keyword_sources()))
         finally:
             store.conn.execute("COMMIT")
         present = set(self._vectors.labels().tolist())
@@ -315,7 +315,7 @@ class Index:
         chunks never holds all its terms in memory."""
         store = store or self.store
         for start in range(0, len(ids), WORDS_SLICE):
-            self._keywords.add_chunks(keyword_terms_of(store.keyword_sources(ids[start:start + WORDS_SLICE])))
+            self._keywords.add(keyword_terms_of(store.keyword_sources(ids[start:start + WORDS_SLICE])))
 
     def add_encodings(self, encodings: list[ChunkEncoding]) -> None:
         """Stage 2: chunks' new vectors join the dense and sparse caches (after their transaction committed)."""
@@ -349,8 +349,8 @@ class Index:
         self._keywords.save()
         state = self.state()
         state["labels"] = self._vectors.total_labels
-        state["postings"] = self._postings.postings
-        state["keywords"] = self._keywords.postings
+        state["postings"] = self._postings.posting_count
+        state["keywords"] = self._keywords.posting_count
         state["generation"] = self.store.generation()
         self.store.set_meta("vectors_state", json.dumps(state))
         if self.store.tombstone_count() > TOMBSTONES_KEPT:
