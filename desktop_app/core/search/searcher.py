@@ -27,8 +27,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from desktop_app.core import analyze
-from desktop_app.core.backends.local.index import Index
-from desktop_app.core.backends.local.source import LocalSource
 from desktop_app.core.config import BGE_M3_WEIGHTS, MODES, Weights, default_weights
 from desktop_app.core.errors import IndexMismatchError, UsageError
 from desktop_app.core.ingest.extract.base import place_of
@@ -39,7 +37,7 @@ from desktop_app.core.search.query import parse as parse_query
 from desktop_app.core.storage.store import ChunkRow, Store
 
 if TYPE_CHECKING:
-    from desktop_app.core.backends.protocol import Restriction, SearchSource
+    from desktop_app.core.backends.protocol import Index, Restriction
 
 FUSIONS = ("max", "raw")
 # A mixed index's stand-in scores come from a line fitted to at least this many encoded candidates.
@@ -205,7 +203,7 @@ class Searcher:
         self.keyword_helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="keyword-query")
         weakref.finalize(self, self.helper.shutdown, wait=False)
         weakref.finalize(self, self.keyword_helper.shutdown, wait=False)
-        self.source = source_for(index, self.store, self.helper)
+        self.source = index.source(self.store, self.helper)
         # False while another thread loads the model (the window, ``serve``): a search that needs it is
         # answered by keyword meanwhile, with a note, instead of waiting for the load.
         self.wait_for_model = True
@@ -498,16 +496,6 @@ def meaning_of(row: ChunkRow) -> str:
     if row.meaning == "capped":
         return f"meaning: first {row.meaning_cap:,} chunks of this file; this part by its words"
     return ""
-
-
-def source_for(index: Index, store: Store, helper: ThreadPoolExecutor) -> SearchSource:
-    """The index's backend as a searcher reads it: the local caches and ``store``, or its Qdrant collection."""
-    from desktop_app.core.backends.qdrant.index import QdrantIndex
-    from desktop_app.core.backends.qdrant.source import QdrantSource
-
-    if isinstance(index, QdrantIndex):
-        return QdrantSource(index)
-    return LocalSource(index, store, helper)
 
 
 class QueryWords:
