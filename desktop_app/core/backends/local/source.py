@@ -2,7 +2,7 @@
 
 The :class:`~desktop_app.core.search.searcher.Searcher` ranks; a *source* answers its questions (which
 chunks pass the filters, each channel's top candidates, exact vectors and weights, the rows to
-show). This one is the single-machine index; :mod:`desktop_app.core.backends.qdrant.index` answers the
+show). This one is the single-machine index; :mod:`desktop_app.core.backends.qdrant.source` answers the
 same questions from a Qdrant collection.
 """
 
