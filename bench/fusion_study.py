@@ -20,7 +20,7 @@ import numpy as np
 import testsets
 from quality import DEFAULT_WORK, NDCG_DEPTH, doc_id_of, mean, ndcg_at
 
-from desktop_app.core.backends.local.index import Index
+from desktop_app.core.backends.local.index import LocalIndex
 from desktop_app.core.backends.local.source import fts_query  # noqa: E402
 from desktop_app.core.config import Settings
 from desktop_app.core.model.encoder import Encoder
@@ -33,7 +33,7 @@ CHANNELS = ("dense", "sparse", "keyword")
 
 def channel_scores(collection: testsets.Collection, index_dir: Path) -> tuple[list[str], list[dict[str, np.ndarray]]]:
     """Doc id per chunk, and per judged query every channel's score for every chunk."""
-    index = Index.open(index_dir)
+    index = LocalIndex.open(index_dir)
     store = index.store
     settings = Settings.from_env()
     encoder = Encoder(resolve_recorded(index.model_info, settings), settings.device, settings.dtype)
@@ -47,7 +47,7 @@ def channel_scores(collection: testsets.Collection, index_dir: Path) -> tuple[li
         text = text.replace('"', " ")  # as quality.py sends them: the collections' quotes are prose
         encoded = encoder.encode([text], QUERY_MAX_TOKENS)[0]
         sparse = np.zeros(len(ids))
-        for cid, score in index.postings.top(encoded.sparse, len(ids)):
+        for cid, score in index.caches.postings.top(encoded.sparse, len(ids)):
             sparse[position[cid]] = score
         keyword = np.zeros(len(ids))
         query = fts_query(text)

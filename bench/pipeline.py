@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from builders import make_docx, make_pdf  # noqa: E402
 from testsets import cranfield_abstracts  # noqa: E402
 
-from desktop_app.core.backends.local.index import Index  # noqa: E402
+from desktop_app.core.backends.local.index import LocalIndex  # noqa: E402
 from desktop_app.core.config import Settings  # noqa: E402
 from desktop_app.core.ingest.chunk import Chunker  # noqa: E402
 from desktop_app.core.ingest.extract import extract  # noqa: E402
@@ -83,7 +83,7 @@ def main() -> int:
     model_s = time.perf_counter() - started
     tokens = sum(len(ids) - 2 for ids in encoder.tokenizer(texts, truncation=True, max_length=max_length)["input_ids"])
     shutil.rmtree(settings.index_dir, ignore_errors=True)
-    index = Index.open(settings.index_dir, create=True)
+    index = LocalIndex.open(settings.index_dir, create=True)
     started = time.perf_counter()
     report = Indexer(index, encoder, settings).run([folder])
     pipeline_s = time.perf_counter() - started

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from desktop_app.core.backends.local.index import Index  # noqa: E402
+from desktop_app.core.backends.local.index import LocalIndex  # noqa: E402
 from desktop_app.core.config import Settings  # noqa: E402
 from desktop_app.core.ingest.indexer import Indexer, share_the_interpreter_finely  # noqa: E402
 from desktop_app.core.model.encoder import Encoder  # noqa: E402
@@ -83,10 +83,10 @@ def main() -> int:
         (first if number < 20 else rest).joinpath(f"doc{number:04d}.txt").write_text(text, encoding="utf-8")
     settings = Settings(index_dir=args.work / "index", model=str(args.model), lite_model_dir=args.model)
     encoder = Encoder(load_spec(args.model)).load()
-    index = Index.open(settings.index_dir, create=True)
+    index = LocalIndex.open(settings.index_dir, create=True)
     Indexer(index, encoder, settings).run([first])
-    timed = TimedLock(index.vectors.lock)
-    index.vectors.lock = timed
+    timed = TimedLock(index.caches.dense.lock)
+    index.caches.dense.lock = timed
     searcher = Searcher(index, encoder)
     for query in QUERIES:
         searcher.search(query, k=10)

@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from desktop_app.core.backends.local.index import Index  # noqa: E402
+from desktop_app.core.backends.local.index import LocalIndex  # noqa: E402
 from desktop_app.core.config import Weights  # noqa: E402
 from desktop_app.core.model.encoder import Encoding  # noqa: E402
 from desktop_app.core.search.query import Filters  # noqa: E402
@@ -125,7 +125,7 @@ def build(folder: Path, chunks: int, dim: int) -> dict[str, float]:
     sqlite_s = time.perf_counter() - started
     store.close()
     started = time.perf_counter()
-    index = Index.open(folder)  # rebuilds the hnswlib cache from the dense blobs (the crash-repair path)
+    index = LocalIndex.open(folder)  # rebuilds the hnswlib cache from the dense blobs (the crash-repair path)
     with index.writer("search_latency build"):  # only a writer saves the cache for the next open
         pass
     index.close()
@@ -202,7 +202,7 @@ def measure(folder: Path, queries: int, dim: int, sparse_checks: int = 20) -> di
     base_rss = rss_mb()
     first_words = SyntheticCorpus(dim, seed=2).words(QUERY_WORDS)
     started = time.perf_counter()
-    index = Index.open(folder, load_in_background=True)  # as the window, the server and the CLI open it
+    index = LocalIndex.open(folder, load_in_background=True)  # as the window, the server and the CLI open it
     open_s = time.perf_counter() - started
     first = Searcher(index, PrecomputedEncoder({}, dim)).search(first_words, k=10, mode="keyword")
     first_keyword_s = time.perf_counter() - started
@@ -233,7 +233,7 @@ def measure(folder: Path, queries: int, dim: int, sparse_checks: int = 20) -> di
         filtered.append((time.perf_counter() - started) * 1000)
         inside.append(len(hits) == 10 and all(hit.path.startswith("/synthetic/d7/") for hit in hits))
     truth = np.argsort(-(query_vectors @ vectors.T), axis=1)[:, :10]
-    recall = np.mean([len({c for c, _ in index.vectors.query(q, 10)} & set(ids[t].tolist())) / 10
+    recall = np.mean([len({c for c, _ in index.caches.dense.query(q, 10)} & set(ids[t].tolist())) / 10
                       for q, t in zip(query_vectors, truth)])
     exact_ms, pruned_ms, overlap = [], [], []
     for encoding in list(encodings.values())[:sparse_checks]:  # SQLite scans every posting: seconds each
@@ -241,7 +241,7 @@ def measure(folder: Path, queries: int, dim: int, sparse_checks: int = 20) -> di
         exact = every_posting_top(index.store, encoding.sparse, 100)
         exact_ms.append((time.perf_counter() - started) * 1000)
         started = time.perf_counter()
-        pruned = index.postings.top(encoding.sparse, 100)
+        pruned = index.caches.postings.top(encoding.sparse, 100)
         pruned_ms.append((time.perf_counter() - started) * 1000)
         overlap.append(len({c for c, _ in exact} & {c for c, _ in pruned}) / max(len(exact), 1))
     disk = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())

@@ -18,20 +18,20 @@ import os
 import signal
 import sys
 
-from desktop_app.core.backends.local import dense as vectors_module
-from desktop_app.core.backends.local import index as index_module
+from desktop_app.core.backends.local import caches as caches_module
+from desktop_app.core.backends.local import dense as dense_module
 from desktop_app.core.backends.local import postings as postings_module
-from desktop_app.core.backends.qdrant import index as qdrant_index
+from desktop_app.core.backends.qdrant import collection as qdrant_collection
 from desktop_app.core.model import encoder as encoder_module
 from desktop_app.core.storage import store as store_module
 
 # Points where a method of a cache dies before doing anything, and meta rows whose write dies first.
-DIE_BEFORE = {"vectors-add": (vectors_module.VectorIndex, "add"),
+DIE_BEFORE = {"vectors-add": (dense_module.DenseIndex, "add"),
               "postings-add": (postings_module.PostingsIndex, "add"),
-              "qdrant-upsert": (qdrant_index.QdrantIndex, "_upsert"),
-              "words-add": (index_module.Index, "add_words"),
+              "qdrant-upsert": (qdrant_collection.QdrantCollection, "upsert"),
+              "words-add": (caches_module.LocalCaches, "add_words"),
               "encode": (encoder_module.Encoder, "encode"),
-              "encodings-add": (index_module.Index, "add_encodings")}
+              "encodings-add": (caches_module.LocalCaches, "add_encodings")}
 DIE_BEFORE_META = {"save-meta": "vectors_state", "qdrant-state": "qdrant_state"}
 
 

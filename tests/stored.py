@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from desktop_app.core.backends.local.index import Index
+from desktop_app.core.backends.local.index import LocalIndex
 from desktop_app.core.storage.records import ChunkEncoding, NewChunk
 from desktop_app.core.storage.store import Store
 
@@ -25,7 +25,7 @@ def store_encoded(store: Store, path: str, chunks: list[Encoded], mtime_ns: int 
     return store.store_encodings([ChunkEncoding(cid, c.dense, c.sparse) for cid, c in zip(ids, chunks)])
 
 
-def index_encoded(index: Index, path: str, chunks: list[Encoded]) -> list[int]:
+def index_encoded(index: LocalIndex, path: str, chunks: list[Encoded]) -> list[int]:
     """A file stored and added to the index's caches, as a writer does after its transactions commit."""
     with index.store.transaction():
         encodings = store_encoded(index.store, path, chunks)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from builders import encrypt_pdf, make_docx, make_pdf
 
-from desktop_app.core.backends.local.index import Index
+from desktop_app.core.backends.local.index import LocalIndex
 from desktop_app.core.ingest.indexer import Indexer
 from desktop_app.core.paths import to_os, to_text
 
@@ -72,7 +72,7 @@ def test_every_bad_file_is_indexed_or_reported_and_good_files_survive(tmp_path, 
         return original(path)
 
     monkeypatch.setattr(indexer_module, "sha256_of", vanish_first)
-    index = Index.open(settings.index_dir, create=True)
+    index = LocalIndex.open(settings.index_dir, create=True)
     report = Indexer(index, encoder, settings.with_(max_chars_per_file=200_000)).run([folder])
     failures = {Path(f.path).name: f.reason for f in report.failures}
     statuses = dict(index.store.conn.execute("SELECT path, status FROM files"))
@@ -106,7 +106,7 @@ def test_a_200_mb_text_file_is_streamed_and_capped_in_bounded_memory(tmp_path, e
             handle.write(line * 4096)
     assert (folder / "flight.log").stat().st_size >= 200 * 2**20
     (folder / "note.txt").write_text("A small note about the flight recorder.")
-    index = Index.open(settings.index_dir, create=True)
+    index = LocalIndex.open(settings.index_dir, create=True)
     tracemalloc.start()
     report = Indexer(index, encoder, settings.with_(max_chars_per_file=20_000)).run([folder])
     peak = tracemalloc.get_traced_memory()[1]

@@ -6,9 +6,10 @@ import threading
 import time
 from pathlib import Path
 
-from desktop_app.core.backends.local.index import DB_NAME, Index
+from desktop_app.core.backends.local.index import LocalIndex
 from desktop_app.core.ingest.indexer import Indexer
 from desktop_app.core.search.searcher import Searcher
+from desktop_app.core.storage.folder import DB_NAME
 from desktop_app.core.storage.store import Store
 
 TORN_FILES = """
@@ -31,7 +32,7 @@ def test_searches_during_indexing_see_whole_files_and_wait_little(settings, enco
                      for s in range(12)]
         (folder / f"report{number:03d}.txt").write_text(" ".join(sentences))
     small = settings.with_(chunk_tokens=48, chunk_overlap=8)
-    index = Index.open(settings.index_dir, create=True)
+    index = LocalIndex.open(settings.index_dir, create=True)
     Indexer(index, encoder, small).run([folder / "report000.txt"])
     reader = Store(Path(index.folder) / DB_NAME)
     searcher = Searcher(index, encoder, store=Store(Path(index.folder) / DB_NAME))
@@ -46,12 +47,12 @@ def test_searches_during_indexing_see_whole_files_and_wait_little(settings, enco
         assert not torn, torn
         assert searcher.search("airfoil wind tunnel Mach", k=5).hits
         started = time.perf_counter()
-        index.vectors.query(probe, 10)
+        index.caches.dense.query(probe, 10)
         slowest_vector_query = max(slowest_vector_query, time.perf_counter() - started)
         checks += 1
     run.join()
     assert checks >= 5 and slowest_vector_query < 0.1, (checks, slowest_vector_query)
-    assert index.store.counts()["files"] == 80 and index.vectors.count == index.store.chunk_count() > 160
+    assert index.store.counts()["files"] == 80 and index.caches.dense.count == index.store.chunk_count() > 160
     reader.close()
     searcher.store.close()
     index.close()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop_app.core.backends.local.index import Index
+from desktop_app.core.backends.local.index import LocalIndex
 from desktop_app.core.ingest.indexer import Indexer
 from desktop_app.core.search.searcher import Searcher
 
@@ -36,7 +36,7 @@ def make_corpus(folder: Path) -> Path:
 
 def snapshot(index_dir: Path, encoder) -> dict:
     """What a user could observe: per-file chunk counts, vector count, and search results."""
-    index = Index.open(index_dir)
+    index = LocalIndex.open(index_dir)
     store = index.store
     per_file = dict(store.conn.execute(
         "SELECT f.path, count(c.id) FROM files f LEFT JOIN chunks c ON c.file_id = f.id GROUP BY f.path"))
@@ -45,7 +45,8 @@ def snapshot(index_dir: Path, encoder) -> dict:
     results = {q: [(h.path, round(h.score, 5)) for h in searcher.search(q, k=20).hits] for q in QUERIES}
     sparse = {q: [(h.path, round(h.score, 5)) for h in searcher.search(q, k=20, mode="sparse").hits] for q in QUERIES}
     keyword = {q: [(h.path, round(h.score, 5)) for h in searcher.search(q, k=20, mode="keyword").hits] for q in QUERIES}
-    vectors, postings, keywords = index.vectors.count, index.postings.postings, index.keywords.postings
+    caches = index.caches
+    vectors, postings, keywords = caches.dense.count, caches.postings.posting_count, caches.keywords.posting_count
     index.close()
     return {"per_file": per_file, "chunks": len(live), "vectors": vectors, "results": results, "sparse": sparse,
             "postings": postings, "keyword": keyword, "keywords": keywords}
@@ -58,7 +59,7 @@ def baseline(tmp_path_factory, encoder, lite_model_dir):
     root = tmp_path_factory.mktemp("baseline")
     docs = make_corpus(root / "docs")
     settings = Settings(index_dir=root / "index", lite_model_dir=lite_model_dir, device="cpu", dtype="fp32")
-    index = Index.open(settings.index_dir, create=True)
+    index = LocalIndex.open(settings.index_dir, create=True)
     Indexer(index, encoder, settings).run([docs])
     index.close()
     return docs, snapshot(settings.index_dir, encoder)
@@ -78,7 +79,7 @@ def run_child(args: list[str], env: dict, kill_after: float | None = None) -> in
 
 def finish_and_compare(index_dir: Path, docs: Path, encoder, settings, expected: dict) -> None:
     """Restart: open (repairing), index again to completion, and compare with the clean run."""
-    index = Index.open(index_dir, create=True)
+    index = LocalIndex.open(index_dir, create=True)
     report = Indexer(index, encoder, settings).run([docs])
     index.close()
     assert report.failed == 0 and not report.cancelled
@@ -130,9 +131,10 @@ def test_kills_at_random_moments_lose_and_double_nothing(baseline, tmp_path, enc
             shutil.rmtree(index_dir)
             continue
         killed += 1
-        index = Index.open(index_dir, create=True)
-        assert index.vectors.count == index.store.encoded_count(), "every encoded chunk is in the cache after a restart"
-        assert index.keyword_count == index.store.chunk_count(), "every stored chunk is findable by its words"
+        index = LocalIndex.open(index_dir, create=True)
+        assert index.caches.dense.count == index.store.encoded_count(), \
+            "every encoded chunk is in the cache after a restart"
+        assert index.caches.keyword_count == index.store.chunk_count(), "every stored chunk is findable by its words"
         index.close()
     print(f"{killed} kills at random moments in {runs} runs")
     finish_and_compare(index_dir, docs, encoder, settings.with_(index_dir=index_dir), expected)

@@ -650,11 +650,11 @@ def test_cards_name_slides_and_sheets_and_mark_ocr_text() -> None:
 
 def index_before_launch(ini: Path, corpus: Path, encoder) -> None:
     """Index ``corpus`` into the window's index folder before the window starts."""
-    from desktop_app.core.backends.local.index import Index
+    from desktop_app.core.backends.local.index import LocalIndex
     from desktop_app.core.ingest.indexer import Indexer
 
     settings = load_settings(open_qsettings(ini))
-    index = Index.open(settings.index_dir, create=True)
+    index = LocalIndex.open(settings.index_dir, create=True)
     Indexer(index, encoder, settings).run([corpus])
     index.close()
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from builders import make_docx, make_pdf
 
-from desktop_app.core.backends.local.index import Index
+from desktop_app.core.backends.local.index import LocalIndex
 from desktop_app.core.errors import Cancelled, IndexLockedError, IndexMismatchError
 from desktop_app.core.ingest.indexer import Indexer, remove_paths
 from desktop_app.core.ingest.progress import RunControl
@@ -19,7 +19,7 @@ from desktop_app.core.storage.lock import WriterLock
 
 @pytest.fixture
 def index(settings):
-    opened = Index.open(settings.index_dir, create=True)
+    opened = LocalIndex.open(settings.index_dir, create=True)
     yield opened
     opened.close()
 
@@ -43,7 +43,7 @@ def test_first_run_adds_every_supported_file(index, encoder, settings, aero_corp
     report = run(index, encoder, settings, aero_corpus)
     assert (report.added, report.updated, report.unchanged, report.removed, report.failed) == (6, 0, 0, 0, 0)
     assert index.store.counts() == {"files": 6, "failed": 0, "chunks": 7}
-    assert index.vectors.count == 7
+    assert index.caches.dense.count == 7
 
 
 def test_reindex_skips_unchanged_files_without_loading_work(index, encoder, settings, aero_corpus) -> None:
@@ -77,7 +77,7 @@ def test_modified_file_is_reencoded_and_its_old_chunks_leave(index, encoder, set
     assert (report.added, report.updated, report.unchanged) == (0, 1, 3)
     after = set(index.store.all_chunk_ids().tolist())
     assert len(before - after) == 1 and len(after - before) == 1
-    assert index.vectors.count == 4
+    assert index.caches.dense.count == 4
     rows = index.store.chunk_rows(sorted(after - before))
     assert "Sonic boom" in next(iter(rows.values())).text
 
@@ -87,7 +87,7 @@ def test_deleted_file_leaves_sqlite_and_the_vector_index(index, encoder, setting
     (aero_corpus / "buckling.txt").unlink()
     report = run(index, encoder, settings, aero_corpus)
     assert report.removed == 1 and report.unchanged == 3
-    assert index.store.counts()["chunks"] == 3 and index.vectors.count == 3
+    assert index.store.counts()["chunks"] == 3 and index.caches.dense.count == 3
     assert str(aero_corpus / "buckling.txt") not in index.store.files_under(str(aero_corpus))
 
 
@@ -113,7 +113,7 @@ def test_remove_drops_a_folder_from_store_and_vectors(index, encoder, settings, 
     (other / "note.md").write_text("# Notes\nRotor blade vortex interaction.")
     run(index, encoder, settings, aero_corpus, other)
     assert remove_paths(index, [aero_corpus]) == 4
-    assert index.store.counts()["files"] == 1 and index.vectors.count == 1
+    assert index.store.counts()["files"] == 1 and index.caches.dense.count == 1
     assert index.store.roots() == [str(other)]
 
 
@@ -141,7 +141,7 @@ def test_cancel_while_reading_keeps_what_was_committed(index, encoder, settings,
     assert index.store.counts()["files"] == report.added == index.store.pending_counts()["pending_chunks"]
     finished = run(index, encoder, settings, folder)
     assert finished.added == 700 - report.added and finished.unchanged == report.added
-    assert finished.chunks_encoded == 700 and index.vectors.count == 700 and finished.pending_chunks == 0
+    assert finished.chunks_encoded == 700 and index.caches.dense.count == 700 and finished.pending_chunks == 0
 
 
 def test_cancel_while_encoding_keeps_every_file_findable_and_resumes_without_reading(
@@ -156,11 +156,11 @@ def test_cancel_while_encoding_keeps_every_file_findable_and_resumes_without_rea
     report = run(index, encoder, settings, folder, progress=cancel_after_first_batch, control=control)
     assert report.cancelled and report.added == 150
     assert 0 < report.chunks_encoded < 150 and report.pending_chunks == 150 - report.chunks_encoded
-    assert index.vectors.count == report.chunks_encoded and index.keyword_count == 150
+    assert index.caches.dense.count == report.chunks_encoded and index.caches.keyword_count == 150
     finished = run(index, encoder, settings, folder)
     assert (finished.added, finished.updated, finished.unchanged) == (0, 0, 150)  # nothing read again
     assert finished.chunks_encoded == 150 - report.chunks_encoded and finished.pending_chunks == 0
-    assert index.vectors.count == 150
+    assert index.caches.dense.count == 150
 
 
 def test_second_writer_without_waiting_gets_a_clear_lock_error(index, encoder, settings, aero_corpus) -> None:

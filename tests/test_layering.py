@@ -152,3 +152,42 @@ def test_core_packages_say_what_they_are_for_and_offer_their_face() -> None:
         assert module.__doc__, package
         for name in module.__all__:
             assert getattr(module, name).__module__.startswith(module.__name__ + "."), (package, name)
+
+
+def classes_and_bases(path: Path) -> dict[str, set[str]]:
+    """Each class ``path`` defines -> the names of its bases as written (``Index``, ``local.Index``)."""
+    return {node.name: {ast.unparse(base) for base in node.bases}
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))) if isinstance(node, ast.ClassDef)}
+
+
+def test_the_backends_are_peers_never_one_inheriting_the_other() -> None:
+    backends = PACKAGE / "core" / "backends"
+    for mine, theirs in (("local", "qdrant"), ("qdrant", "local")):
+        their_classes = {name for path in (backends / theirs).rglob("*.py") for name in classes_and_bases(path)}
+        for path in (backends / mine).rglob("*.py"):
+            imported = {name.rsplit(".", 1)[-1] for name in imports_of(path)
+                        if name.startswith(f"desktop_app.core.backends.{theirs}.")}
+            for name, bases in classes_and_bases(path).items():
+                inherited = {base.rsplit(".", 1)[-1] for base in bases} & their_classes & imported
+                assert not inherited, f"{mine}/{path.name}: {name} inherits {theirs}'s {', '.join(inherited)}"
+
+
+def test_only_the_opener_picks_a_backend() -> None:
+    """One factory opens the right index; everything after it sees the protocol, never a backend class."""
+    openers = {"backends/opening.py"}
+    for path in (PACKAGE / "core").rglob("*.py"):
+        relative = path.relative_to(PACKAGE / "core").as_posix()
+        if relative.startswith(("backends/local/", "backends/qdrant/")) or relative in openers:
+            continue
+        named = {name for name in imports_of(path) if name.endswith((".LocalIndex", ".QdrantIndex"))}
+        assert not named, f"{relative} imports {', '.join(sorted(named))}: open an index with backends.opening"
+
+
+def test_the_caches_hold_their_parts_instead_of_inheriting_them() -> None:
+    """A backend's classes compose each other (the keyword cache holds a postings structure)."""
+    backends = PACKAGE / "core" / "backends"
+    ours = {name for path in backends.rglob("*.py") for name in classes_and_bases(path)}
+    for path in backends.rglob("*.py"):
+        for name, bases in classes_and_bases(path).items():
+            inherited = {base.rsplit(".", 1)[-1] for base in bases} & ours
+            assert not inherited, f"{path.name}: {name} inherits {', '.join(inherited)}"

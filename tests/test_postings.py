@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from stored import Encoded, index_encoded
 
-from desktop_app.core.backends.local.index import POSTINGS_NAME, Index
+from desktop_app.core.backends.local.caches import POSTINGS_NAME
+from desktop_app.core.backends.local.index import LocalIndex
 from desktop_app.core.backends.local.postings import PostingsIndex
 
 
@@ -65,32 +66,32 @@ def test_a_saved_file_loads_to_the_same_answers_and_a_damaged_one_loads_empty(tm
     postings.delete({7, 8, 9})
     postings.save()
     again = PostingsIndex(path)
-    assert again.load() and again.postings == postings.postings
+    assert again.load() is not None and again.posting_count == postings.posting_count
     assert_exact(again, rows, {7, 8, 9})
     path.write_bytes(path.read_bytes()[:100])
     broken = PostingsIndex(path)
-    assert not broken.load() and broken.postings == 0
+    assert broken.load() is None and broken.posting_count == 0
 
 
 def chunk(sparse: dict[int, float]) -> Encoded:
     return Encoded("text", np.ones(8, dtype=np.float32) / 8 ** 0.5, sparse)
 
 
-def store_file(index: Index, name: str, sparse: list[dict[int, float]]) -> list[int]:
+def store_file(index: LocalIndex, name: str, sparse: list[dict[int, float]]) -> list[int]:
     return index_encoded(index, name, [chunk(s) for s in sparse])
 
 
-def open_bound(folder: Path) -> Index:
-    index = Index.open(folder, create=True)
-    if index.vectors is None:
+def open_bound(folder: Path) -> LocalIndex:
+    index = LocalIndex.open(folder, create=True)
+    if index.caches.dense is None:
         index.store.set_meta("model", '{"name": "t", "dim": 8, "fingerprint": "f", "label": "t"}')
-        index.attach_vectors(8)
+        index.caches.attach(8)
     return index
 
 
 def test_a_reader_catches_up_with_a_writers_postings_and_a_restart_reuses_the_saved_file(tmp_path: Path) -> None:
     writer = open_bound(tmp_path)
-    reader = Index.open(tmp_path)
+    reader = LocalIndex.open(tmp_path)
     with writer.writer("test"):
         a = store_file(writer, "/a.txt", [{1: 0.5, 2: 0.1}, {3: 0.7}])
     with writer.writer("test"):
@@ -98,12 +99,12 @@ def test_a_reader_catches_up_with_a_writers_postings_and_a_restart_reuses_the_sa
         with writer.store.transaction():
             writer.delete_chunks(writer.store.remove_file(1))
     reader.catch_up()
-    assert reader.postings.top({1: 1.0, 3: 1.0}, 5) == [(b[0], pytest.approx(0.9))]
+    assert reader.caches.postings.top({1: 1.0, 3: 1.0}, 5) == [(b[0], pytest.approx(0.9))]
     assert (tmp_path / POSTINGS_NAME).exists()
     writer.close()
     reader.close()
-    reopened = Index.open(tmp_path)
-    assert reopened.repaired == 0 and reopened.postings.top({1: 1.0}, 5) == [(b[0], pytest.approx(0.9))]
+    reopened = LocalIndex.open(tmp_path)
+    assert reopened.repaired == 0 and reopened.caches.postings.top({1: 1.0}, 5) == [(b[0], pytest.approx(0.9))]
     reopened.close()
     assert a  # the removed file's chunks were stored first
 
@@ -116,9 +117,10 @@ def test_a_missing_or_stale_postings_file_is_rebuilt_from_sqlite(tmp_path: Path)
         writer.store.conn.execute("CREATE INDEX sparse_impact ON sparse(token_id, weight DESC, chunk_id)")
     writer.close()
     (tmp_path / POSTINGS_NAME).unlink()
-    reopened = Index.open(tmp_path)
-    assert reopened.postings.top({4: 1.0, 5: 0.1}, 5) == [(ids[0], pytest.approx(0.5)), (ids[1], pytest.approx(0.35))]
-    assert reopened.postings.postings == 3
+    reopened = LocalIndex.open(tmp_path)
+    assert reopened.caches.postings.top({4: 1.0, 5: 0.1}, 5) == \
+        [(ids[0], pytest.approx(0.5)), (ids[1], pytest.approx(0.35))]
+    assert reopened.caches.postings.posting_count == 3
     assert reopened.store.conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'sparse_impact'").fetchone() \
         == (0,), "the weight-ordered index only MaxScore used costs disk and write time"
     reopened.close()

@@ -146,7 +146,7 @@ def test_an_empty_result_says_which_filter_removed_everything(library) -> None:
 
 def test_a_filter_matching_few_chunks_still_returns_k_of_them(settings, encoder, tmp_path: Path) -> None:
     """Inside candidate generation: the 3 matching files are found although 200 others rank higher."""
-    from desktop_app.core.backends.local.index import Index
+    from desktop_app.core.backends.local.index import LocalIndex
     from desktop_app.core.ingest.indexer import Indexer
     from desktop_app.core.search.query import Filters
     from desktop_app.core.search.searcher import Searcher
@@ -154,7 +154,7 @@ def test_a_filter_matching_few_chunks_still_returns_k_of_them(settings, encoder,
     many = {f"stall{i:03d}.txt": f"Wing stall study {i}: angle of attack and lift." for i in range(200)}
     many.update({f"rare{i}.md": f"A note {i} that mentions gardening and once the wing." for i in range(3)})
     folder = make_folder(tmp_path, "many", many)
-    index = Index.open(settings.index_dir, create=True)
+    index = LocalIndex.open(settings.index_dir, create=True)
     Indexer(index, encoder, settings).run([folder])
     searcher = Searcher(index, encoder)
     for mode in ("hybrid", "dense", "sparse", "keyword"):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop_app.core.backends.local.index import Index
+from desktop_app.core.backends.local.index import LocalIndex
 from desktop_app.core.config import BGE_M3_WEIGHTS, DENSE_KEYWORD_WEIGHTS, Weights, default_weights
 from desktop_app.core.ingest.indexer import Indexer
 from desktop_app.core.model.resolve import TRAINED_CHANNELS, load_spec, trusted_channels
@@ -16,7 +16,7 @@ from desktop_app.core.search.searcher import Searcher
 
 @pytest.fixture
 def searcher(settings, encoder, aero_corpus):
-    index = Index.open(settings.index_dir, create=True)
+    index = LocalIndex.open(settings.index_dir, create=True)
     Indexer(index, encoder, settings).run([aero_corpus])
     yield Searcher(index, encoder)
     index.close()

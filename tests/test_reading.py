@@ -10,7 +10,7 @@ from pathlib import Path
 
 from builders import make_pdf, make_pptx, make_scanned_pdf, text_image
 
-from desktop_app.core.backends.local.index import Index
+from desktop_app.core.backends.local.index import LocalIndex
 from desktop_app.core.engine import Engine
 from desktop_app.core.ingest.chunk import Chunker
 from desktop_app.core.ingest.extract import Options
@@ -51,7 +51,7 @@ def test_progress_says_which_page_ocr_is_reading(tmp_path, settings, encoder) ->
     folder.mkdir()
     make_scanned_pdf(folder / "long.pdf", [RECEIPT, LETTER, RECEIPT])
     seen: list[str] = []
-    index = Index.open(settings.index_dir, create=True)
+    index = LocalIndex.open(settings.index_dir, create=True)
     Indexer(index, encoder, settings).run([folder], progress=lambda p: seen.append(p.current))
     index.close()
     assert any(text.startswith("long.pdf: OCR page ") and text.endswith(" of 3") for text in seen), seen

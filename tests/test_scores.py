@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from desktop_app.core.backends.local.index import Index
+from desktop_app.core.backends.local.index import LocalIndex
 from desktop_app.core.config import Weights
 from desktop_app.core.ingest.indexer import Indexer
 from desktop_app.core.search.searcher import Searcher
@@ -25,7 +25,7 @@ def indexed(tmp_path_factory, encoder, lite_model_dir):
     for name, text in AERO_DOCS.items():
         (docs / name).write_text(text)
     settings = Settings(index_dir=root / "index", lite_model_dir=lite_model_dir, device="cpu")
-    index = Index.open(settings.index_dir, create=True)
+    index = LocalIndex.open(settings.index_dir, create=True)
     Indexer(index, encoder, settings).run([docs])
     yield Searcher(index, encoder)
     index.close()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop_app.core.backends.local.index import Index
+from desktop_app.core.backends.local.index import LocalIndex
 from desktop_app.core.backends.local.source import fts_query
 from desktop_app.core.config import Weights
 from desktop_app.core.errors import UsageError
@@ -19,7 +19,7 @@ from desktop_app.core.search.searcher import Searcher
 def searcher(settings, encoder, aero_corpus):
     long_text = " ".join(f"Paragraph {i} is about landing gear loads." for i in range(150))
     (aero_corpus / "gear.txt").write_text(long_text + " The landing gear shimmy damper is tuned last.")
-    index = Index.open(settings.index_dir, create=True)
+    index = LocalIndex.open(settings.index_dir, create=True)
     Indexer(index, encoder, settings.with_(chunk_tokens=64, chunk_overlap=8)).run([aero_corpus])
     yield Searcher(index, encoder)
     index.close()
@@ -120,7 +120,7 @@ def test_context_rebuilds_the_page_text_around_a_chunk(searcher) -> None:
 
 def test_a_new_empty_index_answers_with_a_note_not_an_error(settings, encoder) -> None:
     """Found by running the app as a new user: typing before any folder was added crashed the search."""
-    index = Index.open(settings.index_dir, create=True)
+    index = LocalIndex.open(settings.index_dir, create=True)
     result = Searcher(index, encoder).search("wing", k=3)
     assert result.hits == [] and "empty" in result.note
     index.close()

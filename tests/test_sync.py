@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop_app.core.backends.local.index import Index
+from desktop_app.core.backends.local.index import LocalIndex
 from desktop_app.core.ingest.indexer import Indexer
 from desktop_app.core.ingest.live_sync import ChangeCollector, FolderWatcher, outermost, owning_root, root_online
 from desktop_app.core.search.searcher import Searcher
@@ -73,7 +73,7 @@ def test_an_unplugged_drive_is_offline_but_a_moved_filesystem_with_files_is_not(
 @pytest.fixture
 def live(settings, encoder, aero_corpus):
     """An indexed folder, a running watcher and a way to apply its batches as the app does."""
-    index = Index.open(settings.index_dir, create=True)
+    index = LocalIndex.open(settings.index_dir, create=True)
     indexer = Indexer(index, encoder, settings)
     indexer.run([aero_corpus])
     batches: queue.Queue = queue.Queue()
@@ -131,7 +131,7 @@ def test_create_modify_rename_and_delete_reach_search_within_seconds(live) -> No
     took.append(apply_until(lambda: "canard.md" in found(searcher, "canard foreplane"), "file in a new folder"))
 
     assert max(took) < 5.0, took
-    assert index.store.counts()["files"] == 5 and index.vectors.count == index.store.chunk_count()
+    assert index.store.counts()["files"] == 5 and index.caches.dense.count == index.store.chunk_count()
     print(f"live sync: {handled['events']} events in {handled['batches']} batches, "
           f"reflected in {', '.join(f'{t:.2f}' for t in took)} s")
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from desktop_app.core.backends.local.dense import VectorIndex
-from desktop_app.core.backends.local.index import Index
+from desktop_app.core.backends.local.dense import DenseIndex
+from desktop_app.core.backends.local.index import LocalIndex
 from desktop_app.core.engine import Engine
 from desktop_app.core.ingest import indexer as indexer_module
 from desktop_app.core.ingest.indexer import Indexer
@@ -22,12 +22,12 @@ from desktop_app.core.search.searcher import CACHES_LOADING_NOTE, Searcher
 
 @pytest.fixture
 def index(settings):
-    opened = Index.open(settings.index_dir, create=True)
+    opened = LocalIndex.open(settings.index_dir, create=True)
     yield opened
     opened.close()
 
 
-def words_only(index: Index, encoder, settings, *folders: Path):
+def words_only(index: LocalIndex, encoder, settings, *folders: Path):
     """Stage 1 alone: the run is told at once that newer work waits, so stage 2 steps aside."""
     control = RunControl()
     control.make_way()
@@ -42,7 +42,7 @@ def test_words_come_first_and_hybrid_ranks_them_as_keyword_search_does(index, en
                                                                        aero_corpus) -> None:
     report = words_only(index, encoder, settings, aero_corpus)
     assert (report.added, report.chunks_added, report.chunks_encoded, report.pending_chunks) == (4, 4, 0, 4)
-    assert not report.cancelled and index.vector_count == 0 and index.keyword_count == 4
+    assert not report.cancelled and index.vector_count == 0 and index.caches.keyword_count == 4
     searcher = Searcher(index, encoder)
     query = "boundary layer separates from the wing"
     hybrid = searcher.search(query)
@@ -59,7 +59,7 @@ def test_a_second_run_encodes_what_is_pending_without_reading_and_ranks_as_a_one
     resumed = Indexer(index, encoder, settings).run([aero_corpus])
     assert (resumed.added, resumed.updated, resumed.unchanged) == (0, 0, 4)
     assert resumed.chunks_encoded == 4 and resumed.pending_chunks == 0 and index.vector_count == 4
-    one_go = Index.open(tmp_path / "one-go", create=True)
+    one_go = LocalIndex.open(tmp_path / "one-go", create=True)
     Indexer(one_go, encoder, settings.with_(index_dir=tmp_path / "one-go")).run([aero_corpus])
     for query in ("boundary layer separates from the wing", "nozzle noise at take-off", "shell buckling"):
         resumed_hits = Searcher(index, encoder).search(query)
@@ -240,29 +240,29 @@ def test_an_index_answers_by_words_while_its_caches_load(index, encoder, setting
     ranking; hybrid ones answer by words with a note; whatever needs the caches waits for them."""
     Indexer(index, encoder, settings).run([aero_corpus])
     index.close()
-    expected = Searcher(Index.open(settings.index_dir), encoder).search("boundary layer of a wing", mode="keyword")
+    expected = Searcher(LocalIndex.open(settings.index_dir), encoder).search("boundary layer of a wing", mode="keyword")
     release = threading.Event()
-    load = VectorIndex.load_or_create
+    load = DenseIndex.load_or_create
 
-    def slow_load(self: VectorIndex) -> bool:
+    def slow_load(self: DenseIndex) -> bool:
         assert release.wait(30)
         return load(self)
 
-    monkeypatch.setattr(VectorIndex, "load_or_create", slow_load)
+    monkeypatch.setattr(DenseIndex, "load_or_create", slow_load)
     engine = Engine.open(settings, load=False)
     try:
         engine.answer_by_words_until_loaded()
         encoder_loaded = engine.encoder.load()  # the model is in; the caches are not
-        assert encoder_loaded.loaded and not engine.index.loaded
+        assert encoder_loaded.loaded and not engine.index.caches.loaded
         early = engine.search("boundary layer of a wing", mode="keyword")
         assert [(h.path, h.chunk_id) for h in early.hits] == [(h.path, h.chunk_id) for h in expected.hits]
         assert [h.score for h in early.hits] == pytest.approx([h.score for h in expected.hits], rel=1e-5)
         hybrid = engine.search("boundary layer of a wing")
         assert hybrid.mode == "keyword" and hybrid.note == CACHES_LOADING_NOTE and hybrid.hits
-        assert not engine.index.loaded
+        assert not engine.index.caches.loaded
         release.set()
         engine.load_model()  # waits for the caches too
-        assert engine.index.loaded and engine.index.vector_count == engine.index.store.encoded_count() > 0
+        assert engine.index.caches.loaded and engine.index.vector_count == engine.index.store.encoded_count() > 0
         later = engine.search("boundary layer of a wing")
         assert later.mode == "hybrid" and later.note == "" and "dense" in later.channels
     finally:
@@ -271,15 +271,15 @@ def test_an_index_answers_by_words_while_its_caches_load(index, encoder, setting
 
 
 def test_a_cache_that_cannot_load_says_why_to_whoever_waits(tmp_path, spec, monkeypatch) -> None:
-    index = Index.open(tmp_path / "index", create=True)
+    index = LocalIndex.open(tmp_path / "index", create=True)
     index.bind_model(spec)
     index.close()
 
-    def broken(self: VectorIndex) -> bool:
+    def broken(self: DenseIndex) -> bool:
         raise MemoryError("no room for the vector cache")
 
-    monkeypatch.setattr(VectorIndex, "load_or_create", broken)
-    reopened = Index.open(tmp_path / "index", load_in_background=True)
+    monkeypatch.setattr(DenseIndex, "load_or_create", broken)
+    reopened = LocalIndex.open(tmp_path / "index", load_in_background=True)
     with pytest.raises(MemoryError, match="no room for the vector cache"):
         reopened.wait_until_loaded()
     with pytest.raises(MemoryError):

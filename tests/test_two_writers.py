@@ -18,7 +18,7 @@ import pytest
 from conftest import make_folder
 
 from desktop_app.cli import main
-from desktop_app.core.backends.local.index import Index
+from desktop_app.core.backends.local.index import LocalIndex
 from desktop_app.core.errors import IndexLockedError
 from desktop_app.core.ingest.indexer import Indexer, remove_paths
 from desktop_app.core.search.searcher import Searcher
@@ -34,16 +34,16 @@ def two_folders(tmp_path: Path) -> tuple[Path, Path]:
     return docs_c, docs_d
 
 
-def dense_paths(index: Index, encoder, query: str) -> set[str]:
+def dense_paths(index: LocalIndex, encoder, query: str) -> set[str]:
     hits = Searcher(index, encoder).search(query, k=10, mode="dense").hits
     return {Path(hit.path).name for hit in hits}
 
 
 def test_a_long_lived_writer_keeps_what_another_process_wrote(settings, encoder, two_folders) -> None:
     docs_c, docs_d = two_folders
-    watcher = Index.open(settings.index_dir, create=True)  # the window or `watch`: stays open
+    watcher = LocalIndex.open(settings.index_dir, create=True)  # the window or `watch`: stays open
     Indexer(watcher, encoder, settings).run([docs_c])
-    terminal = Index.open(settings.index_dir)  # `desktop-search index docsD` in a terminal
+    terminal = LocalIndex.open(settings.index_dir)  # `desktop-search index docsD` in a terminal
     Indexer(terminal, encoder, settings).run([docs_d])
     terminal.close()
     (docs_c / "c4.txt").write_text("new text about jet noise")
@@ -51,24 +51,24 @@ def test_a_long_lived_writer_keeps_what_another_process_wrote(settings, encoder,
     assert {"d1.txt", "d2.txt"} <= dense_paths(watcher, encoder, "bread oven espresso")
     watcher.close()
 
-    fresh = Index.open(settings.index_dir)
+    fresh = LocalIndex.open(settings.index_dir)
     assert {"d1.txt", "d2.txt"} <= dense_paths(fresh, encoder, "bread oven espresso")
-    assert fresh.vectors.count == fresh.store.chunk_count() == 5
+    assert fresh.caches.dense.count == fresh.store.chunk_count() == 5
     fresh.close()
 
 
 def test_a_reader_sees_other_writers_changes_and_never_saves_the_cache(settings, encoder, two_folders) -> None:
     docs_c, docs_d = two_folders
-    writer = Index.open(settings.index_dir, create=True)
+    writer = LocalIndex.open(settings.index_dir, create=True)
     Indexer(writer, encoder, settings).run([docs_c])
-    reader = Index.open(settings.index_dir)
+    reader = LocalIndex.open(settings.index_dir)
     saved = (settings.index_dir / "dense.hnsw").stat().st_mtime_ns
     Indexer(writer, encoder, settings).run([docs_d])
     remove_paths(writer, [docs_c])
     after_writes = (settings.index_dir / "dense.hnsw").stat().st_mtime_ns
     assert after_writes != saved
     assert dense_paths(reader, encoder, "bread oven espresso") == {"d1.txt", "d2.txt"}
-    assert reader.vectors.count == 2
+    assert reader.caches.dense.count == 2
     reader.close()
     assert (settings.index_dir / "dense.hnsw").stat().st_mtime_ns == after_writes, "a reader wrote the cache"
     writer.close()
@@ -78,7 +78,7 @@ def test_status_counts_the_vectors_search_has(cli_env, two_folders, settings, en
     docs_c, docs_d = two_folders
     out = io.StringIO()
     assert main(["index", str(docs_c)], out=out, err=io.StringIO()) == 0
-    watcher = Index.open(cli_env)
+    watcher = LocalIndex.open(cli_env)
     assert main(["index", str(docs_d)], out=out, err=io.StringIO()) == 0
     (docs_c / "c4.txt").write_text("new text about jet noise")
     Indexer(watcher, encoder, settings.with_(index_dir=cli_env)).run([docs_c])
@@ -139,7 +139,7 @@ def test_a_busy_writer_lets_a_waiting_one_in_between_its_batches(tmp_path: Path)
 
 def test_compaction_never_empties_a_live_index(settings, encoder, tmp_path: Path) -> None:
     folder = make_folder(tmp_path, "many", {f"n{i}.txt": f"note {i} about wing flutter and damping" for i in range(30)})
-    index = Index.open(settings.index_dir, create=True)
+    index = LocalIndex.open(settings.index_dir, create=True)
     Indexer(index, encoder, settings).run([folder])
     probe = encoder.encode(["wing flutter"])[0].dense
     failures: list[str] = []
@@ -148,7 +148,7 @@ def test_compaction_never_empties_a_live_index(settings, encoder, tmp_path: Path
     def search() -> None:
         while not stop.is_set():
             try:
-                if not index.vectors.query(probe, 5):
+                if not index.caches.dense.query(probe, 5):
                     failures.append("empty")
             except Exception as error:  # noqa: BLE001 - any failure fails the test
                 failures.append(repr(error))
@@ -156,21 +156,21 @@ def test_compaction_never_empties_a_live_index(settings, encoder, tmp_path: Path
     thread = threading.Thread(target=search)
     thread.start()
     for _ in range(5):
-        index.refill_vectors()
+        index.caches.refill_dense()
     stop.set()
     thread.join()
     assert not failures, failures[:3]
-    assert index.vectors.count == 30
+    assert index.caches.dense.count == 30
     index.close()
 
 
 def test_search_skips_chunks_deleted_by_another_process_between_query_and_lookup(settings, encoder,
                                                                                 two_folders) -> None:
     docs_c, docs_d = two_folders
-    index = Index.open(settings.index_dir, create=True)
+    index = LocalIndex.open(settings.index_dir, create=True)
     Indexer(index, encoder, settings).run([docs_c, docs_d])
     searcher = Searcher(index, encoder)
-    other = Index.open(settings.index_dir)
+    other = LocalIndex.open(settings.index_dir)
     real_rows = searcher.store.chunk_rows
 
     def rows_after_a_removal(ids: list[int]):
@@ -186,10 +186,10 @@ def test_search_skips_chunks_deleted_by_another_process_between_query_and_lookup
 
 def test_hnswlib_holds_only_unit_vectors_of_live_chunks(settings, encoder, two_folders) -> None:
     docs_c, _ = two_folders
-    index = Index.open(settings.index_dir, create=True)
+    index = LocalIndex.open(settings.index_dir, create=True)
     Indexer(index, encoder, settings).run([docs_c])
     live = set(index.store.all_chunk_ids().tolist())
-    found = {label for label, _ in index.vectors.query(np.ones(index.vectors.dim, dtype=np.float32), 10)}
+    found = {label for label, _ in index.caches.dense.query(np.ones(index.caches.dense.dim, dtype=np.float32), 10)}
     assert found == live
     index.close()
 
@@ -234,10 +234,10 @@ def test_a_folder_added_to_a_watcher_is_watched_before_its_scan_returns(settings
 
 def test_a_reader_opened_on_an_empty_index_finds_what_another_process_indexes(settings, encoder, two_folders) -> None:
     docs_c, _ = two_folders
-    reader = Index.open(settings.index_dir, create=True)  # the window, before any folder was added
+    reader = LocalIndex.open(settings.index_dir, create=True)  # the window, before any folder was added
     searcher = Searcher(reader, encoder)
     assert searcher.search("wing stall", k=3).hits == []
-    writer = Index.open(settings.index_dir)
+    writer = LocalIndex.open(settings.index_dir)
     Indexer(writer, encoder, settings).run([docs_c])
     writer.close()
     assert "c1.txt" in {Path(h.path).name for h in searcher.search("wing stall", k=3, mode="dense").hits}

@@ -15,14 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from desktop_app.core.backends.choice import Backend, check_switch, record, recorded
-from desktop_app.core.backends.local.index import DB_NAME, Index
+from desktop_app.core.backends.choice import Backend
+from desktop_app.core.backends.opening import open_index
+from desktop_app.core.backends.protocol import Index
 from desktop_app.core.config import Settings, Weights
 from desktop_app.core.errors import IndexClosedError, IndexMismatchError, UsageError
 from desktop_app.core.ingest.live_sync import root_online
 from desktop_app.core.model import resolve as models
 from desktop_app.core.model.resolve import ModelSpec
 from desktop_app.core.paths import is_within
+from desktop_app.core.storage.folder import DB_NAME
 from desktop_app.core.storage.store import Store
 
 if TYPE_CHECKING:  # imported where used: opening an index for status must not import torch
@@ -100,7 +102,7 @@ class Engine:
         """
         from desktop_app.core.model.encoder import Encoder
 
-        index = _open_index(Path(settings.index_dir).expanduser(), create, backend)
+        index = open_index(Path(settings.index_dir).expanduser(), create, backend)
         try:
             if not with_model:
                 return cls(settings, index, None, None)
@@ -300,17 +302,3 @@ class Engine:
             self._closed = True
             self.reader.close()
             self.index.close()
-
-
-def _open_index(folder: Path, create: bool, wanted: Backend | None) -> Index:
-    """The index in ``folder`` with the backend it recorded; a new index records ``wanted``."""
-    backend = check_switch(folder, wanted)
-    if backend.kind == "local":
-        index = Index.open(folder, create=create, load_in_background=True)
-    else:
-        from desktop_app.core.backends.qdrant.index import QdrantIndex
-
-        index = QdrantIndex.open_with(folder, backend, create=create)
-    if wanted is not None and wanted != recorded(folder):
-        record(folder, wanted)
-    return index

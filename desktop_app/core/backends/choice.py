@@ -13,8 +13,8 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from desktop_app.core.backends.local.index import DB_NAME
 from desktop_app.core.errors import UsageError
+from desktop_app.core.storage.folder import DB_NAME
 from desktop_app.core.storage.store import Store
 
 BACKENDS = ("local", "qdrant")

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from desktop_app.core.backends.local.index import Index
+from desktop_app.core.backends.protocol import Index
 from desktop_app.core.config import Settings
 from desktop_app.core.errors import Cancelled, IndexLockedError, StorageError
 from desktop_app.core.ingest.chunk import Chunker
@@ -248,7 +248,7 @@ class Indexer:
             report.device = self.encoder.describe() if self.encoder.loaded else ""
             if self.index.dirty:
                 notify(Progress("saving", report_done(report), len(todo) + report_done(report)))
-                self.index.save_vectors()
+                self.index.save()
 
     def same_settings(self, recorded: str) -> bool:
         """A file was indexed with today's settings (an older index's records also named the cap on
@@ -336,7 +336,7 @@ class Indexer:
             pending = []
             last_commit = time.monotonic()
             if last_commit - last_save > SAVE_EVERY_SECONDS:
-                self.index.save_vectors()
+                self.index.save()
                 last_save = time.monotonic()
 
         try:

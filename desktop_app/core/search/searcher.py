@@ -21,8 +21,6 @@ import weakref
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from desktop_app.core.backends.local.index import Index
-from desktop_app.core.backends.local.source import LocalSource
 from desktop_app.core.config import BGE_M3_WEIGHTS, MODES, Weights, default_weights
 from desktop_app.core.errors import IndexMismatchError, UsageError
 from desktop_app.core.model.encoder import Encoder, Encoding
@@ -43,7 +41,7 @@ from desktop_app.core.search.results import (
 from desktop_app.core.storage.store import Store
 
 if TYPE_CHECKING:
-    from desktop_app.core.backends.protocol import Restriction, SearchSource
+    from desktop_app.core.backends.protocol import Index, Restriction
 
 MODEL_LOADING_NOTE = "ranked by words; meaning-based ranking in a moment (the model is loading)"
 CACHES_LOADING_NOTE = "ranked by words; meaning-based ranking in a moment (the index is opening)"
@@ -87,7 +85,7 @@ class Searcher:
         self.keyword_helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="keyword-query")
         weakref.finalize(self, self.helper.shutdown, wait=False)
         weakref.finalize(self, self.keyword_helper.shutdown, wait=False)
-        self.source = source_for(index, self.store, self.helper)
+        self.source = index.source(self.store, self.helper)
         # False while another thread loads the model (the window, ``serve``): a search that needs it is
         # answered by keyword meanwhile, with a note, instead of waiting for the load.
         self.wait_for_model = True
@@ -340,13 +338,4 @@ class Searcher:
                                          rounded(channel_scores), snippet, terms, found_by=channels, ocr=row.ocr))
         return list(by_path.values())
 
-
-def source_for(index: Index, store: Store, helper: ThreadPoolExecutor) -> SearchSource:
-    """The index's backend as a searcher reads it: the local caches and ``store``, or its Qdrant collection."""
-    from desktop_app.core.backends.qdrant.index import QdrantIndex
-    from desktop_app.core.backends.qdrant.source import QdrantSource
-
-    if isinstance(index, QdrantIndex):
-        return QdrantSource(index)
-    return LocalSource(index, store, helper)
 

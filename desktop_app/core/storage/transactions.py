@@ -52,6 +52,15 @@ class Transactions:
             raise
         self.conn.execute("COMMIT")
 
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """BEGIN ... COMMIT around reads: they all see one state of the index, whatever commits meanwhile."""
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.conn.execute("COMMIT")
+
     def generation(self) -> int:
         """How many chunk-changing transactions this index has committed."""
         return int(self.get_meta("generation") or 0)
@@ -60,8 +69,7 @@ class Transactions:
         """Chunks added (ids above ``max_id``, with their vectors) and removed since ``generation``,
         read from one snapshot. Ids only grow (AUTOINCREMENT) and writers take turns, so every
         chunk committed after that generation has a higher id than any before it."""
-        self.conn.execute("BEGIN")
-        try:
+        with self.snapshot():
             now = self.generation()
             if now == generation:
                 return Changes(now, [], [], [], False)
@@ -73,8 +81,6 @@ class Transactions:
             encoded = self.conn.execute("SELECT id, dense FROM chunks WHERE encoded_at > ? AND length(dense) > 0 "
                                         "ORDER BY id", (generation,)).fetchall()
             return Changes(now, added, encoded, deleted, False)
-        finally:
-            self.conn.execute("COMMIT")
 
     def prune_tombstones(self, up_to: int) -> None:
         """Forget removals up to generation ``up_to`` (a saved cache holds them); older views must compare in full."""

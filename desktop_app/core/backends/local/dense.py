@@ -25,7 +25,7 @@ MAX_STEP_ASIDE_S = 0.05
 INITIAL_CAPACITY = 1024
 
 
-class VectorIndex:
+class DenseIndex:
     """Labels are chunk ids; space is inner product over unit vectors (cosine)."""
 
     def __init__(self, path: Path, dim: int) -> None:

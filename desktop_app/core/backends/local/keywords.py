@@ -2,7 +2,7 @@
 
 FTS5 ranks every row an OR query matches before it returns the best ones: at 1M chunks that took
 452 ms p50 / 871 ms p95 (bench/README.md, "Search latency"). This cache holds each chunk's term
-frequencies (term-major, like the sparse postings cache it extends) and its length, and computes
+frequencies (term-major, in a postings structure like the sparse cache's) and its length, and computes
 FTS5's ``bm25()`` from them with numpy: the same terms (``analyze.keyword_terms``: the chunk's
 text and its file name), k1 = 1.2, b = 0.75, ``idf = log((N - n + 0.5) / (n + 0.5))`` (1e-6 when
 not positive), the length of a chunk over the mean length. A quoted phrase is scored as its
@@ -16,6 +16,7 @@ writers only, rebuilt from the chunks' text when missing or stale).
 from __future__ import annotations
 
 import math
+import threading
 from collections import Counter
 from collections.abc import Collection, Iterable
 from pathlib import Path
@@ -33,25 +34,62 @@ def saturation(frequency: float | np.ndarray, length: float | np.ndarray, mean_l
     return frequency * (K1 + 1) / (frequency + K1 * (1 - B + B * length / max(mean_length, 1e-9)))
 
 
-class KeywordIndex(PostingsIndex):
-    """Term -> (chunk ids, term frequencies), plus every chunk's length; :meth:`bm25_top` ranks."""
+class KeywordIndex:
+    """Term -> (chunk ids, term frequencies), plus every chunk's length; :meth:`bm25_top` ranks.
+
+    The frequencies sit in a :class:`PostingsIndex` by term number (the vocabulary numbers terms
+    in the order they were first seen); the lengths are by chunk id, ``ABSENT`` for none. One lock
+    covers the vocabulary, the lengths and the postings together, so a ranking never sees a chunk's
+    postings without its length.
+    """
 
     def __init__(self, path: Path) -> None:
-        super().__init__(path)
+        self.lock = threading.Lock()
+        self.frequencies = PostingsIndex(path)
         self.vocabulary: dict[str, int] = {}
         self.lengths = np.zeros(0, dtype=np.float32)  # by chunk id: terms in the chunk and its file name
+        self._changed = False  # chunks were added with no terms (lengths only)
 
-    def reset(self) -> None:
-        super().reset()
-        with self.lock:
-            self.vocabulary, self.lengths = {}, np.zeros(0, dtype=np.float32)
+    @property
+    def dirty(self) -> bool:
+        return self._changed or self.frequencies.dirty
+
+    @property
+    def posting_count(self) -> int:
+        return self.frequencies.posting_count
 
     @property
     def chunk_count(self) -> int:
         with self.lock:
             return int((self.lengths >= 0).sum())
 
-    def add_chunks(self, chunks: Iterable[tuple[int, list[str]]]) -> None:
+    def load(self) -> bool:
+        """Load the saved cache; False (and empty) when the file is missing or unreadable."""
+        with self.lock:
+            arrays = self.frequencies.load(("vocabulary", "lengths"))
+            if arrays is None:
+                self.vocabulary, self.lengths = {}, np.zeros(0, dtype=np.float32)
+                return False
+            terms = arrays["vocabulary"].tobytes().decode("utf-8")
+            self.vocabulary = {term: number for number, term in enumerate(terms.split("\n"))} if terms else {}
+            self.lengths = np.asarray(arrays["lengths"], dtype=np.float32)
+            self._changed = False
+            return True
+
+    def save(self) -> None:
+        """Write the postings with the vocabulary and lengths beside them (see :meth:`PostingsIndex.save`)."""
+        with self.lock:
+            ordered = sorted(self.vocabulary, key=self.vocabulary.__getitem__)
+            self.frequencies.save({"vocabulary": np.frombuffer("\n".join(ordered).encode("utf-8"), dtype=np.uint8),
+                                   "lengths": self.lengths})
+            self._changed = False
+
+    def reset(self) -> None:
+        with self.lock:
+            self.frequencies.reset()
+            self.vocabulary, self.lengths = {}, np.zeros(0, dtype=np.float32)
+
+    def add(self, chunks: Iterable[tuple[int, list[str]]]) -> None:
         """Add new chunks as (chunk id, their keyword terms)."""
         rows: list[tuple[int, int, float]] = []
         lengths: dict[int, int] = {}
@@ -63,21 +101,26 @@ class KeywordIndex(PostingsIndex):
             if lengths:
                 self._grow(max(lengths) + 1)
                 self.lengths[list(lengths)] = list(lengths.values())
-                self.dirty = True
-        self.add(rows)
+                self._changed = True
+            self.frequencies.add(rows)
 
-    def rebuild_from(self, chunks: Iterable[tuple[int, list[str]]]) -> None:
+    def delete(self, chunk_ids: Iterable[int]) -> None:
+        ids = np.fromiter(chunk_ids, dtype=np.int64)
+        with self.lock:
+            self.lengths[ids[ids < len(self.lengths)]] = ABSENT
+            self.frequencies.delete(ids)
+
+    def rebuild(self, chunks: Iterable[tuple[int, list[str]]]) -> None:
         """Replace everything with these (chunk id, terms)."""
         self.reset()
         batch: list[tuple[int, list[str]]] = []
         for item in chunks:
             batch.append(item)
             if len(batch) == 50_000:
-                self.add_chunks(batch)
+                self.add(batch)
                 batch = []
-        self.add_chunks(batch)
-        with self.lock:
-            self._merge()
+        self.add(batch)
+        self.frequencies.compact()
 
     def bm25_top(self, terms: list[str], limit: int, allowed: Collection[int] | None = None,
                  blocked: Collection[int] = ()) -> list[tuple[int, float]]:
@@ -90,8 +133,8 @@ class KeywordIndex(PostingsIndex):
             mean_length = float(self.lengths[live].sum()) / chunks
             scores = np.zeros(len(self.lengths), dtype=np.float64)
             for term, repeats in Counter(terms).items():
-                token = self.vocabulary.get(term)
-                parts = self._postings_of(token) if token is not None else []
+                number = self.vocabulary.get(term)
+                parts = self.frequencies.parts(number) if number is not None else []
                 having = sum(int(live[ids].sum()) for ids, _ in parts)
                 idf = math.log((chunks - having + 0.5) / (having + 0.5))
                 idf = idf if idf > 0 else 1e-6
@@ -101,27 +144,8 @@ class KeywordIndex(PostingsIndex):
             scores[~live] = 0.0
         return best_of(scores, limit, allowed, blocked)
 
-    def _mark(self, ids: np.ndarray, deleted: bool) -> None:
-        super()._mark(ids, deleted)
-        if len(ids):
-            self._grow(len(self.deleted))
-            if deleted:
-                self.lengths[ids] = ABSENT
-
     def _grow(self, size: int) -> None:
         if size > len(self.lengths):
             grown = np.full(max(size, 2 * len(self.lengths)), ABSENT, dtype=np.float32)
             grown[: len(self.lengths)] = self.lengths
             self.lengths = grown
-
-    def _restore(self, arrays: dict[str, np.ndarray]) -> None:
-        terms = arrays["vocabulary"].tobytes().decode("utf-8")
-        self.vocabulary = {term: number for number, term in enumerate(terms.split("\n"))} if terms else {}
-        self.lengths = np.full(len(self.deleted), ABSENT, dtype=np.float32)
-        self._grow(len(arrays["lengths"]))
-        self.lengths[: len(arrays["lengths"])] = arrays["lengths"]
-
-    def _extras(self) -> dict[str, np.ndarray]:
-        ordered = sorted(self.vocabulary, key=self.vocabulary.__getitem__)
-        return {"vocabulary": np.frombuffer("\n".join(ordered).encode("utf-8"), dtype=np.uint8),
-                "lengths": self.lengths}

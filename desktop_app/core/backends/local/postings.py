@@ -39,30 +39,24 @@ class PostingsIndex:
         self.dirty = False
 
     # ----- building and keeping up --------------------------------------------------------------
-    def load(self) -> bool:
-        """Load the saved postings; False (and empty) when the file is missing or unreadable."""
+    def load(self, extras: tuple[str, ...] = ()) -> dict[str, np.ndarray] | None:
+        """Load the saved postings; return the arrays named ``extras`` saved beside them (see :meth:`save`),
+        or None (and start empty) when the file is missing, unreadable or lacks one of them."""
         try:
             with np.load(self.path) as saved:
                 arrays = {name: saved[name] for name in saved.files}
             indptr, ids, weights = arrays["indptr"], arrays["ids"], arrays["weights"]
-            with self.lock:
-                self.indptr, self.ids, self.weights = indptr, ids, weights
-                self.deleted = np.zeros(0, dtype=bool)
-                self.pending = []
-                self._mark(ids, False)
-                self._restore(arrays)
-                self.dirty = False
+            kept = {name: arrays[name] for name in extras}
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             self.reset()
-            return False
-        return True
-
-    def _restore(self, arrays: dict[str, np.ndarray]) -> None:
-        """Read what a subclass saves beside the postings (lock held); KeyError when it is missing."""
-
-    def _extras(self) -> dict[str, np.ndarray]:
-        """What a subclass saves beside the postings."""
-        return {}
+            return None
+        with self.lock:
+            self.indptr, self.ids, self.weights = indptr, ids, weights
+            self.deleted = np.zeros(0, dtype=bool)
+            self.pending = []
+            self._mark(ids, False)
+            self.dirty = False
+        return kept
 
     def reset(self) -> None:
         with self.lock:
@@ -104,21 +98,27 @@ class PostingsIndex:
                 pass
             self._merge()
 
-    def save(self) -> None:
-        """Write the merged postings without the deleted ones to a temporary file, then replace."""
+    def save(self, extras: dict[str, np.ndarray] | None = None) -> None:
+        """Write the merged postings without the deleted ones to a temporary file, then replace; ``extras``
+        are arrays its owner keeps in the same file (a keyword cache's vocabulary), read back by :meth:`load`."""
         with self.lock:
             self._merge(drop_deleted=True)
             temporary = self.path.with_name(self.path.name + ".tmp")
             with open(temporary, "wb") as handle:
-                np.savez(handle, indptr=self.indptr, ids=self.ids, weights=self.weights, **self._extras())
+                np.savez(handle, indptr=self.indptr, ids=self.ids, weights=self.weights, **(extras or {}))
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(temporary, self.path)
             self.dirty = False
 
     @property
-    def postings(self) -> int:
+    def posting_count(self) -> int:
         return len(self.ids) + sum(len(p[0]) for p in self.pending)
+
+    def compact(self) -> None:
+        """Fold the postings added since the last merge into the CSR block (after a bulk load)."""
+        with self.lock:
+            self._merge()
 
     def _mark(self, ids: np.ndarray, deleted: bool) -> None:
         if not len(ids):
@@ -151,6 +151,12 @@ class PostingsIndex:
         self.pending = []
 
     # ----- searching ----------------------------------------------------------------------------
+    def parts(self, token: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The postings of ``token`` as (chunk ids, weights) parts, each sorted by id; deleted chunks
+        are included (the caller masks them)."""
+        with self.lock:
+            return self._postings_of(token)
+
     def _postings_of(self, token: int) -> list[tuple[np.ndarray, np.ndarray]]:
         found = []
         if token + 1 < len(self.indptr):

@@ -1,8 +1,8 @@
-"""Where a local index's searches read from: the SQLite store, the hnswlib copy and the postings copy.
+"""Where a local index's searches read from: the SQLite store and the caches (dense, postings, keywords).
 
 The :class:`~desktop_app.core.search.searcher.Searcher` ranks; a *source* answers its questions (which
 chunks pass the filters, each channel's top candidates, exact vectors and weights, the rows to
-show). This one is the single-machine index; :mod:`desktop_app.core.backends.qdrant.index` answers the
+show). This one is the single-machine index; :mod:`desktop_app.core.backends.qdrant.source` answers the
 same questions from a Qdrant collection.
 """
 
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from desktop_app.core import analyze
-from desktop_app.core.backends.local.index import Index
+from desktop_app.core.backends.local.caches import LocalCaches
 from desktop_app.core.model.encoder import Encoding
 from desktop_app.core.search.query import Filters, Query
 from desktop_app.core.storage.records import ChunkRow
@@ -50,25 +50,25 @@ class Restriction:
 class LocalSource:
     """Reads with its own store connection, so a writer thread's open transaction is never seen."""
 
-    def __init__(self, index: Index, store: Store, helper: ThreadPoolExecutor) -> None:
-        self.index = index
+    def __init__(self, caches: LocalCaches, store: Store, helper: ThreadPoolExecutor) -> None:
+        self.caches = caches
         self.store = store
         self.helper = helper
 
     def refresh(self) -> None:
         """Apply what other processes wrote since the last search (the caches do once they are in)."""
-        if self.index.loaded:
-            self.index.catch_up(self.store)
+        if self.caches.loaded:
+            self.caches.catch_up(self.store)
 
     @property
     def ready(self) -> bool:
         """The caches are in memory; until then keyword searches read FTS5 and the rest waits."""
-        return self.index.loaded
+        return self.caches.loaded
 
     @property
     def empty(self) -> bool:
         """Nothing indexed yet: no model is bound, no vectors exist."""
-        return not self.index.bound
+        return not self.caches.bound
 
     @property
     def unencoded(self) -> int:
@@ -84,9 +84,9 @@ class LocalSource:
 
     def _coverage(self) -> tuple[int, int]:
         """(chunks searchable by words, chunks with vectors): from the caches, or SQLite while they load."""
-        if not self.index.loaded:
+        if not self.caches.loaded:
             return self.store.chunk_count(), self.store.encoded_count()
-        return self.index.keyword_count, self.index.vector_count
+        return self.caches.keyword_count, self.caches.vector_count
 
     def roots(self) -> list[str]:
         return self.store.roots()
@@ -136,7 +136,7 @@ class LocalSource:
     def keyword_top(self, text: str, depth: int, restriction: Restriction | None) -> list[tuple[int, float]]:
         """BM25 of the best ``depth`` matches, best first, from the keyword cache (FTS5's ranking), or
         from FTS5 itself while the cache is still loading (0.45 s at a million chunks, the cache 25 ms)."""
-        if not self.index.loaded:
+        if not self.caches.loaded:
             expression = fts_query(text)
             if not expression:
                 return []
@@ -145,8 +145,8 @@ class LocalSource:
             return self.store.keyword_top(expression, depth, restriction.allowed, restriction.blocked)
         terms = analyze.terms(text)
         if restriction is None:
-            return self.index.keywords.bm25_top(terms, depth)
-        return self.index.keywords.bm25_top(terms, depth, restriction.allowed, restriction.blocked)
+            return self.caches.keywords.bm25_top(terms, depth)
+        return self.caches.keywords.bm25_top(terms, depth, restriction.allowed, restriction.blocked)
 
     def candidates(self, dense: np.ndarray | None, sparse: dict[int, float] | None, pool: int,
                    restriction: Restriction | None) -> dict[str, list[int]]:
@@ -158,16 +158,16 @@ class LocalSource:
         its exact scores to the allowed chunks.
         """
         waiting = None
-        if dense is not None and self.index.vector_count:
+        if dense is not None and self.caches.vector_count:
             if restriction is not None and restriction.most is not None and restriction.most <= EXACT_DENSE_LIMIT:
                 waiting = self.helper.submit(self.exact_dense_top, dense, restriction.allowed, pool)
             else:
-                waiting = self.helper.submit(self.index.vectors.query, dense, min(pool, self.index.vector_count),
+                waiting = self.helper.submit(self.caches.dense.query, dense, min(pool, self.caches.vector_count),
                                              restriction, restriction.most if restriction is not None else None)
         tops: dict[str, list[int]] = {}
         if sparse is not None:
             limits = (restriction.allowed, restriction.blocked) if restriction is not None else ()
-            tops["sparse"] = [cid for cid, _ in self.index.postings.top(sparse, pool, *limits)]
+            tops["sparse"] = [cid for cid, _ in self.caches.postings.top(sparse, pool, *limits)]
         if waiting is not None:
             tops = {"dense": [cid for cid, _ in waiting.result()], **tops}
         return tops
@@ -189,7 +189,7 @@ class LocalSource:
 
     def sparse_weights(self, ids: list[int], query: dict[int, float]) -> dict[int, dict[int, float]]:
         """chunk id -> {query token: the chunk's lexical weight}."""
-        return self.index.postings.weights_of(ids, query)
+        return self.caches.postings.weights_of(ids, query)
 
     def rows(self, ids: list[int]) -> dict[int, ChunkRow]:
         """What a hit shows; chunks deleted by another process since they were ranked have no row."""

@@ -1,16 +1,8 @@
 """An index whose search side lives in a Qdrant collection: a cluster, or embedded in a folder.
 
 The indexing machine keeps SQLite in the index folder as the truth (files, chunks, vectors,
-postings), exactly as the local backend does; the hnswlib and postings caches are replaced by
-one Qdrant point per chunk:
-
-- ``dense``: the chunk's dense vector (dot product on normalised vectors);
-- ``sparse``: BGE-M3's lexical weights by token id;
-- ``keyword``: a BM25 vector over the same terms as the local FTS5 channel (the chunk's text
-  and its file name), term frequency saturated here and IDF applied by Qdrant's ``idf`` modifier;
-- ``colbert``: the ColBERT multi-vectors, when the backend was created with them;
-- payload: path, page, offsets, text, size, mtime, unit, OCR flag, extension, folders and the
-  analysed terms, so searches, filters, phrases and snippets need nothing but Qdrant.
+postings), exactly as the local backend does; the local caches are replaced by one Qdrant point
+per chunk (:mod:`.collection`).
 
 Only a process holding the writer lock writes points, right after its SQLite transaction
 commits; the store generation they reflect is recorded in the ``qdrant_state`` meta row when it
@@ -20,143 +12,69 @@ and upsert, a cluster that was unreachable) compares every id and repairs the di
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
-import socket
-import uuid
-from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path, PurePath
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from desktop_app.core import analyze
-from desktop_app.core.backends.local.index import DB_NAME, Index
-from desktop_app.core.backends.local.keywords import saturation
-from desktop_app.core.errors import DesktopSearchError, IndexMismatchError, IndexMissingError, UsageError
-from desktop_app.core.storage.records import ChunkEncoding, ChunkRow
+from desktop_app.core.backends.qdrant.collection import STATE_KEY, UPSERT_BATCH, QdrantCollection, rounded_length
+from desktop_app.core.backends.qdrant.source import QdrantSource
+from desktop_app.core.model.resolve import ModelSpec
+from desktop_app.core.storage.folder import IndexFolder
+from desktop_app.core.storage.records import ChunkEncoding
 from desktop_app.core.storage.store import Store
 
 if TYPE_CHECKING:
-    from qdrant_client import QdrantClient, models
-
     from desktop_app.core.backends.choice import Backend
 
-STATE_KEY = "qdrant_state"
-OWNER_KEY = "qdrant_owner"  # which index folder writes the collection (a random id it keeps)
-# BM25's length normalisation needs the mean chunk length. Keyword vectors are made with the mean
-# rounded to this ratio's grid and made again whenever the rounded mean moves: a step off by at
-# most 5%, and an index built bit by bit ends with the same vectors as one built at once.
-AVGDL_STEP = 1.1
-UPSERT_BATCH = 256
-SCROLL_BATCH = 2048
-PAYLOAD_FIELDS = ["path", "page", "start", "end", "text", "size", "mtime_ns", "unit", "ocr"]
 
+class QdrantIndex:
+    """SQLite in the folder, points in Qdrant; open with :meth:`open`."""
 
-class QdrantUnavailable(DesktopSearchError):
-    """The Qdrant location cannot be reached or opened."""
-
-
-def connect(backend: Backend) -> QdrantClient:
-    """A client for the backend's location; errors name the location and what to do."""
-    try:
-        from qdrant_client import QdrantClient
-    except ImportError:
-        raise QdrantUnavailable("the qdrant backend needs the qdrant-client package: "
-                                "pip install 'desktop-search[qdrant]'") from None
-
-    try:
-        if backend.remote:
-            return QdrantClient(url=backend.location, api_key=backend.key(), timeout=60)
-        Path(backend.location).mkdir(parents=True, exist_ok=True)
-        return QdrantClient(path=backend.location)
-    except RuntimeError as error:
-        if "already accessed" in str(error):
-            raise QdrantUnavailable(
-                f"the embedded Qdrant store at {backend.location} is open in another process: embedded mode "
-                "serves one process at a time (run a Qdrant server for several, see docs/scale-out.md)") from None
-        raise QdrantUnavailable(f"cannot open Qdrant at {backend.location}: {error}") from None
-    except OSError as error:
-        raise QdrantUnavailable(f"cannot open Qdrant at {backend.location}: {error.strerror or error}") from None
-
-
-def term_id(term: str) -> int:
-    """A keyword term's sparse index: stable across processes and machines (unlike ``hash``)."""
-    return int.from_bytes(hashlib.blake2b(term.encode("utf-8"), digest_size=4).digest(), "little")
-
-
-def keyword_vector(terms: list[str], avgdl: float) -> tuple[list[int], list[float]]:
-    """BM25's saturated term frequency per term, as the local keyword cache weighs it (Qdrant
-    multiplies in the IDF)."""
-    weights: dict[int, float] = {}
-    for term, tf in Counter(terms).items():
-        index = term_id(term)
-        weights[index] = weights.get(index, 0.0) + saturation(tf, len(terms), avgdl)
-    return list(weights), list(weights.values())
-
-
-def rounded_length(mean: float) -> float:
-    """``mean`` on the :data:`AVGDL_STEP` grid."""
-    return AVGDL_STEP ** round(math.log(max(mean, 1.0)) / math.log(AVGDL_STEP))
-
-
-def folders_of(path: str) -> list[str]:
-    """Every folder above ``path``: what an ``in:`` filter matches."""
-    return [str(parent) for parent in PurePath(path).parents]
-
-
-class QdrantIndex(Index):
-    """SQLite in the folder, points in Qdrant; open with :meth:`open_with`."""
-
-    def __init__(self, folder: Path, store: Store, backend: Backend) -> None:
+    def __init__(self, home: IndexFolder, backend: Backend) -> None:
+        self.home = home
         self.backend = backend
-        self.client: QdrantClient | None = None
-        self.dim = 0
-        self.avgdl = 0.0
-        self.dl_total = 0
-        self.points = 0
+        self.collection = QdrantCollection(home, backend)
+        self.repaired = 0
+        self.writing = False
         self.in_sync = True  # every write since the recorded state reached Qdrant
         self.changed = False
-        self.shared: dict[str, object] = {}  # the collection's metadata: its owner and model
-        super().__init__(folder, store)
-        if self.client is None:  # nothing indexed from here: a desktop that searches the collection
-            self._attach_to_collection()
+        info = home.model_info
+        if info is not None:
+            self.collection.attach(int(info["dim"]))
+        else:  # nothing indexed from here: a desktop that searches the collection
+            self.collection.attach_to_shared()
 
     @classmethod
-    def open_with(cls, folder: Path, backend: Backend, create: bool = False) -> QdrantIndex:
-        folder = Path(folder).expanduser()
-        if not (folder / DB_NAME).exists():
-            if not create:
-                raise IndexMissingError(f"no index at {folder}: run `desktop-search index PATH` to build one")
-            folder.mkdir(parents=True, exist_ok=True)
-        return cls(folder, Store(folder / DB_NAME), backend)
-
-    # -- the Index interface -------------------------------------------------------------------
+    def open(cls, folder: Path, backend: Backend, create: bool = False) -> QdrantIndex:
+        return cls(IndexFolder.open(folder, create), backend)
 
     @property
-    def bound(self) -> bool:
-        return self.client is not None
+    def folder(self) -> Path:
+        return self.home.path
+
+    @property
+    def store(self) -> Store:
+        return self.home.store
 
     @property
     def model_info(self) -> dict[str, object] | None:
         """This folder's model, or (searching a collection another machine indexes) the collection's."""
-        return self.store.model_info() or self.shared.get("model")
+        return self.home.model_info or self.collection.shared.get("model")
+
+    @property
+    def bound(self) -> bool:
+        return self.collection.connected
 
     @property
     def searches_only(self) -> bool:
         """This folder searches a collection that another index folder writes."""
-        return self.client is not None and self.shared.get("owner") not in (None, self.store.get_meta(OWNER_KEY))
+        return self.collection.searched_from_elsewhere
 
     @property
     def backend_name(self) -> str:
         return self.backend.describe()
-
-    @property
-    def costly_to_save(self) -> bool:
-        """Saving records one meta row: done at every release of the writer lock."""
-        return False
 
     @property
     def keeps_colbert(self) -> bool:
@@ -164,58 +82,72 @@ class QdrantIndex(Index):
 
     @property
     def vector_count(self) -> int:
-        return self.client.count(self.backend.collection, exact=True).count if self.client is not None else 0
+        return self.collection.count()
 
-    def attach_vectors(self, dim: int) -> None:
-        """Connect and make sure the collection exists with this model's dimension."""
-        if self.client is None:
-            self.client = connect(self.backend)
-        self.dim = dim
-        self._ensure_collection()
-        if self.writing:  # a model bound under the writer lock: the collection must be this folder's
-            self._check_owner()
-        state = json.loads(self.store.get_meta(STATE_KEY) or "{}")
-        self.avgdl = float(state.get("avgdl", 0.0))
-        self.dl_total = int(state.get("dl_total", 0))
-        self.points = int(state.get("points", 0))
-        self.repaired = 0
+    @property
+    def dirty(self) -> bool:
+        return self.changed
 
-    def load_vectors(self) -> int:
-        return 0  # nothing to load: readers search Qdrant directly, writers repair on taking the lock
+    def wait_until_loaded(self) -> None:
+        """Nothing to load: readers search Qdrant directly, writers repair on taking the lock."""
 
     def catch_up(self, store: Store | None = None) -> int:
         """Connect once another process has bound a model; Qdrant itself needs no catching up."""
-        if self.client is None:
-            info = (store or self.store).model_info()
-            if info is not None:
-                with self.sync_lock:
-                    if self.client is None:
-                        self.attach_vectors(int(info["dim"]))
+        self.collection.catch_up(store)
         return 0
 
-    def start_writing(self) -> None:
+    def bind_model(self, spec: ModelSpec, rebuild: bool = False) -> None:
+        """Record the model of a new index, or check that an existing index was built with it."""
+        if self.home.bind_model(spec, rebuild, forget=self._forget_everything):
+            self.collection.attach(spec.hidden_size)
+            if self.writing:  # a model bound under the writer lock: the collection must be this folder's
+                self.collection.check_owner()
+            self.repaired = 0
+
+    def _forget_everything(self) -> None:
+        """A rebuild with another model: every file, chunk and point goes (roots are kept)."""
+        self.home.clear()
+        self.collection.forget()
+
+    @contextmanager
+    def writer(self, purpose: str = "indexing", wait: bool = True, on_wait: Callable[[str], None] | None = None,
+               cancelled: Callable[[], bool] | None = None, save: bool = True) -> Iterator[None]:
+        """Hold the writer lock: repair what an earlier writer left behind first, record the state before
+        letting go. Recording it writes one meta row, so it happens at every release, whatever ``save`` says."""
+        with self.home.writer_lock(purpose, wait, on_wait, cancelled):
+            self.collection.catch_up()
+            self._start_writing()
+            try:
+                yield
+            finally:
+                try:
+                    self.save()
+                finally:
+                    self.writing = False
+
+    def _start_writing(self) -> None:
         """Refuse to write into another folder's collection; repair what an earlier writer committed to
         SQLite but not to Qdrant (a crash, an outage)."""
-        self._check_owner()
-        if self.client is not None:
-            state = json.loads(self.store.get_meta(STATE_KEY) or "{}")
-            if state.get("generation") != self.store.generation():
-                self.repaired = self.compare_in_full(self.store)
+        self.collection.check_owner()
+        if self.collection.connected and self.home.search_state(STATE_KEY).get("generation") != \
+                self.store.generation():
+            self.repaired = self.compare_in_full(self.store)
         self.writing = True
 
     def compare_in_full(self, store: Store) -> int:
         """Make the collection hold exactly the store's chunks; return how many points changed."""
+        collection = self.collection
         expected = set(store.encoded_chunk_ids().tolist())
         present: set[int] = set()
-        self.dl_total = 0
-        for point in self._scroll(payload=["dl"]):
+        collection.dl_total = 0
+        for point in collection.scroll(payload=["dl"]):
             present.add(int(point.id))
-            self.dl_total += int(point.payload.get("dl", 0)) if int(point.id) in expected else 0
+            collection.dl_total += int(point.payload.get("dl", 0)) if int(point.id) in expected else 0
         extra = sorted(present - expected)
         missing = sorted(expected - present)
         self.in_sync = False
-        self._delete_points(extra)
-        self.points = len(present & expected)
+        collection.delete_points(extra)
+        collection.points = len(present & expected)
         for start in range(0, len(missing), UPSERT_BATCH):
             ids = missing[start:start + UPSERT_BATCH]
             rows = store.chunk_rows(ids)
@@ -223,7 +155,7 @@ class QdrantIndex(Index):
             sparse: dict[int, dict[int, float]] = {cid: {} for cid in ids}
             for cid, token, weight in store.postings_of(ids):
                 sparse[cid][token] = weight
-            self._upsert([(rows[c], dense[c], sparse[c], None) for c in ids if c in rows and c in dense])
+            collection.upsert([(rows[c], dense[c], sparse[c], None) for c in ids if c in rows and c in dense])
         self.in_sync = True
         self.changed = True
         return len(missing) + len(extra)
@@ -238,188 +170,41 @@ class QdrantIndex(Index):
             return
         rows = self.store.chunk_rows([e.chunk_id for e in encodings])
         self.in_sync = False
-        self._upsert([(rows[e.chunk_id], e.dense, e.sparse, e.colbert) for e in encodings if e.chunk_id in rows])
+        self.collection.upsert([(rows[e.chunk_id], e.dense, e.sparse, e.colbert)
+                                for e in encodings if e.chunk_id in rows])
         self.in_sync = True
         self.changed = True
 
     def delete_chunks(self, ids: list[int]) -> None:
-        if not ids or self.client is None:
+        if not ids or not self.collection.connected:
             return
         self.in_sync = False
-        self._delete_points(ids)
+        self.collection.delete_points(ids)
         self.in_sync = True
         self.changed = True
 
-    @property
-    def dirty(self) -> bool:
-        return self.changed
-
-    def save_vectors(self) -> None:
+    def save(self) -> None:
         """Record the generation the points reflect (writer lock holders, and only when every write
         reached Qdrant); remake the keyword vectors when the rounded mean chunk length moved."""
-        if not self.writing or not self.in_sync or self.client is None:
+        collection = self.collection
+        if not self.writing or not self.in_sync or not collection.connected:
             return
-        if not self.changed and json.loads(self.store.get_meta(STATE_KEY) or "{}").get("generation") == \
-                self.store.generation():
+        if not self.changed and self.home.search_state(STATE_KEY).get("generation") == self.store.generation():
             return
-        if self.changed and self.points and rounded_length(self.dl_total / self.points) != self.avgdl:
-            self._remake_keyword_vectors(rounded_length(self.dl_total / self.points))
-        state = {"generation": self.store.generation(), "avgdl": self.avgdl, "dl_total": self.dl_total,
-                 "points": self.points}
-        self.store.set_meta(STATE_KEY, json.dumps(state))
+        if self.changed and collection.points and \
+                rounded_length(collection.dl_total / collection.points) != collection.avgdl:
+            collection.remake_keyword_vectors(rounded_length(collection.dl_total / collection.points))
+        self.home.record_search_state(STATE_KEY, {"avgdl": collection.avgdl, "dl_total": collection.dl_total,
+                                                  "points": collection.points})
         self.changed = False
 
-    def clear(self) -> None:
-        """Forget every file and point (a rebuild with another model)."""
-        super().clear()
-        if self.client is not None:
-            self.client.delete_collection(self.backend.collection)
-        self.store.set_meta(STATE_KEY, "{}")
-        self.avgdl, self.dl_total, self.points = 0.0, 0, 0
+    def source(self, store: Store, helper: ThreadPoolExecutor) -> QdrantSource:
+        """What a searcher reads: the collection alone (``store`` and ``helper`` are the local backend's needs)."""
+        return QdrantSource(self.collection)
+
+    def disk_bytes(self) -> int:
+        return self.home.disk_bytes()
 
     def close(self) -> None:
-        if self.client is not None:
-            self.client.close()
-            self.client = None
-        super().close()
-
-    # -- points ---------------------------------------------------------------------------------
-
-    def _attach_to_collection(self) -> None:
-        """Search a collection this folder never wrote: connect, and take the model it records."""
-        self.client = connect(self.backend)
-        if not self.client.collection_exists(self.backend.collection):
-            self.client.close()
-            self.client = None
-            return
-        self.shared = self.client.get_collection(self.backend.collection).config.metadata or {}
-        if "model" not in self.shared:
-            self.client.close()
-            self.client = None
-            return
-        self.dim = int(self.shared["model"]["dim"])
-
-    def _check_owner(self) -> None:
-        """One index folder writes a collection (its chunk ids are the point ids); an empty collection
-        is adopted, a full one written by another folder is refused with who that is."""
-        mine = self.store.get_meta(OWNER_KEY)
-        if mine is None:
-            mine = uuid.uuid4().hex
-            self.store.set_meta(OWNER_KEY, mine)
-        if self.client is None or self.shared.get("owner") in (None, mine):
-            return
-        if self.client.count(self.backend.collection, exact=True).count:
-            raise UsageError(
-                f"the Qdrant collection {self.backend.collection} at {self.backend.location} is indexed from "
-                f"{self.shared.get('folder')} on {self.shared.get('host')}: this folder can search it, not index "
-                "into it (index on that machine, or name another collection with --qdrant-collection)")
-        self.shared = {**self.shared, "owner": mine, "host": socket.gethostname(), "folder": str(self.folder)}
-        self.client.update_collection(self.backend.collection, metadata=self.shared)
-
-    def _ensure_collection(self) -> None:
-        from qdrant_client import models
-
-        name = self.backend.collection
-        if self.client.collection_exists(name):
-            self.shared = self.client.get_collection(name).config.metadata or {}
-            size = self.client.get_collection(name).config.params.vectors["dense"].size
-            if size != self.dim:
-                raise IndexMismatchError(
-                    f"the Qdrant collection {name} at {self.backend.location} holds {size}-d vectors, not "
-                    f"{self.dim}-d: it was built with another model; rebuild it (`desktop-search index --rebuild`)")
-            if self.store.model_info() is not None and self.shared.get("model") != self.store.model_info() \
-                    and self.shared.get("owner") == self.store.get_meta(OWNER_KEY):
-                self.shared = {**self.shared, "model": self.store.model_info()}
-                self.client.update_collection(name, metadata=self.shared)
-            return
-        self.shared = {"model": self.store.model_info(), "host": socket.gethostname(), "folder": str(self.folder)}
-        if self.store.get_meta(OWNER_KEY):
-            self.shared["owner"] = self.store.get_meta(OWNER_KEY)
-        cluster = {"shard_number": self.backend.shards or None, "replication_factor": self.backend.replicas or None}
-        self.client.create_collection(
-            name, metadata=self.shared, **(cluster if self.backend.remote else {}),
-            vectors_config={
-                "dense": models.VectorParams(size=self.dim, distance=models.Distance.DOT),
-                "colbert": models.VectorParams(
-                    size=self.dim, distance=models.Distance.DOT, datatype=models.Datatype.FLOAT16,
-                    multivector_config=models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM),
-                    hnsw_config=models.HnswConfigDiff(m=0)),  # re-ranking only: no graph to build
-            },
-            sparse_vectors_config={"sparse": models.SparseVectorParams(),
-                                   "keyword": models.SparseVectorParams(modifier=models.Modifier.IDF)},
-        )
-        if not self.backend.remote:
-            return  # embedded mode scans payloads and ignores indexes (it warns about them)
-        for field, schema in (("path", models.PayloadSchemaType.KEYWORD), ("ext", models.PayloadSchemaType.KEYWORD),
-                              ("dirs", models.PayloadSchemaType.KEYWORD),
-                              ("mtime_ns", models.IntegerIndexParams(type="integer", range=True, lookup=False)),
-                              ("terms", models.TextIndexParams(type="text", tokenizer=models.TokenizerType.WHITESPACE,
-                                                               lowercase=False, phrase_matching=True))):
-            self.client.create_payload_index(name, field, schema)
-
-    def _upsert(self, items: list[tuple[ChunkRow, np.ndarray, dict[int, float], np.ndarray | None]]) -> None:
-        from qdrant_client import models
-
-        terms = [analyze.keyword_terms(row.text, row.path) for row, *_ in items]
-        if not self.avgdl and terms:  # the first chunks set the length BM25 normalises by
-            self.avgdl = rounded_length(sum(map(len, terms)) / len(terms))
-        points = []
-        for (row, dense, sparse, colbert), words in zip(items, terms):
-            vectors: dict[str, object] = {
-                # as SQLite keeps it (fp16), so points written now and points repaired from SQLite agree
-                "dense": np.asarray(dense, dtype=np.float16).astype(np.float32).tolist(),
-                "sparse": models.SparseVector(indices=list(sparse), values=[float(w) for w in sparse.values()]),
-                "keyword": _sparse(*keyword_vector(words, self.avgdl)),
-            }
-            if colbert is not None and len(colbert):
-                vectors["colbert"] = np.asarray(colbert, dtype=np.float32).tolist()
-            payload = {field: getattr(row, field) for field in PAYLOAD_FIELDS}
-            payload |= {"ext": PurePath(row.path).suffix.lower(),
-                        "dirs": folders_of(row.path), "terms": " ".join(analyze.terms(row.text)), "dl": len(words)}
-            points.append(models.PointStruct(id=row.id, vector=vectors, payload=payload))
-            self.dl_total += len(words)
-            self.points += 1
-        for start in range(0, len(points), UPSERT_BATCH):
-            self.client.upsert(self.backend.collection, points[start:start + UPSERT_BATCH], wait=True)
-
-    def _delete_points(self, ids: list[int]) -> None:
-        from qdrant_client import models
-
-        for start in range(0, len(ids), UPSERT_BATCH):
-            part = ids[start:start + UPSERT_BATCH]
-            gone = self.client.retrieve(self.backend.collection, part, with_payload=["dl"], with_vectors=False)
-            self.dl_total -= sum(int(p.payload.get("dl", 0)) for p in gone)
-            self.points -= len(gone)
-            self.client.delete(self.backend.collection, models.PointIdsList(points=part), wait=True)
-
-    def _scroll(self, payload: list[str] | bool = False, vectors: list[str] | bool = False,
-                where: models.Filter | None = None) -> Iterator[models.Record]:
-        offset = None
-        while True:
-            records, offset = self.client.scroll(self.backend.collection, scroll_filter=where, limit=SCROLL_BATCH,
-                                                 offset=offset, with_payload=payload, with_vectors=vectors)
-            yield from records
-            if offset is None:
-                return
-
-    def _remake_keyword_vectors(self, avgdl: float) -> None:
-        """Every point's keyword vector again with the current mean length."""
-        from qdrant_client import models
-
-        self.avgdl = avgdl
-        batch: list[models.PointVectors] = []
-        for point in self._scroll(payload=["text", "path"]):
-            words = analyze.keyword_terms(point.payload["text"], point.payload["path"])
-            batch.append(models.PointVectors(id=point.id, vector={
-                "keyword": _sparse(*keyword_vector(words, avgdl))}))
-            if len(batch) == UPSERT_BATCH:
-                self.client.update_vectors(self.backend.collection, batch, wait=True)
-                batch = []
-        if batch:
-            self.client.update_vectors(self.backend.collection, batch, wait=True)
-
-
-def _sparse(indices: list[int], values: list[float]) -> models.SparseVector:
-    from qdrant_client import models
-
-    return models.SparseVector(indices=indices, values=values)
+        self.collection.close()
+        self.home.close()

@@ -16,7 +16,7 @@ import numpy as np
 
 from desktop_app.core import analyze
 from desktop_app.core.backends.local.source import phrase_note
-from desktop_app.core.backends.qdrant.index import PAYLOAD_FIELDS, QdrantIndex, term_id
+from desktop_app.core.backends.qdrant.collection import PAYLOAD_FIELDS, QdrantCollection, term_id
 from desktop_app.core.model.encoder import Encoding
 from desktop_app.core.search.query import Query
 from desktop_app.core.storage.records import ChunkRow
@@ -35,19 +35,20 @@ class QdrantRestriction:
 class QdrantSource:
     """A searcher's questions answered from the collection alone (the SQLite file is not read)."""
 
-    def __init__(self, index: QdrantIndex) -> None:
-        self.index = index
+    def __init__(self, collection: QdrantCollection) -> None:
+        self.collection = collection
 
     @property
     def client(self) -> QdrantClient:
-        return self.index.client
+        return self.collection.client
 
     @property
     def name(self) -> str:
-        return self.index.backend.collection
+        return self.collection.name
 
     def refresh(self) -> None:
-        self.index.catch_up()
+        """Connect once another process has bound a model (the collection itself is always current)."""
+        self.collection.catch_up()
 
     @property
     def ready(self) -> bool:
@@ -55,7 +56,7 @@ class QdrantSource:
 
     @property
     def empty(self) -> bool:
-        return not self.index.bound
+        return not self.collection.connected
 
     @property
     def unencoded(self) -> int:
@@ -67,7 +68,7 @@ class QdrantSource:
         return 1.0
 
     def roots(self) -> list[str]:
-        return self.index.store.roots()
+        return self.collection.home.store.roots()
 
     def restrict(self, query: Query) -> tuple[QdrantRestriction, str]:
         """Filters, phrases and exclusions as one Qdrant filter; a note names what left nothing."""
@@ -149,7 +150,7 @@ class QdrantSource:
         if dense is not None:
             names.append("dense")
             # a server's HNSW looks at 2x the pool at least; embedded mode is exact (and warns about params)
-            params = models.SearchParams(hnsw_ef=max(128, 2 * pool)) if self.index.backend.remote else None
+            params = models.SearchParams(hnsw_ef=max(128, 2 * pool)) if self.collection.backend.remote else None
             requests.append(models.QueryRequest(query=np.asarray(dense, dtype=np.float32).tolist(), using="dense",
                                                 limit=pool, filter=where, params=params))
         if sparse:
