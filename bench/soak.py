@@ -144,18 +144,22 @@ def snapshot(index: Path) -> dict[str, object]:
     """Files with their chunk counts, chunk and vector counts, and the top-10 paths of each query."""
     from desktop_app.core.config import Settings
     from desktop_app.core.engine import Engine
+    from desktop_app.core.storage.folder import DB_NAME
+    from desktop_app.core.storage.store import Store
 
     engine = Engine.open(Settings.from_env(env(), index_dir=index))
+    store = Store(index / DB_NAME)  # the file records as SQLite holds them, hashes included
     try:
         status = engine.status()
         files = {}
         for root in status["roots"]:
-            for path, record in engine.reader.files_under(root["path"]).items():
+            for path, record in store.files_under(root["path"]).items():
                 files[os.path.relpath(path, WORK / "tree")] = (record.status, record.sha256)
         tops = {q: [os.path.relpath(h.path, WORK / "tree") for h in engine.search(q, k=10).hits] for q in QUERIES}
         return {"files": files, "chunks": status["chunks"], "vectors": status["vectors"],
                 "repaired": status["repaired"], "top10": tops}
     finally:
+        store.close()
         engine.close()
 
 

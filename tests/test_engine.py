@@ -32,14 +32,14 @@ def test_threads_sharing_one_engine_get_what_one_thread_gets(engine) -> None:
 
 def test_close_waits_for_a_search_in_progress_and_later_calls_say_it_is_closed(engine, monkeypatch) -> None:
     inside, release = threading.Event(), threading.Event()
-    search = engine.searcher.search
+    search = engine._searcher.search
 
     def slow_search(query: str, **options: object) -> object:
         inside.set()
         release.wait(10)
         return search(query, **options)
 
-    monkeypatch.setattr(engine.searcher, "search", slow_search)
+    monkeypatch.setattr(engine._searcher, "search", slow_search)
     with ThreadPoolExecutor(2) as pool:
         searching = pool.submit(engine.search, "wing stall")
         inside.wait(10)

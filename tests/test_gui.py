@@ -381,7 +381,7 @@ def test_about_names_the_model_and_the_versions_of_torch_and_qt(qtbot, window) -
     from desktop_app.gui.about import about_html
 
     text = about_html(window.model_control.engine, str(window.settings.index_dir), window.qsettings.fileName())
-    assert "bge-m3-lite (lite model) on CPU" in text and str(window.model_control.engine.encoder.spec.path) in text
+    assert "bge-m3-lite (lite model) on CPU" in text and str(window.model_control.engine.spec.path) in text
     assert metadata.version("torch") in text and qVersion() in text and "FlagEmbedding" in text
 
 

@@ -80,6 +80,22 @@ def test_front_ends_import_the_core_through_its_face_only() -> None:
     assert not reaching, sorted(reaching)
 
 
+def test_front_ends_never_reach_through_the_engine() -> None:
+    """The engine is the door, not a hallway: a front-end asks it, never its index, model or searcher."""
+    for path in FRONT_ENDS:
+        if not path.exists():
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+                owner = ast.unparse(node.value)
+                assert "engine" not in owner.lower(), f"{path.relative_to(PACKAGE)}: {owner}.{node.attr}"
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute):
+                inner = node.value
+                assert not ("engine" in ast.unparse(inner.value).lower()
+                            and inner.attr in {"index", "encoder", "choice", "reader", "searcher"}), \
+                    f"{path.relative_to(PACKAGE)}: {ast.unparse(node)}"
+
+
 def test_the_allow_list_catches_a_reach_below_the_face(tmp_path: Path) -> None:
     sneaky = tmp_path / "sneaky.py"
     sneaky.write_text("from desktop_app.core.storage.store import Store\nimport desktop_app.core.engine\n")

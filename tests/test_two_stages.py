@@ -252,17 +252,17 @@ def test_an_index_answers_by_words_while_its_caches_load(index, encoder, setting
     engine = Engine.open(settings, load=False)
     try:
         engine.answer_by_words_until_loaded()
-        encoder_loaded = engine.encoder.load()  # the model is in; the caches are not
-        assert encoder_loaded.loaded and not engine.index.caches.loaded
+        encoder_loaded = engine._encoder.load()  # the model is in; the caches are not
+        assert encoder_loaded.loaded and not engine._index.caches.loaded
         early = engine.search("boundary layer of a wing", mode="keyword")
         assert [(h.path, h.chunk_id) for h in early.hits] == [(h.path, h.chunk_id) for h in expected.hits]
         assert [h.score for h in early.hits] == pytest.approx([h.score for h in expected.hits], rel=1e-5)
         hybrid = engine.search("boundary layer of a wing")
         assert hybrid.mode == "keyword" and hybrid.note == CACHES_LOADING_NOTE and hybrid.hits
-        assert not engine.index.caches.loaded
+        assert not engine._index.caches.loaded
         release.set()
         engine.load_model()  # waits for the caches too
-        assert engine.index.caches.loaded and engine.index.vector_count == engine.index.store.encoded_count() > 0
+        assert engine._index.caches.loaded and engine._index.vector_count == engine._index.store.encoded_count() > 0
         later = engine.search("boundary layer of a wing")
         assert later.mode == "hybrid" and later.note == "" and "dense" in later.channels
     finally:

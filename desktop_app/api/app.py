@@ -167,7 +167,7 @@ def _routes() -> APIRouter:
     @router.post("/embed", summary="BGE-M3's dense vectors, lexical weights by token text, and ColBERT vectors")
     def embed(body: EmbedBody, engine: Current) -> JSONResponse:
         if body.return_colbert and sum(map(len, body.texts)) > MAX_COLBERT_CHARS:
-            raise UsageError(f"ColBERT vectors are {engine.encoder.dim} numbers per token: ask for them on at most "
+            raise UsageError(f"ColBERT vectors are {engine.dimension} numbers per token: ask for them on at most "
                              f"{MAX_COLBERT_CHARS:,} characters per call")
         return JSONResponse(engine.embed(body.texts, body.return_dense, body.return_sparse, body.return_colbert))
 

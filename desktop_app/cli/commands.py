@@ -32,12 +32,12 @@ def open_engine(settings: Settings, err: TextIO, writing: bool = False, **option
     from desktop_app.core import Engine
 
     engine = Engine.open(settings, load=False, on_notice=lambda m: print(f"{PROG}: {m}", file=err), **options)
-    if engine.mismatch and writing:
-        wanted = engine.choice.wanted.name
-        engine.close()
-        raise IndexMismatchError(
-            f"the index at {settings.index_dir} was built with model {engine.spec.name}, not {wanted}: re-index "
-            f"with `{PROG} index --rebuild --model {wanted} PATH...` or pick another --index folder")
+    if writing:
+        try:
+            engine.refuse_mixing()
+        except IndexMismatchError:
+            engine.close()
+            raise
     if engine.mismatch:
         print(f"{PROG}: {engine.mismatch}", file=err)
     return engine
@@ -132,7 +132,7 @@ def cmd_search(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     settings = settings_from(args)
     backend = backend_from(args)
     engine = open_engine(settings, err, with_model=args.mode != "keyword", backend=backend, create=backend is not None)
-    if engine.index.model_info is None:
+    if engine.empty:
         engine.close()
         raise DesktopSearchError(f"the index at {settings.index_dir} is empty: run `{PROG} index PATH` first")
     try:

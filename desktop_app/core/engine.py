@@ -57,7 +57,7 @@ def choose_model(info: dict[str, object] | None, settings: Settings, named: str 
     if not named:
         return ModelChoice(models.resolve_recorded(info, settings))
     wanted = models.resolve(named)
-    if adopt or (wanted.fingerprint() == info.get("fingerprint") and wanted.hidden_size == info.get("dim")):
+    if adopt or models.built_with(wanted, info):
         return ModelChoice(wanted)
     mismatch = (f"this index was built with {info.get('name')}; the settings name {wanted.display_name}. "
                 f"Searches use {info.get('name')} until the index is rebuilt with {wanted.display_name}")
@@ -82,11 +82,11 @@ class Engine:
         from desktop_app.core.search.searcher import Searcher
 
         self.settings = settings
-        self.index = index
-        self.choice = choice
-        self.encoder = encoder
-        self.reader = Store(Path(index.folder) / DB_NAME)
-        self.searcher = Searcher(index, encoder, store=self.reader)
+        self._index = index
+        self._choice = choice
+        self._encoder = encoder
+        self._reader = Store(Path(index.folder) / DB_NAME)
+        self._searcher = Searcher(index, encoder, store=self._reader)
         self._read_lock = threading.RLock()
         self._closed = False
 
@@ -117,11 +117,36 @@ class Engine:
 
     @property
     def spec(self) -> ModelSpec | None:
-        return self.choice.spec if self.choice else None
+        return self._choice.spec if self._choice else None
 
     @property
     def mismatch(self) -> str:
-        return self.choice.mismatch if self.choice else ""
+        return self._choice.mismatch if self._choice else ""
+
+    @property
+    def wanted_model(self) -> ModelSpec | None:
+        """The model the user named when it is not the index's own (see :attr:`mismatch`), else None."""
+        return self._choice.wanted if self._choice else None
+
+    def refuse_mixing(self) -> None:
+        """For a writer: an index of one model never gets another model's vectors (re-index instead)."""
+        wanted = self.wanted_model
+        if self.mismatch and wanted is not None and self.spec is not None:
+            raise IndexMismatchError(models.mixing_refused(self.settings.index_dir, self.spec.name, wanted.name))
+
+    @property
+    def empty(self) -> bool:
+        """Nothing indexed yet: no model is bound to the index."""
+        return self._index.model_info is None
+
+    @property
+    def on_gpu(self) -> bool:
+        return self._encoder is not None and self._encoder.device.startswith("cuda")
+
+    @property
+    def dimension(self) -> int | None:
+        """Numbers per dense vector (and per ColBERT token vector) of the engine's model."""
+        return self.spec.hidden_size if self.spec is not None else None
 
     @contextmanager
     def _reading(self) -> Iterator[None]:
@@ -133,23 +158,23 @@ class Engine:
             yield
 
     def describe(self) -> str:
-        return self.encoder.describe()
+        return self._encoder.describe()
 
     @property
     def model_loaded(self) -> bool:
-        return self.encoder is not None and self.encoder.loaded
+        return self._encoder is not None and self._encoder.loaded
 
     def answer_by_words_until_loaded(self) -> None:
         """Searches that need the model are answered by keyword, with a note, until it is loaded (by
         :meth:`load_model` in another thread): a window or a server answers from its first second."""
-        self.searcher.wait_for_model = False
+        self._searcher.wait_for_model = False
 
     def load_model(self) -> None:
         """Import torch and load the model now (in the caller's thread), and wait for the index's caches."""
-        if self.encoder is None:
+        if self._encoder is None:
             raise UsageError("this engine was opened without a model")
-        self.encoder.load()
-        self.index.wait_until_loaded()  # the caches the model's channels search
+        self._encoder.load()
+        self._index.wait_until_loaded()  # the caches the model's channels search
 
     def load_in_background(self, on_error: Callable[[str], None]) -> threading.Thread:
         """:meth:`answer_by_words_until_loaded`, and load the model in a thread of its own; ``on_error``
@@ -167,43 +192,43 @@ class Engine:
         return thread
 
     def default_weights(self) -> Weights:
-        return self.searcher.default_weights()
+        return self._searcher.default_weights()
 
     def search(self, query: str, **options: object) -> SearchResult:
         with self._reading():
-            return self.searcher.search(query, **options)
+            return self._searcher.search(query, **options)
 
     def more_like(self, path: str, page: int | None = None, k: int = 10) -> SearchResult:
         """Hits like the indexed passage at ``path`` (its first one, or the first on ``page``)."""
         with self._reading():
-            chunk = self.reader.chunk_at(path, page)
+            chunk = self._reader.chunk_at(path, page)
             if chunk is None:
                 where = f" (page {page})" if page is not None else ""
                 raise UsageError(f"{path}{where} is not in the index: index it first, or check the page number")
-            return self.searcher.more_like(chunk, k)
+            return self._searcher.more_like(chunk, k)
 
     def more_like_chunk(self, chunk_id: int, k: int = 10) -> SearchResult:
         with self._reading():
-            return self.searcher.more_like(chunk_id, k)
+            return self._searcher.more_like(chunk_id, k)
 
     def holds(self, path: str) -> bool:
         """True when ``path`` (as the index stores it) has text in the index."""
         with self._reading():
-            return self.reader.chunk_at(path) is not None
+            return self._reader.chunk_at(path) is not None
 
     def embed(self, texts: list[str], dense: bool = True, sparse: bool = True,
               colbert: bool = False) -> dict[str, object]:
         """BGE-M3's outputs for ``texts``, named as ``BGEM3FlagModel.encode`` names them: ``dense_vecs``,
         ``lexical_weights`` keyed by token text, ``colbert_vecs`` (what the BGE-M3 service this app grew
         from answered); texts longer than the model takes are cut at its length."""
-        if self.encoder is None:
+        if self._encoder is None:
             raise UsageError("embedding needs the model, which this engine was opened without")
-        encodings = self.encoder.encode(texts, colbert=colbert)
-        embedded: dict[str, object] = {"model": self.encoder.spec.display_name, "dim": self.encoder.dim}
+        encodings = self._encoder.encode(texts, colbert=colbert)
+        embedded: dict[str, object] = {"model": self._encoder.spec.display_name, "dim": self._encoder.dim}
         if dense:
             embedded["dense_vecs"] = [e.dense.tolist() for e in encodings]
         if sparse:
-            embedded["lexical_weights"] = [self.encoder.lexical_text(e.sparse) for e in encodings]
+            embedded["lexical_weights"] = [self._encoder.lexical_text(e.sparse) for e in encodings]
         if colbert:
             embedded["colbert_vecs"] = [e.colbert.tolist() for e in encodings]
         return embedded
@@ -216,7 +241,7 @@ class Engine:
 
         away = [root["path"] for root in self.folders() if not root["online"]]
         with self._reading():
-            rows = self.reader.file_list(text, failed_only, offset, limit)
+            rows = self._reader.file_list(text, failed_only, offset, limit)
         listed = []
         for path, size, mtime_ns, chunks, status, error in rows:
             state = "offline" if status == "indexed" and any(is_within(path, root) for root in away) else status
@@ -231,55 +256,55 @@ class Engine:
 
         if self.mismatch:
             raise IndexMismatchError(self.mismatch)
-        return Indexer(self.index, self.encoder, self.settings, purpose=purpose, wait=wait)
+        return Indexer(self._index, self._encoder, self.settings, purpose=purpose, wait=wait)
 
     def remove(self, paths: list[Path], wait: bool = True, on_wait: Callable[[str], None] | None = None) -> int:
         from desktop_app.core.ingest.indexer import remove_paths
 
-        return remove_paths(self.index, paths, wait=wait, on_wait=on_wait)
+        return remove_paths(self._index, paths, wait=wait, on_wait=on_wait)
 
     def roots(self) -> dict[str, int | None]:
         """Indexed folders -> the device each was indexed on."""
         with self._reading():
-            return self.reader.root_devices()
+            return self._reader.root_devices()
 
     def folders(self) -> list[dict[str, object]]:
         """Per indexed folder: path, files, chunks and whether it is reachable now (stats the folder, without
         holding the reading connection: a dead network share must not stall searches)."""
         with self._reading():
-            roots = self.reader.root_counts()
+            roots = self._reader.root_counts()
         return [{**root, "online": root_online(root["path"], root["device"])} for root in roots]
 
     def failures(self) -> list[tuple[str, str]]:
         with self._reading():
-            return self.reader.failures()
+            return self._reader.failures()
 
     def context(self, chunk_id: int, chars: int = 600) -> tuple[str, str, str]:
         """(text before, the chunk, text after); a folder that only searches a shared collection has
         the chunk's own text, from the collection."""
         with self._reading():
-            if self.index.searches_only:
-                row = self.searcher.source.rows([chunk_id]).get(chunk_id)
+            if self._index.searches_only:
+                row = self._searcher.source.rows([chunk_id]).get(chunk_id)
                 return ("", row.text, "") if row is not None else ("", "", "")
-            return self.reader.context(chunk_id, chars)
+            return self._reader.context(chunk_id, chars)
 
     def status(self) -> dict[str, object]:
         """What ``desktop-search status --json`` prints: counts, model, the vectors search has, folders."""
-        info = self.index.model_info or {}
+        info = self._index.model_info or {}
         with self._reading():
-            self.index.catch_up(self.reader)
-            counts = self.reader.counts()
-            pending = self.reader.pending_counts()
-            failures = self.reader.failures()
+            self._index.catch_up(self._reader)
+            counts = self._reader.counts()
+            pending = self._reader.pending_counts()
+            failures = self._reader.failures()
         return {
             "index": str(self.settings.index_dir), **counts,
             "pending_chunks": pending["pending_chunks"], "pending_files": pending["pending_files"],
             "model": info.get("name"), "label": info.get("label"), "dim": info.get("dim"),
             "trusted_channels": info.get("trusted_channels"),
-            "backend": self.index.backend_name, "searches_only": self.index.searches_only,
+            "backend": self._index.backend_name, "searches_only": self._index.searches_only,
             "model_loaded": self.model_loaded, "runtime": self.runtime(),
-            "vectors": self.index.vector_count, "repaired": self.index.repaired,
-            "disk_bytes": self.index.disk_bytes(),
+            "vectors": self._index.vector_count, "repaired": self._index.repaired,
+            "disk_bytes": self._index.disk_bytes(),
             "roots": [{"path": r["path"], "files": r["files"], "chunks": r["chunks"], "online": r["online"]}
                       for r in self.folders()],
             "failures": [{"path": p, "reason": r} for p, r in failures],
@@ -287,10 +312,10 @@ class Engine:
 
     def runtime(self) -> dict[str, object] | None:
         """How the loaded model encodes (device, precision or CPU runtime) and what the CPU probe measured."""
-        if self.encoder is None or not self.encoder.loaded:
+        if self._encoder is None or not self._encoder.loaded:
             return None
-        verdict = self.encoder.verdict
-        return {"device": self.encoder.device, "precision": self.encoder.dtype, "describe": self.describe(),
+        verdict = self._encoder.verdict
+        return {"device": self._encoder.device, "precision": self._encoder.dtype, "describe": self.describe(),
                 "probe": None if verdict is None else {"tokens_per_s": verdict.tokens_per_s,
                                                        "fidelity": verdict.fidelity, "rejected": verdict.rejected}}
 
@@ -300,5 +325,5 @@ class Engine:
             if self._closed:
                 return
             self._closed = True
-            self.reader.close()
-            self.index.close()
+            self._reader.close()
+            self._index.close()

@@ -79,7 +79,7 @@ class ModelController(QObject):
         if self.engine is None or not self.engine.mismatch:
             return
         folders = self._folders_of()
-        wanted = self.engine.choice.wanted.display_name
+        wanted = self.engine.wanted_model.display_name
         answer = QMessageBox.question(
             self._window, "Rebuild with this model",
             f"Re-encode the {len(folders)} indexed folder(s) with {wanted}?\n\nThe index is emptied "

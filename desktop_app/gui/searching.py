@@ -176,7 +176,7 @@ class SearchController(QObject):
 
     def _engine_ready(self, loaded: Loaded, rebuild: list[str]) -> None:
         engine = loaded.engine
-        self._bar.colbert_box.setChecked(engine.encoder.device.startswith("cuda"))
+        self._bar.colbert_box.setChecked(engine.on_gpu)
         self.show_weights(self._settings_of().weights or engine.default_weights())
         if self._bar.query.text().strip():
             self._reranking = True  # the same list again, ranked by meaning: selection and scroll stay

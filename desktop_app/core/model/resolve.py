@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,6 +60,19 @@ class ModelSpec:
 
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+def built_with(spec: ModelSpec, info: Mapping[str, object]) -> bool:
+    """The compatibility rule: an index's vectors are ``spec``'s when its recorded model has the same
+    weights (fingerprint) and dimension. Everything that mixes or refuses models asks this."""
+    return info.get("fingerprint") == spec.fingerprint() and info.get("dim") == spec.hidden_size
+
+
+def mixing_refused(folder: Path, built: str, wanted: str) -> str:
+    """Why a writer may not add ``wanted``'s vectors to an index of ``built``'s, and what to do instead."""
+    return (f"the index at {folder} was built with model {built}, not {wanted}: re-index with "
+            f"`desktop-search index --rebuild --model {wanted} PATH...` (or the window's \"Rebuild with this "
+            "model\") or pick another index folder")
 
 
 def has_weights(folder: Path) -> bool:

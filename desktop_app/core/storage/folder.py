@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from desktop_app.core.errors import IndexMismatchError, IndexMissingError
-from desktop_app.core.model.resolve import ModelSpec
+from desktop_app.core.model.resolve import ModelSpec, built_with, mixing_refused
 from desktop_app.core.storage.lock import WriterLock
 from desktop_app.core.storage.store import Store
 
@@ -54,12 +54,9 @@ class IndexFolder:
         """
         existing = self.model_info
         if existing is not None and not rebuild:
-            if existing["fingerprint"] != spec.fingerprint() or existing["dim"] != spec.hidden_size:
-                raise IndexMismatchError(
-                    f"the index at {self.path} was built with model {existing['name']} (dim {existing['dim']}), "
-                    f"not {spec.name} (dim {spec.hidden_size}); re-index with "
-                    f"`desktop-search index --rebuild --model {spec.name} PATH...` or pick another --index folder"
-                )
+            if not built_with(spec, existing):
+                raise IndexMismatchError(mixing_refused(self.path, f"{existing['name']} (dim {existing['dim']})",
+                                                        spec.name))
             return False
         if existing is not None:
             forget()
