@@ -188,6 +188,14 @@ def test_the_backends_are_peers_never_one_inheriting_the_other() -> None:
                 assert not inherited, f"{mine}/{path.name}: {name} inherits {theirs}'s {', '.join(inherited)}"
 
 
+def test_the_backends_share_code_through_the_core_never_each_other() -> None:
+    backends = PACKAGE / "core" / "backends"
+    for mine, theirs in (("local", "qdrant"), ("qdrant", "local")):
+        for path in (backends / mine).rglob("*.py"):
+            reaching = {name for name in imports_of(path) if name.startswith(f"desktop_app.core.backends.{theirs}")}
+            assert not reaching, f"{mine}/{path.name} imports {sorted(reaching)}"
+
+
 def test_only_the_opener_picks_a_backend() -> None:
     """One factory opens the right index; everything after it sees the protocol, never a backend class."""
     openers = {"backends/opening.py"}

@@ -23,9 +23,13 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePath
+from typing import TYPE_CHECKING
 
 import regex
 import snowballstemmer
+
+if TYPE_CHECKING:
+    import numpy as np
 
 ANALYZER_VERSION = "1"
 # The ``regex`` package's \w follows Unicode: it keeps combining marks inside a word (Arabic
@@ -171,3 +175,12 @@ def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
         else:
             merged.append((start, end))
     return merged
+
+
+# BM25's term-frequency saturation, the same for both backends' keyword channels.
+K1, B = 1.2, 0.75
+
+
+def saturation(frequency: float | np.ndarray, length: float | np.ndarray, mean_length: float) -> float | np.ndarray:
+    """BM25's term-frequency part: ``tf (k1 + 1) / (tf + k1 (1 - b + b length / mean length))``."""
+    return frequency * (K1 + 1) / (frequency + K1 * (1 - B + B * length / max(mean_length, 1e-9)))

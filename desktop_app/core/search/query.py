@@ -154,3 +154,9 @@ def folder_paths(value: str, roots: list[str]) -> list[str]:
     if os.path.isabs(expanded):
         return [os.path.normpath(expanded)]
     return [os.path.normpath(os.path.join(root, expanded)) for root in roots] or [os.path.abspath(expanded)]
+
+
+def phrase_note(phrase: str, filters: Filters) -> str:
+    """What a search says when no indexed text holds a quoted phrase (either backend)."""
+    where = f" among the files that match {' '.join(filters.describe())}" if filters.active else ""
+    return f'no indexed text holds the phrase "{phrase}"{where}'

@@ -23,15 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
+from desktop_app.core.analyze import saturation
 from desktop_app.core.backends.local.postings import PostingsIndex, best_of
 
-K1, B = 1.2, 0.75
 ABSENT = -1.0  # the length of a chunk id that holds no chunk (never added, or deleted)
-
-
-def saturation(frequency: float | np.ndarray, length: float | np.ndarray, mean_length: float) -> float | np.ndarray:
-    """BM25's term-frequency part: ``tf (k1 + 1) / (tf + k1 (1 - b + b length / mean length))``."""
-    return frequency * (K1 + 1) / (frequency + K1 * (1 - B + B * length / max(mean_length, 1e-9)))
 
 
 class KeywordIndex:

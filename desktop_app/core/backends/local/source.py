@@ -18,7 +18,7 @@ import numpy as np
 from desktop_app.core import analyze
 from desktop_app.core.backends.local.caches import LocalCaches
 from desktop_app.core.model.encoder import Encoding
-from desktop_app.core.search.query import Filters, Query
+from desktop_app.core.search.query import Filters, Query, phrase_note
 from desktop_app.core.storage.records import ChunkRow
 from desktop_app.core.storage.store import Store
 
@@ -205,11 +205,6 @@ class LocalSource:
         if row is None or chunk_id not in vectors:
             return None
         return row, Encoding(dense=vectors[chunk_id], sparse=self.store.sparse_of(chunk_id))
-
-
-def phrase_note(phrase: str, filters: Filters) -> str:
-    where = f" among the files that match {' '.join(filters.describe())}" if filters.active else ""
-    return f'no indexed text holds the phrase "{phrase}"{where}'
 
 
 def fts_query(text: str) -> str:

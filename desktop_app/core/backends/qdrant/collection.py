@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from desktop_app.core import analyze
-from desktop_app.core.backends.local.keywords import saturation
+from desktop_app.core.analyze import saturation
 from desktop_app.core.errors import DesktopSearchError, IndexMismatchError, UsageError
 from desktop_app.core.storage.folder import IndexFolder
 from desktop_app.core.storage.records import ChunkRow

@@ -15,10 +15,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from desktop_app.core import analyze
-from desktop_app.core.backends.local.source import phrase_note
 from desktop_app.core.backends.qdrant.collection import PAYLOAD_FIELDS, QdrantCollection, term_id
 from desktop_app.core.model.encoder import Encoding
-from desktop_app.core.search.query import Query
+from desktop_app.core.search.query import Query, phrase_note
 from desktop_app.core.storage.records import ChunkRow
 
 if TYPE_CHECKING:
