@@ -65,3 +65,13 @@ def test_embed_gives_the_encoders_vectors_with_lexical_weights_keyed_by_token_te
     assert max(embedded["lexical_weights"][1].values()) == pytest.approx(max(expected[1].sparse.values()))
     assert np.asarray(embedded["colbert_vecs"][0]).shape == expected[0].colbert.shape
     assert set(engine.embed(texts, dense=False, sparse=False)) == {"model", "dim"}
+
+
+def test_settings_that_an_engine_is_built_with_reopen_it_and_the_rest_apply_at_once(tmp_path) -> None:
+    from desktop_app.core import Settings, Weights
+
+    now = Settings(index_dir=tmp_path / "index")
+    assert now.reopens_engine(now.with_(ocr=not now.ocr))
+    assert now.reopens_engine(now.with_(index_dir=tmp_path / "another"))
+    assert not now.reopens_engine(now.with_(watch_folders=not now.watch_folders))
+    assert not now.reopens_engine(now.with_(weights=Weights.parse("0.5,0.5,0")))

@@ -179,3 +179,14 @@ class Settings:
     def with_(self, **changes: object) -> Settings:
         """A copy with some fields changed (None values are ignored)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def reopens_engine(self, new: Settings) -> bool:
+        """Going from these settings to ``new`` needs the index opened again: another model, device,
+        precision or folder, or settings an open engine's indexer was built with."""
+        return any(getattr(self, name) != getattr(new, name) for name in _ENGINE_SETTINGS)
+
+
+# Settings an open engine is built with (see Settings.reopens_engine); the rest apply at once.
+_ENGINE_SETTINGS = ("model", "device", "dtype", "index_dir", "chunk_tokens", "chunk_overlap", "file_types",
+                    "exclude_patterns", "honour_gitignore", "ocr", "ocr_max_pages", "ocr_max_seconds",
+                    "extract_workers")

@@ -39,10 +39,6 @@ from desktop_app.gui.sharing import SharingController
 
 log = logging.getLogger("desktop_search.gui")
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
-# Settings whose change opens the index again (with its model).
-ENGINE_SETTINGS = ("model", "device", "dtype", "index_dir", "chunk_tokens", "chunk_overlap", "file_types",
-                   "exclude_patterns", "honour_gitignore", "ocr", "ocr_max_pages", "ocr_max_seconds",
-                   "extract_workers")
 
 
 class MainWindow(QMainWindow):
@@ -190,7 +186,7 @@ class MainWindow(QMainWindow):
             self.searching.show_weights(new.weights or engine.default_weights())
         self.indexing.watch(new.watch_folders)
         self.sharing.follow(old, new)
-        if any(getattr(old, name) != getattr(new, name) for name in ENGINE_SETTINGS):
+        if old.reopens_engine(new):
             self.indexing.when_idle(self.model_control.reload)
 
     def show_about(self) -> None:
