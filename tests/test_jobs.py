@@ -142,3 +142,13 @@ def test_remove_jobs_forget_a_folder(jobs, engine, aero_corpus) -> None:
     finish(jobs.submit([str(aero_corpus)]))
     job = finish(jobs.submit([str(aero_corpus)], kind="remove"))
     assert job.state == "done" and job.report.removed == 4 and not engine.roots()
+
+
+def test_a_full_disk_and_an_unexpected_error_read_as_sentences() -> None:
+    import errno
+
+    from desktop_app.core import UsageError, readable
+
+    assert readable(OSError(errno.ENOSPC, "No space left on device")).startswith("the disk is full")
+    assert readable(UsageError("give a query")) == "give a query"
+    assert readable(KeyError("x")) == "unexpected KeyError: 'x'"

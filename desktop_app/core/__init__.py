@@ -23,7 +23,7 @@ _HOMES = {
                                 "DEFAULT_MODEL", "DEVICES", "DTYPES", "MODES", "Settings", "Weights"),
     "desktop_app.core.errors": ("Cancelled", "DesktopSearchError", "IndexClosedError", "IndexLockedError",
                                 "IndexMismatchError", "IndexMissingError", "ModelError", "StorageError",
-                                "UsageError"),
+                                "UsageError", "readable"),
     "desktop_app.core.paths": ("to_text",),
     "desktop_app.core.analyze": ("highlight_segments",),
     "desktop_app.core.logfile": ("log_path", "start_logging"),

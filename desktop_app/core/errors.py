@@ -1,5 +1,7 @@
 """Errors that carry a message a person can act on; the CLI and GUI show them as they are."""
 
+import errno
+
 
 class DesktopSearchError(Exception):
     """Base for every error the user should see as a sentence, not a traceback."""
@@ -43,3 +45,15 @@ class Cancelled(DesktopSearchError):
 
 class StorageError(DesktopSearchError):
     """The index could not be written (disk full, read-only, I/O error); it keeps its last commit."""
+
+
+def readable(error: BaseException) -> str:
+    """One sentence for the user about any error; those nobody expected keep their type so they can be
+    reported (the log keeps the traceback)."""
+    if isinstance(error, DesktopSearchError):
+        return str(error)
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        return "the disk is full: free some space, then index again (the index kept its last consistent state)"
+    if isinstance(error, MemoryError):
+        return "out of memory"
+    return f"unexpected {error.__class__.__name__}: {error}"

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from desktop_app.core.errors import DesktopSearchError, IndexClosedError
+from desktop_app.core.errors import DesktopSearchError, IndexClosedError, readable
 from desktop_app.core.ingest.progress import IndexReport, Progress, RunControl
 
 if TYPE_CHECKING:
@@ -259,7 +259,7 @@ class JobQueue:
             job.error, job.state = str(error), "failed"
         except Exception as error:  # noqa: BLE001 - the job says what happened; the log keeps the detail
             log.exception("an indexing job failed")
-            job.error, job.state = _unexpected(error), "failed"
+            job.error, job.state = readable(error), "failed"
 
     def _carry_out(self, engine: Engine, job: Job, keep: Callable[[Progress], None]) -> IndexReport:
         if job.kind == "remove":
@@ -271,12 +271,3 @@ class JobQueue:
         if job.kind == "update":
             return indexer.update(job.paths, progress=keep, control=job.control, force=job.rebuild)
         return indexer.run([Path(p) for p in job.paths], progress=keep, control=job.control, rebuild=job.rebuild)
-
-
-def _unexpected(error: Exception) -> str:
-    """One sentence for the user; errors nobody expected keep their type so they can be reported."""
-    if isinstance(error, OSError) and error.errno == 28:
-        return "the disk is full: free some space, then index again (the index kept its last consistent state)"
-    if isinstance(error, MemoryError):
-        return "out of memory"
-    return f"unexpected {error.__class__.__name__}: {error}"

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from desktop_app.core import DesktopSearchError, Settings
+from desktop_app.core import DesktopSearchError, Settings, readable
 
 if TYPE_CHECKING:  # the engine pulls in SQLite tooling: loaded in the background, not at start-up
     from desktop_app.core import Engine, ModelSpec
@@ -54,17 +54,6 @@ def start_in_thread(worker: QObject, name: str, parent: QObject) -> QThread:
     thread.finished.connect(worker.deleteLater)
     thread.start()
     return thread
-
-
-def readable(error: BaseException) -> str:
-    """One sentence for the user; unexpected errors keep their type so they can be reported."""
-    if isinstance(error, DesktopSearchError):
-        return str(error)
-    if isinstance(error, OSError) and error.errno == 28:
-        return "the disk is full: free some space, then index again (the index kept its last consistent state)"
-    if isinstance(error, MemoryError):
-        return "out of memory"
-    return f"unexpected {error.__class__.__name__}: {error}"
 
 
 class ModelLoader(QObject):
