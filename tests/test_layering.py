@@ -126,6 +126,18 @@ def test_the_core_face_names_resolve_to_their_homes() -> None:
     assert "Engine" in dir(core)
 
 
+def test_every_face_tells_type_checkers_what_it_loads() -> None:
+    """A lazy face's ``if TYPE_CHECKING:`` imports name exactly its ``__all__`` (editors see what runs)."""
+    for init in (PACKAGE / "core").rglob("__init__.py"):
+        module = importlib.import_module(module_name(init))
+        if "__getattr__" not in vars(module):
+            continue
+        typed = {alias.asname or alias.name for node in ast.walk(ast.parse(init.read_text(encoding="utf-8")))
+                 if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"
+                 for inner in ast.walk(node) if isinstance(inner, ast.ImportFrom) for alias in inner.names}
+        assert typed == set(module.__all__), (module.__name__, typed ^ set(module.__all__))
+
+
 def test_core_modules_import_submodules_never_names_from_the_face() -> None:
     """Inside the core, ``from desktop_app.core import X`` may only name a module: the face's names
     load lazily for the front-ends, and a core module leaning on them would hide an import cycle."""

@@ -76,6 +76,7 @@ if TYPE_CHECKING:
         ModelError,
         StorageError,
         UsageError,
+        readable,
     )
     from desktop_app.core.ingest.extract import EXTRACTORS
     from desktop_app.core.ingest.extract.base import place_of
