@@ -34,8 +34,11 @@ $(INSTALLED): pyproject.toml
 $(MODEL_STAMP): scripts/make_test_model.py | $(INSTALLED)
 	$(BIN)/python scripts/make_test_model.py $(LITE_MODEL)
 
+# One pytest worker per core, at most four (each loads torch and the lite model: ~1 GB).
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; echo $$n)
+
 test: setup
-	QT_QPA_PLATFORM=offscreen DESKTOP_SEARCH_LITE_MODEL=$(LITE_MODEL) $(BIN)/python -m pytest
+	QT_QPA_PLATFORM=offscreen DESKTOP_SEARCH_LITE_MODEL=$(LITE_MODEL) $(BIN)/python -m pytest -n $(TEST_WORKERS) --durations=15
 
 run: setup
 	$(BIN)/desktop-search
