@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QModelIndex, QObject, QPoint, QProcess, Qt, QTimer, QUrl, Signal
 from PySide6.QtWidgets import QMenu, QMessageBox, QWidget
 
-from desktop_app.core import FILTER_KEYS, SYNTAX_HELP, Settings, UsageError, Weights
+from desktop_app.core import FILTER_KEYS, SYNTAX_HELP, SearchRequest, Settings, UsageError, Weights
 from desktop_app.gui.files_view import FilesDialog
 from desktop_app.gui.panes import PreviewPane, ResultsPane, SearchBar
 from desktop_app.gui.results import HitRole, PathRole, ResultsModel, preview_html
@@ -97,7 +97,7 @@ class SearchController(QObject):
         self.request_id += 1
         if not self._reranking:
             self._header.setText("Searching…")
-        self.request_search.emit(self.request_id, self._model.search_engine, query, self._options())
+        self.request_search.emit(self.request_id, self._model.search_engine, query, self._request(query).options())
 
     def search_again(self) -> None:
         """The index changed (a run ended): the query on screen is answered again."""
@@ -182,9 +182,10 @@ class SearchController(QObject):
             self._reranking = True  # the same list again, ranked by meaning: selection and scroll stay
             self.run_search()
 
-    def _options(self) -> dict:
-        return {"k": RESULT_FILES, "mode": self._bar.mode.currentData(), "weights": self._bar.weights(),
-                "colbert": self._bar.colbert_box.isChecked(), "filters": self._bar.filters()}
+    def _request(self, query: str) -> SearchRequest:
+        """The search the bar asks for, as the CLI's flags and the API's JSON body are turned into one."""
+        return SearchRequest(query, RESULT_FILES, self._bar.mode.currentData(), self._bar.weights(),
+                             self._bar.colbert_box.isChecked(), filters=self._bar.filters())
 
     def _update_chips(self) -> None:
         """Chips for the filter row's values and the operators typed into the box."""
