@@ -725,3 +725,24 @@ def test_the_model_waits_for_the_answer_to_a_query_typed_at_launch(qtbot, ini, a
         main.show()
     assert order[:2] == ["keyword", "model"], order
     main.close()
+
+
+def test_a_stale_type_ahead_search_is_dropped_before_it_runs(qtbot) -> None:
+    """Typing queues one search per pause; only the newest still waiting is worth running."""
+    from desktop_app.gui.worker import SearchWorker
+
+    class CountingEngine:
+        def __init__(self) -> None:
+            self.queries: list[str] = []
+
+        def search(self, query: str, **options: object) -> str:
+            self.queries.append(query)
+            return f"result for {query}"
+
+    newest = 3
+    worker, engine = SearchWorker(newest=lambda: newest), CountingEngine()
+    answered: list[tuple[int, object]] = []
+    worker.done.connect(lambda request, result: answered.append((request, result)))
+    for request, query in ((1, "w"), (2, "wi"), (3, "wing")):
+        worker.search(request, engine, query, {})
+    assert engine.queries == ["wing"] and answered == [(3, "result for wing")]

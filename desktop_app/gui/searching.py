@@ -51,7 +51,7 @@ class SearchController(QObject):
         self.request_id = 0
         self._reranking = False  # the list shown was ranked by words; the model's ranking replaces it in place
         self._preview_request: tuple[Hit, int, int] | None = None
-        self._worker = SearchWorker()
+        self._worker = SearchWorker(newest=lambda: self.request_id)
         self._thread = start_in_thread(self._worker, "search", self)
         self._worker.done.connect(self._search_done)
         self._worker.failed.connect(self._search_failed)

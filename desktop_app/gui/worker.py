@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -135,8 +136,16 @@ class SearchWorker(QObject):
     context_ready = Signal(int, object)
     files_ready = Signal(int, int, object)
 
+    def __init__(self, newest: Callable[[], int]) -> None:
+        """``newest``: the id of the window's latest request; an older one still queued is dropped
+        before it costs anything (search-as-you-type queues one per pause in typing)."""
+        super().__init__()
+        self._newest = newest
+
     @Slot(int, object, str, dict)
     def search(self, request: int, engine: Engine, query: str, options: dict) -> None:
+        if request != self._newest():
+            return
         try:
             self.done.emit(request, engine.search(query, **options))
         except Exception as error:  # noqa: BLE001 - shown in the window, never a crash
@@ -146,6 +155,8 @@ class SearchWorker(QObject):
 
     @Slot(int, object, int)
     def like(self, request: int, engine: Engine, chunk_id: int) -> None:
+        if request != self._newest():
+            return
         try:
             self.done.emit(request, engine.more_like_chunk(chunk_id, RESULT_LIMIT))
         except Exception as error:  # noqa: BLE001 - shown in the window, never a crash
