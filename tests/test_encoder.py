@@ -161,10 +161,10 @@ def test_the_cpu_probe_keeps_only_runtimes_that_pass_the_fidelity_gate_and_its_v
 
     real_build = cpu_runtime.build_body
 
-    def build(runtime, module, folder, weight_bytes, on_progress):
+    def build(runtime, module, folder, weight_bytes, on_progress, calibration=None):
         if runtime == cpu_runtime.TORCH_BF16:
             return NoisyBody(module, bf16=False)
-        return real_build(runtime, module, folder, weight_bytes, on_progress)
+        return real_build(runtime, module, folder, weight_bytes, on_progress, calibration)
 
     monkeypatch.setattr(cpu_runtime, "build_body", build)
     monkeypatch.setattr(cpu_runtime, "available", lambda runtime: "" if runtime in ("fp32", "bf16") else "absent here")
@@ -253,3 +253,21 @@ def test_search_and_indexing_threads_can_share_one_encoder(encoder: Encoder) -> 
     for thread in threads:
         thread.join()
     assert not errors, errors[0]
+
+
+def test_openvino_int8_is_offered_only_where_int8_instructions_pay(monkeypatch) -> None:
+    from desktop_app.core.model import cpu_runtime
+
+    monkeypatch.setattr(cpu_runtime, "cpu_flags", lambda: {"avx2", "fma"})
+    assert "VNNI or AMX" in cpu_runtime.available(cpu_runtime.OPENVINO_INT8)
+    monkeypatch.setattr(cpu_runtime, "cpu_flags", lambda: {"avx2", "avx512_vnni"})
+    assert cpu_runtime.available(cpu_runtime.OPENVINO_INT8) == ""
+    monkeypatch.setattr(cpu_runtime, "_version", lambda name: f"{name} absent" if name == "nncf" else "1.0")
+    assert cpu_runtime.available(cpu_runtime.OPENVINO_INT8) == "OpenVINO or NNCF is not installed"
+
+
+def test_int8_calibration_texts_are_not_the_probe_texts() -> None:
+    """The gate judges a quantised model on texts it was not calibrated on."""
+    from desktop_app.core.model import fidelity
+
+    assert not set(fidelity.CALIBRATION_TEXTS) & set(fidelity.PROBE_TEXTS)

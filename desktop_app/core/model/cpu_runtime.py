@@ -43,7 +43,8 @@ log = logging.getLogger(__name__)
 
 TORCH_FP32, TORCH_BF16 = "fp32", "bf16"
 OPENVINO_FP32, OPENVINO_BF16, ONNX_INT8 = "openvino-fp32", "openvino-bf16", "onnx-int8"
-CPU_RUNTIMES = (TORCH_FP32, TORCH_BF16, OPENVINO_FP32, OPENVINO_BF16, ONNX_INT8)
+OPENVINO_INT8 = "openvino-int8"
+CPU_RUNTIMES = (TORCH_FP32, TORCH_BF16, OPENVINO_FP32, OPENVINO_BF16, ONNX_INT8, OPENVINO_INT8)
 FOLDER_NAME = "desktop-search-cpu"
 VERDICT_VERSION = 1
 PROBE_ROUNDS = 3
@@ -65,14 +66,14 @@ class Verdict:
 
 
 RUNTIME_LABELS = {TORCH_FP32: "fp32", TORCH_BF16: "bf16", OPENVINO_FP32: "OpenVINO fp32",
-                  OPENVINO_BF16: "OpenVINO bf16", ONNX_INT8: "ONNX Runtime int8"}
+                  OPENVINO_BF16: "OpenVINO bf16", ONNX_INT8: "ONNX Runtime int8", OPENVINO_INT8: "OpenVINO int8"}
 
 
 def machine_key(model_fingerprint: str) -> str:
     """Machine (CPU model, its vector flags, cores), model and the runtimes' versions, hashed."""
     parts = [platform.machine(), cpu_model(), " ".join(sorted(cpu_flags() & _RELEVANT_FLAGS)),
              str(os.cpu_count()), model_fingerprint, _version("torch"), _version("openvino"),
-             _version("onnxruntime")]
+             _version("onnxruntime"), _version("nncf")]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
@@ -110,9 +111,18 @@ def available(runtime: str) -> str:
         return "OpenVINO is not installed"
     if runtime == ONNX_INT8 and (_version("onnxruntime").endswith("absent") or _version("onnx").endswith("absent")):
         return "ONNX Runtime or onnx is not installed"
-    if runtime in (TORCH_BF16, OPENVINO_BF16) and not cpu_flags() & {"avx512_bf16", "amx_bf16"}:
+    if runtime in (TORCH_BF16, OPENVINO_BF16) and not has_native_bf16():
         return "this CPU has no native bf16 (emulated bf16 was 7x slower than fp32 on an AVX2-only CPU)"
+    if runtime == OPENVINO_INT8:
+        if _version("openvino").endswith("absent") or _version("nncf").endswith("absent"):
+            return "OpenVINO or NNCF is not installed"
+        if not cpu_flags() & {"avx512_vnni", "avx_vnni", "amx_int8"}:
+            return "this CPU has no int8 dot-product instructions (VNNI or AMX): quantising would not pay"
     return ""
+
+
+def has_native_bf16() -> bool:
+    return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
 
 
 def conversion_folder(model_path: Path, fingerprint: str) -> Path:
@@ -207,6 +217,28 @@ def quantize_int8(graph: Path, folder: Path, on_progress: Callable[[str], None])
     return _atomic_folder(folder / "onnx-int8", build) / "body.onnx"
 
 
+def quantize_openvino_int8(graph: Path, folder: Path, calibration: Callable[[], list[dict[str, np.ndarray]]],
+                           on_progress: Callable[[str], None]) -> Path:
+    """NNCF's post-training int8 quantisation of the graph for OpenVINO, in ``folder/openvino-int8``.
+
+    Activations are calibrated on ``calibration()``'s inputs (texts other than the fidelity probe's,
+    so the gate is not judged on what was tuned); VNNI and AMX then run the MatMuls in int8.
+    """
+
+    def build(into: Path) -> None:
+        import nncf
+        import openvino
+
+        on_progress("converting the model for this CPU (once): int8 quantisation with OpenVINO (minutes)")
+        model = openvino.Core().read_model(str(graph))
+        samples = calibration()
+        quantized = nncf.quantize(model, nncf.Dataset(samples), model_type=nncf.ModelType.TRANSFORMER,
+                                  subset_size=len(samples))
+        openvino.save_model(quantized, str(into / "body.xml"), compress_to_fp16=False)
+
+    return _atomic_folder(folder / "openvino-int8", build) / "body.xml"
+
+
 class TorchBody:
     """The body in torch, fp32 or under bf16 autocast."""
 
@@ -259,13 +291,20 @@ class OnnxRuntimeBody:
 
 
 def build_body(runtime: str, module: torch.nn.Module, folder: Path, weight_bytes: int,
-               on_progress: Callable[[str], None]) -> Body:
-    """The body for ``runtime``, converting the model first when that runtime needs it."""
+               on_progress: Callable[[str], None],
+               calibration: Callable[[], list[dict[str, np.ndarray]]] | None = None) -> Body:
+    """The body for ``runtime``, converting the model first when that runtime needs it (``calibration``:
+    model inputs to quantise OpenVINO int8 with)."""
     if runtime in (TORCH_FP32, TORCH_BF16):
         return TorchBody(module, runtime == TORCH_BF16)
     graph = export_onnx(module, folder, weight_bytes, on_progress)
     if runtime == ONNX_INT8:
         return OnnxRuntimeBody(quantize_int8(graph, folder, on_progress))
+    if runtime == OPENVINO_INT8:
+        if calibration is None:
+            raise RuntimeError("OpenVINO int8 needs calibration inputs")
+        quantized = quantize_openvino_int8(graph, folder, calibration, on_progress)
+        return OpenVinoBody(quantized, "bf16" if has_native_bf16() else "f32")
     return OpenVinoBody(graph, "bf16" if runtime == OPENVINO_BF16 else "f32")
 
 

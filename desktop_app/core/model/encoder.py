@@ -154,12 +154,20 @@ class Encoder:
                     self.on_notice(f"could not keep the CPU probe's verdict in {folder}: {error}")
             self.dtype = self.verdict.chosen
         try:
-            return cpu_runtime.build_body(self.dtype, self.model.model, folder, weight_bytes, self.on_notice)
+            return cpu_runtime.build_body(self.dtype, self.model.model, folder, weight_bytes, self.on_notice,
+                                          self._calibration_inputs)
         except (MemoryError, OSError, RuntimeError, ImportError) as error:
             self.on_notice(f"{RUNTIME_LABELS.get(self.dtype, self.dtype)} is not usable here "
                            f"({error}): encoding with torch fp32")
             self.dtype = cpu_runtime.TORCH_FP32
             return TorchBody(self.model.model, bf16=False)
+
+    def _calibration_inputs(self) -> list[dict[str, np.ndarray]]:
+        """The body's inputs for :data:`~desktop_app.core.model.fidelity.CALIBRATION_TEXTS`, one text each."""
+        tokenizer = self.thread_tokenizer()
+        return [{name: values.astype(np.int64) for name, values in
+                 tokenizer([text], truncation=True, max_length=self.max_length, return_tensors="np").items()
+                 if name in ("input_ids", "attention_mask")} for text in fidelity.CALIBRATION_TEXTS]
 
     def run_probe(self, folder: Path, weight_bytes: int) -> Verdict:
         """Build every CPU runtime this machine has and let the probe pick (core/model/cpu_runtime.py)."""
@@ -170,7 +178,8 @@ class Encoder:
                 rejected[name] = reason
                 continue
             try:
-                bodies[name] = cpu_runtime.build_body(name, self.model.model, folder, weight_bytes, self.on_notice)
+                bodies[name] = cpu_runtime.build_body(name, self.model.model, folder, weight_bytes, self.on_notice,
+                                                      self._calibration_inputs)
             except (MemoryError, OSError, RuntimeError, ImportError) as error:
                 rejected[name] = f"conversion failed: {error}"
         texts = list(fidelity.PROBE_TEXTS)

@@ -31,6 +31,24 @@ PROBE_TEXTS = (
               "temperature measured along the surface and compared with laminar and turbulent theory."] * 6),
 )
 
+# What int8 quantisation calibrates its activations on: the same kinds of text, none of the probe's,
+# so the gate above judges a quantised model on texts it was not tuned to.
+CALIBRATION_TEXTS = (
+    "Lift and drag of a delta wing were measured in a low-speed wind tunnel at several sweep angles.",
+    "Minutes of the board meeting: the budget for next year was approved with two amendments.",
+    "class Cache:\n    def __init__(self, size):\n        self.items = {}\n        self.size = size",
+    "Project plan",
+    "La température de la paroi augmente avec le nombre de Mach dans l'écoulement hypersonique.",
+    "北京大学的研究人员发表了关于量子计算的新论文。",
+    "Order 55-0192 shipped 2026-11-02 to 14 Rue de la Paix, Paris; tracking 1Z999AA10123456784",
+    "Patients receiving the new treatment recovered faster, with fewer side effects reported after six weeks.",
+    " ".join(["The buckling load of thin cylindrical shells under axial compression depends strongly on "
+              "small initial imperfections, as tests on machined and electroformed specimens show."] * 6),
+    "Terms and conditions: the subscription renews every month unless cancelled before the renewal date.",
+    "SELECT name, count(*) FROM files GROUP BY folder ORDER BY 2 DESC LIMIT 10;",
+    "Recipe: whisk two eggs with sugar, fold in the flour, and bake for twenty minutes at 180 degrees.",
+)
+
 
 @dataclass(frozen=True)
 class Fidelity:
