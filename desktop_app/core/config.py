@@ -16,7 +16,8 @@ from desktop_app.core.errors import UsageError
 APP_NAME = "desktop-search"
 DEFAULT_MODEL = "BAAI/bge-m3"
 DEVICES = ("auto", "cpu", "cuda")
-DTYPES = ("auto", "fp32", "bf16", "fp16", "openvino-fp32", "openvino-bf16", "onnx-int8")  # the last three: CPU
+DTYPES = ("auto", "fp32", "bf16", "fp16", "openvino-fp32", "openvino-bf16", "onnx-int8",  # the last four: CPU
+          "openvino-int8")
 MODES = ("hybrid", "dense", "sparse", "colbert", "keyword")
 CHANNELS = ("dense", "sparse", "colbert", "keyword")
 # The HTTP API's address (`desktop-search serve`, the window's "Allow other apps to search"): this computer only.
