@@ -12,8 +12,7 @@ from hypothesis import strategies as st
 
 # Few examples, the same ones every run, no deadline (a shared CI core is slow now and then).
 HOSTILE = settings(derandomize=True, database=None, deadline=None, max_examples=60,
-                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                          HealthCheck.function_scoped_fixture])
+                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 MEGABYTE = 1024 * 1024
 # Characters that broke parsers and databases elsewhere: NUL, a lone surrogate (valid in JSON, not in
 # UTF-8), right-to-left and zero-width marks, a BOM, the replacement character, a combining mark alone.

@@ -21,6 +21,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 import schemathesis
+from fastapi import FastAPI
 from hostile import (
     HOSTILE,
     MEGABYTE,
@@ -50,12 +51,12 @@ HEADER_TIMEOUT_FOR_TESTS_S = 1.5  # the served app's, shorter than HEADER_TIMEOU
 
 
 @pytest.fixture(scope="module")
-def app(aero_engine):
+def app(aero_engine) -> FastAPI:
     return create_app(lambda: aero_engine, ServeOptions(TOKEN))
 
 
 @pytest.fixture(scope="module")
-def client(app):
+def client(app: FastAPI) -> Iterator[httpx.Client]:
     from fastapi.testclient import TestClient  # imported here, so the filter above covers its import warning
 
     with TestClient(app, base_url="http://localhost", raise_server_exceptions=False) as client:
@@ -69,7 +70,7 @@ def _assert_still_answers(client: httpx.Client) -> None:
     assert response.json()["hits"][0]["path"].endswith("stall.txt")
 
 
-def _assert_refused_readably(response) -> None:
+def _assert_refused_readably(response: httpx.Response | schemathesis.Response) -> None:
     """A 2xx answer, or a 4xx whose body is ``{"error": a readable sentence}``; never a 5xx."""
     assert response.status_code < 500, (response.status_code, response.text[:500])
     if response.status_code >= 400:
@@ -80,7 +81,7 @@ def _assert_refused_readably(response) -> None:
 # ----- generated from the OpenAPI description ------------------------------------------------------------
 
 
-def test_requests_from_the_api_description_are_never_a_server_error(app, client) -> None:
+def test_requests_from_the_api_description_are_never_a_server_error(app: FastAPI, client: httpx.Client) -> None:
     """Schemathesis's valid and invalid requests for every described operation, the same ones every run.
     Indexing is left out: a valid request would index whatever folder was generated (``/``); its hostile
     bodies are in the next property."""
@@ -90,7 +91,7 @@ def test_requests_from_the_api_description_are_never_a_server_error(app, client)
 
     @settings(HOSTILE, max_examples=150)
     @given(cases)
-    def call(case) -> None:
+    def call(case: schemathesis.Case) -> None:
         response = case.call(headers={**AUTH, **HOST})
         case.validate_response(response, checks=[not_a_server_error])
         _assert_refused_readably(response)
@@ -109,7 +110,8 @@ class _Operation:
     fields: tuple[str, ...]
 
 
-def _operations(app) -> list[_Operation]:
+def _operations(app: FastAPI) -> list[_Operation]:
+    """Every described route, from the same OpenAPI description Schemathesis reads."""
     described = app.openapi()
     operations = []
     for path, methods in described["paths"].items():
@@ -150,7 +152,7 @@ def _hostile_requests(draw: st.DrawFn, operations: list[_Operation]) -> tuple[st
     return operation.method, f"{path}?{query}" if query else path, body, {**AUTH, "Content-Type": content_type}
 
 
-def test_hostile_values_in_every_described_field_are_refused_readably(app, client) -> None:
+def test_hostile_values_in_every_described_field_are_refused_readably(app: FastAPI, client: httpx.Client) -> None:
     """Hypothesis over the described routes' own names: NUL, lone surrogates, right-to-left marks, a megabyte,
     huge and not-a-number numbers, bodies that are not JSON."""
 
@@ -196,7 +198,7 @@ header_value = st.binary(max_size=80).filter(lambda b: b"\r" not in b and b"\n" 
 @example({"content-length": b"-1"})
 @example({"content-length": str(MAX_BODY_BYTES + 1).encode()})
 @example({"host": b"\xc3\xa9vil.example"})
-def test_any_header_is_answered_without_a_server_error(client, headers: dict[str, bytes]) -> None:
+def test_any_header_is_answered_without_a_server_error(client: httpx.Client, headers: dict[str, bytes]) -> None:
     response = client.post("/v1/search", content=b'{"query": "wing"}', headers={**AUTH, **headers})
     _assert_refused_readably(response)
 
@@ -205,7 +207,7 @@ def test_any_header_is_answered_without_a_server_error(client, headers: dict[str
 
 
 @pytest.fixture(scope="module")
-def served(app) -> Iterator[tuple[str, int]]:
+def served(app: FastAPI) -> Iterator[tuple[str, int]]:
     server = ApiServer(app, bind("127.0.0.1", 0), header_timeout_s=HEADER_TIMEOUT_FOR_TESTS_S)
     server.start()
     yield "127.0.0.1", server.port
