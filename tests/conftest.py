@@ -13,6 +13,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # The CLI and the window log to the platform's log folder; tests keep theirs out of the user's.
 os.environ.setdefault("DESKTOP_SEARCH_LOG_DIR", os.path.join(os.environ.get("TMPDIR", "/tmp"),
                                                              f"desktop-search-test-logs-{os.getpid()}"))
+# Hypothesis caches what it learns of the code under .hypothesis/ in the working directory otherwise.
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", os.path.join(os.environ.get("TMPDIR", "/tmp"),
+                                                                   f"desktop-search-test-hypothesis-{os.getpid()}"))
 
 REPO = Path(__file__).resolve().parents[1]
 
