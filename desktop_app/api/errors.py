@@ -88,7 +88,7 @@ def add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> JSONResponse:
-        # FastAPI's body limit says only "Content Too Large"; the client needs the limit
+        # BodyLimitMiddleware's 413, raised while a route reads a chunked body: the client needs the limit
         message = TOO_LARGE if error.status_code == 413 else str(error.detail)
         return _error_response(error.status_code, message, error.headers)
 

@@ -160,7 +160,7 @@ def day_start(value: str, key: str) -> float:
         raise UsageError(f"{key}: needs a date as YYYY-MM-DD (got {shown(value)}), e.g. {example(key)}") from None
     try:
         return day.timestamp()
-    except (ValueError, OverflowError, OSError):  # 0001-01-01 east of Greenwich is in year 0; Windows stops at 1970
+    except (ValueError, OverflowError, OSError):  # 0001-01-01: Python's clock starts a day later; Windows' in 1970
         raise UsageError(f"{key}: {value} is further back or ahead than this computer's clock can count, "
                          f"e.g. {example(key)}") from None
 
