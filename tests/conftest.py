@@ -13,6 +13,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # The CLI and the window log to the platform's log folder; tests keep theirs out of the user's.
 os.environ.setdefault("DESKTOP_SEARCH_LOG_DIR", os.path.join(os.environ.get("TMPDIR", "/tmp"),
                                                              f"desktop-search-test-logs-{os.getpid()}"))
+# Hypothesis caches what it learns of the code under .hypothesis/ in the working directory otherwise.
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", os.path.join(os.environ.get("TMPDIR", "/tmp"),
+                                                                   f"desktop-search-test-hypothesis-{os.getpid()}"))
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -82,3 +85,19 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, lite_model_dir: Pat
     monkeypatch.setenv("DESKTOP_SEARCH_MODEL", str(lite_model_dir))
     monkeypatch.setenv("DESKTOP_SEARCH_DEVICE", "cpu")
     return index_dir
+
+
+@pytest.fixture(scope="module")
+def aero_engine(tmp_path_factory, lite_model_dir: Path):
+    """One engine per module over the aero corpus, indexed with the lite model on the CPU: for tests that
+    throw many requests at one index and need neither a fresh index nor a server process."""
+    from desktop_app.core.config import Settings
+    from desktop_app.core.engine import Engine
+
+    root = tmp_path_factory.mktemp("aero")
+    settings = Settings(index_dir=root / "index", model=str(lite_model_dir), lite_model_dir=lite_model_dir,
+                        device="cpu", dtype="fp32")
+    engine = Engine.open(settings, create=True)
+    engine.indexer().run([make_folder(root, "docs", AERO_DOCS)])
+    yield engine
+    engine.close()

@@ -18,20 +18,21 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi import Path as InPath
 from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from desktop_app import __version__
-from desktop_app.api.errors import add_error_handlers
+from desktop_app.api.errors import BodyLimitMiddleware, add_error_handlers
 from desktop_app.api.opening import open_indexed
 from desktop_app.api.schemas import (
-    MAX_BODY_BYTES,
     MAX_COLBERT_CHARS,
+    MAX_JOB_ID_CHARS,
     MAX_K,
+    MAX_OFFSET,
     MAX_PAGE,
     MAX_PATH_CHARS,
     EmbedBody,
@@ -41,7 +42,7 @@ from desktop_app.api.schemas import (
     OpenBody,
     SearchBody,
 )
-from desktop_app.api.security import BearerTokenMiddleware, allowed_hosts, is_loopback
+from desktop_app.api.security import BearerTokenMiddleware, HostGuardMiddleware, allowed_hosts, is_loopback
 from desktop_app.core import (
     MAX_QUERY_CHARS,
     Engine,
@@ -74,7 +75,8 @@ class ServeOptions:
 
 
 def create_app(engine_of: Callable[[], Engine | None], options: ServeOptions, jobs: JobQueue | None = None) -> FastAPI:
-    """The whole server: routes, error handlers, the page, and the guards (outermost first: Host, CORS, token).
+    """The whole server: routes, error handlers, the page, and the guards (outermost first: Host, CORS, token,
+    body size).
 
     ``jobs`` is a front-end's own queue (the window's: its jobs and the API's then run in one line, shown
     in the window, and the window closes it); without one the app keeps its own and closes it when it stops.
@@ -89,16 +91,17 @@ def create_app(engine_of: Callable[[], Engine | None], options: ServeOptions, jo
             await run_in_threadpool(jobs.close)
 
     app = FastAPI(title="Desktop Search", version=__version__, description=DESCRIPTION, lifespan=lifespan,
-                  max_body_size=MAX_BODY_BYTES, redoc_url=None, swagger_ui_oauth2_redirect_url=None)
+                  redoc_url=None, swagger_ui_oauth2_redirect_url=None)
     app.state.engine_of, app.state.jobs = engine_of, jobs
     add_error_handlers(app)
     app.include_router(_routes())
     _add_page(app)
+    app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(BearerTokenMiddleware, token=options.token)
     if options.allow_origin:
         app.add_middleware(CORSMiddleware, allow_origins=[options.allow_origin],
                            allow_methods=["GET", "POST", "DELETE"], allow_headers=["Authorization", "Content-Type"])
-    app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(options.host), www_redirect=False)
+    app.add_middleware(HostGuardMiddleware, allowed=allowed_hosts(options.host))
     _document_bearer(app)
     return app
 
@@ -116,6 +119,7 @@ def _jobs(request: Request) -> JobQueue:
 
 Current = Annotated[Engine, Depends(_current_engine)]
 Jobs = Annotated[JobQueue, Depends(_jobs)]
+JobId = Annotated[str, InPath(max_length=MAX_JOB_ID_CHARS)]
 
 
 def _routes() -> APIRouter:
@@ -139,7 +143,8 @@ def _routes() -> APIRouter:
 
     @router.get("/files", summary="The indexed files, a page at a time, with their state and failure reasons")
     def files(engine: Current, text: Annotated[str, Query(max_length=MAX_PATH_CHARS)] = "", failed: bool = False,
-              offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100) -> dict:
+              offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+              limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100) -> dict:
         listed = engine.files(text, failed, offset, limit)
         return {"files": listed, "offset": offset, "limit": limit,
                 "next_offset": offset + limit if len(listed) == limit else None}
@@ -157,11 +162,11 @@ def _routes() -> APIRouter:
         return job.to_dict()
 
     @router.get("/jobs/{job_id}", summary="An indexing job's state, progress (files, tokens/s, ETA) and report")
-    def job(job_id: str, jobs: Jobs) -> dict:
+    def job(job_id: JobId, jobs: Jobs) -> dict:
         return _known(jobs.get(job_id), job_id).to_dict()
 
     @router.delete("/jobs/{job_id}", status_code=202, summary="Cancel an indexing job (it stops at its next batch)")
-    def cancel(job_id: str, jobs: Jobs) -> dict:
+    def cancel(job_id: JobId, jobs: Jobs) -> dict:
         return _known(jobs.cancel(job_id), job_id).to_dict()
 
     @router.post("/embed", summary="BGE-M3's dense vectors, lexical weights by token text, and ColBERT vectors")

@@ -11,9 +11,12 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from desktop_app.api.schemas import MAX_BODY_BYTES
 from desktop_app.core import (
     DesktopSearchError,
     IndexClosedError,
@@ -27,10 +30,12 @@ log = logging.getLogger("desktop_search.api")
 STATUS_OF = ((UsageError, 422), (IndexLockedError, 409), (IndexMismatchError, 409), (IndexClosedError, 503),
              (ModelError, 503))
 UNEXPECTED = "unexpected error in the server; the log file has the detail (the window's About names it)"
+TOO_LARGE = (f"the request body is over this server's limit of {MAX_BODY_BYTES // (1024 * 1024)} MB: send fewer or "
+             "shorter texts per request")
 
 
-def _error_response(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+def _error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
 def _describe_invalid(error: RequestValidationError) -> str:
@@ -47,6 +52,35 @@ def _describe_invalid(error: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+class BodyLimitMiddleware:
+    """413 ``{"error": ...}`` for a body over ``MAX_BODY_BYTES``: at once when its Content-Length says so (not one
+    byte of it is read), else as soon as a chunked body grows past it (what was read is dropped). FastAPI's own
+    ``max_body_size`` answers the first case in plain text, unlike every other error."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        announced = Headers(scope=scope).get("content-length", "")
+        if announced.isdigit() and int(announced) > MAX_BODY_BYTES:
+            await _error_response(413, TOO_LARGE, {"Connection": "close"})(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > MAX_BODY_BYTES:
+                raise HTTPException(413)  # the route is reading its body: the handler below answers
+            return message
+
+        await self.app(scope, counted, send)
+
+
 def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -54,7 +88,9 @@ def add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> JSONResponse:
-        return JSONResponse({"error": str(error.detail)}, status_code=error.status_code, headers=error.headers)
+        # BodyLimitMiddleware's 413, raised while a route reads a chunked body: the client needs the limit
+        message = TOO_LARGE if error.status_code == 413 else str(error.detail)
+        return _error_response(error.status_code, message, error.headers)
 
     @app.exception_handler(DesktopSearchError)
     async def readable(request: Request, error: DesktopSearchError) -> JSONResponse:

@@ -11,6 +11,7 @@ from desktop_app.core import FUSIONS, MAX_QUERY_CHARS, MODES, SORTS
 MAX_BODY_BYTES = 4 * 1024 * 1024
 MAX_K = 100
 MAX_PAGE = 1000
+MAX_OFFSET = 1_000_000_000  # more files than an index holds; SQLite's integers end at 2**63
 MAX_INDEX_PATHS = 100
 MAX_PATH_CHARS = 4096
 MAX_EMBED_TEXTS = 64
@@ -20,6 +21,7 @@ MAX_HIGHLIGHT_TEXTS = 100
 MAX_HIGHLIGHT_CHARS = 10_000
 MAX_TERMS = 50
 MAX_TERM_CHARS = 200
+MAX_JOB_ID_CHARS = 64  # a job's id is 32 hex digits; a longer one is not looked up (nor echoed back)
 
 # Literal[a_tuple] is Literal[each of its values]: the choices stay the core's.
 Mode = Literal[MODES]

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from desktop_app.core.errors import UsageError
+from desktop_app.core.errors import UsageError, shown
 
 APP_NAME = "desktop-search"
 DEFAULT_MODEL = "BAAI/bge-m3"
@@ -41,22 +41,22 @@ class Weights:
         """Parse ``D,S,C[,K]`` as the CLI and settings accept it."""
         parts = [p.strip() for p in text.split(",")]
         if len(parts) not in (3, 4):
-            raise UsageError(f"weights must be D,S,C or D,S,C,K (got {text!r})")
+            raise UsageError(f"weights must be D,S,C or D,S,C,K (got {shown(text)})")
         try:
             values = [float(p) for p in parts]
         except ValueError:
-            raise UsageError(f"weights must be numbers (got {text!r})") from None
+            raise UsageError(f"weights must be numbers (got {shown(text)})") from None
         return cls.of(values, text)
 
     @classmethod
-    def of(cls, values: Sequence[float], shown: str | None = None) -> Weights:
-        """``D, S, C[, K]`` as numbers (the HTTP API takes them as a JSON list); ``shown`` is how the user
+    def of(cls, values: Sequence[float], written: str | None = None) -> Weights:
+        """``D, S, C[, K]`` as numbers (the HTTP API takes them as a JSON list); ``written`` is how the user
         wrote them, for messages."""
-        shown = ",".join(f"{v:g}" for v in values) if shown is None else shown
+        written = ",".join(map(str, values)) if written is None else written
         if len(values) not in (3, 4):
-            raise UsageError(f"weights must be D,S,C or D,S,C,K (got {shown!r})")
+            raise UsageError(f"weights must be D,S,C or D,S,C,K (got {shown(written)})")
         if any(v < 0 or v != v or v == float("inf") for v in values):
-            raise UsageError(f"weights must be finite and >= 0 (got {shown!r})")
+            raise UsageError(f"weights must be finite and >= 0 (got {shown(written)})")
         if sum(values) <= 0:
             raise UsageError("weights must not all be 0")
         return cls(*values)
@@ -135,9 +135,9 @@ class Settings:
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
-            raise UsageError(f"device must be one of {', '.join(DEVICES)} (got {self.device!r})")
+            raise UsageError(f"device must be one of {', '.join(DEVICES)} (got {shown(self.device)})")
         if self.dtype not in DTYPES:
-            raise UsageError(f"dtype must be one of {', '.join(DTYPES)} (got {self.dtype!r})")
+            raise UsageError(f"dtype must be one of {', '.join(DTYPES)} (got {shown(self.dtype)})")
         if not 16 <= self.chunk_tokens <= 8192:
             raise UsageError(f"chunk size must be between 16 and 8192 tokens (got {self.chunk_tokens})")
         if not 0 <= self.chunk_overlap < self.chunk_tokens // 2:

@@ -3,6 +3,13 @@
 import errno
 
 
+def shown(value: object, limit: int = 60) -> str:
+    """``value`` as a message quotes it (``repr``), cut after ``limit`` characters: an error about a megabyte of
+    input names its start and its length, not all of it."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(str(value)):,} characters)"
+
+
 class DesktopSearchError(Exception):
     """Base for every error the user should see as a sentence, not a traceback."""
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from desktop_app.core import analyze
-from desktop_app.core.errors import UsageError
+from desktop_app.core.errors import UsageError, shown
 
 SYNTAX_HELP = """\
 <table cellspacing=4>
@@ -40,6 +40,7 @@ SYNTAX_HELP = """\
 TOKEN = re.compile(r'(-?)"([^"]*)"?|(\S+)')
 FILTER_KEYS = ("ext", "type", "in", "name", "after", "before")
 FILTER = re.compile(rf"^({'|'.join(FILTER_KEYS)}):(.*)$", re.IGNORECASE)
+SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -118,10 +119,21 @@ def parse(raw: str, roots: list[str] | None = None) -> Query:
     return Query(" ".join(words), tuple(phrases), tuple(excluded), filters_from(options, roots or []))
 
 
+def require_text(value: str, what: str) -> str:
+    """``value`` when it is text; a lone surrogate is a usage error. Python makes one of bytes that are not
+    UTF-8 (an argument, a file name), JSON of ``"\\ud800"``; SQLite, the tokenizer and the stemmer take none."""
+    found = SURROGATE.search(value)
+    if found:
+        raise UsageError(f"{what} holds {ascii(found.group())}, which is not a character (bytes that were not "
+                         "valid UTF-8?): type it again or leave it out")
+    return value
+
+
 def filters_from(options: dict[str, list[str]], roots: list[str]) -> Filters:
     """The ``key:value`` operators (or the CLI's flags) as :class:`Filters`; malformed ones are usage errors."""
     for key, values in options.items():
         for value in values:
+            require_text(value, f"{key}:")
             if not value.strip():
                 raise UsageError(f"{key}: needs a value, e.g. {example(key)}")
     extensions = tuple(dict.fromkeys("." + v.lower().lstrip(".") for v in options.get("ext", []) +
@@ -143,9 +155,14 @@ def example(key: str) -> str:
 def day_start(value: str, key: str) -> float:
     """Local midnight of a ``YYYY-MM-DD`` day, as a timestamp."""
     try:
-        return datetime.strptime(value, "%Y-%m-%d").timestamp()
+        day = datetime.strptime(value, "%Y-%m-%d")
     except ValueError:
-        raise UsageError(f"{key}: needs a date as YYYY-MM-DD (got {value!r}), e.g. {example(key)}") from None
+        raise UsageError(f"{key}: needs a date as YYYY-MM-DD (got {shown(value)}), e.g. {example(key)}") from None
+    try:
+        return day.timestamp()
+    except (ValueError, OverflowError, OSError):  # 0001-01-01: Python's clock starts a day later; Windows' in 1970
+        raise UsageError(f"{key}: {value} is further back or ahead than this computer's clock can count, "
+                         f"e.g. {example(key)}") from None
 
 
 def folder_paths(value: str, roots: list[str]) -> list[str]:

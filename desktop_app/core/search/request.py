@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from desktop_app.core.config import MODES, Weights
-from desktop_app.core.errors import UsageError
+from desktop_app.core.errors import UsageError, shown
 from desktop_app.core.search.query import Filters, filters_from
 
 FILTER_FIELDS = ("ext", "in", "name", "after", "before")
@@ -48,12 +48,12 @@ def search_request(query: str, k: int = 10, mode: str = "hybrid", weights: str |
     for under each of ``roots``, as the ``in:`` operator does.
     """
     if mode not in MODES:
-        raise UsageError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
+        raise UsageError(f"unknown mode {shown(mode)}: use one of {', '.join(MODES)}")
     parsed = None if weights is None else Weights.parse(weights) if isinstance(weights, str) else Weights.of(weights)
     if colbert is None and parsed is not None and parsed.colbert > 0:
         colbert = True
     unknown = sorted(set(filters or {}) - set(FILTER_FIELDS))
     if unknown:
-        raise UsageError(f"unknown filter {unknown[0]!r}: use {', '.join(FILTER_FIELDS)}")
+        raise UsageError(f"unknown filter {shown(unknown[0])}: use {', '.join(FILTER_FIELDS)}")
     values = {key: [value] if isinstance(value, str) else list(value or []) for key, value in (filters or {}).items()}
     return SearchRequest(query, k, mode, parsed, colbert, fusion, filters_from(values, list(roots)), sort)

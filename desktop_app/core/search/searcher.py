@@ -22,11 +22,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from desktop_app.core.config import BGE_M3_WEIGHTS, MODES, Weights, default_weights
-from desktop_app.core.errors import IndexMismatchError, UsageError
+from desktop_app.core.errors import IndexMismatchError, UsageError, shown
 from desktop_app.core.model.encoder import Encoder, Encoding
 from desktop_app.core.model.resolve import TRAINED_CHANNELS, trusted_channels
 from desktop_app.core.search.fusion import FUSIONS, colbert_score, fuse, stand_in_scores
-from desktop_app.core.search.query import Filters, Query
+from desktop_app.core.search.query import Filters, Query, require_text
 from desktop_app.core.search.query import parse as parse_query
 from desktop_app.core.search.results import (
     ChunkHit,
@@ -59,7 +59,7 @@ SORTS = ("relevance", "date", "name")
 def validate_query(query: str, extra: Filters | None = None, roots: list[str] | None = None) -> Query:
     """Parse the user's text (``in:`` relative to ``roots``); empty, overlong, wordless or malformed
     queries are usage errors."""
-    text = query.strip()
+    text = require_text(query, "the query").strip()
     if not text and not (extra and extra.active):
         raise UsageError("the query is empty")
     if len(text) > MAX_QUERY_CHARS:
@@ -114,7 +114,7 @@ class Searcher:
     def channels_for(self, mode: str, weights: Weights, colbert: bool | None) -> dict[str, float]:
         """Active channels and their weights for a mode; ColBERT joins hybrid only where cheap."""
         if mode not in MODES:
-            raise UsageError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
+            raise UsageError(f"unknown mode {shown(mode)}: use one of {', '.join(MODES)}")
         if mode != "hybrid":
             return {mode: 1.0}
         if colbert is None:
@@ -135,9 +135,9 @@ class Searcher:
         """Rank the index for ``query`` (its operators and ``filters`` restrict which hits may come back)."""
         parsed = validate_query(query, filters, self.source.roots())
         if fusion not in FUSIONS:
-            raise UsageError(f"unknown fusion {fusion!r}: use one of {', '.join(FUSIONS)}")
+            raise UsageError(f"unknown fusion {shown(fusion)}: use one of {', '.join(FUSIONS)}")
         if sort not in SORTS:
-            raise UsageError(f"unknown sort {sort!r}: use one of {', '.join(SORTS)}")
+            raise UsageError(f"unknown sort {shown(sort)}: use one of {', '.join(SORTS)}")
         if not 1 <= k <= MAX_K:
             raise UsageError(f"k must be between 1 and {MAX_K} (got {k})")
         parsed = Query(parsed.text, parsed.phrases, parsed.excluded, parsed.filters.merged(filters or Filters()))
