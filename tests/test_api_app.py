@@ -78,3 +78,41 @@ def test_the_environment_token_wins_but_must_not_be_short(tmp_path: Path) -> Non
     (tmp_path / "api-token").write_text("\n")
     with pytest.raises(DesktopSearchError, match="delete the file"):
         api_token(tmp_path, env={})
+
+
+def test_requests_past_the_line_limit_get_503_with_retry_after_and_the_line_moves_on() -> None:
+    """200 clients degrade gracefully: past the limit a request is told when to come back, at once."""
+    import asyncio
+
+    import httpx
+
+    from desktop_app.api.errors import InFlightLimitMiddleware
+
+    async def main() -> tuple[httpx.Response, list[httpx.Response], httpx.Response]:
+        release = asyncio.Event()
+
+        async def slow_search(scope, receive, send) -> None:
+            await release.wait()
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"{}"})
+
+        app = InFlightLimitMiddleware(slow_search, limit=2)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost") as api:
+            waiting = [asyncio.create_task(api.get("/v1/status")) for _ in range(2)]
+            while app.in_flight < 2:
+                await asyncio.sleep(0.01)
+            refused = await api.get("/v1/status")
+            release.set()
+            answered = await asyncio.gather(*waiting)
+            return refused, answered, await api.get("/v1/status")
+
+    refused, answered, after = asyncio.run(main())
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+    assert refused.json()["error"].startswith("the server is busy: 2 requests are ahead")
+    assert [r.status_code for r in answered] == [200, 200] and after.status_code == 200
+
+
+def test_the_served_app_limits_its_line() -> None:
+    with client(lambda: None, max_in_flight=0) as app:
+        busy = app.get("/v1/status", headers=AUTH)
+    assert busy.status_code == 503 and busy.headers["retry-after"] == "1"

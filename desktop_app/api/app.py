@@ -26,7 +26,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from desktop_app import __version__
-from desktop_app.api.errors import BodyLimitMiddleware, add_error_handlers
+from desktop_app.api.errors import BodyLimitMiddleware, InFlightLimitMiddleware, add_error_handlers
 from desktop_app.api.opening import open_indexed
 from desktop_app.api.schemas import (
     MAX_COLBERT_CHARS,
@@ -57,6 +57,9 @@ from desktop_app.core import (
 
 # Beside the window's style sheet and icons; the PyInstaller bundle carries resources/ whole.
 WEB = Path(__file__).resolve().parents[2] / "resources" / "web"
+# Requests answered or waiting at once before a 503 with Retry-After: searches are answered in turn
+# in tens of milliseconds (lite model, 2 cores), so 64 waiting is about a second and a half.
+MAX_IN_FLIGHT = 64
 # The page loads only its own files: no external script, style, font or frame, even if a snippet held markup.
 PAGE_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
                "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
@@ -72,6 +75,7 @@ class ServeOptions:
     host: str = "127.0.0.1"
     allow_origin: str | None = None
     purpose: str = "desktop-search serve"  # who holds the writer lock while an API job indexes
+    max_in_flight: int = MAX_IN_FLIGHT  # requests answered or waiting at once; more get 503 + Retry-After
 
 
 def create_app(engine_of: Callable[[], Engine | None], options: ServeOptions, jobs: JobQueue | None = None) -> FastAPI:
@@ -102,6 +106,7 @@ def create_app(engine_of: Callable[[], Engine | None], options: ServeOptions, jo
         app.add_middleware(CORSMiddleware, allow_origins=[options.allow_origin],
                            allow_methods=["GET", "POST", "DELETE"], allow_headers=["Authorization", "Content-Type"])
     app.add_middleware(HostGuardMiddleware, allowed=allowed_hosts(options.host))
+    app.add_middleware(InFlightLimitMiddleware, limit=options.max_in_flight)  # outermost: refusing costs least
     _document_bearer(app)
     return app
 

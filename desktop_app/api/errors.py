@@ -30,6 +30,7 @@ log = logging.getLogger("desktop_search.api")
 STATUS_OF = ((UsageError, 422), (IndexLockedError, 409), (IndexMismatchError, 409), (IndexClosedError, 503),
              (ModelError, 503))
 UNEXPECTED = "unexpected error in the server; the log file has the detail (the window's About names it)"
+RETRY_AFTER_S = 1
 TOO_LARGE = (f"the request body is over this server's limit of {MAX_BODY_BYTES // (1024 * 1024)} MB: send fewer or "
              "shorter texts per request")
 
@@ -79,6 +80,32 @@ class BodyLimitMiddleware:
             return message
 
         await self.app(scope, counted, send)
+
+
+class InFlightLimitMiddleware:
+    """503 ``{"error": ...}`` with ``Retry-After`` once ``limit`` requests are already being answered or
+    waiting: the engine answers searches in turn, so a longer line only makes every client wait longer
+    (and a crowd of them could hold every thread); a client told when to come back loses nothing."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+        self.in_flight = 0  # the event loop's thread alone counts: no lock needed
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.limit:
+            message = (f"the server is busy: {self.in_flight} requests are ahead of this one; "
+                       f"try again in {RETRY_AFTER_S} s")
+            await _error_response(503, message, {"Retry-After": str(RETRY_AFTER_S)})(scope, receive, send)
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
 
 
 def add_error_handlers(app: FastAPI) -> None:
