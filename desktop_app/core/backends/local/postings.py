@@ -104,11 +104,15 @@ class PostingsIndex:
         with self.lock:
             self._merge(drop_deleted=True)
             temporary = self.path.with_name(self.path.name + ".tmp")
-            with open(temporary, "wb") as handle:
-                np.savez(handle, indptr=self.indptr, ids=self.ids, weights=self.weights, **(extras or {}))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, self.path)
+            try:
+                with open(temporary, "wb") as handle:
+                    np.savez(handle, indptr=self.indptr, ids=self.ids, weights=self.weights, **(extras or {}))
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(temporary, self.path)
+            except BaseException:  # a full disk: the part written only holds space; the old file stays
+                temporary.unlink(missing_ok=True)
+                raise
             self.dirty = False
 
     @property
