@@ -57,9 +57,8 @@ CLAIM_LEASE_S = 900.0
 QUEUE_FILES = 16
 SAVE_EVERY_SECONDS = 60.0
 # For telling how much room a run still needs (see Indexer.space_needed): what SQLite grows by per byte of
-# document read (before a run has stored any), per chunk and token still to encode, and what the caches'
-# files take per chunk; measured on text files with the lite model (80 chunks: 145 kB of hnswlib, 267 kB of
-# sparse postings, 42 kB of keywords), rounded up.
+# document read (before a run has stored any), per chunk and token still to encode, and what a chunk not yet
+# read adds to the caches' files; measured on text files with the lite model, rounded up.
 INDEX_BYTES_PER_DOCUMENT_BYTE = 8
 INDEX_BYTES_PER_CHUNK = 2_000
 INDEX_BYTES_PER_TOKEN = 40
@@ -191,7 +190,7 @@ class Indexer:
         vectors to SQLite, and the caches are written whole, beside the old ones, at the end."""
         try:
             grown = max(self.index.disk_bytes() - self.start_bytes, 0)
-            stored = self.store.counts()["chunks"]
+            caches = self.index.cache_bytes()
             pending = self.store.pending_counts() if self.index.bound else {"pending_chunks": 0, "pending_tokens": 0}
         except (sqlite3.Error, OSError):
             return None
@@ -202,7 +201,7 @@ class Indexer:
         new_chunks = new_tokens // max(self.max_tokens, 1) + (1 if left else 0)
         vectors = ((pending["pending_chunks"] + new_chunks) * INDEX_BYTES_PER_CHUNK
                    + (pending["pending_tokens"] + new_tokens) * INDEX_BYTES_PER_TOKEN)
-        return words + vectors + (stored + new_chunks) * CACHE_BYTES_PER_CHUNK
+        return words + vectors + caches + new_chunks * CACHE_BYTES_PER_CHUNK
 
     def pending_now(self) -> int:
         """Chunks still waiting for their vectors (0 when the store cannot say: a full disk, a lost folder)."""

@@ -94,6 +94,12 @@ class DenseIndex:
     def count(self) -> int:
         return self.total_labels - self.deleted_count
 
+    def file_bytes(self) -> int:
+        """About what :meth:`save` writes now: per label its vector, its level-0 links and label, and a
+        share of the upper levels' links (one label in M has them)."""
+        per_label = self.dim * 4 + 2 * M * 4 + 4 + 8 + 4 + (M * 4 + 4) // M
+        return _HEADER.size + self.total_labels * per_label
+
     def add(self, ids: np.ndarray | list[int], vectors: np.ndarray) -> None:
         if len(ids) == 0:
             return

@@ -115,6 +115,12 @@ class PostingsIndex:
                 raise
             self.dirty = False
 
+    def file_bytes(self) -> int:
+        """About what :meth:`save` writes now: a row pointer per token up to the highest one (the postings
+        added since the last merge may raise it) and the postings themselves."""
+        tokens = max([len(self.indptr) - 1, *(int(p[0].max()) + 1 for p in self.pending if len(p[0]))])
+        return (tokens + 1) * self.indptr.itemsize + self.posting_count * (self.ids.itemsize + self.weights.itemsize)
+
     @property
     def posting_count(self) -> int:
         return len(self.ids) + sum(len(p[0]) for p in self.pending)
