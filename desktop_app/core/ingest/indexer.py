@@ -40,6 +40,7 @@ from desktop_app.core.ingest.progress import (
     report_done,
 )
 from desktop_app.core.ingest.reading import FileReader, FileTask, sha256_of
+from desktop_app.core.ingest.room import space_needed
 from desktop_app.core.ingest.scan import absolute, normalise_root, scan
 from desktop_app.core.model.encoder import Encoder
 from desktop_app.core.paths import to_os, to_text
@@ -56,13 +57,6 @@ BIG_FILE_CHUNKS = 256
 CLAIM_LEASE_S = 900.0
 QUEUE_FILES = 16
 SAVE_EVERY_SECONDS = 60.0
-# For telling how much room a run still needs (see Indexer.space_needed): what SQLite grows by per byte of
-# document read (before a run has stored any), per chunk and token still to encode, and what a chunk not yet
-# read adds to the caches' files; measured on text files with the lite model, rounded up.
-INDEX_BYTES_PER_DOCUMENT_BYTE = 8
-INDEX_BYTES_PER_CHUNK = 2_000
-INDEX_BYTES_PER_TOKEN = 40
-CACHE_BYTES_PER_CHUNK = 6_000
 GIL_TURN_S = 0.001
 
 
@@ -171,7 +165,8 @@ class Indexer:
         except (sqlite3.Error, OSError) as error:
             if not is_storage_error(error, self.index.folder):
                 raise
-            raise StorageError(storage_message(error, self.index.folder, self.space_needed())) from error
+            needed = space_needed(self.index, self.meter, self.start_bytes, self.max_tokens)
+            raise StorageError(storage_message(error, self.index.folder, needed)) from error
         finally:
             report.pending_chunks = self.pending_now()
         report.seconds = round(time.monotonic() - started, 3)
@@ -183,25 +178,6 @@ class Indexer:
         SQLite would go on writing into its open files, which nobody would ever find again."""
         if not self.store.path.exists():
             raise FileNotFoundError(errno.ENOENT, "the index folder is gone", str(self.index.folder))
-
-    def space_needed(self) -> int | None:
-        """About how many more bytes this run needs (None when the folder cannot tell): the documents
-        still to read grow the index as those read so far did, every chunk still to encode adds its
-        vectors to SQLite, and the caches are written whole, beside the old ones, at the end."""
-        try:
-            grown = max(self.index.disk_bytes() - self.start_bytes, 0)
-            caches = self.index.cache_bytes()
-            pending = self.store.pending_counts() if self.index.bound else {"pending_chunks": 0, "pending_tokens": 0}
-        except (sqlite3.Error, OSError):
-            return None
-        read = self.meter.bytes if self.meter is not None else 0
-        left = self.meter.total_bytes - read if self.meter is not None else 0
-        words = grown * left // read if read and grown else left * INDEX_BYTES_PER_DOCUMENT_BYTE
-        new_tokens = left // 4  # about four bytes of text per token
-        new_chunks = new_tokens // max(self.max_tokens, 1) + (1 if left else 0)
-        vectors = ((pending["pending_chunks"] + new_chunks) * INDEX_BYTES_PER_CHUNK
-                   + (pending["pending_tokens"] + new_tokens) * INDEX_BYTES_PER_TOKEN)
-        return words + vectors + caches + new_chunks * CACHE_BYTES_PER_CHUNK
 
     def pending_now(self) -> int:
         """Chunks still waiting for their vectors (0 when the store cannot say: a full disk, a lost folder)."""
