@@ -90,7 +90,7 @@ def storage_message(error: BaseException, folder: Path | None, needed: int | Non
         if reason == "full":
             return f"the disk is full: free some space, then index again — {kept}"
         if reason == "read-only":
-            return "the disk is read-only: make it writable, then index again — nothing indexed so far is lost"
+            return f"the disk is read-only: make it writable, then index again — {kept}"
         return f"the index could not be written ({error}): fix the disk, then index again — {kept}"
     if reason == "gone" or not folder.is_dir():
         return (f"the index folder {folder} is gone (drive unplugged?): plug it back in (or choose another "
@@ -105,9 +105,8 @@ def storage_message(error: BaseException, folder: Path | None, needed: int | Non
         return (f"the disk holding {folder} is full (mounted at {mount}: {room}): free some space, then index "
                 f"again — {kept}")
     if reason == "read-only":
-        # Not "stays searchable": SQLite cannot open an index in WAL mode on a read-only disk.
         return (f"the index folder {folder} is read-only (on the disk mounted at {mount}): make it writable or "
-                "choose another index folder, then index again — nothing indexed so far is lost")
+                f"choose another index folder, then index again — {kept}")
     return f"the index at {folder} could not be written ({error}): fix the disk, then index again — {kept}"
 
 
