@@ -293,3 +293,21 @@ def test_the_lock_is_released_when_the_disk_cannot_take_who_holds_it(tmp_path, m
     monkeypatch.setattr(lock, "open", real_open, raising=False)
     with lock.WriterLock(tmp_path, wait=False):
         pass
+
+
+def test_a_batch_the_disk_refused_is_encoded_by_the_next_run_in_the_same_process(cli_env, corpus, clean, tmp_path,
+                                                                                  monkeypatch) -> None:
+    """Stage 2's claim on a batch it could not store is given back: the window or a watcher, running again in
+    the same process once there is room, encodes it at once (it was skipped for the claim's 15-minute lease)."""
+    from desktop_app.core.storage.store import Store
+
+    index = tmp_path / "index"
+    with monkeypatch.context() as patch:
+        patch.setattr(Store, "store_encodings", lambda *args: (_ for _ in ()).throw(
+            sqlite3.OperationalError("database or disk is full")))
+        code, _, err = cli("index", str(corpus), "--index", str(index))
+    assert code == 1 and f"the disk holding {index} is full" in one_line(err)
+    assert contents(index)[1] > 0
+    code, out, err = cli("index", str(corpus), "--index", str(index), "--json")
+    assert code == 0 and json.loads(out)["pending_chunks"] == 0, err
+    assert_equals_a_clean_build(index, clean)
