@@ -518,6 +518,37 @@ def test_errors_shown_in_the_window_go_to_the_log_file_named_in_about(qtbot, win
                 handler.close()
 
 
+def test_a_full_disk_stops_indexing_with_one_banner_not_a_dialog_per_file(qtbot, window, tmp_path,
+                                                                          monkeypatch) -> None:
+    import sqlite3
+
+    from PySide6.QtWidgets import QMessageBox
+
+    from desktop_app.core.storage.store import Store
+
+    dialogs: list[tuple] = []
+    for name in ("warning", "critical", "information", "question"):
+        monkeypatch.setattr(QMessageBox, name, lambda *args, **kwargs: dialogs.append(args))
+    original = Store.replace_file
+    calls: list[int] = []
+
+    def fills_the_disk(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) > 3:
+            raise sqlite3.OperationalError("database or disk is full")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "replace_file", fills_the_disk)
+    banners: list[str] = []
+    window.indexing.banner.connect(lambda text, notice: banners.append(text))
+    with qtbot.waitSignal(window.indexing.finished, timeout=LOAD_TIMEOUT) as done:
+        drop(window, notes_folder(tmp_path, "full", 30, "Note {i} about turbine blade cooling."))
+    assert done.args[0] is None
+    assert len(banners) == 1 and banners[0].startswith(f"Indexing stopped: the disk holding "
+                                                       f"{window.settings.index_dir} is full"), banners
+    assert window.banner.isVisible() and window.banner.text() == banners[0] and not dialogs
+
+
 def test_cards_show_bars_only_for_the_channels_the_ranking_used(qtbot, window, aero_corpus) -> None:
     from desktop_app.gui.results import bars
 

@@ -8,6 +8,7 @@ index with two different models.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,7 +20,14 @@ from desktop_app.core.backends.choice import Backend
 from desktop_app.core.backends.opening import open_index
 from desktop_app.core.backends.protocol import Index
 from desktop_app.core.config import Settings, Weights
-from desktop_app.core.errors import IndexClosedError, IndexMismatchError, UsageError
+from desktop_app.core.errors import (
+    IndexClosedError,
+    IndexMismatchError,
+    StorageError,
+    UsageError,
+    is_storage_error,
+    storage_message,
+)
 from desktop_app.core.ingest.live_sync import root_online
 from desktop_app.core.model import resolve as models
 from desktop_app.core.model.resolve import ModelSpec
@@ -102,7 +110,13 @@ class Engine:
         """
         from desktop_app.core.model.encoder import Encoder
 
-        index = open_index(Path(settings.index_dir).expanduser(), create, backend)
+        folder = Path(settings.index_dir).expanduser()
+        try:
+            index = open_index(folder, create, backend)
+        except (sqlite3.Error, OSError) as error:  # a full, read-only or unplugged disk: one sentence
+            if not is_storage_error(error, folder):
+                raise
+            raise StorageError(storage_message(error, folder)) from error
         try:
             if not with_model:
                 return cls(settings, index, None, None)

@@ -83,9 +83,13 @@ def record(folder: Path, backend: Backend) -> None:
     path = Path(folder) / RECORD_NAME
     temporary = path.with_suffix(".tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
-        json.dump(asdict(backend), out, indent=1)
-    os.replace(temporary, path)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+            json.dump(asdict(backend), out, indent=1)
+        os.replace(temporary, path)
+    except BaseException:  # a full disk: the old record stays, no half-written one beside it
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def check_switch(folder: Path, wanted: Backend | None) -> Backend:

@@ -146,4 +146,8 @@ class Index(Protocol):
 
     def disk_bytes(self) -> int: ...
 
+    def cache_bytes(self) -> int:
+        """About how many bytes saving the search side's files beside the folder writes now (a full disk
+        needs that much room: each file is written whole before it replaces the old one)."""
+
     def close(self) -> None: ...

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import queue
 import sqlite3
 import threading
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from desktop_app.core.backends.protocol import Index
 from desktop_app.core.config import Settings
-from desktop_app.core.errors import Cancelled, IndexLockedError, StorageError
+from desktop_app.core.errors import Cancelled, IndexLockedError, StorageError, is_storage_error, storage_message
 from desktop_app.core.ingest.chunk import Chunker
 from desktop_app.core.ingest.extract import OcrLimits, Options
 from desktop_app.core.ingest.live_sync import device_of, outermost, owning_root, root_online
@@ -39,11 +40,13 @@ from desktop_app.core.ingest.progress import (
     report_done,
 )
 from desktop_app.core.ingest.reading import FileReader, FileTask, sha256_of
+from desktop_app.core.ingest.room import space_needed
 from desktop_app.core.ingest.scan import absolute, normalise_root, scan
 from desktop_app.core.model.encoder import Encoder
 from desktop_app.core.paths import to_os, to_text
-from desktop_app.core.storage.records import ChunkEncoding, NewChunk
+from desktop_app.core.storage.records import ChunkEncoding, NewChunk, PendingChunk
 
+log = logging.getLogger("desktop_search.indexer")
 ENCODE_BATCH_CHUNKS = 64
 # Stage 1 commits at least this often, so other processes see new files within a second.
 WORDS_COMMIT_CHUNKS = 512
@@ -71,6 +74,8 @@ class Indexer:
         self.encoder = encoder
         self.settings = settings
         self.checkpoint = RunControl().checkpoint
+        self.meter: Meter | None = None  # stage 1's, while it runs: how much is read and left
+        self.start_bytes = 0  # the index folder's size when the run began
         self.max_tokens = min(settings.chunk_tokens, encoder.max_length - 2)
         # What a file's chunks depend on. The cap on characters is not in it: raising it (words are
         # now kept for far more text than before) must not read every file of an old index again.
@@ -148,18 +153,31 @@ class Indexer:
         self.checkpoint = control.checkpoint
         report = IndexReport(model=self.encoder.spec.display_name)
         started = time.monotonic()
+        self.meter = None
         try:
+            self.start_bytes = self.index.disk_bytes()
             with self.index.writer(self.purpose, self.wait, self.waiting(notify), control.cancelled.is_set):
                 self.write(plan, report, notify, control, rebuild)
             if not report.cancelled:
                 self.encode_pending(report, notify, control)
         except Cancelled:
             report.cancelled = True
+        except (sqlite3.Error, OSError) as error:
+            if not is_storage_error(error, self.index.folder):
+                raise
+            needed = space_needed(self.index, self.meter, self.start_bytes, self.max_tokens)
+            raise StorageError(storage_message(error, self.index.folder, needed)) from error
         finally:
             report.pending_chunks = self.pending_now()
         report.seconds = round(time.monotonic() - started, 3)
         notify(Progress("done", report_done(report), report_done(report), tokens_done=report.tokens))
         return report
+
+    def check_folder(self) -> None:
+        """Raise before writing into an index folder that is gone (a drive unplugged, the folder moved):
+        SQLite would go on writing into its open files, which nobody would ever find again."""
+        if not self.store.path.exists():
+            raise FileNotFoundError(errno.ENOENT, "the index folder is gone", str(self.index.folder))
 
     def pending_now(self) -> int:
         """Chunks still waiting for their vectors (0 when the store cannot say: a full disk, a lost folder)."""
@@ -196,30 +214,39 @@ class Indexer:
                 if not batch:
                     break
                 notify(meter.snapshot(control.paused))
+                save = time.monotonic() - last_save > SAVE_EVERY_SECONDS
                 try:
                     encodings = self.encoder.encode([c.text for c in batch], max_length=self.max_tokens + 2,
                                                     checkpoint=control.checkpoint, colbert=self.index.keeps_colbert)
+                    self.check_folder()
+                    items = [ChunkEncoding(c.chunk_id, e.dense, e.sparse, e.colbert) for c, e in zip(batch, encodings)]
+                    with self.index.writer(self.purpose, self.wait, self.waiting(notify), control.cancelled.is_set,
+                                           save=save):
+                        with self.store.transaction():
+                            written = self.store.store_encodings(items)
+                        self.index.add_encodings(written)
                 except BaseException:
-                    self.store.release_claims([c.chunk_id for c in batch])
+                    self.give_back(batch)
                     raise
-                items = [ChunkEncoding(c.chunk_id, e.dense, e.sparse, e.colbert) for c, e in zip(batch, encodings)]
-                save = time.monotonic() - last_save > SAVE_EVERY_SECONDS
-                with self.index.writer(self.purpose, self.wait, self.waiting(notify), control.cancelled.is_set,
-                                       save=save):
-                    with self.store.transaction():
-                        written = self.store.store_encodings(items)
-                    self.index.add_encodings(written)
                 last_save = time.monotonic() if save else last_save
                 meter.encoded(batch)
                 stored = {e.chunk_id for e in written}
                 report.chunks_encoded += len(stored)
                 report.tokens += sum(c.tokens for c in batch if c.chunk_id in stored)
                 notify(meter.snapshot(control.paused))
-        except (sqlite3.OperationalError, sqlite3.DatabaseError, OSError) as error:
-            raise StorageError(storage_message(error, self.index.folder)) from None
         finally:
             report.device = self.encoder.describe() if self.encoder.loaded else report.device
             self.save_now()
+
+    def give_back(self, batch: list[PendingChunk]) -> None:
+        """Release the claims on a batch that was not stored (paused, cancelled, a full disk), so the next
+        run in this process (the window's, a watcher's) encodes it at once rather than after the lease.
+        On a disk too full even for that, the claims run out by themselves."""
+        try:
+            self.store.release_claims([c.chunk_id for c in batch])
+        except (sqlite3.Error, OSError):
+            log.warning("could not release the claims on %d chunks; they run out in %.0f s", len(batch),
+                        CLAIM_LEASE_S)
 
     def save_now(self) -> None:
         """Save the caches if this process changed them since its last save, unless another writer is at
@@ -242,8 +269,6 @@ class Indexer:
             self.read_words(todo, report, notify, control)
         except Cancelled:
             report.cancelled = True
-        except (sqlite3.OperationalError, sqlite3.DatabaseError, OSError) as error:
-            raise StorageError(storage_message(error, self.index.folder)) from None
         finally:
             report.device = self.encoder.describe() if self.encoder.loaded else ""
             if self.index.dirty:
@@ -324,7 +349,7 @@ class Indexer:
         stop = threading.Event()
         producer = threading.Thread(target=reader.run, args=(todo, ready, stop), name="extract", daemon=True)
         producer.start()
-        meter = Meter(total_files=len(todo), total_bytes=sum(j.file.size for j in todo))
+        meter = self.meter = Meter(total_files=len(todo), total_bytes=sum(j.file.size for j in todo))
         pending: list[FileTask] = []
         last_commit = last_save = time.monotonic()
 
@@ -378,6 +403,7 @@ class Indexer:
         """Store the chunks of ``tasks`` (text and keyword terms; vectors pending) in one transaction."""
         removed: list[int] = []
         added: list[int] = []
+        self.check_folder()
         with self.store.transaction():
             for task in tasks:
                 file = task.file
@@ -426,19 +452,6 @@ def wait_while_paused(control: RunControl, reader: FileReader | None) -> None:
     control.checkpoint()
     if reader is not None:
         reader.pause(False)
-
-
-def storage_message(error: BaseException, folder: Path) -> str:
-    """Why the index could not be written, in words, and that nothing committed was lost."""
-    text = str(error)
-    if "full" in text or getattr(error, "errno", None) == errno.ENOSPC:
-        reason = "the disk is full"
-    elif "readonly" in text or "read-only" in text or getattr(error, "errno", None) == errno.EROFS:
-        reason = "the index folder is read-only"
-    else:
-        reason = f"the index could not be written ({text})"
-    return (f"{reason} at {folder}; indexing stopped and the index kept everything committed before "
-            "this batch: free some space (or fix the folder), then index again to finish")
 
 
 def share_the_interpreter_finely() -> None:

@@ -148,8 +148,12 @@ def read_verdict(folder: Path, key: str) -> Verdict | None:
 def write_verdict(folder: Path, key: str, verdict: Verdict) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     temporary = folder / f"verdict-{key}.json.tmp-{os.getpid()}"
-    temporary.write_text(json.dumps({"version": VERDICT_VERSION, **asdict(verdict)}, indent=1))
-    os.replace(temporary, folder / f"verdict-{key}.json")
+    try:
+        temporary.write_text(json.dumps({"version": VERDICT_VERSION, **asdict(verdict)}, indent=1))
+        os.replace(temporary, folder / f"verdict-{key}.json")
+    except BaseException:  # a full disk: no half-written verdict is left to take space (or be read)
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def memory_available() -> int:

@@ -87,18 +87,22 @@ class WriterLock:
         return True
 
     def try_lock(self) -> bool:
-        handle = open(self.path, "a+b")  # noqa: SIM115 - held open while the lock is held
+        """Take the lock if it is free. Who holds it is written unbuffered and only if the disk takes it: on
+        a full disk the lock must still be held (and later released), never left taken by a failed write."""
+        handle = open(self.path, "a+b", buffering=0)  # noqa: SIM115 - held open while the lock is held
         try:
             lock_file(handle)
         except OSError:
             handle.close()
             return False
         self.handle = handle
-        handle.seek(0)
-        handle.truncate()
-        handle.write(json.dumps({"pid": os.getpid(), "purpose": self.purpose, "since": time.time(),
-                                 "thread": threading.current_thread().name}).encode())
-        handle.flush()
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(json.dumps({"pid": os.getpid(), "purpose": self.purpose, "since": time.time(),
+                                     "thread": threading.current_thread().name}).encode())
+        except OSError:
+            pass  # waiting writers then say "another Desktop Search process" without its name
         return True
 
     def holder(self) -> str:

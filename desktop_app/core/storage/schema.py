@@ -6,9 +6,11 @@ statement, so ``IN (...)`` lists go in batches of ``SQLITE_VARIABLES``.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 SCHEMA_VERSION = "1"
 SQLITE_VARIABLES = 900
@@ -69,13 +71,32 @@ CREATE INDEX IF NOT EXISTS pending_order ON pending(big, mtime_ns DESC, chunk_id
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
+    """A connection in WAL mode; on a read-only disk, one that can only read (see :func:`_read_only_address`)."""
+    address = _read_only_address(path)
+    conn = sqlite3.connect(address or str(path), isolation_level=None, check_same_thread=False, timeout=30,
+                           uri=address is not None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=30000")
     conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
     conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
     return conn
+
+
+def _read_only_address(path: Path) -> str | None:
+    """The URI that opens ``path`` immutable when its disk is mounted read-only and its WAL holds nothing:
+    SQLite opens no WAL-mode database there otherwise (it cannot create the ``-shm`` file), and an index on
+    a disk that turned read-only must stay searchable. None where the disk is writable, or the WAL has
+    commits an immutable open would not see (SQLite then says why it cannot open it)."""
+    try:
+        if not os.statvfs(path.parent).f_flag & os.ST_RDONLY:
+            return None
+        wal = path.with_name(path.name + "-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            return None
+    except (OSError, AttributeError):  # no such folder (the caller says so), or no statvfs (Windows)
+        return None
+    return f"file:{quote(str(path))}?immutable=1"
 
 
 def batched(items: list, size: int = SQLITE_VARIABLES) -> Iterator[list]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import sqlite_utils
 
@@ -35,10 +35,13 @@ class Transactions:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """BEGIN IMMEDIATE ... COMMIT, rolled back on any error.
+        """BEGIN IMMEDIATE ... COMMIT, rolled back on any error, the COMMIT's own included.
 
         A transaction that adds or removes chunks moves the index's generation on by one, so
         other processes can tell that their vector cache is behind (see :meth:`changes_since`).
+        On a full disk SQLite may have rolled back already, or fail the COMMIT: either way the
+        connection comes out of here with no transaction open, and the caller sees the disk's error
+        (not "cannot rollback"), so the next transaction, once there is room, can begin.
         """
         self.conn.execute("BEGIN IMMEDIATE")
         self.next_generation = self.generation() + 1
@@ -47,10 +50,12 @@ class Transactions:
             yield
             if self.chunks_changed:
                 self.set_meta("generation", str(self.next_generation))
+            self.conn.execute("COMMIT")
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            if self.conn.in_transaction:
+                with suppress(sqlite3.Error):
+                    self.conn.execute("ROLLBACK")
             raise
-        self.conn.execute("COMMIT")
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:

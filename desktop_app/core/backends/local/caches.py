@@ -126,6 +126,11 @@ class LocalCaches:
     def dirty(self) -> bool:
         return self._dense is not None and (self._dense.dirty or self._postings.dirty or self._keywords.dirty)
 
+    def file_bytes(self) -> int:
+        """About what saving the three caches now writes (each beside its old file, then replacing it)."""
+        dense = self._dense.file_bytes() if self._dense is not None else 0
+        return dense + self._postings.file_bytes() + self._keywords.file_bytes()
+
     def attach(self, dim: int) -> None:
         """Start the dense cache for a model of ``dim`` dimensions and load all three."""
         self._dense = DenseIndex(self.home.path / DENSE_NAME, dim)

@@ -9,11 +9,14 @@ whole batch. Saves go to a temporary file and ``os.replace``.
 
 from __future__ import annotations
 
+import errno
 import os
+import struct
 import threading
 import time
 from collections.abc import Container, Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -91,6 +94,12 @@ class DenseIndex:
     def count(self) -> int:
         return self.total_labels - self.deleted_count
 
+    def file_bytes(self) -> int:
+        """About what :meth:`save` writes now: per label its vector, its level-0 links and label, and a
+        share of the upper levels' links (one label in M has them)."""
+        per_label = self.dim * 4 + 2 * M * 4 + 4 + 8 + 4 + (M * 4 + 4) // M
+        return _HEADER.size + self.total_labels * per_label
+
     def add(self, ids: np.ndarray | list[int], vectors: np.ndarray) -> None:
         if len(ids) == 0:
             return
@@ -146,11 +155,46 @@ class DenseIndex:
             return []
 
     def save(self) -> None:
-        """Write to a temporary file, then atomically replace the old one."""
+        """Write to a temporary file, then atomically replace the old one.
+
+        hnswlib writes through a C++ stream that ignores write errors: on a full disk it leaves a
+        truncated file and says nothing. So the file is checked whole before it replaces the old one,
+        and a failed save removes it (it would only hold space) and leaves the old file as it was.
+        """
         with self.lock:
             temporary = self.path.with_suffix(".hnsw.tmp")
-            self.index.save_index(str(temporary))
-            with open(temporary, "rb+") as handle:
-                os.fsync(handle.fileno())
-            os.replace(temporary, self.path)
+            try:
+                self.index.save_index(str(temporary))
+                with open(temporary, "rb+") as handle:
+                    os.fsync(handle.fileno())
+                    if not _written_whole(handle):
+                        raise OSError(errno.ENOSPC, "No space left on device (hnswlib wrote part of the file)",
+                                      str(temporary))
+                os.replace(temporary, self.path)
+            except BaseException:
+                temporary.unlink(missing_ok=True)
+                raise
             self.dirty = False
+
+
+# hnswlib 0.8's file: 6 size_t, an int and a uint32, 3 size_t, a double and a size_t; then every element's
+# level-0 block; then, per element, a uint32 byte count and that many bytes of upper-level links.
+_HEADER = struct.Struct("<QQQQQQiIQQQdQ")
+
+
+def _written_whole(handle: BinaryIO) -> bool:
+    """The hnswlib file in ``handle`` ends exactly where its own header and link counts say it does."""
+    handle.seek(0)
+    header = handle.read(_HEADER.size)
+    if len(header) < _HEADER.size:
+        return False
+    fields = _HEADER.unpack(header)
+    count, per_element = fields[2], fields[3]
+    handle.seek(_HEADER.size + count * per_element)
+    links = handle.read()
+    offset = 0
+    for _ in range(count):
+        if offset + 4 > len(links):
+            return False
+        offset += 4 + int.from_bytes(links[offset:offset + 4], "little")
+    return offset == len(links)

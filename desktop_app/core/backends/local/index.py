@@ -129,5 +129,8 @@ class LocalIndex:
     def disk_bytes(self) -> int:
         return self.home.disk_bytes()
 
+    def cache_bytes(self) -> int:
+        return self.caches.file_bytes()
+
     def close(self) -> None:
         self.home.close()

@@ -58,6 +58,10 @@ class KeywordIndex:
         with self.lock:
             return int((self.lengths >= 0).sum())
 
+    def file_bytes(self) -> int:
+        """About what :meth:`save` writes now: the postings, the lengths and the vocabulary."""
+        return self.frequencies.file_bytes() + self.lengths.nbytes + sum(len(term) + 1 for term in self.vocabulary)
+
     def load(self) -> bool:
         """Load the saved cache; False (and empty) when the file is missing or unreadable."""
         with self.lock:

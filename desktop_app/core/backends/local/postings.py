@@ -104,12 +104,22 @@ class PostingsIndex:
         with self.lock:
             self._merge(drop_deleted=True)
             temporary = self.path.with_name(self.path.name + ".tmp")
-            with open(temporary, "wb") as handle:
-                np.savez(handle, indptr=self.indptr, ids=self.ids, weights=self.weights, **(extras or {}))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, self.path)
+            try:
+                with open(temporary, "wb") as handle:
+                    np.savez(handle, indptr=self.indptr, ids=self.ids, weights=self.weights, **(extras or {}))
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(temporary, self.path)
+            except BaseException:  # a full disk: the part written only holds space; the old file stays
+                temporary.unlink(missing_ok=True)
+                raise
             self.dirty = False
+
+    def file_bytes(self) -> int:
+        """About what :meth:`save` writes now: a row pointer per token up to the highest one (the postings
+        added since the last merge may raise it) and the postings themselves."""
+        tokens = max([len(self.indptr) - 1, *(int(p[0].max()) + 1 for p in self.pending if len(p[0]))])
+        return (tokens + 1) * self.indptr.itemsize + self.posting_count * (self.ids.itemsize + self.weights.itemsize)
 
     @property
     def posting_count(self) -> int:

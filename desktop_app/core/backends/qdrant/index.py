@@ -205,6 +205,10 @@ class QdrantIndex:
     def disk_bytes(self) -> int:
         return self.home.disk_bytes()
 
+    def cache_bytes(self) -> int:
+        """Nothing is saved beside the folder: the collection writes its own files."""
+        return 0
+
     def close(self) -> None:
         self.collection.close()
         self.home.close()
