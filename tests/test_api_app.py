@@ -116,3 +116,23 @@ def test_the_served_app_limits_its_line() -> None:
     with client(lambda: None, max_in_flight=0) as app:
         busy = app.get("/v1/status", headers=AUTH)
     assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
+
+
+def test_a_full_disk_leaves_no_empty_token_file_and_says_so(tmp_path: Path, monkeypatch) -> None:
+    """An empty api-token would make every later start refuse it; a failed write leaves nothing."""
+    import errno
+    import os as os_module
+
+    from desktop_app.api import token as token_module
+    from desktop_app.core import DesktopSearchError
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os_module, "fsync", full)
+    with pytest.raises(DesktopSearchError, match="could not keep the API token .* the disk is full"):
+        token_module.api_token(tmp_path, env={})
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    made = token_module.api_token(tmp_path, env={})
+    assert len(made.value) >= 32 and [p.name for p in tmp_path.iterdir()] == ["api-token"]
