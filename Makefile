@@ -38,7 +38,7 @@ $(MODEL_STAMP): scripts/make_test_model.py | $(INSTALLED)
 TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; echo $$n)
 
 test: setup
-	QT_QPA_PLATFORM=offscreen DESKTOP_SEARCH_LITE_MODEL=$(LITE_MODEL) $(BIN)/python -m pytest -n $(TEST_WORKERS) --durations=15
+	QT_QPA_PLATFORM=offscreen DESKTOP_SEARCH_LITE_MODEL=$(LITE_MODEL) $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal --durations=15
 
 run: setup
 	$(BIN)/desktop-search
