@@ -21,7 +21,7 @@ CHILD = Path(__file__).with_name("crash_child.py")
 FILES = 240
 QUERIES = ("compressor stall margin", "boundary layer transition", "panel flutter")
 # Each random kill costs a whole child process (about 4 s here); `make test` runs 8, and
-# DESKTOP_SEARCH_RANDOM_KILLS=100 runs a long fuzz (bench/README.md: crash fuzz).
+# DESKTOP_SEARCH_RANDOM_KILLS=100 runs a long fuzz (bench/README.md: the test suite's own time).
 RANDOM_KILLS = int(os.environ.get("DESKTOP_SEARCH_RANDOM_KILLS", "8"))
 
 

@@ -268,8 +268,7 @@ class Engine:
         """An :class:`~desktop_app.core.ingest.indexer.Indexer` over this engine's index and model."""
         from desktop_app.core.ingest.indexer import Indexer
 
-        if self.mismatch:
-            raise IndexMismatchError(self.mismatch)
+        self.refuse_mixing()
         return Indexer(self._index, self._encoder, self.settings, purpose=purpose, wait=wait)
 
     def remove(self, paths: list[Path], wait: bool = True, on_wait: Callable[[str], None] | None = None) -> int:
