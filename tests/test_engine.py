@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -30,16 +31,58 @@ def test_threads_sharing_one_engine_get_what_one_thread_gets(engine) -> None:
     assert statuses == [4] * 8
 
 
-def test_close_waits_for_a_search_in_progress_and_later_calls_say_it_is_closed(engine, monkeypatch) -> None:
+def held_searches(monkeypatch, held: str) -> tuple[threading.Event, threading.Event]:
+    """Searches for ``held`` stop inside the searcher (holding its reading connection) until released."""
+    from desktop_app.core.search.searcher import Searcher
+
     inside, release = threading.Event(), threading.Event()
-    search = engine._searcher.search
+    search = Searcher.search
 
-    def slow_search(query: str, **options: object) -> object:
-        inside.set()
-        release.wait(10)
-        return search(query, **options)
+    def slow_search(self: Searcher, query: str, **options: object) -> object:
+        if query == held:
+            inside.set()
+            release.wait(10)
+        return search(self, query, **options)
 
-    monkeypatch.setattr(engine._searcher, "search", slow_search)
+    monkeypatch.setattr(Searcher, "search", slow_search)
+    return inside, release
+
+
+def test_searches_run_side_by_side_on_their_own_reading_connections(engine, monkeypatch) -> None:
+    inside, release = held_searches(monkeypatch, "wing stall")
+    with ThreadPoolExecutor(2) as pool:
+        held = pool.submit(engine.search, "wing stall")
+        assert inside.wait(10)
+        assert engine.search("jet noise", k=1).hits  # not queued behind the held search
+        assert engine.files() and engine.status()["chunks"] == 4
+        release.set()
+        assert held.result(10).hits
+
+
+def test_concurrent_searches_share_forward_passes_and_get_their_own_results(engine) -> None:
+    queries = [f"{words} {i}" for i in range(6) for words in ("wing stall", "hypersonic heating", "shell buckling")]
+    alone = {q: engine.search(q, k=2) for q in queries}
+    engine._answers.changed()  # no kept answers: every search below encodes its query
+    rounds, encoded = engine._queries.batches, engine._queries.batched
+    start = threading.Barrier(len(queries))
+
+    def search(query: str) -> object:
+        start.wait(10)
+        return engine.search(query, k=2)
+
+    with ThreadPoolExecutor(len(queries)) as pool:
+        together = dict(zip(queries, pool.map(search, queries)))
+    assert engine._queries.batched - encoded == len(queries)
+    assert engine._queries.batches - rounds < len(queries)  # some forward passes served several searches
+    for query in queries:
+        assert together[query].query == query
+        assert [h.path for h in together[query].hits] == [h.path for h in alone[query].hits]
+        for got, want in zip(together[query].hits, alone[query].hits):
+            assert got.scores["dense"] == pytest.approx(want.scores["dense"], abs=2e-3)
+
+
+def test_close_waits_for_a_search_in_progress_and_later_calls_say_it_is_closed(engine, monkeypatch) -> None:
+    inside, release = held_searches(monkeypatch, "wing stall")
     with ThreadPoolExecutor(2) as pool:
         searching = pool.submit(engine.search, "wing stall")
         inside.wait(10)
@@ -75,3 +118,32 @@ def test_settings_that_an_engine_is_built_with_reopen_it_and_the_rest_apply_at_o
     assert now.reopens_engine(now.with_(index_dir=tmp_path / "another"))
     assert not now.reopens_engine(now.with_(watch_folders=not now.watch_folders))
     assert not now.reopens_engine(now.with_(weights=Weights.parse("0.5,0.5,0")))
+
+
+def test_a_repeated_search_is_answered_from_memory_until_the_index_changes(engine, aero_corpus, tmp_path) -> None:
+    first = engine.search("wing stall", k=3)
+    again = engine.search("wing stall", k=3)
+    assert engine._answers.hits == 1 and again.hits == first.hits and again.query == first.query
+    assert engine.search("wing stall", k=4).hits[:3] == first.hits  # other options: searched anew
+    assert engine._answers.hits == 1
+
+    # This process indexes a new file (commit, then the caches): the next search sees it.
+    (aero_corpus / "stall-notes.txt").write_text("Wing stall notes: stall warning, stall speed, wing stall recovery.")
+    engine.indexer().update([str(aero_corpus / "stall-notes.txt")])
+    assert "stall-notes.txt" in [Path(h.path).name for h in engine.search("wing stall", k=3).hits]
+
+    # Another process removes it: its commit is noticed before any kept answer is given.
+    other = Engine.open(engine.settings.with_(), with_model=False)
+    other.remove([aero_corpus / "stall-notes.txt"])
+    other.close()
+    assert "stall-notes.txt" not in [Path(h.path).name for h in engine.search("wing stall", k=3).hits]
+
+
+
+def test_a_change_to_the_caches_alone_drops_the_kept_answers(engine) -> None:
+    """A writer in this process commits, then updates the caches: a search in between must not be kept."""
+    first = engine.search("wing stall", k=3)
+    engine._index.caches.delete([first.hits[0].chunk_id])  # the caches change, SQLite does not
+    again = engine.search("wing stall", k=3)
+    assert engine._answers.hits == 0
+    assert first.hits[0].chunk_id not in [h.chunk_id for h in again.hits]

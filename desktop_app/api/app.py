@@ -132,14 +132,16 @@ def _routes() -> APIRouter:
 
     @router.post("/search", summary="Search: the JSON of `desktop-search search --json`")
     def search(body: SearchBody, engine: Current) -> dict:
+        filters = body.filters.as_mapping()
+        roots = list(engine.roots()) if filters.get("in") else []  # only a relative in: folder needs them
         request = search_request(body.query, body.k, body.mode, body.weights, body.colbert, body.fusion,
-                                 body.filters.as_mapping(), body.sort, roots=list(engine.roots()))
+                                 filters, body.sort, roots=roots)
         return engine.search(request.query, **request.options()).to_dict()
 
     @router.get("/search", summary="Search with a query string (for a quick curl)")
     def search_get(engine: Current, q: Annotated[str, Query(max_length=MAX_QUERY_CHARS)],
                    k: Annotated[int, Query(ge=1, le=MAX_K)] = 10, mode: Mode = "hybrid") -> dict:
-        request = search_request(q, k, mode, roots=list(engine.roots()))
+        request = search_request(q, k, mode)
         return engine.search(request.query, **request.options()).to_dict()
 
     @router.get("/status", summary="What the index holds: the JSON of `desktop-search status --json`")

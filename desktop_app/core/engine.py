@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from desktop_app.core.ingest.live_sync import root_online
 from desktop_app.core.model import resolve as models
 from desktop_app.core.model.resolve import ModelSpec
 from desktop_app.core.paths import is_within
+from desktop_app.core.search.result_cache import ResultCache
 from desktop_app.core.storage.folder import DB_NAME
 from desktop_app.core.storage.store import Store
 
@@ -39,6 +41,11 @@ if TYPE_CHECKING:  # imported where used: opening an index for status must not i
     from desktop_app.core.ingest.indexer import Indexer
     from desktop_app.core.model.encoder import Encoder
     from desktop_app.core.search.results import SearchResult
+    from desktop_app.core.search.searcher import Searcher
+
+# Searchers (reading connections) an engine keeps at most: a few searches side by side; more would
+# only share the same cores and the GIL.
+READERS = 4
 
 
 @dataclass(frozen=True)
@@ -73,30 +80,43 @@ def choose_model(info: dict[str, object] | None, settings: Settings, named: str 
 
 
 class Engine:
-    """An open index, its model's encoder and a searcher with a reading connection of its own.
+    """An open index, its model's encoder and a few searchers, each with a reading connection of its own.
 
     Several threads call one engine at once: the window's search and index workers, the HTTP
-    server's request threads (and the window's server beside them). The reading connection is a
-    single ``sqlite3`` connection, and catching up with other processes may open a transaction
-    on it, so the methods that read take one lock in turn; a search is CPU-bound under the GIL
-    anyway, so the lock costs little throughput (``bench/api_load.py``). Indexing writes through
-    the index's own connection in its own thread and never takes it; :meth:`embed` touches no
-    SQLite and does not either (each thread has its own tokenizer, and inference shares the
-    model's weights read-only). :meth:`close` waits for a read in progress, and a later call is a
-    readable :class:`IndexClosedError`, never a closed-database crash.
+    server's request threads (and the window's server beside them). Each read takes a searcher
+    from a small pool (up to ``READERS``, made as they are needed): its own ``sqlite3`` connection,
+    so searches run side by side where SQLite, numpy and hnswlib let go of the GIL, and a catch-up
+    with other processes that opens a transaction on one connection never meets another thread.
+    Their queries go through one :class:`~desktop_app.core.model.query_batch.QueryBatcher`, so
+    concurrent searches share forward passes. Indexing writes through the index's own connection in
+    its own thread; :meth:`embed` touches no SQLite (each thread has its own tokenizer, and
+    inference shares the model's weights read-only). :meth:`close` waits for the reads in progress,
+    and a later call is a readable :class:`IndexClosedError`, never a closed-database crash.
     """
 
     def __init__(self, settings: Settings, index: Index, choice: ModelChoice | None, encoder: Encoder | None) -> None:
-        from desktop_app.core.search.searcher import Searcher
+        from desktop_app.core.model.query_batch import QueryBatcher
 
         self.settings = settings
         self._index = index
         self._choice = choice
         self._encoder = encoder
-        self._reader = Store(Path(index.folder) / DB_NAME)
-        self._searcher = Searcher(index, encoder, store=self._reader)
-        self._read_lock = threading.RLock()
+        self._queries = QueryBatcher(encoder) if encoder is not None else None
+        self._answers = ResultCache()
+        self._changes = Store(Path(index.folder) / DB_NAME)  # only asked whether anyone committed
+        self._changes_lock = threading.Lock()
+        self._seen: tuple[int, int | None] | None = None
+        self._wait_for_model = True
+        self._idle: list[Searcher] = [self._new_searcher()]  # the first now: a bad folder fails at open
+        self._made = 1
+        self._returned = threading.Condition()
         self._closed = False
+
+    def _new_searcher(self) -> Searcher:
+        from desktop_app.core.search.searcher import Searcher
+
+        return Searcher(self._index, self._encoder, store=Store(Path(self._index.folder) / DB_NAME),
+                        queries=self._queries)
 
     @classmethod
     def open(cls, settings: Settings, named_model: str | None = None, adopt: bool = False, create: bool = False,
@@ -163,13 +183,39 @@ class Engine:
         return self.spec.hidden_size if self.spec is not None else None
 
     @contextmanager
-    def _reading(self) -> Iterator[None]:
-        """Hold the reading connection (one thread at a time; see the class docstring)."""
-        with self._read_lock:
-            if self._closed:
-                raise IndexClosedError("the index was closed (its model or folder is being switched): try again "
-                                       "in a moment")
-            yield
+    def _reading(self) -> Iterator[Searcher]:
+        """A searcher of this thread's own while the block runs (one of the pool; see the class docstring)."""
+        searcher = self._take()
+        try:
+            yield searcher
+        finally:
+            with self._returned:
+                self._idle.append(searcher)
+                self._returned.notify()
+
+    def _take(self) -> Searcher:
+        with self._returned:
+            while True:
+                if self._closed:
+                    raise IndexClosedError("the index was closed (its model or folder is being switched): try "
+                                           "again in a moment")
+                if self._idle:
+                    searcher = self._idle.pop()
+                    searcher.wait_for_model = self._wait_for_model
+                    return searcher
+                if self._made < READERS:
+                    self._made += 1
+                    break
+                self._returned.wait()
+        try:
+            searcher = self._new_searcher()
+            searcher.wait_for_model = self._wait_for_model
+            return searcher
+        except BaseException:
+            with self._returned:
+                self._made -= 1
+                self._returned.notify()
+            raise
 
     def describe(self) -> str:
         return self._encoder.describe()
@@ -181,7 +227,7 @@ class Engine:
     def answer_by_words_until_loaded(self) -> None:
         """Searches that need the model are answered by keyword, with a note, until it is loaded (by
         :meth:`load_model` in another thread): a window or a server answers from its first second."""
-        self._searcher.wait_for_model = False
+        self._wait_for_model = False  # each searcher takes it up when it is next taken
 
     def load_model(self) -> None:
         """Import torch and load the model now (in the caller's thread), and wait for the index's caches."""
@@ -206,29 +252,54 @@ class Engine:
         return thread
 
     def default_weights(self) -> Weights:
-        return self._searcher.default_weights()
+        with self._reading() as searcher:
+            return searcher.default_weights()
 
     def search(self, query: str, **options: object) -> SearchResult:
-        with self._reading():
-            return self._searcher.search(query, **options)
+        """The ranking for ``query``; an answer kept from the same search is given while nothing in the
+        index changed (:mod:`~desktop_app.core.search.result_cache`), without waiting for a searcher."""
+        key = (query, repr(sorted(options.items())))
+        keeps = self._notice_changes()
+        kept = self._answers.get(key) if keeps else None
+        if kept is not None:
+            return kept
+        epoch, started = self._answers.epoch, time.perf_counter()
+        with self._reading() as searcher:
+            result = searcher.search(query, **options)
+        if keeps:
+            self._answers.put(key, epoch, started, result)
+        return result
+
+    def _notice_changes(self) -> bool:
+        """Start a new epoch of kept answers when anyone committed or the caches changed since the last
+        look; False when this index's answers are never kept."""
+        with self._changes_lock:
+            if self._closed:
+                raise IndexClosedError("the index was closed (its model or folder is being switched): try "
+                                       "again in a moment")
+            seen = (self._changes.data_version(), self._index.version)
+            if seen != self._seen or seen[1] is None:
+                self._seen = seen
+                self._answers.changed()
+        return seen[1] is not None
 
     def more_like(self, path: str, page: int | None = None, k: int = 10) -> SearchResult:
         """Hits like the indexed passage at ``path`` (its first one, or the first on ``page``)."""
-        with self._reading():
-            chunk = self._reader.chunk_at(path, page)
+        with self._reading() as searcher:
+            chunk = searcher.store.chunk_at(path, page)
             if chunk is None:
                 where = f" (page {page})" if page is not None else ""
                 raise UsageError(f"{path}{where} is not in the index: index it first, or check the page number")
-            return self._searcher.more_like(chunk, k)
+            return searcher.more_like(chunk, k)
 
     def more_like_chunk(self, chunk_id: int, k: int = 10) -> SearchResult:
-        with self._reading():
-            return self._searcher.more_like(chunk_id, k)
+        with self._reading() as searcher:
+            return searcher.more_like(chunk_id, k)
 
     def holds(self, path: str) -> bool:
         """True when ``path`` (as the index stores it) has text in the index."""
-        with self._reading():
-            return self._reader.chunk_at(path) is not None
+        with self._reading() as searcher:
+            return searcher.store.chunk_at(path) is not None
 
     def embed(self, texts: list[str], dense: bool = True, sparse: bool = True,
               colbert: bool = False) -> dict[str, object]:
@@ -254,8 +325,8 @@ class Engine:
         from desktop_app.core.search.results import iso_time
 
         away = [root["path"] for root in self.folders() if not root["online"]]
-        with self._reading():
-            rows = self._reader.file_list(text, failed_only, offset, limit)
+        with self._reading() as searcher:
+            rows = searcher.store.file_list(text, failed_only, offset, limit)
         listed = []
         for path, size, mtime_ns, chunks, status, error in rows:
             state = "offline" if status == "indexed" and any(is_within(path, root) for root in away) else status
@@ -278,37 +349,37 @@ class Engine:
 
     def roots(self) -> dict[str, int | None]:
         """Indexed folders -> the device each was indexed on."""
-        with self._reading():
-            return self._reader.root_devices()
+        with self._reading() as searcher:
+            return searcher.store.root_devices()
 
     def folders(self) -> list[dict[str, object]]:
         """Per indexed folder: path, files, chunks and whether it is reachable now (stats the folder, without
         holding the reading connection: a dead network share must not stall searches)."""
-        with self._reading():
-            roots = self._reader.root_counts()
+        with self._reading() as searcher:
+            roots = searcher.store.root_counts()
         return [{**root, "online": root_online(root["path"], root["device"])} for root in roots]
 
     def failures(self) -> list[tuple[str, str]]:
-        with self._reading():
-            return self._reader.failures()
+        with self._reading() as searcher:
+            return searcher.store.failures()
 
     def context(self, chunk_id: int, chars: int = 600) -> tuple[str, str, str]:
         """(text before, the chunk, text after); a folder that only searches a shared collection has
         the chunk's own text, from the collection."""
-        with self._reading():
+        with self._reading() as searcher:
             if self._index.searches_only:
-                row = self._searcher.source.rows([chunk_id]).get(chunk_id)
+                row = searcher.source.rows([chunk_id]).get(chunk_id)
                 return ("", row.text, "") if row is not None else ("", "", "")
-            return self._reader.context(chunk_id, chars)
+            return searcher.store.context(chunk_id, chars)
 
     def status(self) -> dict[str, object]:
         """What ``desktop-search status --json`` prints: counts, model, the vectors search has, folders."""
         info = self._index.model_info or {}
-        with self._reading():
-            self._index.catch_up(self._reader)
-            counts = self._reader.counts()
-            pending = self._reader.pending_counts()
-            failures = self._reader.failures()
+        with self._reading() as searcher:
+            self._index.catch_up(searcher.store)
+            counts = searcher.store.counts()
+            pending = searcher.store.pending_counts()
+            failures = searcher.store.failures()
         return {
             "index": str(self.settings.index_dir), **counts,
             "pending_chunks": pending["pending_chunks"], "pending_files": pending["pending_files"],
@@ -334,9 +405,17 @@ class Engine:
 
     def close(self) -> None:
         """Close the index once no read is in progress; later calls raise :class:`IndexClosedError`."""
-        with self._read_lock:
+        with self._returned:
             if self._closed:
                 return
             self._closed = True
-            self._reader.close()
-            self._index.close()
+            while len(self._idle) < self._made:
+                self._returned.wait()
+            for searcher in self._idle:
+                searcher.store.close()
+            self._idle.clear()
+        with self._changes_lock:
+            self._changes.close()
+        if self._queries is not None:
+            self._queries.close()
+        self._index.close()

@@ -110,6 +110,11 @@ class Index(Protocol):
         """Chunks whose vectors the search side holds."""
 
     @property
+    def version(self) -> int | None:
+        """Changes whenever this process changes what its search side holds (a write, a catch-up); None
+        when others may change it unseen, and then no search answer is kept (``search.result_cache``)."""
+
+    @property
     def repaired(self) -> int:
         """Vectors fixed when the search side was found behind the store (a crash, an outage)."""
 

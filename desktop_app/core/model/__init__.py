@@ -15,8 +15,10 @@ if TYPE_CHECKING:
     from desktop_app.core.model.download import ModelDownload
     from desktop_app.core.model.encoder import Encoder
     from desktop_app.core.model.encoding import Encoding
+    from desktop_app.core.model.query_batch import QueryBatcher
     from desktop_app.core.model.resolve import ModelSpec, built_with
 
-__all__ = ["Encoder", "Encoding", "ModelDownload", "ModelSpec", "built_with"]
+__all__ = ["Encoder", "Encoding", "ModelDownload", "ModelSpec", "QueryBatcher", "built_with"]
 __getattr__, __dir__ = lazy.face(__name__, {"Encoder": "encoder", "Encoding": "encoding", "ModelDownload": "download",
-                                            "ModelSpec": "resolve", "built_with": "resolve"})
+                                            "ModelSpec": "resolve", "QueryBatcher": "query_batch",
+                                            "built_with": "resolve"})

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from desktop_app.core.config import BGE_M3_WEIGHTS, MODES, Weights, default_weights
 from desktop_app.core.errors import IndexMismatchError, UsageError, shown
 from desktop_app.core.model.encoder import Encoder, Encoding
+from desktop_app.core.model.query_batch import QueryBatcher
 from desktop_app.core.model.resolve import TRAINED_CHANNELS, trusted_channels
 from desktop_app.core.search.fusion import FUSIONS, colbert_score, fuse, stand_in_scores
 from desktop_app.core.search.query import Filters, Query, require_text
@@ -75,11 +76,14 @@ def validate_query(query: str, extra: Filters | None = None, roots: list[str] | 
 class Searcher:
     """Runs searches against one open index with one encoder (loaded on first need)."""
 
-    def __init__(self, index: Index, encoder: Encoder | None, store: Store | None = None) -> None:
-        """``store`` may be a separate read connection, so searches never see a writer's open transaction."""
+    def __init__(self, index: Index, encoder: Encoder | None, store: Store | None = None,
+                 queries: QueryBatcher | None = None) -> None:
+        """``store`` may be a separate read connection, so searches never see a writer's open transaction;
+        ``queries`` encodes this searcher's queries together with other searchers' (else it encodes alone)."""
         self.index = index
         self.store = store or index.store
         self.encoder = encoder
+        self.queries = queries
         self.fingerprint: str | None = None
         self.helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dense-query")
         self.keyword_helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="keyword-query")
@@ -172,7 +176,7 @@ class Searcher:
             return self.keyword_helper.submit(self.keyword_scores, text, restriction) if wants_keyword else None
 
         keyword = keyword_job(allowed) if not note else None
-        encoded = self.encoder.encode([text], QUERY_MAX_TOKENS, colbert="colbert" in active)[0] if needs_model else None
+        encoded = self.encode_query(text, "colbert" in active) if needs_model else None
         pool = max(CANDIDATES_PER_CHANNEL, 4 * k)
         words = QueryWords(text, self.encoder.word_tokens(text) if encoded is not None else {})
         hits = [] if note else self.ranked_hits(mode, active, encoded, keyword, pool, allowed, fusion, words, k)
@@ -193,6 +197,11 @@ class Searcher:
                     by_words = "; ".join(part for part in (by_words, f"{note}: these hits do not hold it")
                                          if part)
         return self.finish(query.strip(), mode, list(active), active, started, hits, sort, note, by_words)
+
+    def encode_query(self, text: str, colbert: bool) -> Encoding:
+        if self.queries is not None:
+            return self.queries.encode(text, QUERY_MAX_TOKENS, colbert)
+        return self.encoder.encode([text], QUERY_MAX_TOKENS, colbert=colbert)[0]
 
     def more_like(self, chunk_id: int, k: int = 10) -> SearchResult:
         """Passages like one already indexed: its own stored vectors are the query (no model call),

@@ -66,6 +66,11 @@ class Transactions:
         finally:
             self.conn.execute("COMMIT")
 
+    def data_version(self) -> int:
+        """SQLite's count for this connection: it changes whenever another connection (a writer thread,
+        another process) has committed anything since it was last read."""
+        return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+
     def generation(self) -> int:
         """How many chunk-changing transactions this index has committed."""
         return int(self.get_meta("generation") or 0)

@@ -51,6 +51,8 @@ class LocalCaches:
         self._postings = PostingsIndex(home.path / POSTINGS_NAME)
         self._keywords = KeywordIndex(home.path / KEYWORDS_NAME)
         self.repaired = 0
+        # Bumped after every change to what the caches hold: searches' kept answers go with it.
+        self.version = 0
         # What this process's copy reflects: the store's generation and highest chunk id.
         self.synced_generation = -1
         self.synced_max_id = 0
@@ -141,6 +143,7 @@ class LocalCaches:
         self._dense = None
         self._postings.reset()
         self._keywords.reset()
+        self.version += 1
 
     def load(self, store: Store | None = None) -> int:
         """Load the saved caches and bring them up to date in memory; return how many vectors were fixed.
@@ -158,8 +161,11 @@ class LocalCaches:
                     and saved.get("keywords") == self._keywords.posting_count):
                 self._dense.deleted_count = int(saved["labels"]) - int(saved.get("encoded", saved["chunks"]))
                 self.synced_generation, self.synced_max_id = int(saved["generation"]), int(saved["max_id"])
-                return self._catch_up(store)
-            return self.compare_in_full(store)
+                fixed = self._catch_up(store)
+            else:
+                fixed = self.compare_in_full(store)
+            self.version += 1
+            return fixed
 
     def catch_up(self, store: Store | None = None) -> int:
         """Apply what other processes committed since this copy's generation; return vectors changed.
@@ -198,6 +204,7 @@ class LocalCaches:
                 self._dense.add(ids, vectors)
                 self._postings.add(store.postings_of(ids.tolist()))
             self.synced_generation = changes.generation
+            self.version += 1
             return len(changes.encoded) + len(changes.deleted)
 
     def compare_in_full(self, store: Store) -> int:
@@ -222,6 +229,7 @@ class LocalCaches:
                 self._dense.add(ids, vectors)
         self.synced_generation = generation
         self.synced_max_id = max_id
+        self.version += 1
         return len(missing) + len(extra)
 
     def begin_writing(self) -> None:
@@ -248,22 +256,26 @@ class LocalCaches:
         store = store or self.home.store
         for start in range(0, len(ids), WORDS_SLICE):
             self._keywords.add(keyword_terms_of(store.keyword_sources(ids[start:start + WORDS_SLICE])))
+            self.version += 1
 
     def add_encodings(self, encodings: list[ChunkEncoding]) -> None:
         """Stage 2: chunks' new vectors join the dense and sparse caches (after their transaction committed)."""
         if encodings:
             self._dense.add([e.chunk_id for e in encodings], np.stack([e.dense for e in encodings]))
             self._postings.add((e.chunk_id, token, weight) for e in encodings for token, weight in e.sparse.items())
+            self.version += 1
 
     def delete(self, ids: list[int]) -> None:
         self._dense.delete(ids)
         self._postings.delete(ids)
         self._keywords.delete(ids)
+        self.version += 1
 
     def refill_dense(self) -> None:
         """Rebuild the hnswlib cache from the dense blobs beside the live one, then swap it in
         (drops deleted labels for good; searches meanwhile use the old copy)."""
         self._dense.rebuild(self.home.store.iter_dense())
+        self.version += 1
 
     def save(self) -> None:
         """Save the caches atomically (writer lock holders only), compacting the dense one first when

@@ -73,6 +73,11 @@ class LocalIndex:
         return self.caches.vector_count
 
     @property
+    def version(self) -> int:
+        """Bumped by every change to the caches (this process's writes and its catch-ups)."""
+        return self.caches.version
+
+    @property
     def dirty(self) -> bool:
         return self.caches.dirty
 

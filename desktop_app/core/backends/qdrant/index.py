@@ -81,6 +81,11 @@ class QdrantIndex:
         return self.backend.colbert
 
     @property
+    def version(self) -> int | None:
+        """A collection other machines may write without this folder's SQLite knowing: answers are never kept."""
+        return None
+
+    @property
     def vector_count(self) -> int:
         return self.collection.count()
 
