@@ -5,10 +5,16 @@ them unchanged), a server is started on a free port, and ``--clients`` clients (
 connection each) send searches back to back for ``--seconds``: hybrid POSTs, the quick GET, dense,
 keyword, and hybrid with a file-name filter, drawn from Cranfield's 225 queries (seeded). Reports
 requests/s, latency p50/p95/p99/max (client side, so queueing included), busy answers (503 with
-Retry-After, which the client obeys) and errors; exits 1 on any error.
+Retry-After, which the client obeys) and errors; exits 1 on any error. The server's answers to
+repeated searches are kept while the index is unchanged: ``--unique`` makes every query new, so
+each one is searched. ``--indexing`` has the server index CACM (3,204 documents) through the API
+meanwhile and reports the encoder's pace; ``--clients 0 --indexing`` gives its pace alone.
 
     python bench/api_load.py                          # 50 clients, 60 s
+    python bench/api_load.py --unique                 # the same, no search repeated
     python bench/api_load.py --clients 1 --seconds 20 # one client: the latency without queueing
+    python bench/api_load.py --clients 0 --indexing   # the indexing job alone, then beside 50 clients:
+    python bench/api_load.py --indexing --unique
 """
 
 from __future__ import annotations
@@ -57,10 +63,17 @@ def build_index(collection: testsets.Collection, work: Path, env: dict[str, str]
     return json.loads(done.stdout)
 
 
-def start_server(work: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str, str]:
-    """A `desktop-search serve` on a free port; the process, its URL and its start-up line."""
-    process = subprocess.Popen([sys.executable, "-m", "desktop_app", "serve", "--index", str(work / "index"),
-                                "--port", "0"], env=env, stdout=subprocess.PIPE, text=True)
+def start_server(work: Path, env: dict[str, str], window_ms: float | None) -> tuple[subprocess.Popen, str, str]:
+    """A `desktop-search serve` on a free port (``window_ms``: the query batcher's collection window,
+    to measure it); the process, its URL and its start-up line."""
+    serve = ["serve", "--index", str(work / "index"), "--port", "0"]
+    if window_ms is None:
+        command = [sys.executable, "-m", "desktop_app", *serve]
+    else:
+        command = [sys.executable, "-c", "import sys; from desktop_app.core.model import query_batch; "
+                   f"query_batch.WINDOW_S = {window_ms / 1000!r}; from desktop_app.cli import main; "
+                   "sys.exit(main(sys.argv[1:]))", *serve]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
     banner = process.stdout.readline()
     found = re.search(r" at (http://\S+/)$", banner.strip())
     if not found:
@@ -82,14 +95,18 @@ def request_for(kind: str, query: str) -> tuple[str, str, dict]:
 
 
 async def client(number: int, api: httpx.AsyncClient, queries: list[str], deadline: float,
-                 results: list[tuple[str, float, str]], seed: int) -> None:
+                 results: list[tuple[str, float, str]], seed: int, unique: bool) -> None:
     """Searches back to back; a 503 with Retry-After is a "busy" answer: the client waits as told and
-    goes on (what a well-behaved client does), and it is counted apart from errors."""
+    goes on (what a well-behaved client does), and it is counted apart from errors. ``unique`` adds a
+    number of its own to every query, so no search repeats."""
     draw = random.Random(seed * 1000 + number)
     kinds, shares = zip(*MIX)
+    asked = 0
     while time.monotonic() < deadline:
         kind = draw.choices(kinds, shares)[0]
-        method, path, payload = request_for(kind, draw.choice(queries))
+        asked += 1
+        query = draw.choice(queries) + (f" {number}x{asked}" if unique else "")
+        method, path, payload = request_for(kind, query)
         started = time.perf_counter()
         try:
             if method == "GET":
@@ -105,17 +122,52 @@ async def client(number: int, api: httpx.AsyncClient, queries: list[str], deadli
             await asyncio.sleep(float(response.headers["retry-after"]))
 
 
-async def load(url: str, token: str, clients: int, seconds: float, queries: list[str],
-               seed: int) -> list[tuple[str, float, str]]:
+async def until_model_loaded(api: httpx.AsyncClient, limit_s: float = 300) -> None:
+    deadline = time.monotonic() + limit_s
+    while not (await api.get("/v1/status")).json().get("model_loaded"):
+        if time.monotonic() > deadline:
+            raise SystemExit("api_load: the server did not load its model in time")
+        await asyncio.sleep(0.2)
+
+
+async def load(url: str, token: str, clients: int, seconds: float, queries: list[str], seed: int, unique: bool,
+               indexing: Path | None = None) -> tuple[list[tuple[str, float, str]], float, dict | None]:
+    """Every answer (kind, ms, outcome), the seconds from the first search to the last answer, and (with
+    ``indexing``, a folder the server indexes meanwhile) how far that job got."""
     results: list[tuple[str, float, str]] = []
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    limits = httpx.Limits(max_connections=max(clients, 1) + 1, max_keepalive_connections=max(clients, 1) + 1)
     async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"}, limits=limits,
                                  timeout=120) as api:
+        await until_model_loaded(api)  # searches are answered by words until then: another load
         for query in queries[:5]:  # warm-up, not counted
             await api.post("/v1/search", json={"query": query})
-        deadline = time.monotonic() + seconds
-        await asyncio.gather(*(client(n, api, queries, deadline, results, seed) for n in range(clients)))
-    return results
+        job = None
+        if indexing is not None:
+            job = (await api.post("/v1/index", json={"paths": [str(indexing)]})).json()["id"]
+        started = time.monotonic()
+        await asyncio.gather(asyncio.sleep(seconds), *(client(n, api, queries, started + seconds, results, seed,
+                                                              unique) for n in range(clients)))
+        elapsed = time.monotonic() - started
+        done = None
+        if job is not None:
+            state = (await api.get(f"/v1/jobs/{job}")).json()
+            progress = state.get("progress") or {}
+            done = {"state": state["state"], "files_done": progress.get("files_done"),
+                    "words_done": progress.get("words_done"), "tokens_done": progress.get("tokens_done"),
+                    "tokens_per_s": round(progress.get("tokens_done", 0) / elapsed, 1)}
+            await api.delete(f"/v1/jobs/{job}")
+        return results, elapsed, done
+
+
+def indexing_folder(work: Path) -> Path:
+    """CACM's 3,204 documents as files in a folder of their own, for an indexing job beside the searches."""
+    folder = work / "indexing" / "cacm"
+    folder.mkdir(parents=True, exist_ok=True)
+    for doc_id, text in testsets.load(testsets.DATASETS / "cacm").documents.items():
+        path = folder / f"{doc_id}.txt"
+        if not path.exists():
+            path.write_text(text, encoding="utf-8")
+    return folder
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -147,21 +199,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7, help="seed of the query and kind draws")
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="documents and index (default "
                         "bench/work/api_load)")
+    parser.add_argument("--unique", action="store_true", help="no query repeats (a number added to each)")
+    parser.add_argument("--window-ms", type=float, help="the server's query batching window (default: its own)")
+    parser.add_argument("--indexing", action="store_true", help="the server indexes CACM meanwhile (removed "
+                        "again afterwards); with --clients 0 that job alone, for its own pace")
     args = parser.parse_args(argv)
     collection = testsets.load(testsets.DATASETS / "cranfield")
     token = secrets.token_urlsafe(24)
     env = environment(token)
     report = build_index(collection, args.work.resolve(), env)
-    process, url, banner = start_server(args.work.resolve(), env)
+    work = args.work.resolve()
+    indexing = indexing_folder(work) if args.indexing else None
+    process, url, banner = start_server(work, env, args.window_ms)
     try:
         queries = [text.replace('"', " ") for _, text in collection.queries]
-        started = time.monotonic()
-        results = asyncio.run(load(url, token, args.clients, args.seconds, queries, args.seed))
-        elapsed = time.monotonic() - started
+        results, elapsed, indexed = asyncio.run(load(url, token, args.clients, args.seconds, queries, args.seed,
+                                                     args.unique, indexing))
     finally:
         process.terminate()
         process.wait(60)
-    summary = {"clients": args.clients, "seconds": round(elapsed, 1), "documents": len(collection.documents),
+        if indexing is not None:  # the next run starts from Cranfield alone again
+            subprocess.run([sys.executable, "-m", "desktop_app", "remove", str(indexing), "--index",
+                            str(work / "index")], env=env, stdout=subprocess.DEVNULL, check=True)
+    summary = {"clients": args.clients, "unique": args.unique, "window_ms": args.window_ms,
+               "seconds": round(elapsed, 1), "indexing": indexed, "documents": len(collection.documents),
                "indexed_now": report["added"] + report["updated"], "server": banner, **summarise(results, elapsed)}
     print(json.dumps(summary, indent=2))
     return 1 if summary["errors"] else 0
