@@ -145,18 +145,30 @@ async def load(url: str, token: str, clients: int, seconds: float, queries: list
         if indexing is not None:
             job = (await api.post("/v1/index", json={"paths": [str(indexing)]})).json()["id"]
         started = time.monotonic()
+        finished: list[float] = []
         await asyncio.gather(asyncio.sleep(seconds), *(client(n, api, queries, started + seconds, results, seed,
-                                                              unique) for n in range(clients)))
+                                                              unique) for n in range(clients)),
+                             *([until_done(api, job, started + seconds, finished)] if job is not None else []))
         elapsed = time.monotonic() - started
         done = None
         if job is not None:
             state = (await api.get(f"/v1/jobs/{job}")).json()
             progress = state.get("progress") or {}
-            done = {"state": state["state"], "files_done": progress.get("files_done"),
-                    "words_done": progress.get("words_done"), "tokens_done": progress.get("tokens_done"),
-                    "tokens_per_s": round(progress.get("tokens_done", 0) / elapsed, 1)}
+            took = (finished[0] if finished else time.monotonic()) - started
+            done = {"state": state["state"], "seconds": round(took, 1), "files_done": progress.get("files_done"),
+                    "tokens_done": progress.get("tokens_done"),
+                    "tokens_per_s": round((progress.get("tokens_done") or 0) / took, 1)}
             await api.delete(f"/v1/jobs/{job}")
         return results, elapsed, done
+
+
+async def until_done(api: httpx.AsyncClient, job: str, deadline: float, finished: list[float]) -> None:
+    """Note when the indexing job ``job`` ended (if before ``deadline``)."""
+    while time.monotonic() < deadline:
+        if (await api.get(f"/v1/jobs/{job}")).json()["state"] not in ("queued", "running"):
+            finished.append(time.monotonic())
+            return
+        await asyncio.sleep(0.25)
 
 
 def indexing_folder(work: Path) -> Path:

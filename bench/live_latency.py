@@ -99,7 +99,7 @@ def summary(latencies: list[float]) -> dict[str, float]:
     ordered = sorted(latencies)
     return {"samples": len(ordered), "p50_s": round(statistics.median(ordered), 2),
             "p95_s": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 2),
-            "max_s": round(ordered[-1], 2)}
+            "max_s": round(ordered[-1], 2), "each_s": [round(x, 2) for x in latencies]}
 
 
 def main(argv: list[str] | None = None) -> int:
