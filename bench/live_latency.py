@@ -1,7 +1,7 @@
 """Live sync's latency: from a file written in a watched folder to that file found by a search.
 
-A ``desktop-search watch A`` child watches folder A of an index (lite model, as the window does).
-This process writes a new file holding a word of its own into A, then searches for that word
+A ``desktop-search watch A`` child watches folder A of an index (lite model, as the window does);
+once it has caught up, this process writes a new file holding a word of its own into A, then searches for that word
 (keyword mode, through an engine of its own: a reading process) every 50 ms until the file is
 found; the time in between is one sample. Two phases:
 
@@ -115,14 +115,17 @@ def main(argv: list[str] | None = None) -> int:
     fill(watched, 10, 0)
     fill(other, 40, 0)
     cli("index", str(other), "--index", str(index), stdout=subprocess.DEVNULL).wait()
-    watcher = cli("watch", str(watched), "--index", str(index), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    watcher = cli("watch", str(watched), "--index", str(index), "--json", stdout=subprocess.PIPE,
+                  stderr=subprocess.DEVNULL, text=True)
     writer = Writer(index, other)
     try:
+        # Measured from the watcher's steady state: after its first run and its catch-up ("caught up").
+        for line in watcher.stdout:
+            if json.loads(line).get("cause") == "caught up":
+                break
+        threading.Thread(target=watcher.stdout.read, daemon=True).start()  # keep its pipe drained
         engine = Engine.open(Settings.from_env(env(), index_dir=index), with_model=False)
-        deadline = time.monotonic() + 300
-        while not found(engine, "note000") and time.monotonic() < deadline:  # the watcher's first run
-            time.sleep(0.5)
-        time.sleep(2)
+        time.sleep(1)
         results = {"alone": summary(phase(engine, watched, args.samples, 0))}
         writer.thread.start()
         time.sleep(3)  # the other process is writing by now
