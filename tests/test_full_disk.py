@@ -16,6 +16,7 @@ import os
 import re
 import sqlite3
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
@@ -314,4 +315,46 @@ def test_a_batch_the_disk_refused_is_encoded_by_the_next_run_in_the_same_process
     assert contents(index)[1] > 0
     code, out, err = cli("index", str(corpus), "--index", str(index), "--json")
     assert code == 0 and json.loads(out)["pending_chunks"] == 0, err
+    assert_equals_a_clean_build(index, clean)
+
+
+def test_a_full_disk_during_watch_stops_it_in_one_line_and_the_next_run_finishes(cli_env, corpus, clean, tmp_path,
+                                                                                 mounts) -> None:
+    disk = mounts(tmp_path / "small-disk", "-t", "tmpfs", "-o", "size=512k", "tmpfs")
+    index = disk / "index"
+    code, _, err = cli("watch", str(corpus), "--index", str(index), "--stop-after", "30")
+    line = one_line(err)
+    assert code == 1 and f"the disk holding {index} is full" in line and "stays searchable" in line, line
+    assert not list(index.glob("*.tmp")), "a failed save left a temporary file behind"
+    assert assert_still_searchable(index) > 0
+    assert _run("mount", "-o", "remount,size=16m", str(disk)).returncode == 0
+    code, _, err = cli("index", str(corpus), "--index", str(index))
+    assert code == 0, err
+    assert_equals_a_clean_build(index, clean)
+
+
+def test_a_full_disk_fails_a_queued_job_with_one_line_as_the_window_and_the_api_show_it(cli_env, corpus, clean,
+                                                                                        tmp_path, mounts) -> None:
+    from desktop_app.core import Engine, JobQueue, Settings
+
+    disk = mounts(tmp_path / "small-disk", "-t", "tmpfs", "-o", "size=512k", "tmpfs")
+    index = disk / "index"
+    engine = Engine.open(Settings.from_env(os.environ, index_dir=index), create=True)
+    jobs = JobQueue(lambda: engine, "a test's job queue")
+    try:
+        job = jobs.submit([str(corpus)])
+        deadline = time.monotonic() + 120
+        while job.state in ("queued", "running") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert job.state == "failed" and f"the disk holding {index} is full" in job.error, job.to_dict()
+        assert "\n" not in job.error and "Traceback" not in job.error
+        assert engine.search("nozzle erosion", mode="keyword").hits  # what was committed stays searchable
+        assert json.loads(json.dumps(job.to_dict()))["error"] == job.error  # what GET /v1/jobs/{id} answers
+    finally:
+        jobs.close()
+        engine.close()
+    assert not list(index.glob("*.tmp"))
+    assert _run("mount", "-o", "remount,size=16m", str(disk)).returncode == 0
+    code, _, err = cli("index", str(corpus), "--index", str(index))
+    assert code == 0, err
     assert_equals_a_clean_build(index, clean)
