@@ -16,6 +16,7 @@ import os
 import re
 import sqlite3
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
@@ -358,3 +359,31 @@ def test_a_full_disk_fails_a_queued_job_with_one_line_as_the_window_and_the_api_
     code, _, err = cli("index", str(corpus), "--index", str(index))
     assert code == 0, err
     assert_equals_a_clean_build(index, clean)
+
+
+@pytest.mark.parametrize("shared_memory_file", ["kept", "gone"])
+def test_an_index_left_with_a_full_write_ahead_log_opens_read_only(cli_env, corpus, clean, tmp_path, mounts,
+                                                                   shared_memory_file: str) -> None:
+    """A crash leaves committed pages in the WAL; the disk then turns read-only (with or without SQLite's
+    -shm file, e.g. copied to a read-only medium): what the WAL holds is searchable."""
+    disk = mounts(tmp_path / "ro-disk", "-t", "tmpfs", "-o", "size=16m", "tmpfs")
+    index = disk / "index"
+    assert cli("index", str(corpus), "--index", str(index))[0] == 0
+    crashed = subprocess.run([sys.executable, "-c", (
+        "import os, sqlite3, sys; conn = sqlite3.connect(sys.argv[1]); conn.execute('PRAGMA wal_autocheckpoint=0'); "
+        "conn.execute(\"UPDATE files SET size = size + 1 WHERE path LIKE '%report00.txt'\"); conn.commit(); "
+        "os._exit(0)"), str(index / "index.sqlite3")], capture_output=True, text=True, timeout=60)
+    assert crashed.returncode == 0, crashed.stderr
+    assert (index / "index.sqlite3-wal").stat().st_size > 0
+    if shared_memory_file == "gone":
+        (index / "index.sqlite3-shm").unlink()
+    assert _run("mount", "-o", "remount,ro", str(disk)).returncode == 0
+    code, out, err = cli("status", "--json", "--index", str(index))
+    assert code == 0, err
+    sizes = {Path(row["path"]).name: row["size"] for row in json.loads(cli("files", "--json", "--index",
+                                                                         str(index))[1])["files"]}
+    assert json.loads(out)["files"] == 20
+    # With the -shm file the WAL's commit is read; without it SQLite cannot read the WAL at all, and
+    # the index opens as of its last checkpoint (the log says so) instead of not at all.
+    assert sizes["report00.txt"] == (corpus / "report00.txt").stat().st_size + (shared_memory_file == "kept")
+    assert any(keyword_hits(index, query) for query in QUERIES)

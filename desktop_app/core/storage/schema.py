@@ -6,6 +6,7 @@ statement, so ``IN (...)`` lists go in batches of ``SQLITE_VARIABLES``.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -84,16 +85,26 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 def _read_only_address(path: Path) -> str | None:
-    """The URI that opens ``path`` immutable when its disk is mounted read-only and its WAL holds nothing:
-    SQLite opens no WAL-mode database there otherwise (it cannot create the ``-shm`` file), and an index on
-    a disk that turned read-only must stay searchable. None where the disk is writable, or the WAL has
-    commits an immutable open would not see (SQLite then says why it cannot open it)."""
+    """The URI that opens ``path`` immutable when its disk is mounted read-only and SQLite could not open
+    it otherwise: a WAL-mode database there needs its ``-shm`` file, which cannot be created, and an index
+    on a disk that turned read-only must stay searchable. None where the disk is writable, or where the
+    ``-shm`` file is there to read the WAL's commits with (an immutable open would not see them).
+
+    Without the ``-shm`` file the WAL's commits (those since its last checkpoint) cannot be read at all:
+    the index is opened as of that checkpoint, and the log says so; they come back once the disk is
+    writable again.
+    """
     try:
         if not os.statvfs(path.parent).f_flag & os.ST_RDONLY:
             return None
         wal = path.with_name(path.name + "-wal")
         if wal.exists() and wal.stat().st_size > 0:
-            return None
+            if path.with_name(path.name + "-shm").exists():
+                return None
+            logging.getLogger(__name__).warning(
+                "%s: the disk is read-only and the -shm file is missing, so the last %.1f MB of commits (in %s) "
+                "cannot be read; searching the index as of its last checkpoint", path, wal.stat().st_size / 1e6,
+                wal.name)
     except (OSError, AttributeError):  # no such folder (the caller says so), or no statvfs (Windows)
         return None
     return f"file:{quote(str(path))}?immutable=1"
