@@ -286,6 +286,26 @@ def test_a_client_that_does_not_finish_its_headers_in_time_is_dropped(served: tu
         assert time.monotonic() - started < HEADER_TIMEOUT_FOR_TESTS_S + 2
 
 
+def test_a_body_that_stops_arriving_is_refused_and_frees_its_slot(served: tuple[str, int], monkeypatch) -> None:
+    """Slowloris with a body: complete headers, then part of the announced body, then nothing. Without a
+    deadline the request held an in-flight slot and a worker thread for ever."""
+    from desktop_app.api import errors
+
+    monkeypatch.setattr(errors, "BODY_IDLE_S", 1.0)
+    with _connect(served) as connection:
+        connection.sendall(b"POST /v1/search HTTP/1.1\r\nHost: localhost\r\n"
+                           + f"Authorization: Bearer {TOKEN}".encode()
+                           + b"\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"query\": \"wi")
+        started = time.monotonic()
+        answer = _read_response(connection)
+        assert time.monotonic() - started < 1.0 + 2
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408"), answer[:300]
+    assert "stopped arriving" in json.loads(body)["error"]
+    with httpx.Client(base_url=f"http://{served[0]}:{served[1]}", timeout=10) as normal:
+        _assert_still_answers(normal)
+
+
 def test_a_body_announced_over_the_limit_is_refused_before_it_is_sent(served: tuple[str, int]) -> None:
     with _connect(served) as connection:
         connection.sendall(b"POST /v1/embed HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"

@@ -7,6 +7,7 @@ anything unexpected is 500 with a pointer to the log file, which keeps the detai
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from fastapi import FastAPI, Request
@@ -31,6 +32,8 @@ STATUS_OF = ((UsageError, 422), (IndexLockedError, 409), (IndexMismatchError, 40
              (ModelError, 503))
 UNEXPECTED = "unexpected error in the server; the log file has the detail (the window's About names it)"
 RETRY_AFTER_S = 1
+BODY_IDLE_S = 10.0  # a request body that stops arriving for this long is refused (408)
+SLOW_BODY = (f"the request body stopped arriving (nothing for {BODY_IDLE_S:g} s): send it whole, at once")
 TOO_LARGE = (f"the request body is over this server's limit of {MAX_BODY_BYTES // (1024 * 1024)} MB: send fewer or "
              "shorter texts per request")
 
@@ -69,11 +72,19 @@ class BodyLimitMiddleware:
         if announced.isdigit() and int(announced) > MAX_BODY_BYTES:
             await _error_response(413, TOO_LARGE, {"Connection": "close"})(scope, receive, send)
             return
-        received = 0
+        received, complete = 0, False
 
         async def counted() -> Message:
-            nonlocal received
-            message = await receive()
+            """The body's next part; a client that stops sending it (slowloris, with a body) is refused
+            instead of holding a slot and a thread; after the last part, waits as long as the route likes."""
+            nonlocal received, complete
+            if complete:
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), BODY_IDLE_S)
+            except TimeoutError:
+                raise HTTPException(408, SLOW_BODY, {"Connection": "close"}) from None
+            complete = message["type"] != "http.request" or not message.get("more_body", False)
             received += len(message.get("body", b""))
             if received > MAX_BODY_BYTES:
                 raise HTTPException(413)  # the route is reading its body: the handler below answers
