@@ -186,6 +186,7 @@ class Engine:
     def _reading(self) -> Iterator[Searcher]:
         """A searcher of this thread's own while the block runs (one of the pool; see the class docstring)."""
         searcher = self._take()
+        searcher.wait_for_model = self._wait_for_model
         try:
             yield searcher
         finally:
@@ -200,17 +201,13 @@ class Engine:
                     raise IndexClosedError("the index was closed (its model or folder is being switched): try "
                                            "again in a moment")
                 if self._idle:
-                    searcher = self._idle.pop()
-                    searcher.wait_for_model = self._wait_for_model
-                    return searcher
+                    return self._idle.pop()
                 if self._made < READERS:
                     self._made += 1
                     break
                 self._returned.wait()
         try:
-            searcher = self._new_searcher()
-            searcher.wait_for_model = self._wait_for_model
-            return searcher
+            return self._new_searcher()
         except BaseException:
             with self._returned:
                 self._made -= 1

@@ -102,7 +102,7 @@ def storage_message(error: BaseException, folder: Path | None, needed: int | Non
     if reason == "gone" or not folder.is_dir():
         return (f"the index folder {folder} is gone (drive unplugged?): plug it back in (or choose another "
                 f"index folder), then index again — {kept} once it is back")
-    if reason == "other" and _mounted_read_only(folder):  # SQLite says "unable to open database file"
+    if reason == "other" and mounted_read_only(folder):  # SQLite says "unable to open database file"
         reason = "read-only"
     mount = _mount_point(folder)
     if reason == "full":
@@ -137,7 +137,8 @@ def _mount_point(path: Path) -> Path:
     return path
 
 
-def _mounted_read_only(folder: Path) -> bool:
+def mounted_read_only(folder: Path) -> bool:
+    """The disk holding ``folder`` is mounted read-only (False where that cannot be told: Windows, no folder)."""
     try:
         return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
     except (OSError, AttributeError):  # no statvfs (Windows)

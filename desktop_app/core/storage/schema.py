@@ -7,11 +7,12 @@ statement, so ``IN (...)`` lists go in batches of ``SQLITE_VARIABLES``.
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
+
+from desktop_app.core.errors import mounted_read_only
 
 SCHEMA_VERSION = "1"
 SQLITE_VARIABLES = 900
@@ -94,19 +95,19 @@ def _read_only_address(path: Path) -> str | None:
     the index is opened as of that checkpoint, and the log says so; they come back once the disk is
     writable again.
     """
-    try:
-        if not os.statvfs(path.parent).f_flag & os.ST_RDONLY:
-            return None
-        wal = path.with_name(path.name + "-wal")
-        if wal.exists() and wal.stat().st_size > 0:
-            if path.with_name(path.name + "-shm").exists():
-                return None
-            logging.getLogger(__name__).warning(
-                "%s: the disk is read-only and the -shm file is missing, so the last %.1f MB of commits (in %s) "
-                "cannot be read; searching the index as of its last checkpoint", path, wal.stat().st_size / 1e6,
-                wal.name)
-    except (OSError, AttributeError):  # no such folder (the caller says so), or no statvfs (Windows)
+    if not mounted_read_only(path.parent):
         return None
+    wal = path.with_name(path.name + "-wal")
+    try:
+        unread = wal.stat().st_size if wal.exists() else 0
+    except OSError:
+        return None
+    if unread:
+        if path.with_name(path.name + "-shm").exists():
+            return None
+        logging.getLogger(__name__).warning(
+            "%s: the disk is read-only and the -shm file is missing, so the last %.1f MB of commits (in %s) "
+            "cannot be read; searching the index as of its last checkpoint", path, unread / 1e6, wal.name)
     return f"file:{quote(str(path))}?immutable=1"
 
 
