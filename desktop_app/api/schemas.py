@@ -42,7 +42,7 @@ class Strict(BaseModel):
 
 
 class SearchFilters(Strict):
-    """The query syntax's file filters (``ext:``, ``in:``, ``name:``, ``after:``, ``before:``) as fields."""
+    """The query syntax's file filters (``ext:``, ``in:``, ``name:``, ``after:``, ``before:``, ``dup:``) as fields."""
 
     ext: Annotated[list[Term], OneOrMore] = Field(default_factory=list, max_length=MAX_TERMS,
                                                   description="extensions, e.g. \"pdf\" or [\"pdf\", \"docx\"]")
@@ -52,9 +52,12 @@ class SearchFilters(Strict):
                                                    description="the file name contains it")
     after: str | None = Field(None, description="YYYY-MM-DD: modified on or after that day")
     before: str | None = Field(None, description="YYYY-MM-DD: modified before that day")
+    dup: Literal["show"] | None = Field(None, description="\"show\": every copy of a document as its own hit "
+                                        "(by default copies are one hit naming the others in \"duplicates\")")
 
     def as_mapping(self) -> dict[str, list[str] | str | None]:
-        return {"ext": self.ext, "in": self.in_, "name": self.name, "after": self.after, "before": self.before}
+        return {"ext": self.ext, "in": self.in_, "name": self.name, "after": self.after, "before": self.before,
+                "dup": self.dup}
 
 
 class SearchBody(Strict):

@@ -82,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Search your own documents by meaning, offline. Without a command it opens the window.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--quick", action="store_true", help="without a command: the quick search box (the running "
+                        "app's, if there is one) instead of the window")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     index = commands.add_parser("index", help="index folders or files (only what changed since last time)",
@@ -120,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--name", action="append", metavar="TEXT", help="only files whose name contains TEXT")
     search.add_argument("--after", metavar="YYYY-MM-DD", help="only files modified on or after this day")
     search.add_argument("--before", metavar="YYYY-MM-DD", help="only files modified before this day")
+    search.add_argument("--all-copies", action="store_true", help="every copy of a document as its own hit "
+                        "(by default copies are one hit that names the others; the same as dup:show)")
     search.add_argument("--sort", default="relevance", choices=("relevance", "date", "name"),
                         help="order of the hits (default relevance)")
     search.add_argument("--colbert", action=argparse.BooleanOptionalAction, default=None,
@@ -199,4 +203,4 @@ def flag_request(args: argparse.Namespace) -> SearchRequest:
     folders = [str(Path(f).expanduser().absolute()) for f in args.folder or []]
     return search_request(args.query or "", args.k, args.mode, args.weights, args.colbert, args.fusion,
                           {"ext": args.ext, "in": folders, "name": args.name, "after": args.after,
-                           "before": args.before}, args.sort)
+                           "before": args.before, "dup": "show" if args.all_copies else None}, args.sort)

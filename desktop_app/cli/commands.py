@@ -63,6 +63,9 @@ def cmd_index(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print(f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
               f"{report.removed} removed, {report.failed} failed ({report.chunks_added} chunks, "
               f"{report.tokens} tokens, {report.seconds:.1f} s) with {report.model}", file=out)
+        if report.chunks_shared:
+            print(f"  {report.chunks_shared} chunks of exact copies took their twin's vectors (not encoded again)",
+                  file=out)
         for failure in report.failures:
             print(f"  failed: {failure.path}: {failure.reason}", file=out)
     return 1 if report.cancelled else 0
@@ -297,7 +300,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
     if args.command is None:
         from desktop_app.gui.app import run
 
-        return run()
+        return run([PROG, "--quick"]) if args.quick else run()
     from desktop_app.core import start_logging
 
     start_logging()

@@ -11,8 +11,8 @@ import itertools
 import re
 from pathlib import Path
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
-from PySide6.QtGui import QColor, QPainter, QPalette, QTextDocument
+from PySide6.QtCore import QAbstractListModel, QEvent, QModelIndex, QPersistentModelIndex, QPointF, QRect, QSize, Qt
+from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPalette, QTextDocument
 from PySide6.QtWidgets import QAbstractItemView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from desktop_app.core import highlight_segments, place_of
@@ -27,6 +27,7 @@ CARD_PADDING = 8
 HitRole = Qt.ItemDataRole.UserRole + 1
 PathRole = Qt.ItemDataRole.UserRole + 2
 CardHtmlRole = Qt.ItemDataRole.UserRole + 3
+COPIES_LINK = "copies"  # the card's "also in N places" anchor: a click shows (or hides) where
 
 
 def highlight_html(text: str, terms: list[str]) -> str:
@@ -46,8 +47,20 @@ def chips_html(terms: list[str]) -> str:
     return " ".join(f'<span style="{CHIP}">&nbsp;{html.escape(t)}&nbsp;</span>' for t in terms)
 
 
-def card_html(hit: object) -> str:
-    """The text part of one result card: name, page, folder, snippet, term chips."""
+def copies_html(duplicates: list[str], expanded: bool) -> str:
+    """"also in N places", a link that shows the copies' paths under it when ``expanded``."""
+    if not duplicates:
+        return ""
+    places = "1 other place" if len(duplicates) == 1 else f"{len(duplicates)} places"
+    link = f" · <a href='{COPIES_LINK}'>also in {places}</a>"
+    if not expanded:
+        return link
+    return link + "".join(f"<br><span style='font-size:small'>&nbsp;&nbsp;{html.escape(other)}</span>"
+                          for other in duplicates)
+
+
+def card_html(hit: object, copies_shown: bool = False) -> str:
+    """The text part of one result card: name, page, folder (and the document's copies), snippet, term chips."""
     path = Path(hit.path)
     more = f" · +{len(hit.more)} more in this file" if hit.more else ""
     ocr = f" · <span style='{BY_MEANING}'>text read by OCR</span>" if hit.ocr else ""
@@ -56,7 +69,8 @@ def card_html(hit: object) -> str:
     return (
         f"<div><b>{html.escape(path.name)}</b>"
         f"<span style='color:#666666'> · {hit.place}{ocr}{meaning}{more}</span></div>"
-        f"<div style='color:#666666;font-size:small'>{html.escape(str(path.parent))}</div>"
+        f"<div style='color:#666666;font-size:small'>{html.escape(str(path.parent))}"
+        f"{copies_html(hit.duplicates, copies_shown)}</div>"
         f"<div style='margin-top:3px'>{highlight_html(' '.join(hit.snippet.split()), hit.terms)}</div>"
         f"<div style='margin-top:3px'>{chips_html(hit.terms)}</div>"
     )
@@ -106,6 +120,7 @@ class ResultsModel(QAbstractListModel):
         super().__init__()
         self.hits: list[object] = []
         self.channels: list[str] = []
+        self.copies_shown: set[str] = set()  # paths of the hits whose copies are listed on their card
 
     def set_hits(self, hits: list[object], channels: list[str] | None = None) -> None:
         """Show ``hits``; bars are drawn for ``channels``, the ones the ranking used."""
@@ -113,6 +128,14 @@ class ResultsModel(QAbstractListModel):
         self.hits = list(hits)
         self.channels = list(channels or [])
         self.endResetModel()
+
+    def toggle_copies(self, row: int) -> None:
+        """List the copies of the hit at ``row`` on its card, or fold them away again."""
+        if not 0 <= row < len(self.hits) or not self.hits[row].duplicates:
+            return
+        self.copies_shown ^= {self.hits[row].path}
+        self.layoutAboutToBeChanged.emit()  # the card's height changes: the view lays its rows out again
+        self.layoutChanged.emit()
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
         return 0 if parent.isValid() else len(self.hits)
@@ -130,7 +153,7 @@ class ResultsModel(QAbstractListModel):
         if role == PathRole:
             return hit.path
         if role == CardHtmlRole:
-            return card_html(hit)
+            return card_html(hit, hit.path in self.copies_shown)
         return None
 
 
@@ -148,6 +171,17 @@ class HitDelegate(QStyledItemDelegate):
         document.setHtml(index.data(CardHtmlRole) or "")
         document.setTextWidth(max(self.view.viewport().width() - BAR_AREA - 2 * CARD_PADDING, 120))
         return document
+
+    def editorEvent(self, event: QEvent, model: ResultsModel, option: QStyleOptionViewItem,  # noqa: N802
+                    index: QModelIndex) -> bool:
+        """A click on "also in N places" shows or hides the copies; other clicks select as usual."""
+        if event.type() == QEvent.Type.MouseButtonRelease and isinstance(event, QMouseEvent):
+            where = event.position() - QPointF(option.rect.left() + CARD_PADDING, option.rect.top() + CARD_PADDING)
+            document = self.document(option, index)  # held: its layout dies with it
+            if document.documentLayout().anchorAt(where) == COPIES_LINK:
+                model.toggle_copies(index.row())
+                return True
+        return super().editorEvent(event, model, option, index)
 
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:  # noqa: N802
         document = self.document(option, index)

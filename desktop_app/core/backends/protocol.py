@@ -70,6 +70,9 @@ class SearchSource(Protocol):
 
     def rows(self, ids: list[int]) -> dict[int, ChunkRow]: ...
 
+    def copies(self, paths: list[str]) -> dict[str, list[str]]:
+        """Each of ``paths`` that has copies -> its whole group by path (the store's, either backend)."""
+
     def colbert_of(self, ids: list[int]) -> dict[int, np.ndarray]:
         """Stored ColBERT multi-vectors of those chunks that have them."""
 

@@ -42,9 +42,10 @@ from desktop_app.core.ingest.progress import (
 from desktop_app.core.ingest.reading import FileReader, FileTask, sha256_of
 from desktop_app.core.ingest.room import space_needed
 from desktop_app.core.ingest.scan import absolute, normalise_root, scan
+from desktop_app.core.ingest.shared_vectors import encode_once
 from desktop_app.core.model.encoder import Encoder
 from desktop_app.core.paths import to_os, to_text
-from desktop_app.core.storage.records import ChunkEncoding, NewChunk, PendingChunk
+from desktop_app.core.storage.records import NewChunk, PendingChunk
 
 log = logging.getLogger("desktop_search.indexer")
 ENCODE_BATCH_CHUNKS = 64
@@ -216,10 +217,9 @@ class Indexer:
                 notify(meter.snapshot(control.paused))
                 save = time.monotonic() - last_save > SAVE_EVERY_SECONDS
                 try:
-                    encodings = self.encoder.encode([c.text for c in batch], max_length=self.max_tokens + 2,
-                                                    checkpoint=control.checkpoint, colbert=self.index.keeps_colbert)
+                    items = encode_once(batch, self.encoder, self.store, self.index.keeps_colbert,
+                                        self.max_tokens + 2, control.checkpoint)
                     self.check_folder()
-                    items = [ChunkEncoding(c.chunk_id, e.dense, e.sparse, e.colbert) for c, e in zip(batch, encodings)]
                     with self.index.writer(self.purpose, self.wait, self.waiting(notify), control.cancelled.is_set,
                                            save=save):
                         with self.store.transaction():
@@ -232,6 +232,7 @@ class Indexer:
                 meter.encoded(batch)
                 stored = {e.chunk_id for e in written}
                 report.chunks_encoded += len(stored)
+                report.chunks_shared += sum(1 for item in items if item.chunk_id in stored and item.shared)
                 report.tokens += sum(c.tokens for c in batch if c.chunk_id in stored)
                 notify(meter.snapshot(control.paused))
         finally:
@@ -416,7 +417,7 @@ class Indexer:
                 old_ids, new_ids = self.store.replace_file(
                     file.path, file.size, file.mtime_ns, task.sha256, self.key_of(task), chunks,
                     join_notes(task.note, meaning_note(encoded, len(chunks))), task.unit, task.ocr_pages,
-                    big=encoded > BIG_FILE_CHUNKS)
+                    big=encoded > BIG_FILE_CHUNKS, signature=task.signature)
                 removed.extend(old_ids)
                 added.extend(new_ids)
         self.index.delete_chunks(removed)

@@ -72,6 +72,7 @@ class IndexReport:
     failures: list[Failure] = field(default_factory=list)
     chunks_added: int = 0
     chunks_encoded: int = 0
+    chunks_shared: int = 0  # of those, how many took the vectors of an exact copy instead of being encoded
     pending_chunks: int = 0  # left for a later run: cancelled, paused by a newer change, or a full disk
     tokens: int = 0
     seconds: float = 0.0

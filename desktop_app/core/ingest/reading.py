@@ -16,6 +16,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from desktop_app.core import likeness
 from desktop_app.core.errors import Cancelled, ExtractionError, OcrNeeded
 from desktop_app.core.ingest.chunk import Chunk, Chunker
 from desktop_app.core.ingest.extract import HEAVY_SUFFIXES, Extracted, Options, extract
@@ -48,6 +49,7 @@ class FileTask:
     unit: str = "page"
     ocr_pages: list[int] = field(default_factory=list)
     ocr_matters: bool = False  # its text depends on the OCR setting (scanned pages, images)
+    signature: bytes | None = None  # its text's MinHash, to find its near copies (core/likeness.py)
 
 
 def sha256_of(path: str) -> str:
@@ -132,6 +134,7 @@ class FileReader:
             task.chunks = self.chunker.chunk(extracted.pages)
             task.note, task.unit, task.ocr_pages = extracted.note, extracted.unit, extracted.ocr_pages
             task.ocr_matters = extracted.ocr_matters
+            task.signature = likeness.signature(likeness.head(page.text for page in extracted.pages))
         except OcrNeeded as error:
             task.error, task.ocr_matters = str(error), True
         except ExtractionError as error:

@@ -9,6 +9,7 @@
 | ``in:PATH`` | files under that folder (absolute, ``~``, or relative to an indexed folder) |
 | ``name:TEXT`` | the file name contains TEXT (case-insensitive) |
 | ``after:YYYY-MM-DD``, ``before:YYYY-MM-DD`` | by the file's modification date (local days) |
+| ``dup:show`` | every copy of a document as its own hit (by default copies are one hit naming the others) |
 
 When fewer than k hits hold a phrase, the rest of the top k come from the ranking without it,
 marked; one quoted word among other words is ranked, not required (prose's scare quotes).
@@ -36,22 +37,25 @@ SYNTAX_HELP = """\
 <tr><td><code>in:Reports</code></td><td>files under a folder (absolute, ~, or inside an indexed folder)</td></tr>
 <tr><td><code>name:invoice</code></td><td>the file name contains the text</td></tr>
 <tr><td><code>after:2024-01-31</code>, <code>before:2024-12-31</code></td><td>by the file's modification day</td></tr>
+<tr><td><code>dup:show</code></td><td>every copy of a document as its own hit</td></tr>
 </table><p>Filters alone (<code>ext:pdf in:Reports</code>) list the matching files, newest first.</p>"""
 TOKEN = re.compile(r'(-?)"([^"]*)"?|(\S+)')
-FILTER_KEYS = ("ext", "type", "in", "name", "after", "before")
+FILTER_KEYS = ("ext", "type", "in", "name", "after", "before", "dup")
 FILTER = re.compile(rf"^({'|'.join(FILTER_KEYS)}):(.*)$", re.IGNORECASE)
 SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
 class Filters:
-    """Conditions on the files a hit may come from; all must hold (several ``ext:`` or ``in:`` are either)."""
+    """Conditions on the files a hit may come from; all must hold (several ``ext:`` or ``in:`` are either).
+    ``every_copy`` restricts nothing: it shows each copy of a document as its own hit."""
 
     extensions: tuple[str, ...] = ()
     folders: tuple[str, ...] = ()
     names: tuple[str, ...] = ()
     after: float | None = None
     before: float | None = None
+    every_copy: bool = False
 
     @property
     def active(self) -> bool:
@@ -62,7 +66,8 @@ class Filters:
         """These filters and ``other``'s (the CLI's flags beside the operators in the query)."""
         return Filters(self.extensions + other.extensions, self.folders + other.folders, self.names + other.names,
                        max((t for t in (self.after, other.after) if t is not None), default=None),
-                       min((t for t in (self.before, other.before) if t is not None), default=None))
+                       min((t for t in (self.before, other.before) if t is not None), default=None),
+                       self.every_copy or other.every_copy)
 
     def describe(self) -> list[str]:
         """Each filter as the user would type it, for messages."""
@@ -72,6 +77,8 @@ class Filters:
             parts.append("after:" + time.strftime("%Y-%m-%d", time.localtime(self.after)))
         if self.before is not None:
             parts.append("before:" + time.strftime("%Y-%m-%d", time.localtime(self.before)))
+        if self.every_copy:
+            parts.append("dup:show")
         return parts
 
 
@@ -144,12 +151,15 @@ def filters_from(options: dict[str, list[str]], roots: list[str]) -> Filters:
     before = min((day_start(v, "before") for v in options.get("before", [])), default=None)
     if after is not None and before is not None and after >= before:
         raise UsageError("after: must be an earlier day than before:")
-    return Filters(extensions, folders, names, after, before)
+    for value in options.get("dup", []):
+        if value.lower() != "show":
+            raise UsageError(f"dup: takes show (got {shown(value)}): dup:show lists every copy of a document")
+    return Filters(extensions, folders, names, after, before, bool(options.get("dup")))
 
 
 def example(key: str) -> str:
     return {"ext": "ext:pdf", "type": "type:pdf", "in": "in:~/Reports", "name": "name:invoice",
-            "after": "after:2024-01-31", "before": "before:2024-12-31"}[key]
+            "after": "after:2024-01-31", "before": "before:2024-12-31", "dup": "dup:show"}[key]
 
 
 def day_start(value: str, key: str) -> float:

@@ -14,7 +14,7 @@ from desktop_app.core.config import MODES, Weights
 from desktop_app.core.errors import UsageError, shown
 from desktop_app.core.search.query import Filters, filters_from
 
-FILTER_FIELDS = ("ext", "in", "name", "after", "before")
+FILTER_FIELDS = ("ext", "in", "name", "after", "before", "dup")
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def search_request(query: str, k: int = 10, mode: str = "hybrid", weights: str |
 
     ``weights`` is ``"D,S,C[,K]"`` or those numbers; a ColBERT weight turns ColBERT on unless
     ``colbert`` says otherwise. ``filters`` holds the query syntax's file filters by name (``ext``,
-    ``in``, ``name``, ``after``, ``before``; one value or a list); a relative ``in`` folder is looked
+    ``in``, ``name``, ``after``, ``before``, ``dup``; one value or a list); a relative ``in`` folder is looked
     for under each of ``roots``, as the ``in:`` operator does.
     """
     if mode not in MODES:

@@ -52,6 +52,7 @@ class Hit:
     pending: bool = False  # found by its words; its vectors are not made yet
     without_phrase: bool = False  # ranked after the hits that hold the query's exact phrase, without it
     meaning: str = ""  # why it was ranked without meaning, in words ("meaning pending", ...)
+    duplicates: list[str] = field(default_factory=list)  # the file's copies elsewhere (same or nearly the same text)
 
     @property
     def place(self) -> str:

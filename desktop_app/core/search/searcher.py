@@ -52,6 +52,8 @@ CANDIDATES_PER_CHANNEL = 100
 COLBERT_RERANK = 30
 KEYWORD_DEPTH = 1000
 MORE_PER_FILE = 3
+# A filters-only listing reads this many files per hit asked for, so copies folded away still leave k documents.
+LISTING_COPIES_DEPTH = 3
 QUERY_MAX_TOKENS = 512
 WORD = re.compile(r"\w+", re.UNICODE)
 SORTS = ("relevance", "date", "name")
@@ -160,8 +162,9 @@ class Searcher:
             return self.finish(query.strip(), mode, list(active), active, started, [], sort,
                                "the index is empty: add a folder to search it", by_words)
         allowed, note = self.source.restrict(parsed) if parsed.restricts else (None, "")
+        every_copy = parsed.filters.every_copy
         if not WORD.search(text):
-            hits = self.file_listing(allowed, k)
+            hits = self.file_listing(allowed, k, every_copy)
             return self.finish(query.strip(), "files", [], {}, started, hits, sort, note)
         if note and not parsed.phrases:
             return self.finish(query.strip(), mode, list(active), active, started, [], sort, note, by_words)
@@ -179,7 +182,8 @@ class Searcher:
         encoded = self.encode_query(text, "colbert" in active) if needs_model else None
         pool = max(CANDIDATES_PER_CHANNEL, 4 * k)
         words = QueryWords(text, self.encoder.word_tokens(text) if encoded is not None else {})
-        hits = [] if note else self.ranked_hits(mode, active, encoded, keyword, pool, allowed, fusion, words, k)
+        hits = [] if note else self.ranked_hits(mode, active, encoded, keyword, pool, allowed, fusion, words, k,
+                                                every_copy)
         if parsed.phrases and len(hits) < k:
             # Few hold the exact phrase (often a question pasted with quotes): the rest come from the
             # ranking without it, marked, as web search engines do.
@@ -187,8 +191,8 @@ class Searcher:
             loose_allowed, loose_note = self.source.restrict(loose) if loose.restricts else (None, "")
             if not loose_note:
                 more = self.ranked_hits(mode, active, encoded, keyword_job(loose_allowed), pool, loose_allowed,
-                                        fusion, words, k)
-                have = {hit.path for hit in hits}
+                                        fusion, words, k, every_copy)
+                have = {path for hit in hits for path in (hit.path, *([] if every_copy else hit.duplicates))}
                 for hit in more:
                     if hit.path not in have and len(hits) < k:
                         hit.without_phrase = True
@@ -219,14 +223,14 @@ class Searcher:
         # One file more than asked for: the passage's own file comes first and is left out.
         pool = max(CANDIDATES_PER_CHANNEL, 4 * (k + 1))
         hits = self.ranked_hits("hybrid", active, encoded, None, pool, None, "max", QueryWords("", {}), k + 1)
-        hits = [hit for hit in hits if hit.path != source.path][:k]
+        hits = [hit for hit in hits if hit.path != source.path and source.path not in hit.duplicates][:k]
         label = f"more like {source.path} (page {source.page})"
         return self.finish(label, "like", list(active), active, started, hits, "relevance", "")
 
     def ranked_hits(self, mode: str, active: dict[str, float], encoded: Encoding | None,
                     keyword_job: Future[dict[int, float]] | None, pool: int, allowed: Restriction | None, fusion: str,
-                    words: QueryWords, k: int) -> list[Hit]:
-        """Candidates from each channel, their exact scores, the fused ranking, grouped into file hits."""
+                    words: QueryWords, k: int, every_copy: bool = False) -> list[Hit]:
+        """Candidates from each channel, their exact scores, the fused ranking, grouped into document hits."""
         tops = self.channel_tops(mode, active, encoded, pool, allowed)
         keyword = keyword_job.result() if keyword_job is not None else {}
         if keyword:
@@ -237,7 +241,7 @@ class Searcher:
         if encoded is not None and keyword:
             ranked = stand_in_scores(ranked, scores.get("dense", {}), keyword, self.source.encoded_share)
         found_by = {channel: set(top) for channel, top in tops.items()}
-        return self.group(ranked, scores, contributions, words, found_by, k)
+        return self.group(ranked, scores, contributions, words, found_by, k, every_copy)
 
     def finish(self, query: str, mode: str, channels: list[str], weights: dict[str, float], started: float,
                hits: list[Hit], sort: str, note: str, ranked_by: str = "") -> SearchResult:
@@ -252,13 +256,21 @@ class Searcher:
         return SearchResult(query, mode, channels, weights, round(took, 2), hits,
                             " — ".join(part for part in (ranked_by, why_none) if part))
 
-    def file_listing(self, allowed: Restriction | None, k: int) -> list[Hit]:
-        """A query made only of filters: the matching files, newest first, each at its first chunk."""
+    def file_listing(self, allowed: Restriction | None, k: int, every_copy: bool = False) -> list[Hit]:
+        """A query made only of filters: the matching documents, newest first, each at its first chunk (its
+        newest copy standing for the others)."""
         if allowed is None:
             return []
-        newest = self.source.listing(allowed, k)
-        return [Hit(row.path, row.page, 0.0, {}, make_snippet(row.text, []), [], row.id, row.start, row.end,
-                    mtime=iso_time(row.mtime_ns), size=row.size, unit=row.unit, ocr=row.ocr) for row in newest]
+        newest = self.source.listing(allowed, k if every_copy else LISTING_COPIES_DEPTH * k)
+        copies = self.source.copies([row.path for row in newest])
+        hits: dict[str, Hit] = {}
+        for row in newest:
+            group = row.path if every_copy else copies.get(row.path, [row.path])[0]
+            if group not in hits and len(hits) < k:
+                hits[group] = Hit(row.path, row.page, 0.0, {}, make_snippet(row.text, []), [], row.id, row.start,
+                                  row.end, mtime=iso_time(row.mtime_ns), size=row.size, unit=row.unit, ocr=row.ocr,
+                                  duplicates=others(copies, row.path))
+        return list(hits.values())
 
     def keyword_scores(self, text: str, allowed: Restriction | None = None) -> dict[int, float]:
         """BM25 of the best ``KEYWORD_DEPTH`` keyword matches, best first; deeper matches count as 0."""
@@ -315,21 +327,27 @@ class Searcher:
 
     def group(self, ranked: list[tuple[int, float]], scores: dict[str, dict[int, float]],
               contributions: dict[int, dict[int, float]], words: QueryWords, found_by: dict[str, set[int]],
-              k: int) -> list[Hit]:
-        """One hit per file, best chunk first; later chunks of the same file fold under it.
+              k: int, every_copy: bool = False) -> list[Hit]:
+        """One hit per document, best chunk first; later chunks of the same file fold under it. A document's
+        copies (the same or nearly the same text elsewhere) are one hit at its best copy, naming the others,
+        unless ``every_copy``.
 
         Chunks deleted by another process since they were ranked have no row and are skipped.
         """
         rows = self.source.rows([cid for cid, _ in ranked])
+        copies = self.source.copies(list({row.path for row in rows.values()}))
         by_path: dict[str, Hit] = {}
         for cid, score in ranked:
             row = rows.get(cid)
             if row is None:
                 continue
+            group = row.path if every_copy else copies.get(row.path, [row.path])[0]
+            if group in by_path and by_path[group].path != row.path:
+                continue  # a copy of a document already shown: it is named on that hit
             channel_scores = {name: scores.get(name, {}).get(cid) for name in ("dense", "sparse", "colbert")}
             if "keyword" in scores:
                 channel_scores["keyword"] = scores["keyword"].get(cid)
-            hit = by_path.get(row.path)
+            hit = by_path.get(group)
             if hit is None and len(by_path) == k:
                 continue
             if hit is not None and len(hit.more) >= MORE_PER_FILE:
@@ -338,13 +356,17 @@ class Searcher:
             channels = [name for name, top in found_by.items() if cid in top]
             snippet = make_snippet(row.text, terms)
             if hit is None:
-                by_path[row.path] = Hit(row.path, row.page, round(score, 6), rounded(channel_scores), snippet,
-                                        terms, cid, row.start, row.end, found_by=channels,
-                                        mtime=iso_time(row.mtime_ns), size=row.size, unit=row.unit, ocr=row.ocr,
-                                        pending=row.meaning == "pending", meaning=meaning_of(row))
+                by_path[group] = Hit(row.path, row.page, round(score, 6), rounded(channel_scores), snippet,
+                                     terms, cid, row.start, row.end, found_by=channels,
+                                     mtime=iso_time(row.mtime_ns), size=row.size, unit=row.unit, ocr=row.ocr,
+                                     pending=row.meaning == "pending", meaning=meaning_of(row),
+                                     duplicates=others(copies, row.path))
             else:
                 hit.more.append(ChunkHit(cid, row.page, row.start, row.end, round(score, 6),
                                          rounded(channel_scores), snippet, terms, found_by=channels, ocr=row.ocr))
         return list(by_path.values())
 
 
+def others(copies: dict[str, list[str]], path: str) -> list[str]:
+    """The other members of ``path``'s copy group (none when it has no copies)."""
+    return [member for member in copies.get(path, []) if member != path]

@@ -66,12 +66,14 @@ class NewChunk:
 
 @dataclass(frozen=True)
 class ChunkEncoding:
-    """What stage 2 stores per chunk: its vectors (ColBERT's only for a backend that keeps them)."""
+    """What stage 2 stores per chunk: its vectors (ColBERT's only for a backend that keeps them);
+    ``shared`` ones were not encoded for this chunk but taken from an equal one (an exact copy)."""
 
     chunk_id: int
     dense: np.ndarray
     sparse: dict[int, float]
     colbert: np.ndarray | None = None
+    shared: bool = False
 
 
 @dataclass(frozen=True)

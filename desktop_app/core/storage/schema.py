@@ -69,6 +69,13 @@ CREATE TABLE IF NOT EXISTS pending(
     claimed_until REAL NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS pending_order ON pending(big, mtime_ns DESC, chunk_id);
+-- Copies (storage/copies.py): each file's MinHash signature and the band keys that find alike ones.
+CREATE TABLE IF NOT EXISTS likeness(file_id INTEGER PRIMARY KEY, signature BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS likeness_bands(
+    key INTEGER NOT NULL,
+    file_id INTEGER NOT NULL,
+    PRIMARY KEY(key, file_id)
+) WITHOUT ROWID;
 """
 
 

@@ -24,6 +24,7 @@ import sqlite_utils
 
 from desktop_app.core import analyze
 from desktop_app.core.storage.chunks import ChunkTables
+from desktop_app.core.storage.copies import CopyTables
 from desktop_app.core.storage.files import FileTables
 from desktop_app.core.storage.keywords import KeywordTable, keyword_row
 from desktop_app.core.storage.pending import PendingWork
@@ -31,7 +32,7 @@ from desktop_app.core.storage.records import NewChunk
 from desktop_app.core.storage.schema import SCHEMA, SCHEMA_VERSION, batched, connect, placeholders
 
 
-class Store(FileTables, ChunkTables, PendingWork, KeywordTable):
+class Store(FileTables, ChunkTables, PendingWork, KeywordTable, CopyTables):
     """All SQL of the app lives in this package (one class per group of tables); callers get plain Python
     values back."""
 
@@ -54,6 +55,13 @@ class Store(FileTables, ChunkTables, PendingWork, KeywordTable):
         if "encoded_at" not in self.db["chunks"].columns_dict:  # indexes from before the two stages: all encoded
             self.conn.execute("ALTER TABLE chunks ADD COLUMN encoded_at INTEGER NOT NULL DEFAULT 0")
         self.conn.execute("CREATE INDEX IF NOT EXISTS chunks_encoded ON chunks(encoded_at)")
+        if "copy_group" not in file_columns:  # indexes from before copies were grouped: by identical bytes only
+            with self.transaction():
+                self.conn.execute("ALTER TABLE files ADD COLUMN copy_group INTEGER")
+                self.conn.execute("UPDATE files SET copy_group = coalesce((SELECT min(o.id) FROM files o WHERE "
+                                  "o.sha256 = files.sha256 AND o.status = 'indexed'), id)")
+        self.conn.execute("CREATE INDEX IF NOT EXISTS files_sha256 ON files(sha256)")
+        self.conn.execute("CREATE INDEX IF NOT EXISTS files_copy_group ON files(copy_group)")
         if self.get_meta("keyword_analyzer") != analyze.ANALYZER_VERSION:
             self.rebuild_keyword_index()
 
@@ -61,7 +69,8 @@ class Store(FileTables, ChunkTables, PendingWork, KeywordTable):
         """Forget every file, chunk and the model record; roots are kept. Other processes see a
         new generation below which no tombstones reach, so they compare their caches in full."""
         with self.transaction():
-            for table in ("sparse", "chunks", "files", "meta", "tombstones", "excluded", "pending"):
+            for table in ("sparse", "chunks", "files", "meta", "tombstones", "excluded", "pending", "likeness",
+                          "likeness_bands"):
                 self.conn.execute(f"DELETE FROM {table}")
             self.conn.execute("INSERT INTO chunks_fts(chunks_fts) VALUES('delete-all')")
             self.set_meta("schema", SCHEMA_VERSION)
@@ -100,18 +109,20 @@ class Store(FileTables, ChunkTables, PendingWork, KeywordTable):
 
     def replace_file(self, path: str, size: int, mtime_ns: int, sha256: str, settings: str,
                      chunks: list[NewChunk], note: str | None = None, unit: str = "page",
-                     ocr_pages: list[int] | None = None, big: bool = False) -> tuple[list[int], list[int]]:
-        """Store a file's new chunks (words now, vectors pending) in place of its old ones.
-        Returns (removed ids, added ids).
+                     ocr_pages: list[int] | None = None, big: bool = False,
+                     signature: bytes | None = None) -> tuple[list[int], list[int]]:
+        """Store a file's new chunks (words now, vectors pending) in place of its old ones, and place it
+        among its copies by ``sha256`` and its text's ``signature``. Returns (removed ids, added ids).
 
         Call inside :meth:`transaction`: together with the deletes this is all-or-nothing. ``big``
         files' chunks are encoded after every small file's.
         """
         existing = self.conn.execute("SELECT id FROM files WHERE path = ?", (path,)).fetchone()
-        removed = self.delete_chunks_of(existing[0]) if existing else []
+        removed = self.forget_file(existing[0]) if existing else []
         encoded = sum(chunk.pending for chunk in chunks)
         file_id = self.upsert_file(path, size, mtime_ns, sha256, "indexed", settings, note=note, chunks=len(chunks),
                                    unit=unit, ocr_pages=ocr_pages, meaning_cap=encoded if encoded < len(chunks) else 0)
+        self.place_in_copy_group(file_id, sha256, signature)
         self.chunks_changed = True
         added = []
         for chunk in chunks:
@@ -128,11 +139,16 @@ class Store(FileTables, ChunkTables, PendingWork, KeywordTable):
     def record_failure(self, path: str, size: int, mtime_ns: int, settings: str, reason: str) -> list[int]:
         """Mark a file as failed with its reason; its old chunks (now stale) are removed."""
         existing = self.conn.execute("SELECT id FROM files WHERE path = ?", (path,)).fetchone()
-        removed = self.delete_chunks_of(existing[0]) if existing else []
+        removed = self.forget_file(existing[0]) if existing else []
         self.upsert_file(path, size, mtime_ns, None, "failed", settings, error=reason)
         return removed
 
     def remove_file(self, file_id: int) -> list[int]:
-        removed = self.delete_chunks_of(file_id)
+        removed = self.forget_file(file_id)
         self.conn.execute("DELETE FROM files WHERE id = ?", (file_id,))
         return removed
+
+    def forget_file(self, file_id: int) -> list[int]:
+        """What a file's record held beyond itself: its chunks (their ids are returned) and its likeness."""
+        self.forget_likeness(file_id)
+        return self.delete_chunks_of(file_id)

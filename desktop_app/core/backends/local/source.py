@@ -195,6 +195,9 @@ class LocalSource:
         """What a hit shows; chunks deleted by another process since they were ranked have no row."""
         return self.store.chunk_rows(ids)
 
+    def copies(self, paths: list[str]) -> dict[str, list[str]]:
+        return self.store.copies_of(paths)
+
     def colbert_of(self, ids: list[int]) -> dict[int, np.ndarray]:
         return {}  # the local index keeps no multi-vectors: the searcher encodes them
 

@@ -178,6 +178,9 @@ class QdrantSource:
     def rows(self, ids: list[int]) -> dict[int, ChunkRow]:
         return {int(p.id): _row(p) for p in self._retrieve(ids, payload=PAYLOAD_FIELDS)}
 
+    def copies(self, paths: list[str]) -> dict[str, list[str]]:
+        return self.collection.home.store.copies_of(paths)
+
     def passage(self, chunk_id: int) -> tuple[ChunkRow, Encoding] | None:
         found = self._retrieve([chunk_id], payload=PAYLOAD_FIELDS, vectors=["dense", "sparse"])
         if not found:
