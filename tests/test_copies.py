@@ -193,6 +193,9 @@ def test_json_hits_carry_duplicates_and_all_copies_shows_them(corpus, built, mon
     assert main(common, out=out, err=err) == 0, err.getvalue()
     hits = json.loads(out.getvalue())["hits"]
     assert {hits[0]["path"], *hits[0]["duplicates"]} == corpus.groups[1]
+    text = io.StringIO()
+    assert main([arg for arg in common if arg != "--json"], out=text, err=err) == 0, err.getvalue()
+    assert f"    also in {hits[0]['duplicates'][0]}" in text.getvalue().splitlines()
     out = io.StringIO()
     assert main([*common, "--all-copies"], out=out, err=err) == 0, err.getvalue()
     assert corpus.groups[1] <= {hit["path"] for hit in json.loads(out.getvalue())["hits"]}

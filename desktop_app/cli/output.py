@@ -76,4 +76,5 @@ def format_hit(rank: int, hit: dict) -> str:
     where = (place_of(hit["unit"], hit["page"]) + (", text read by OCR" if hit["ocr"] else "")
              + (f", {hit['meaning']}" if hit.get("meaning") else "")
              + (", without the exact phrase" if hit.get("without_phrase") else ""))
-    return f"{rank:2d}. {hit['score']:.3f}  {hit['path']} ({where})\n    {channels}{terms}\n    {snippet}"
+    copies = "".join(f"\n    also in {other}" for other in hit.get("duplicates", []))
+    return f"{rank:2d}. {hit['score']:.3f}  {hit['path']} ({where})\n    {channels}{terms}\n    {snippet}{copies}"

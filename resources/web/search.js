@@ -98,7 +98,16 @@ function hitNode(hit, segments) {
   title.append(element("span", "title", baseName(hit.path)));
   const more = hit.more.length ? ` · +${hit.more.length} more in this file` : "";
   title.append(element("span", "place", ` · ${placeOf(hit)}${hit.ocr ? " · text read by OCR" : ""}${more}`));
-  item.append(title, element("div", "folder", folderOf(hit.path)), snippetNode(segments));
+  item.append(title, element("div", "folder", folderOf(hit.path)));
+  if (hit.duplicates && hit.duplicates.length) {
+    // Copies of this document elsewhere: one hit names them, folded until asked for.
+    const copies = element("details", "copies");
+    const count = hit.duplicates.length;
+    copies.append(element("summary", null, `also in ${count === 1 ? "1 other place" : `${count} places`}`));
+    for (const other of hit.duplicates) copies.append(element("div", "folder", other));
+    item.append(copies);
+  }
+  item.append(snippetNode(segments));
   if (!hit.terms.length) {
     item.append(element("div", "by-meaning", "found by meaning: none of the query's words are in this passage"));
   }
