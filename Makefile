@@ -51,7 +51,8 @@ bench: setup
 	  echo "== bench/$$bench"; $(BIN)/python bench/$$bench || status=1; \
 	done; exit $$status
 
-# The launcher runs this checkout's venv by absolute path, so it needs no PATH or activation.
+# The launcher runs this checkout's venv by absolute path, so it needs no PATH or activation. At a terminal
+# it offers a key for the quick search box (GNOME; the steps elsewhere); uninstall-desktop removes that key.
 install-desktop: setup
 	mkdir -p "$(APPS_DIR)"
 	sed 's|@BIN@|$(CURDIR)/$(BIN)|g' resources/desktop-search.desktop > "$(APPS_DIR)/desktop-search.desktop"
@@ -61,11 +62,13 @@ install-desktop: setup
 	done
 	install -D -m 644 resources/icons/hicolor/scalable/apps/desktop-search.svg "$(ICONS_DIR)/scalable/apps/desktop-search.svg"
 	$(REFRESH_CACHES)
+	$(PYTHON) scripts/bind_shortcut.py offer --command '"$(CURDIR)/$(BIN)/desktop-search-gui" --quick'
 
 uninstall-desktop:
 	rm -f "$(APPS_DIR)/desktop-search.desktop" "$(ICONS_DIR)/scalable/apps/desktop-search.svg"
 	for size in $(ICON_SIZES); do rm -f "$(ICONS_DIR)/$${size}x$${size}/apps/desktop-search.png"; done
 	$(REFRESH_CACHES)
+	$(PYTHON) scripts/bind_shortcut.py unbind
 
 # The self-contained folder app in dist/desktop-search/ (PyInstaller, CPU torch, lite model inside).
 package: setup $(MODEL_STAMP) $(PACKAGING)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import os
 import shlex
 import struct
 import subprocess
@@ -43,9 +44,11 @@ def png_size(path: Path) -> tuple[int, int]:
     return width, height
 
 
-def make(target: str, data_home: Path) -> None:
-    subprocess.run(["make", "--no-print-directory", target, f"XDG_DATA_HOME={data_home}"],
-                   cwd=REPO, check=True, capture_output=True, timeout=600)
+def make(target: str, data_home: Path) -> str:
+    """Run a make target as a script would (no terminal), on no known desktop: the user's keys are never touched."""
+    env = {name: value for name, value in os.environ.items() if name != "XDG_CURRENT_DESKTOP"}
+    return subprocess.run(["make", "--no-print-directory", target, f"XDG_DATA_HOME={data_home}"], cwd=REPO, check=True,
+                          capture_output=True, text=True, timeout=600, env=env, stdin=subprocess.DEVNULL).stdout
 
 
 def test_entry_declares_a_graphical_application() -> None:
@@ -95,7 +98,8 @@ def test_installed_gui_script_runs_the_window() -> None:
 
 
 def test_make_install_and_uninstall_desktop(tmp_path: Path) -> None:
-    make("install-desktop", tmp_path)
+    output = make("install-desktop", tmp_path)
+    assert "desktop-search-gui\" --quick" in output, "says how to bind a key to the quick search box"
     installed = read_entry(tmp_path / "applications/desktop-search.desktop")
     program, files = shlex.split(installed["Exec"])
     assert files == "%F" and installed["TryExec"] == program

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import test_gui
 from PySide6.QtCore import QModelIndex, QPoint, QPointF, Qt
 from PySide6.QtWidgets import QListView, QStyleOptionViewItem
 
 from desktop_app.core import Hit
 from desktop_app.gui.results import CARD_PADDING, COPIES_LINK, CardHtmlRole, HitDelegate, ResultsModel, card_html
+from desktop_app.gui.settings import load_window_prefs
 
+ini, window = test_gui.ini, test_gui.window  # the window's fixtures
+drop, search, LOAD_TIMEOUT = test_gui.drop, test_gui.search, test_gui.LOAD_TIMEOUT
 COPIES = ["/home/me/Downloads/report.pdf", "/home/me/Projects/copy of report.pdf"]
 
 
@@ -59,3 +67,44 @@ def link_position(view: QListView, delegate: HitDelegate, index: QModelIndex) ->
             if layout.anchorAt(QPointF(x, y)) == COPIES_LINK:
                 return QPoint(option.rect.left() + CARD_PADDING + x + 1, option.rect.top() + CARD_PADDING + y + 1)
     raise AssertionError("the card has no 'also in' link")
+
+
+def test_the_window_and_quick_box_show_a_copied_file_once_until_every_copy_is_asked_for(qtbot, window,
+                                                                                        aero_corpus) -> None:
+    """An exact copy in a subfolder: one hit that names it; the setting (and dup:show) lists both."""
+    (aero_corpus / "old").mkdir()
+    copy = aero_corpus / "old" / "stall.txt"
+    shutil.copyfile(aero_corpus / "stall.txt", copy)
+    with qtbot.waitSignal(window.indexing.finished, timeout=LOAD_TIMEOUT):
+        drop(window, aero_corpus)
+    query = "wing stall boundary layer"
+    stalls = {str(aero_corpus / "stall.txt"), str(copy)}
+    grouped = search(qtbot, window, query)
+    assert [Path(hit.path).name for hit in grouped.hits].count("stall.txt") == 1
+    assert {grouped.hits[0].path, *grouped.hits[0].duplicates} == stalls
+    assert "also in 1 other place" in window.results.data(window.results.index(0), CardHtmlRole)
+    assert stalls <= {hit.path for hit in search(qtbot, window, query + " dup:show").hits}
+    search(qtbot, window, query)
+    with qtbot.waitSignal(window.searching.results_shown, timeout=60_000) as shown:
+        window.apply_prefs(replace(window.prefs, every_copy=True))  # Settings ▸ Copies: searches again
+    assert stalls <= {hit.path for hit in shown.args[0].hits}
+    assert load_window_prefs(window.qsettings).every_copy
+    window.show_quick()
+    with qtbot.waitSignal(window.quick.results_shown, timeout=60_000) as quick:
+        qtbot.keyClicks(window.quick.box.query, query)
+    assert stalls <= {hit.path for hit in quick.args[0].hits}
+    window.apply_prefs(replace(window.prefs, every_copy=False))
+    with qtbot.waitSignal(window.quick.results_shown, timeout=60_000) as quick:
+        window.quick.search_again()
+    assert [Path(hit.path).name for hit in quick.args[0].hits].count("stall.txt") == 1
+
+
+def test_the_settings_dialog_turns_every_copy_on(qtbot) -> None:
+    from desktop_app.core import Settings
+    from desktop_app.gui.settings import SettingsDialog, WindowPrefs
+
+    dialog = SettingsDialog(Settings(), prefs=WindowPrefs())
+    qtbot.addWidget(dialog)
+    assert not dialog.every_copy.isChecked()
+    dialog.every_copy.setChecked(True)
+    assert dialog.result_prefs().every_copy

@@ -107,6 +107,23 @@ class IndexingController(QObject):
             self._progress_pane.pause_button.setText("Resume")
             self._progress_pane.label.setText("Paused — the current batch finishes, then indexing waits")
 
+    def paused_state(self) -> bool | None:
+        """Whether the run in progress is paused; None when nothing is being indexed."""
+        return self.jobs.paused if self.running else None
+
+    def pause_or_resume(self) -> None:
+        """Pause or resume the run in progress; with none, say so (pausing an idle queue would hold the next run)."""
+        if self.running:
+            self.toggle_pause()
+        else:
+            self.message.emit("Nothing is being indexed", 5000)
+
+    def cancel_running(self) -> None:
+        if self.running:
+            self.cancel()
+        else:
+            self.message.emit("Nothing is being indexed", 5000)
+
     def cancel(self) -> None:
         """Stop the running job at its next batch and forget the queued ones."""
         self.jobs.cancel_all()

@@ -226,8 +226,10 @@ class FoldersPane(QWidget):
         hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         layout.addWidget(hint)
         buttons = QHBoxLayout()
-        for label, signal in (("Add folder…", self.add_folder), ("Re-index", self.reindex), ("Remove", self.remove)):
-            button = QPushButton(label)
+        self.add_button, reindex_button, remove_button = (QPushButton(label) for label in
+                                                          ("Add folder…", "Re-index", "Remove"))
+        for button, signal in ((self.add_button, self.add_folder), (reindex_button, self.reindex),
+                               (remove_button, self.remove)):
             button.clicked.connect(signal)
             buttons.addWidget(button)
         layout.addLayout(buttons)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QModelIndex, QObject, QPoint, QProcess, Qt, QTimer, QUrl, Signal
 from PySide6.QtWidgets import QMenu, QMessageBox, QWidget
 
-from desktop_app.core import FILTER_KEYS, SYNTAX_HELP, SearchRequest, Settings, UsageError, Weights
+from desktop_app.core import FILTER_KEYS, SYNTAX_HELP, Filters, SearchRequest, Settings, UsageError, Weights
 from desktop_app.gui.files_view import FilesDialog
 from desktop_app.gui.panes import PreviewPane, ResultsPane, SearchBar
 from desktop_app.gui.results import HitRole, PathRole, ResultsModel, preview_html
@@ -33,6 +33,7 @@ class SearchController(QObject):
     """Drives the search bar, the results and the preview pane over the search thread."""
 
     results_shown = Signal(object)  # the SearchResult now on screen
+    settled = Signal(str)  # a query the user acted on (Enter, or opening a hit): worth remembering
     preview_shown = Signal()
     message = Signal(str, int)
     banner = Signal(str, bool)
@@ -43,9 +44,11 @@ class SearchController(QObject):
 
     def __init__(self, window: QWidget, model: ModelController, settings_of: Callable[[], Settings],
                  search_bar: SearchBar, results_pane: ResultsPane, preview_pane: PreviewPane,
-                 results: ResultsModel) -> None:
+                 results: ResultsModel, every_copy_of: Callable[[], bool] = lambda: False) -> None:
+        """``every_copy_of`` says whether each copy of a document is shown as a hit of its own."""
         super().__init__(window)
         self._window, self._model, self._settings_of = window, model, settings_of
+        self._every_copy_of = every_copy_of
         self._bar, self._view, self._header = search_bar, results_pane.view, results_pane.header
         self._preview_pane, self.results = preview_pane, results
         self.request_id = 0
@@ -66,6 +69,7 @@ class SearchController(QObject):
         self._debounce.timeout.connect(self.run_search)
         search_bar.typed.connect(self._debounce.start)
         search_bar.search_now.connect(self.run_search)
+        search_bar.query.returnPressed.connect(lambda: self.settled.emit(search_bar.query.text()))
         search_bar.reset_weights.connect(self.reset_weights)
         search_bar.help_wanted.connect(self.show_syntax_help)
         self._view.activated.connect(self.open_index)
@@ -138,7 +142,30 @@ class SearchController(QObject):
     def open_index(self, index: QModelIndex) -> None:
         hit = index.data(HitRole) if index.isValid() else None
         if hit is not None:
+            self.settled.emit(self._bar.query.text())
             self.open_path(Path(hit.path), hit.page)
+
+    def current_hit(self) -> Hit | None:
+        return self._view.currentIndex().data(HitRole)
+
+    def move_selection(self, step: int) -> None:
+        """Select the next (``step`` 1) or previous (-1) hit, the first when none is; its preview follows."""
+        rows = self.results.rowCount()
+        if not rows:
+            return
+        row = self._view.currentIndex().row()
+        row = 0 if row < 0 else max(0, min(rows - 1, row + step))
+        self._view.setCurrentIndex(self.results.index(row))
+
+    def open_current(self) -> None:
+        """Open the selected hit, or the first one when none is selected."""
+        current = self._view.currentIndex()
+        self.open_index(current if current.isValid() else self.results.index(0))
+
+    def more_like_current(self) -> None:
+        hit = self.current_hit()
+        if hit is not None:
+            self.more_like(hit)
 
     def open_path(self, path: Path, page: int) -> None:
         """Open a file at a page with its application; scripts and programs are only shown in their folder."""
@@ -153,7 +180,7 @@ class SearchController(QObject):
             self.banner.emit(f"Could not open {path}: no application is set up to open it", False)
 
     def reveal_current(self) -> None:
-        hit = self._view.currentIndex().data(HitRole)
+        hit = self.current_hit()
         if hit is not None:
             self.reveal_path(Path(hit.path))
 
@@ -185,7 +212,8 @@ class SearchController(QObject):
     def _request(self, query: str) -> SearchRequest:
         """The search the bar asks for, as the CLI's flags and the API's JSON body are turned into one."""
         return SearchRequest(query, RESULT_FILES, self._bar.mode.currentData(), self._bar.weights(),
-                             self._bar.colbert_box.isChecked(), filters=self._bar.filters())
+                             self._bar.colbert_box.isChecked(),
+                             filters=self._bar.filters().merged(Filters(every_copy=self._every_copy_of())))
 
     def _update_chips(self) -> None:
         """Chips for the filter row's values and the operators typed into the box."""

@@ -6,10 +6,10 @@ underneath, so a packaged app and the CLI agree on the index location by default
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -37,6 +37,30 @@ def open_qsettings(path: Path | None = None) -> QSettings:
     if path is not None:
         return QSettings(str(path), QSettings.Format.IniFormat)
     return QSettings(ORGANIZATION, APPLICATION)
+
+
+@dataclass(frozen=True)
+class WindowPrefs:
+    """The window's own habits, which the core never needs: the tray, the search history, and whether each
+    copy of a document is a hit of its own (``dup:show`` for every search) or copies are one hit."""
+
+    keep_in_tray: bool = False
+    remember_searches: bool = True
+    every_copy: bool = False
+
+
+def load_window_prefs(store: QSettings) -> WindowPrefs:
+    flag = lambda key, default: str(store.value(key, "") or default) == "true"  # noqa: E731 - tiny accessor
+    return WindowPrefs(keep_in_tray=flag("window/keep_in_tray", "false"),
+                       remember_searches=flag("history/remember", "true"),
+                       every_copy=flag("search/every_copy", "false"))
+
+
+def save_window_prefs(store: QSettings, prefs: WindowPrefs) -> None:
+    store.setValue("window/keep_in_tray", "true" if prefs.keep_in_tray else "false")
+    store.setValue("history/remember", "true" if prefs.remember_searches else "false")
+    store.setValue("search/every_copy", "true" if prefs.every_copy else "false")
+    store.sync()
 
 
 def split_list(text: str) -> tuple[str, ...]:
@@ -119,11 +143,15 @@ def save_settings(store: QSettings, settings: Settings) -> None:
 
 
 class SettingsDialog(QDialog):
-    """Edits a :class:`Settings`; ``result_settings()`` returns the edited copy or raises UsageError."""
+    """Edits a :class:`Settings`; ``result_settings()`` returns the edited copy or raises UsageError,
+    ``result_prefs()`` the window's own preferences."""
+
+    clear_history = Signal()
 
     def __init__(self, settings: Settings, parent: QWidget | None = None, api_url: str = "",
-                 api_token: str = "") -> None:
-        """``api_url`` and ``api_token`` are the running API server's, shown for other apps to use."""
+                 api_token: str = "", prefs: WindowPrefs | None = None, has_tray: bool = False) -> None:
+        """``api_url`` and ``api_token`` are the running API server's, shown for other apps to use;
+        ``has_tray``: the desktop shows tray icons, so the window may keep running in one."""
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.setMinimumWidth(560)
@@ -192,6 +220,7 @@ class SettingsDialog(QDialog):
         self.api_token.setToolTip("Requests need the header 'Authorization: Bearer TOKEN'. The token is kept in the "
                                   "index folder's api-token file (DESKTOP_SEARCH_API_TOKEN overrides it).")
         form.addRow("API token", self.api_token)
+        self.add_window_rows(form, prefs or WindowPrefs(), has_tray)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -209,6 +238,34 @@ class SettingsDialog(QDialog):
         self.api_port.setValue(settings.api_port)
         return _inline_row(self.api, QLabel("port"), self.api_port,
                            *([plain_label(f"serving {api_url}")] if api_url else []))
+
+    def add_window_rows(self, form: QFormLayout, prefs: WindowPrefs, has_tray: bool) -> None:
+        """Keep running in the tray, and the recent searches offered as you type (with a button to forget them)."""
+        self.keep_in_tray = QCheckBox("Keep running in the tray when the window closes")
+        self.keep_in_tray.setChecked(prefs.keep_in_tray)
+        self.keep_in_tray.setEnabled(has_tray)
+        self.keep_in_tray.setToolTip("Indexing and live sync go on, and the quick search box stays a key away; "
+                                     "Quit in the tray's menu ends the app" if has_tray else
+                                     "This desktop shows no tray icons: closing the window ends the app")
+        form.addRow("Tray", self.keep_in_tray)
+        self.remember_searches = QCheckBox("Remember recent searches")
+        self.remember_searches.setChecked(prefs.remember_searches)
+        self.remember_searches.setToolTip("Kept on this computer with these settings and offered as you type; "
+                                          "turning it off forgets them")
+        clear = QPushButton("Clear history")
+        clear.clicked.connect(lambda: (self.clear_history.emit(), clear.setText("History cleared")))
+        form.addRow("Search history", _inline_row(self.remember_searches, clear))
+        self.every_copy = QCheckBox("Show every copy of a document as its own hit")
+        self.every_copy.setChecked(prefs.every_copy)
+        self.every_copy.setToolTip("Off: a document found in several places (the same file, or nearly the same "
+                                   "text) is one hit that says \"also in N places\". dup:show in a search does "
+                                   "this for that search only")
+        form.addRow("Copies", self.every_copy)
+
+    def result_prefs(self) -> WindowPrefs:
+        return WindowPrefs(keep_in_tray=self.keep_in_tray.isChecked(),
+                           remember_searches=self.remember_searches.isChecked(),
+                           every_copy=self.every_copy.isChecked())
 
     def with_browse(self, line: QLineEdit) -> QWidget:
         row = QWidget()

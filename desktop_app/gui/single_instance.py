@@ -2,7 +2,8 @@
 
 The first instance listens on a local socket (a named pipe on Windows) named after the user
 and the index folder; a later launch connects, sends the folders it was given on the command
-line, and the first window comes to the front and indexes them. A stale socket left by a
+line, and the first window comes to the front and indexes them; a later ``--quick`` launch asks it
+for its quick search box instead, which answers at once from the index already open. A stale socket left by a
 crashed instance is removed before listening; if listening still fails, this instance runs
 anyway (two windows are better than none: the index lock keeps their writes apart).
 """
@@ -27,21 +28,24 @@ def instance_name(index_dir: Path) -> str:
 
 class SingleInstance(QObject):
     """``claim()`` is True for the first instance; it then emits ``activated`` with each later
-    launch's folders."""
+    launch's folders, and ``quick_wanted`` for each later ``--quick`` launch."""
 
     activated = Signal(list)
+    quick_wanted = Signal()
 
     def __init__(self, name: str) -> None:
         super().__init__()
         self.name = name
         self.server: QLocalServer | None = None
 
-    def claim(self, paths: list[Path]) -> bool:
-        """Become the running instance, or pass ``paths`` to the one already running."""
+    def claim(self, paths: list[Path], quick: bool = False) -> bool:
+        """Become the running instance, or pass ``paths`` (and the wish for the quick search box) to the
+        one already running."""
         socket = QLocalSocket()
         socket.connectToServer(self.name)
         if socket.waitForConnected(CONNECT_TIMEOUT_MS):
-            socket.write(json.dumps({"paths": [str(p.resolve()) for p in paths]}).encode() + b"\n")
+            message = {"paths": [str(p.resolve()) for p in paths], "quick": quick}
+            socket.write(json.dumps(message).encode() + b"\n")
             socket.waitForBytesWritten(CONNECT_TIMEOUT_MS)
             socket.disconnectFromServer()
             return False
@@ -53,18 +57,23 @@ class SingleInstance(QObject):
         return True
 
     def receive(self) -> None:
-        """Read each waiting launch's one-line message (it is written right after connecting)."""
+        """Read each waiting launch's one-line message (it is written right after connecting): a quick
+        launch without folders leaves the window as it is."""
         while self.server is not None and self.server.hasPendingConnections():
             connection = self.server.nextPendingConnection()
-            paths: list[str] = []
+            paths, quick = [], False
             if connection.canReadLine() or connection.waitForReadyRead(CONNECT_TIMEOUT_MS):
                 try:
-                    paths = [str(p) for p in json.loads(bytes(connection.readLine()).decode()).get("paths", [])]
-                except (ValueError, AttributeError):
-                    paths = []
+                    message = json.loads(bytes(connection.readLine()).decode())
+                    paths, quick = [str(p) for p in message.get("paths", [])], message.get("quick") is True
+                except (ValueError, AttributeError, TypeError):
+                    paths, quick = [], False
             connection.disconnectFromServer()
             connection.deleteLater()
-            self.activated.emit(paths)
+            if paths or not quick:
+                self.activated.emit(paths)
+            if quick:
+                self.quick_wanted.emit()
 
     def release(self) -> None:
         """Stop answering later launches (the window is closing)."""
