@@ -97,6 +97,7 @@ def test_the_window_and_quick_box_show_a_copied_file_once_until_every_copy_is_as
     with qtbot.waitSignal(window.quick.results_shown, timeout=60_000) as quick:
         window.quick.search_again()
     assert [Path(hit.path).name for hit in quick.args[0].hits].count("stall.txt") == 1
+    assert "also in 1 other place" in window.quick.box.hits.item(0).text()
 
 
 def test_the_settings_dialog_turns_every_copy_on(qtbot) -> None:

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QAbstractItemView, QFrame, QLineEdit, QListWidget,
 
 from desktop_app.core import Filters, SearchRequest
 from desktop_app.gui.plain import plain_label
+from desktop_app.gui.results import also_in
 from desktop_app.gui.searching import SEARCH_DEBOUNCE_MS
 from desktop_app.gui.worker import SearchWorker, start_in_thread
 
@@ -72,8 +73,9 @@ class QuickSearchBox(QFrame):
         for hit in hits:
             path = Path(hit.path)
             snippet = " ".join(hit.snippet.split())[:SNIPPET_CHARS]
-            item = QListWidgetItem(f"{path.name}  —  {path.parent}\n{snippet}")
-            item.setToolTip(hit.path)
+            copies = f"  ·  {also_in(len(hit.duplicates))}" if hit.duplicates else ""
+            item = QListWidgetItem(f"{path.name}  —  {path.parent}{copies}\n{snippet}")
+            item.setToolTip("\n".join([hit.path, *hit.duplicates]))
             self.hits.addItem(item)
         self.hits.setVisible(bool(hits))
         if hits:

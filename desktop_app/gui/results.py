@@ -47,12 +47,16 @@ def chips_html(terms: list[str]) -> str:
     return " ".join(f'<span style="{CHIP}">&nbsp;{html.escape(t)}&nbsp;</span>' for t in terms)
 
 
+def also_in(copies: int) -> str:
+    """Where else a document is, in words: "also in 1 other place", "also in 3 places"."""
+    return "also in 1 other place" if copies == 1 else f"also in {copies} places"
+
+
 def copies_html(duplicates: list[str], expanded: bool) -> str:
     """"also in N places", a link that shows the copies' paths under it when ``expanded``."""
     if not duplicates:
         return ""
-    places = "1 other place" if len(duplicates) == 1 else f"{len(duplicates)} places"
-    link = f" · <a href='{COPIES_LINK}'>also in {places}</a>"
+    link = f" · <a href='{COPIES_LINK}'>{also_in(len(duplicates))}</a>"
     if not expanded:
         return link
     return link + "".join(f"<br><span style='font-size:small'>&nbsp;&nbsp;{html.escape(other)}</span>"
