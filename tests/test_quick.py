@@ -212,3 +212,38 @@ def test_the_cli_without_a_command_passes_quick_on(monkeypatch) -> None:
     monkeypatch.setattr(app, "run", lambda argv=None: asked.append(argv) or 0)
     assert main(["--quick"]) == 0 and main([]) == 0
     assert asked == [["desktop-search", "--quick"], None]
+
+
+def test_the_model_waits_for_the_quick_boxs_answer_to_a_query_typed_at_launch(qtbot, ini, aero_corpus, encoder,
+                                                                              monkeypatch) -> None:
+    """`--quick` on a cold start: the box's first answer comes by words before torch takes Python's lock."""
+    import time
+
+    from desktop_app.core.engine import Engine
+    from desktop_app.gui import worker
+
+    test_gui.index_before_launch(ini, aero_corpus, encoder)
+    monkeypatch.setattr(worker, "FIRST_ANSWER_WAIT_S", 60.0)
+    order = []
+    load_model, search = Engine.load_model, Engine.search
+
+    def recorded(engine) -> None:
+        order.append("model")
+        load_model(engine)
+
+    def slow_first_search(engine, *args, **kwargs):  # long enough for a model that did not wait to load
+        if not order:
+            time.sleep(3)
+        return search(engine, *args, **kwargs)
+
+    monkeypatch.setattr(Engine, "load_model", recorded)
+    monkeypatch.setattr(Engine, "search", slow_first_search)
+    main = MainWindow(open_qsettings(ini), autoload=False)
+    qtbot.addWidget(main)
+    main.quick.results_shown.connect(lambda result: order.append(result.mode))
+    main.show_quick()
+    main.quick.box.query.setText("wing boundary layer heat")  # typed before the index is even open
+    with qtbot.waitSignal(main.model_control.ready, timeout=LOAD_TIMEOUT):
+        main.model_control.start_loading()
+    assert order[:2] == ["keyword", "model"], order
+    main.close()

@@ -127,7 +127,7 @@ class MainWindow(QMainWindow):
                                            self.progress_pane)
         self.searching = SearchController(self, self.model_control, lambda: self.settings, self.search_bar,
                                           self.results_pane, self.preview_pane, self.results,
-                                          lambda: self.prefs.every_copy)
+                                          lambda: self.prefs.every_copy, lambda: self.quick.awaits_answer())
         self.sharing = SharingController(self, lambda: self.model_control.engine, self.indexing.jobs)
         for controller in (self.model_control, self.indexing, self.searching, self.sharing):
             controller.message.connect(self.statusBar().showMessage)
@@ -145,6 +145,7 @@ class MainWindow(QMainWindow):
         self.quick = QuickSearch(self, lambda: self.model_control.search_engine, lambda: self.settings.weights,
                                  self.searching.open_path, self.searching.reveal_path, lambda: self.prefs.every_copy)
         self.quick.settled.connect(self.history.record)
+        self.quick.answered.connect(self.model_control.answer_shown)
         self.quick.box.hidden.connect(self._quick_hidden)
         self.model_control.opened.connect(lambda _: self.quick.search_again())
         self.indexing.finished.connect(lambda _: self.quick.search_again())

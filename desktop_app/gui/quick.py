@@ -140,6 +140,7 @@ class QuickSearch(QObject):
     reveals the chosen hit as the window does."""
 
     results_shown = Signal(object)  # the SearchResult now in the box
+    answered = Signal()  # a search of the box's ended (hits, none, or a message): the model may load now
     settled = Signal(str)  # a query the user acted on: worth remembering
     request_search = Signal(int, object, str, dict)
 
@@ -183,6 +184,10 @@ class QuickSearch(QObject):
                                 filters=Filters(every_copy=self._every_copy_of()))
         self.request_search.emit(self.request_id, engine, query, request.options())
 
+    def awaits_answer(self) -> bool:
+        """The box is up with a query in it (typed at launch, before the index opened)."""
+        return self.box.isVisible() and bool(self.box.query.text().strip())
+
     def search_again(self) -> None:
         """The engine opened or the index changed: the query in the box is answered again."""
         if self.box.query.text().strip():
@@ -213,7 +218,9 @@ class QuickSearch(QObject):
         if request == self.request_id:
             self._show(result.hits, "" if result.hits else f"No matches for “{result.query}”")
             self.results_shown.emit(result)
+            self.answered.emit()
 
     def _search_failed(self, request: int, message: str) -> None:
         if request == self.request_id:
             self._show([], message[:1].upper() + message[1:])
+            self.answered.emit()

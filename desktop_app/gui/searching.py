@@ -44,11 +44,14 @@ class SearchController(QObject):
 
     def __init__(self, window: QWidget, model: ModelController, settings_of: Callable[[], Settings],
                  search_bar: SearchBar, results_pane: ResultsPane, preview_pane: PreviewPane,
-                 results: ResultsModel, every_copy_of: Callable[[], bool] = lambda: False) -> None:
-        """``every_copy_of`` says whether each copy of a document is shown as a hit of its own."""
+                 results: ResultsModel, every_copy_of: Callable[[], bool] = lambda: False,
+                 answered_elsewhere: Callable[[], bool] = lambda: False) -> None:
+        """``every_copy_of`` says whether each copy of a document is shown as a hit of its own;
+        ``answered_elsewhere`` whether another box (the quick search) holds a query typed at launch, whose
+        answer lets the model load instead."""
         super().__init__(window)
         self._window, self._model, self._settings_of = window, model, settings_of
-        self._every_copy_of = every_copy_of
+        self._every_copy_of, self._answered_elsewhere = every_copy_of, answered_elsewhere
         self._bar, self._view, self._header = search_bar, results_pane.view, results_pane.header
         self._preview_pane, self.results = preview_pane, results
         self.request_id = 0
@@ -198,7 +201,7 @@ class SearchController(QObject):
         """The index is open and its model loading: a query typed now is answered by its words first."""
         if self._bar.query.text().strip():
             self.run_search()  # the model loads once its answer is on screen
-        else:
+        elif not self._answered_elsewhere():
             self._model.answer_shown()
 
     def _engine_ready(self, loaded: Loaded, rebuild: list[str]) -> None:
