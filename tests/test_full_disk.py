@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 
 from desktop_app.cli import main
+from desktop_app.core.storage import folder as folder_module
 
 QUERIES = ("nozzle erosion", "boundary layer", "turbine blade cooling")
 TOPICS = ("nozzle erosion in solid rocket motors", "boundary layer transition on swept wings",
@@ -189,6 +190,10 @@ def test_an_unplugged_index_drive_stops_the_run_in_one_line(cli_env, corpus, cle
         code, _, err = cli("index", str(corpus), "--index", str(index))
     line = one_line(err)
     assert code == 1 and f"the index folder {index} is gone (drive unplugged?)" in line, line
+    monkeypatch.setattr(folder_module, "REMOVABLE_MEDIA", (str(tmp_path),))  # where this test mounts its drive
+    code, _, err = cli("index", str(corpus), "--index", str(index))  # started again while it is unplugged
+    assert code == 1 and "is on a drive that is not connected" in one_line(err), err
+    assert not index.exists(), "an index was made on the system disk under the empty mount point"
     mounts(plugged, "--bind", str(drive))  # plugged back in
     assert assert_still_searchable(index) > 0
     code, _, err = cli("index", str(corpus), "--index", str(index))
@@ -197,6 +202,32 @@ def test_an_unplugged_index_drive_stops_the_run_in_one_line(cli_env, corpus, cle
 
 
 # --- the same failures, injected -------------------------------------------------------------------------------
+
+
+def test_no_index_is_made_under_an_empty_mount_point_and_no_lock_remakes_a_vanished_folder(tmp_path,
+                                                                                           monkeypatch) -> None:
+    """An unplugged drive leaves its mount point empty: an index made there would be on the system disk, and
+    would hide under the drive once it is back."""
+    from desktop_app.core.errors import IndexMissingError
+    from desktop_app.core.storage.folder import IndexFolder
+    from desktop_app.core.storage.lock import WriterLock
+
+    media = tmp_path / "media"
+    (media / "usb").mkdir(parents=True)
+    monkeypatch.setattr(folder_module, "REMOVABLE_MEDIA", (str(media),))
+    with pytest.raises(IndexMissingError, match=r"is on a drive that is not connected \(nothing is mounted at "):
+        IndexFolder.open(media / "usb" / "index", create=True)
+    assert list((media / "usb").iterdir()) == []
+    elsewhere = IndexFolder.open(tmp_path / "home" / "index", create=True)  # not under removable media: made
+    elsewhere.close()
+    gone = tmp_path / "home" / "index"
+    for name in os.listdir(gone):
+        os.remove(gone / name)
+    gone.rmdir()
+    with pytest.raises(FileNotFoundError, match="the index folder is gone"):
+        WriterLock(gone, wait=False).acquire()
+    assert not gone.exists()
+
 
 
 def unplug_at_second_commit(monkeypatch: pytest.MonkeyPatch, unplug: Callable[[], object]) -> None:

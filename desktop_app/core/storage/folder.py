@@ -19,6 +19,9 @@ from desktop_app.core.storage.lock import WriterLock
 from desktop_app.core.storage.store import Store
 
 DB_NAME = "index.sqlite3"
+# Where removable drives are mounted: an index folder below one of these whose drive is not plugged in
+# would otherwise be made anew on the system disk, under the empty mount point.
+REMOVABLE_MEDIA = ("/media", "/run/media", "/mnt", "/Volumes")
 
 
 class IndexFolder:
@@ -35,6 +38,12 @@ class IndexFolder:
         if not (path / DB_NAME).exists():
             if not create:
                 raise IndexMissingError(f"no index at {path}: run `desktop-search index PATH` to build one")
+            unplugged = drive_not_mounted(path)
+            if unplugged is not None:
+                raise IndexMissingError(
+                    f"the index folder {path} is on a drive that is not connected (nothing is mounted at "
+                    f"{unplugged}): plug the drive in, or choose another index folder — a new index is not made "
+                    "on the system disk in its place")
             path.mkdir(parents=True, exist_ok=True)
         return cls(path, Store(path / DB_NAME))
 
@@ -98,3 +107,21 @@ class IndexFolder:
 
     def close(self) -> None:
         self.store.close()
+
+
+def drive_not_mounted(path: Path) -> Path | None:
+    """The folder that ``path`` would be made in although it is an empty mount point: ``path`` lies below a
+    removable-media folder (``/media``, ``/mnt``, ...) and its nearest existing folder is on the same disk
+    as the folder holding that one, so no drive is mounted on the way. None where a drive is, or elsewhere.
+    """
+    path = path.resolve()
+    for base in map(Path, REMOVABLE_MEDIA):
+        if base not in path.parents:
+            continue
+        existing = next(folder for folder in path.parents if folder.exists())
+        try:
+            if existing.stat().st_dev == base.parent.stat().st_dev:
+                return existing
+        except OSError:
+            return None
+    return None

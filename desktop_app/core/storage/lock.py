@@ -10,6 +10,7 @@ watcher, re-taking the lock between batches within microseconds, would starve a 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import threading
@@ -45,7 +46,8 @@ class WriterLock:
         self.ticket: Path | None = None
 
     def acquire(self) -> WriterLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.path.parent.is_dir():  # never made anew: on an unplugged drive it would land on the system disk
+            raise FileNotFoundError(errno.ENOENT, "the index folder is gone", str(self.path.parent))
         told = 0.0
         try:
             while True:
