@@ -217,6 +217,8 @@ def test_no_index_is_made_under_an_empty_mount_point_and_no_lock_remakes_a_vanis
     monkeypatch.setattr(folder_module, "REMOVABLE_MEDIA", (str(media),))
     with pytest.raises(IndexMissingError, match=r"is on a drive that is not connected \(nothing is mounted at "):
         IndexFolder.open(media / "usb" / "index", create=True)
+    code, _, err = cli("serve", "--index", str(media / "usb" / "index"), "--port", "0")  # keeps its token there
+    assert code == 1 and "is on a drive that is not connected" in one_line(err), err
     assert list((media / "usb").iterdir()) == []
     elsewhere = IndexFolder.open(tmp_path / "home" / "index", create=True)  # not under removable media: made
     elsewhere.close()

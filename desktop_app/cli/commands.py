@@ -254,7 +254,6 @@ def cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port must be between 0 and 65535 (got {args.port})")
     settings = settings_from(args)
-    token = api_token(settings.index_dir)
     if not is_loopback(args.host):
         print(f"{PROG}: warning: serving on {args.host}: other computers can reach this server, and anyone with the "
               "token can search and index your documents", file=err)
@@ -265,6 +264,7 @@ def cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         listening.close()
         raise
     try:
+        token = api_token(settings.index_dir)  # kept in the index folder, which exists now (never made elsewhere)
         # Answers from the first second: searches are ranked by words until the model is loaded.
         engine.load_in_background(lambda reason: print(f"{PROG}: the model could not be loaded: {reason}; "
                                                        "searches are answered by keyword", file=err, flush=True))
