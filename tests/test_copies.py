@@ -224,3 +224,27 @@ def test_an_index_from_before_copies_groups_its_identical_files_when_opened(tmp_
     reopened = Store(path)
     assert reopened.copies_of(["/docs/a.txt", "/docs/c.txt"]) == {"/docs/a.txt": ["/docs/a.txt", "/docs/b.txt"]}
     assert reopened.conn.execute("SELECT count(*) FROM files WHERE copy_group IS NULL").fetchone()[0] == 0
+
+
+def test_a_folder_of_one_templates_files_compares_each_new_file_with_a_few_not_all(tmp_path, monkeypatch) -> None:
+    """Invoices made from one template share every band: each new one is checked against a bounded few."""
+    import random
+
+    from desktop_app.core import likeness
+    from desktop_app.core.storage import copies
+
+    words = [f"word{i}" for i in range(2000)]
+    pick = random.Random(7)
+    template = " ".join(pick.choice(words) for _ in range(300))
+    store = Store(tmp_path / "index.db")
+    compared = []
+    similarity = likeness.similarity
+    monkeypatch.setattr(likeness, "similarity", lambda one, other: compared.append(1) or similarity(one, other))
+    for number in range(copies.PER_BAND * likeness.BANDS + 60):
+        compared.clear()
+        text = template + " " + " ".join(pick.choice(words) for _ in range(40))
+        with store.transaction():
+            file_id = store.upsert_file(f"/invoices/{number}.txt", 1, 1, f"sha{number}", "indexed", "{}")
+            store.place_in_copy_group(file_id, f"sha{number}", likeness.signature(text))
+    assert 0 < len(compared) <= copies.PER_BAND * likeness.BANDS < number
+    assert store.conn.execute("SELECT count(DISTINCT copy_group) FROM files").fetchone()[0] == 1
