@@ -114,7 +114,7 @@ def test_each_group_of_copies_is_one_hit_naming_the_others_and_top_ten_holds_ten
             hits = searcher.search(corpus.abstract[number], k=10, mode=mode).hits
             assert len(hits) == 10
             assert hits[0].path in members, (mode, [h.path for h in hits])
-            assert {hits[0].path, *hits[0].duplicates} == members
+            assert {hits[0].path, *hits[0].duplicates} == members and hits[0].duplicates_total == len(members) - 1
             for group in corpus.groups.values():
                 shown = [hit.path for hit in hits if hit.path in group]
                 assert len(shown) <= 1, (mode, shown)
@@ -171,7 +171,7 @@ def test_a_file_edited_beyond_a_copy_leaves_its_group_and_the_others_stay_togeth
     index, _, _, settings = built
     store = index.store
     draft = corpus.root / "drafts" / "report 02 draft.txt"
-    assert store.copies_of([str(draft)])[str(draft)] == sorted(corpus.groups[2])
+    assert store.copies_of([str(draft)])[str(draft)].members == sorted(corpus.groups[2])
     original = draft.read_bytes()
     try:
         draft.write_text(" ".join(corpus.spare[:8]), encoding="utf-8")
@@ -181,7 +181,7 @@ def test_a_file_edited_beyond_a_copy_leaves_its_group_and_the_others_stay_togeth
     finally:
         draft.write_bytes(original)
         Indexer(index, encoder, settings).run([corpus.root])
-    assert store.copies_of([str(draft)])[str(draft)] == sorted(corpus.groups[2])  # an edit back joins again
+    assert store.copies_of([str(draft)])[str(draft)].members == sorted(corpus.groups[2])  # an edit back joins again
 
 
 def test_json_hits_carry_duplicates_and_all_copies_shows_them(corpus, built, monkeypatch) -> None:
@@ -222,7 +222,8 @@ def test_an_index_from_before_copies_groups_its_identical_files_when_opened(tmp_
                       "ALTER TABLE files DROP COLUMN copy_group;")
     old.close()
     reopened = Store(path)
-    assert reopened.copies_of(["/docs/a.txt", "/docs/c.txt"]) == {"/docs/a.txt": ["/docs/a.txt", "/docs/b.txt"]}
+    found = reopened.copies_of(["/docs/a.txt", "/docs/c.txt"])
+    assert list(found) == ["/docs/a.txt"] and found["/docs/a.txt"].members == ["/docs/a.txt", "/docs/b.txt"]
     assert reopened.conn.execute("SELECT count(*) FROM files WHERE copy_group IS NULL").fetchone()[0] == 0
 
 
@@ -248,3 +249,5 @@ def test_a_folder_of_one_templates_files_compares_each_new_file_with_a_few_not_a
             store.place_in_copy_group(file_id, f"sha{number}", likeness.signature(text))
     assert 0 < len(compared) <= copies.PER_BAND * likeness.BANDS < number
     assert store.conn.execute("SELECT count(DISTINCT copy_group) FROM files").fetchone()[0] == 1
+    group = store.copies_of(["/invoices/7.txt"])["/invoices/7.txt"]
+    assert group.total == number + 1 and len(group.members) == copies.LISTED  # one hit names the first 50

@@ -19,9 +19,9 @@ drop, search, LOAD_TIMEOUT = test_gui.drop, test_gui.search, test_gui.LOAD_TIMEO
 COPIES = ["/home/me/Downloads/report.pdf", "/home/me/Projects/copy of report.pdf"]
 
 
-def report_hit(duplicates: list[str]) -> Hit:
+def report_hit(duplicates: list[str], total: int | None = None) -> Hit:
     return Hit("/home/me/Documents/report.pdf", 1, 0.9, {"dense": 0.9}, "Budget for next year", ["budget"], 1, 0, 20,
-               duplicates=duplicates)
+               duplicates=duplicates, duplicates_total=len(duplicates) if total is None else total)
 
 
 def test_a_card_says_where_else_the_document_is_and_lists_it_when_asked() -> None:
@@ -30,6 +30,8 @@ def test_a_card_says_where_else_the_document_is_and_lists_it_when_asked() -> Non
     assert all(path in shown for path in COPIES)
     assert "also in 1 other place" in card_html(report_hit(COPIES[:1]))
     assert "also in" not in card_html(report_hit([]))
+    many = card_html(report_hit(COPIES, total=9_999), copies_shown=True)
+    assert "also in 9,999 places" in many and "and 9,997 more" in many
 
 
 def test_clicking_also_in_on_the_card_unfolds_the_copies_and_a_second_click_folds_them(qtbot) -> None:

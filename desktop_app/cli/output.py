@@ -76,5 +76,8 @@ def format_hit(rank: int, hit: dict) -> str:
     where = (place_of(hit["unit"], hit["page"]) + (", text read by OCR" if hit["ocr"] else "")
              + (f", {hit['meaning']}" if hit.get("meaning") else "")
              + (", without the exact phrase" if hit.get("without_phrase") else ""))
-    copies = "".join(f"\n    also in {other}" for other in hit.get("duplicates", []))
+    listed = hit.get("duplicates", [])
+    copies = "".join(f"\n    also in {other}" for other in listed)
+    if hit.get("duplicates_total", 0) > len(listed):
+        copies += f"\n    and in {hit['duplicates_total'] - len(listed):,} more places"
     return f"{rank:2d}. {hit['score']:.3f}  {hit['path']} ({where})\n    {channels}{terms}\n    {snippet}{copies}"

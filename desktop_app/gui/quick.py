@@ -73,7 +73,7 @@ class QuickSearchBox(QFrame):
         for hit in hits:
             path = Path(hit.path)
             snippet = " ".join(hit.snippet.split())[:SNIPPET_CHARS]
-            copies = f"  ·  {also_in(len(hit.duplicates))}" if hit.duplicates else ""
+            copies = f"  ·  {also_in(hit.duplicates_total)}" if hit.duplicates else ""
             item = QListWidgetItem(f"{path.name}  —  {path.parent}{copies}\n{snippet}")
             item.setToolTip("\n".join([hit.path, *hit.duplicates]))
             self.hits.addItem(item)

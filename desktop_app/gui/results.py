@@ -49,18 +49,20 @@ def chips_html(terms: list[str]) -> str:
 
 def also_in(copies: int) -> str:
     """Where else a document is, in words: "also in 1 other place", "also in 3 places"."""
-    return "also in 1 other place" if copies == 1 else f"also in {copies} places"
+    return "also in 1 other place" if copies == 1 else f"also in {copies:,} places"
 
 
-def copies_html(duplicates: list[str], expanded: bool) -> str:
-    """"also in N places", a link that shows the copies' paths under it when ``expanded``."""
+def copies_html(duplicates: list[str], total: int, expanded: bool) -> str:
+    """"also in N places", a link that shows the copies' paths under it when ``expanded`` (the first of them,
+    when there are very many)."""
     if not duplicates:
         return ""
-    link = f" · <a href='{COPIES_LINK}'>{also_in(len(duplicates))}</a>"
+    link = f" · <a href='{COPIES_LINK}'>{also_in(total)}</a>"
     if not expanded:
         return link
+    more = f"<br>&nbsp;&nbsp;and {total - len(duplicates):,} more" if total > len(duplicates) else ""
     return link + "".join(f"<br><span style='font-size:small'>&nbsp;&nbsp;{html.escape(other)}</span>"
-                          for other in duplicates)
+                          for other in duplicates) + more
 
 
 def card_html(hit: object, copies_shown: bool = False) -> str:
@@ -74,7 +76,7 @@ def card_html(hit: object, copies_shown: bool = False) -> str:
         f"<div><b>{html.escape(path.name)}</b>"
         f"<span style='color:#666666'> · {hit.place}{ocr}{meaning}{more}</span></div>"
         f"<div style='color:#666666;font-size:small'>{html.escape(str(path.parent))}"
-        f"{copies_html(hit.duplicates, copies_shown)}</div>"
+        f"{copies_html(hit.duplicates, hit.duplicates_total, copies_shown)}</div>"
         f"<div style='margin-top:3px'>{highlight_html(' '.join(hit.snippet.split()), hit.terms)}</div>"
         f"<div style='margin-top:3px'>{chips_html(hit.terms)}</div>"
     )

@@ -102,9 +102,10 @@ function hitNode(hit, segments) {
   if (hit.duplicates && hit.duplicates.length) {
     // Copies of this document elsewhere: one hit names them, folded until asked for.
     const copies = element("details", "copies");
-    const count = hit.duplicates.length;
+    const count = hit.duplicates_total;
     copies.append(element("summary", null, `also in ${count === 1 ? "1 other place" : `${count} places`}`));
     for (const other of hit.duplicates) copies.append(element("div", "folder", other));
+    if (count > hit.duplicates.length) copies.append(element("div", "folder", `and ${count - hit.duplicates.length} more`));
     item.append(copies);
   }
   item.append(snippetNode(segments));

@@ -21,7 +21,7 @@ import numpy as np
 from desktop_app.core.model.encoder import Encoding
 from desktop_app.core.model.resolve import ModelSpec
 from desktop_app.core.search.query import Query
-from desktop_app.core.storage.records import ChunkEncoding, ChunkRow
+from desktop_app.core.storage.records import ChunkEncoding, ChunkRow, CopyGroup
 from desktop_app.core.storage.store import Store
 
 if TYPE_CHECKING:
@@ -70,8 +70,8 @@ class SearchSource(Protocol):
 
     def rows(self, ids: list[int]) -> dict[int, ChunkRow]: ...
 
-    def copies(self, paths: list[str]) -> dict[str, list[str]]:
-        """Each of ``paths`` that has copies -> its whole group by path (the store's, either backend)."""
+    def copies(self, paths: list[str]) -> dict[str, CopyGroup]:
+        """Each of ``paths`` that has copies -> its group (the store's, either backend)."""
 
     def colbert_of(self, ids: list[int]) -> dict[int, np.ndarray]:
         """Stored ColBERT multi-vectors of those chunks that have them."""

@@ -53,6 +53,7 @@ class Hit:
     without_phrase: bool = False  # ranked after the hits that hold the query's exact phrase, without it
     meaning: str = ""  # why it was ranked without meaning, in words ("meaning pending", ...)
     duplicates: list[str] = field(default_factory=list)  # the file's copies elsewhere (same or nearly the same text)
+    duplicates_total: int = 0  # how many copies in all (``duplicates`` names the first 50 or so)
 
     @property
     def place(self) -> str:

@@ -39,6 +39,7 @@ from desktop_app.core.search.results import (
     meaning_of,
     rounded,
 )
+from desktop_app.core.storage.records import CopyGroup
 from desktop_app.core.storage.store import Store
 
 if TYPE_CHECKING:
@@ -263,13 +264,13 @@ class Searcher:
             return []
         newest = self.source.listing(allowed, k if every_copy else LISTING_COPIES_DEPTH * k)
         copies = self.source.copies([row.path for row in newest])
-        hits: dict[str, Hit] = {}
+        hits: dict[str | int, Hit] = {}
         for row in newest:
-            group = row.path if every_copy else copies.get(row.path, [row.path])[0]
+            group = document_of(copies, row.path, every_copy)
             if group not in hits and len(hits) < k:
-                hits[group] = Hit(row.path, row.page, 0.0, {}, make_snippet(row.text, []), [], row.id, row.start,
-                                  row.end, mtime=iso_time(row.mtime_ns), size=row.size, unit=row.unit, ocr=row.ocr,
-                                  duplicates=others(copies, row.path))
+                hits[group] = with_copies(Hit(row.path, row.page, 0.0, {}, make_snippet(row.text, []), [], row.id,
+                                              row.start, row.end, mtime=iso_time(row.mtime_ns), size=row.size,
+                                              unit=row.unit, ocr=row.ocr), copies)
         return list(hits.values())
 
     def keyword_scores(self, text: str, allowed: Restriction | None = None) -> dict[int, float]:
@@ -336,12 +337,12 @@ class Searcher:
         """
         rows = self.source.rows([cid for cid, _ in ranked])
         copies = self.source.copies(list({row.path for row in rows.values()}))
-        by_path: dict[str, Hit] = {}
+        by_path: dict[str | int, Hit] = {}
         for cid, score in ranked:
             row = rows.get(cid)
             if row is None:
                 continue
-            group = row.path if every_copy else copies.get(row.path, [row.path])[0]
+            group = document_of(copies, row.path, every_copy)
             if group in by_path and by_path[group].path != row.path:
                 continue  # a copy of a document already shown: it is named on that hit
             channel_scores = {name: scores.get(name, {}).get(cid) for name in ("dense", "sparse", "colbert")}
@@ -356,17 +357,26 @@ class Searcher:
             channels = [name for name, top in found_by.items() if cid in top]
             snippet = make_snippet(row.text, terms)
             if hit is None:
-                by_path[group] = Hit(row.path, row.page, round(score, 6), rounded(channel_scores), snippet,
-                                     terms, cid, row.start, row.end, found_by=channels,
-                                     mtime=iso_time(row.mtime_ns), size=row.size, unit=row.unit, ocr=row.ocr,
-                                     pending=row.meaning == "pending", meaning=meaning_of(row),
-                                     duplicates=others(copies, row.path))
+                by_path[group] = with_copies(Hit(row.path, row.page, round(score, 6), rounded(channel_scores),
+                                                 snippet, terms, cid, row.start, row.end, found_by=channels,
+                                                 mtime=iso_time(row.mtime_ns), size=row.size, unit=row.unit,
+                                                 ocr=row.ocr, pending=row.meaning == "pending",
+                                                 meaning=meaning_of(row)), copies)
             else:
                 hit.more.append(ChunkHit(cid, row.page, row.start, row.end, round(score, 6),
                                          rounded(channel_scores), snippet, terms, found_by=channels, ocr=row.ocr))
         return list(by_path.values())
 
 
-def others(copies: dict[str, list[str]], path: str) -> list[str]:
-    """The other members of ``path``'s copy group (none when it has no copies)."""
-    return [member for member in copies.get(path, []) if member != path]
+def document_of(copies: dict[str, CopyGroup], path: str, every_copy: bool) -> str | int:
+    """What one hit stands for: the copy group of ``path``, or the file itself (no copies, or ``every_copy``)."""
+    group = copies.get(path)
+    return path if every_copy or group is None else group.label
+
+
+def with_copies(hit: Hit, copies: dict[str, CopyGroup]) -> Hit:
+    """``hit`` naming where else its document is."""
+    group = copies.get(hit.path)
+    if group is not None:
+        hit.duplicates, hit.duplicates_total = group.others(hit.path), group.total - 1
+    return hit

@@ -14,13 +14,15 @@ from collections import Counter
 import numpy as np
 
 from desktop_app.core import likeness
-from desktop_app.core.storage.records import ChunkEncoding
+from desktop_app.core.storage.records import ChunkEncoding, CopyGroup
 from desktop_app.core.storage.schema import batched, placeholders
 from desktop_app.core.storage.transactions import Transactions
 
 # Files a band offers as candidates: a file at the threshold shares 9 of the 42 bands on average, a copy with a
 # sentence changed about 30, so a copy is found even when each band offers only a few of many alike files.
 PER_BAND = 8
+# Copies named per group: a folder of ten thousand near-identical files is one hit naming the first 50.
+LISTED = 50
 
 
 class CopyTables(Transactions):
@@ -75,18 +77,28 @@ class CopyTables(Transactions):
                               [(key, file_id) for key in likeness.band_keys(row[0])])
         self.conn.execute("DELETE FROM likeness WHERE file_id = ?", (file_id,))
 
-    def copies_of(self, paths: list[str]) -> dict[str, list[str]]:
-        """Each of ``paths`` that has indexed copies -> every member of its group (itself included), by path."""
-        found: dict[str, list[str]] = {}
+    def copies_of(self, paths: list[str]) -> dict[str, CopyGroup]:
+        """Each of ``paths`` that has indexed copies -> its group (the first ``LISTED`` members by path)."""
+        label_of: dict[str, int] = {}
         for part in batched(sorted(set(paths))):
-            rows = self.conn.execute(
-                "SELECT f.path, g.path FROM files f JOIN files g ON g.copy_group = f.copy_group "
-                f"WHERE f.path IN ({placeholders(len(part))}) AND g.status = 'indexed' "
-                "AND EXISTS (SELECT 1 FROM files o WHERE o.copy_group = f.copy_group AND o.id != f.id "
-                "AND o.status = 'indexed') ORDER BY f.path, g.path", part)
-            for path, member in rows:
-                found.setdefault(path, []).append(member)
-        return found
+            label_of.update(self.conn.execute(
+                f"SELECT path, copy_group FROM files WHERE path IN ({placeholders(len(part))}) "
+                "AND copy_group IS NOT NULL", part).fetchall())
+        groups: dict[int, CopyGroup] = {}
+        for part in batched(sorted(set(label_of.values()))):
+            marks = placeholders(len(part))
+            totals = dict(self.conn.execute(
+                f"SELECT copy_group, count(*) FROM files WHERE copy_group IN ({marks}) AND status = 'indexed' "
+                "GROUP BY copy_group HAVING count(*) > 1", part).fetchall())
+            members: dict[int, list[str]] = {label: [] for label in totals}
+            for label, path in self.conn.execute(
+                    "SELECT copy_group, path FROM (SELECT copy_group, path, row_number() OVER (PARTITION BY "
+                    f"copy_group ORDER BY path) AS n FROM files WHERE copy_group IN ({marks}) "
+                    "AND status = 'indexed') WHERE n <= ?", (*part, LISTED)):
+                if label in members:
+                    members[label].append(path)
+            groups.update((label, CopyGroup(label, members[label], totals[label])) for label in totals)
+        return {path: groups[label] for path, label in label_of.items() if label in groups}
 
     def encoded_twins(self, chunk_ids: list[int]) -> dict[int, ChunkEncoding]:
         """Vectors for those of ``chunk_ids`` whose file has an exact copy (same sha256) with the same

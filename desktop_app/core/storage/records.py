@@ -53,6 +53,19 @@ class ChunkRow:
 
 
 @dataclass(frozen=True)
+class CopyGroup:
+    """The indexed copies of a document: its group label, the first ``members`` by path (itself among
+    them, or not when it sorts later), and how many there are in all."""
+
+    label: int
+    members: list[str]
+    total: int
+
+    def others(self, path: str) -> list[str]:
+        return [member for member in self.members if member != path]
+
+
+@dataclass(frozen=True)
 class NewChunk:
     """What stage 1 stores per chunk: position and text; ``pending`` ones get vectors in stage 2."""
 

@@ -19,7 +19,7 @@ from desktop_app.core import analyze
 from desktop_app.core.backends.local.caches import LocalCaches
 from desktop_app.core.model.encoder import Encoding
 from desktop_app.core.search.query import Filters, Query, phrase_note
-from desktop_app.core.storage.records import ChunkRow
+from desktop_app.core.storage.records import ChunkRow, CopyGroup
 from desktop_app.core.storage.store import Store
 
 # A filter that keeps at most this many chunks is scored exactly from the stored vectors: at 1M
@@ -195,7 +195,7 @@ class LocalSource:
         """What a hit shows; chunks deleted by another process since they were ranked have no row."""
         return self.store.chunk_rows(ids)
 
-    def copies(self, paths: list[str]) -> dict[str, list[str]]:
+    def copies(self, paths: list[str]) -> dict[str, CopyGroup]:
         return self.store.copies_of(paths)
 
     def colbert_of(self, ids: list[int]) -> dict[int, np.ndarray]:

@@ -18,7 +18,7 @@ from desktop_app.core import analyze
 from desktop_app.core.backends.qdrant.collection import PAYLOAD_FIELDS, QdrantCollection, term_id
 from desktop_app.core.model.encoder import Encoding
 from desktop_app.core.search.query import Query, phrase_note
-from desktop_app.core.storage.records import ChunkRow
+from desktop_app.core.storage.records import ChunkRow, CopyGroup
 
 if TYPE_CHECKING:
     from qdrant_client import QdrantClient, models
@@ -178,7 +178,7 @@ class QdrantSource:
     def rows(self, ids: list[int]) -> dict[int, ChunkRow]:
         return {int(p.id): _row(p) for p in self._retrieve(ids, payload=PAYLOAD_FIELDS)}
 
-    def copies(self, paths: list[str]) -> dict[str, list[str]]:
+    def copies(self, paths: list[str]) -> dict[str, CopyGroup]:
         return self.collection.home.store.copies_of(paths)
 
     def passage(self, chunk_id: int) -> tuple[ChunkRow, Encoding] | None:
