@@ -251,3 +251,24 @@ def test_a_folder_of_one_templates_files_compares_each_new_file_with_a_few_not_a
     assert store.conn.execute("SELECT count(DISTINCT copy_group) FROM files").fetchone()[0] == 1
     group = store.copies_of(["/invoices/7.txt"])["/invoices/7.txt"]
     assert group.total == number + 1 and len(group.members) == copies.LISTED  # one hit names the first 50
+
+
+def test_many_copies_of_one_report_do_not_crowd_the_other_documents_out_of_the_top_ten(
+        corpus, encoder, lite_model_dir, tmp_path) -> None:
+    """Forty copies of a report hold the channels' whole candidate pools; the ten hits are still ten documents."""
+    folder = tmp_path / "docs"
+    shutil.copytree(corpus.root / "reports", folder)
+    for number in range(40):
+        shutil.copyfile(folder / "report 04.txt", folder / f"report 04 ({number}).txt")
+    settings = Settings(index_dir=tmp_path / "index", model=str(lite_model_dir), lite_model_dir=lite_model_dir,
+                        device="cpu", dtype="fp32")
+    index = LocalIndex.open(settings.index_dir, create=True)
+    try:
+        Indexer(index, encoder, settings).run([folder])
+        searcher = Searcher(index, encoder)
+        for mode in ("hybrid", "dense", "keyword"):
+            hits = searcher.search(corpus.abstract[4], k=10, mode=mode).hits
+            assert len(hits) == 10, (mode, len(hits))
+            assert hits[0].duplicates_total == 40
+    finally:
+        index.close()

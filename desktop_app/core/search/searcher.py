@@ -53,6 +53,8 @@ CANDIDATES_PER_CHANNEL = 100
 COLBERT_RERANK = 30
 KEYWORD_DEPTH = 1000
 MORE_PER_FILE = 3
+# How deep the channels are searched at most when copies fold the first candidates away (16x the usual pool).
+MAX_POOL = 1600
 # A filters-only listing reads this many files per hit asked for, so copies folded away still leave k documents.
 LISTING_COPIES_DEPTH = 3
 QUERY_MAX_TOKENS = 512
@@ -185,6 +187,10 @@ class Searcher:
         words = QueryWords(text, self.encoder.word_tokens(text) if encoded is not None else {})
         hits = [] if note else self.ranked_hits(mode, active, encoded, keyword, pool, allowed, fusion, words, k,
                                                 every_copy)
+        while hits and len(hits) < k and not every_copy and pool < MAX_POOL and any(h.duplicates for h in hits):
+            # Copies of one document filled the channels' candidates: look deeper for k different documents.
+            pool *= 4
+            hits = self.ranked_hits(mode, active, encoded, keyword, pool, allowed, fusion, words, k, every_copy)
         if parsed.phrases and len(hits) < k:
             # Few hold the exact phrase (often a question pasted with quotes): the rest come from the
             # ranking without it, marked, as web search engines do.
