@@ -3,7 +3,8 @@
 :class:`Store` is the one object callers use; its SQL is split by the tables it touches, one class
 per module, combined as mixins over one shared connection (:mod:`.transactions`): indexed folders
 and file records (:mod:`.files`), chunk reads and vectors (:mod:`.chunks`), stage 2's work list
-(:mod:`.pending`) and the keyword index (:mod:`.keywords`); :mod:`.store` itself keeps what spans
+(:mod:`.pending`), the keyword index (:mod:`.keywords`) and which files are copies of which
+(:mod:`.copies`); :mod:`.store` itself keeps what spans
 them (opening the schema, replacing a file's chunks, clearing). Mixins rather than composition
 because every write of a file runs in one transaction on one connection, and callers (and the
 crash tests, which wrap ``Store.conn``) keep calling ``store.replace_file(...)`` unchanged. The
