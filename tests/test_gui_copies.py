@@ -85,6 +85,12 @@ def test_the_window_and_quick_box_show_a_copied_file_once_until_every_copy_is_as
     assert [Path(hit.path).name for hit in grouped.hits].count("stall.txt") == 1
     assert {grouped.hits[0].path, *grouped.hits[0].duplicates} == stalls
     assert "also in 1 other place" in window.results.data(window.results.index(0), CardHtmlRole)
+    other = grouped.hits[0].duplicates[0]
+    assert other not in window.results.data(window.results.index(0), CardHtmlRole)
+    window.results_pane.view.setCurrentIndex(window.results.index(0))
+    qtbot.keyClick(window.search_bar.query, Qt.Key.Key_C,
+                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)  # Search ▸ Show copies
+    assert other in window.results.data(window.results.index(0), CardHtmlRole)
     assert stalls <= {hit.path for hit in search(qtbot, window, query + " dup:show").hits}
     search(qtbot, window, query)
     with qtbot.waitSignal(window.searching.results_shown, timeout=60_000) as shown:

@@ -43,7 +43,9 @@ def build_menus(window: MainWindow) -> None:
                            tip="Go to the preview of the selected hit, to read it with the keyboard")
     like = keyed_action(window, "&More like this", "Ctrl+M", searching.more_like_current,
                         tip="Find passages like the selected hit")
-    _menu(window, "&Search", focus, filters, None, next_hit, previous_hit, open_hit, reveal, preview, like)
+    copies = keyed_action(window, "Show &copies", "Ctrl+Shift+C", searching.toggle_copies_current,
+                          tip="List (or fold away) where else the selected document is")
+    _menu(window, "&Search", focus, filters, None, next_hit, previous_hit, open_hit, reveal, preview, like, copies)
 
     pause = keyed_action(window, "&Pause or resume", "Ctrl+Shift+P", indexing.pause_or_resume,
                          tip="Pause or resume indexing")

@@ -165,6 +165,12 @@ class SearchController(QObject):
         current = self._view.currentIndex()
         self.open_index(current if current.isValid() else self.results.index(0))
 
+    def toggle_copies_current(self) -> None:
+        """List the selected hit's copies on its card, or fold them away (the card's "also in" link)."""
+        current = self._view.currentIndex()
+        if current.isValid():
+            self.results.toggle_copies(current.row())
+
     def more_like_current(self) -> None:
         hit = self.current_hit()
         if hit is not None:
