@@ -59,7 +59,8 @@ searching.results_shown.connect(shown)
 window.error_shown.connect(lambda message: (print(message, file=sys.stderr), app.exit(1)))
 app.exec()
 import json
-print(json.dumps({"quick_box" if quick else "window": True, "window_visible_s": visible, "torch_imported_before_show": torch_at_show, **times}))
+shown_in = {"quick_box" if quick else "window": True}
+print(json.dumps({**shown_in, "window_visible_s": visible, "torch_imported_before_show": torch_at_show, **times}))
 """
 
 
@@ -93,7 +94,8 @@ def main() -> int:
         ini = Path(work) / "settings.ini"
         ini.write_text(f"[General]\nmodel={args.model}\nindex_dir={index}\n")
         env = dict(os.environ, QT_QPA_PLATFORM="offscreen", HF_HUB_OFFLINE="1")
-        done = subprocess.run([sys.executable, "-c", PROBE, str(ini), "quick" if args.quick else "window"], capture_output=True, text=True, env=env,
+        what = "quick" if args.quick else "window"
+        done = subprocess.run([sys.executable, "-c", PROBE, str(ini), what], capture_output=True, text=True, env=env,
                               cwd=REPO, timeout=600)
     if done.returncode != 0:
         print(done.stderr, file=sys.stderr)
