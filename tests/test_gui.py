@@ -781,3 +781,32 @@ def test_a_stale_type_ahead_search_is_dropped_before_it_runs(qtbot) -> None:
     for request, query in ((1, "w"), (2, "wi"), (3, "wing")):
         worker.search(request, engine, query, {})
     assert engine.queries == ["wing"] and answered == [(3, "result for wing")]
+
+
+def test_a_model_that_finishes_loading_after_the_window_closed_is_closed_not_used(qtbot, ini, aero_corpus, encoder,
+                                                                                  monkeypatch) -> None:
+    """Closing waits for a load under way; the engine it hands over afterwards must not come back to life."""
+    import threading
+
+    from desktop_app.core.engine import Engine
+
+    index_before_launch(ini, aero_corpus, encoder)
+    started, release = threading.Event(), threading.Event()
+    load_model = Engine.load_model
+
+    def held_back(engine) -> None:
+        started.set()
+        release.wait(60)
+        load_model(engine)
+
+    monkeypatch.setattr(Engine, "load_model", held_back)
+    main = MainWindow(open_qsettings(ini))
+    qtbot.addWidget(main)
+    readied = []
+    main.model_control.ready.connect(lambda *args: readied.append(args))
+    main.show()
+    qtbot.waitUntil(started.is_set, timeout=LOAD_TIMEOUT)
+    threading.Timer(0.5, release.set).start()  # the load ends while close() waits for it
+    main.close()
+    qtbot.wait(300)  # the loader's queued "loaded" reaches the closed window's event loop now
+    assert readied == [] and main.model_control.engine is None and main.model_control.search_engine is None

@@ -46,6 +46,7 @@ class ModelController(QObject):
         self.engine: Engine | None = None
         self.search_engine: Engine | None = None
         self._adopt_model = False
+        self._closed = False  # the window closed: what the loader hands over afterwards is closed, not used
         self._rebuild_on_load: list[str] = []
         self._loader = ModelLoader()
         self._thread = start_in_thread(self._loader, "model", self)
@@ -103,6 +104,7 @@ class ModelController(QObject):
 
     def close(self) -> None:
         """The window is closing: wait for a load under way, then close the index."""
+        self._closed = True
         self._thread.quit()
         self._thread.wait()
         self.close_engine()
@@ -112,10 +114,16 @@ class ModelController(QObject):
         self.message.emit(message, 8000)
 
     def _opened(self, engine: Engine) -> None:
+        if self._closed:  # queued while close() waited for the loader
+            engine.close()
+            return
         self.search_engine = engine
         self.opened.emit(engine)
 
     def _loaded(self, loaded: Loaded) -> None:
+        if self._closed:
+            loaded.engine.close()
+            return
         engine = self.engine = self.search_engine = loaded.engine
         description = engine.describe()
         self._window.setWindowTitle(f"Desktop Search — {description}")
@@ -138,6 +146,8 @@ class ModelController(QObject):
             self.banner.emit(offline_notice(), True)
 
     def _failed(self, message: str) -> None:
+        if self._closed:
+            return
         self._window.setWindowTitle("Desktop Search — no model")
         self._label.setText("Model: not loaded")
         self.banner.emit(f"Cannot start the search engine: {message}. Open File ▸ Settings to choose another "
