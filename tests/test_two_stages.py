@@ -240,7 +240,10 @@ def test_an_index_answers_by_words_while_its_caches_load(index, encoder, setting
     ranking; hybrid ones answer by words with a note; whatever needs the caches waits for them."""
     Indexer(index, encoder, settings).run([aero_corpus])
     index.close()
-    expected = Searcher(LocalIndex.open(settings.index_dir), encoder).search("boundary layer of a wing", mode="keyword")
+    loaded = Searcher(LocalIndex.open(settings.index_dir), encoder)
+    expected = loaded.search("boundary layer of a wing", mode="keyword")
+    # A phrase among other words: the chunk holding the phrase ranks first whether or not it holds the rest.
+    phrased = loaded.search('nozzle "boundary layer"', mode="keyword")
     release = threading.Event()
     load = DenseIndex.load_or_create
 
@@ -257,6 +260,10 @@ def test_an_index_answers_by_words_while_its_caches_load(index, encoder, setting
         early = engine.search("boundary layer of a wing", mode="keyword")
         assert [(h.path, h.chunk_id) for h in early.hits] == [(h.path, h.chunk_id) for h in expected.hits]
         assert [h.score for h in early.hits] == pytest.approx([h.score for h in expected.hits], rel=1e-5)
+        early_phrased = engine.search('nozzle "boundary layer"', mode="keyword")
+        assert [(h.path, h.without_phrase) for h in early_phrased.hits] == \
+            [(h.path, h.without_phrase) for h in phrased.hits]
+        assert phrased.hits[0].path.endswith("stall.txt") and not phrased.hits[0].without_phrase
         hybrid = engine.search("boundary layer of a wing")
         assert hybrid.mode == "keyword" and hybrid.note == CACHES_LOADING_NOTE and hybrid.hits
         assert not engine._index.caches.loaded

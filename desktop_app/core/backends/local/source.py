@@ -137,7 +137,8 @@ class LocalSource:
         """BM25 of the best ``depth`` matches, best first, from the keyword cache (FTS5's ranking), or
         from FTS5 itself while the cache is still loading (0.45 s at a million chunks, the cache 25 ms)."""
         if not self.caches.loaded:
-            expression = fts_query(text)
+            # Any term, as the cache ranks: a quoted phrase is the restriction's condition, not the ranking's.
+            expression = fts_query(text.replace('"', " "))
             if not expression:
                 return []
             if restriction is None:
