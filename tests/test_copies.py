@@ -122,6 +122,13 @@ def test_each_group_of_copies_is_one_hit_naming_the_others_and_top_ten_holds_ten
             assert all(hit.duplicates == [] for hit in loners)
 
 
+def test_more_like_a_report_leaves_out_the_report_and_its_copies(corpus, built, encoder) -> None:
+    index = built[0]
+    original = str(corpus.root / "reports" / "report 00.txt")
+    hits = Searcher(index, encoder).more_like(index.store.chunk_at(original), k=10).hits
+    assert hits and not corpus.groups[0] & {path for hit in hits for path in (hit.path, *hit.duplicates)}
+
+
 def test_dup_show_lists_every_copy_as_a_hit_of_its_own(corpus, built, encoder) -> None:
     index = built[0]
     searcher = Searcher(index, encoder)

@@ -199,9 +199,10 @@ class Searcher:
             if not loose_note:
                 more = self.ranked_hits(mode, active, encoded, keyword_job(loose_allowed), pool, loose_allowed,
                                         fusion, words, k, every_copy)
-                have = {path for hit in hits for path in (hit.path, *([] if every_copy else hit.duplicates))}
+                copies = self.source.copies([hit.path for hit in hits + more])
+                have = {document_of(copies, hit.path, every_copy) for hit in hits}
                 for hit in more:
-                    if hit.path not in have and len(hits) < k:
+                    if document_of(copies, hit.path, every_copy) not in have and len(hits) < k:
                         hit.without_phrase = True
                         hits.append(hit)
                 if note and hits:  # say why none of them holds the phrase
@@ -230,7 +231,9 @@ class Searcher:
         # One file more than asked for: the passage's own file comes first and is left out.
         pool = max(CANDIDATES_PER_CHANNEL, 4 * (k + 1))
         hits = self.ranked_hits("hybrid", active, encoded, None, pool, None, "max", QueryWords("", {}), k + 1)
-        hits = [hit for hit in hits if hit.path != source.path and source.path not in hit.duplicates][:k]
+        copies = self.source.copies([source.path, *(hit.path for hit in hits)])
+        own = document_of(copies, source.path, every_copy=False)  # the passage's file and its copies
+        hits = [hit for hit in hits if document_of(copies, hit.path, every_copy=False) != own][:k]
         label = f"more like {source.path} (page {source.page})"
         return self.finish(label, "like", list(active), active, started, hits, "relevance", "")
 
@@ -343,19 +346,19 @@ class Searcher:
         """
         rows = self.source.rows([cid for cid, _ in ranked])
         copies = self.source.copies(list({row.path for row in rows.values()}))
-        by_path: dict[str | int, Hit] = {}
+        by_document: dict[str | int, Hit] = {}
         for cid, score in ranked:
             row = rows.get(cid)
             if row is None:
                 continue
             group = document_of(copies, row.path, every_copy)
-            if group in by_path and by_path[group].path != row.path:
+            if group in by_document and by_document[group].path != row.path:
                 continue  # a copy of a document already shown: it is named on that hit
             channel_scores = {name: scores.get(name, {}).get(cid) for name in ("dense", "sparse", "colbert")}
             if "keyword" in scores:
                 channel_scores["keyword"] = scores["keyword"].get(cid)
-            hit = by_path.get(group)
-            if hit is None and len(by_path) == k:
+            hit = by_document.get(group)
+            if hit is None and len(by_document) == k:
                 continue
             if hit is not None and len(hit.more) >= MORE_PER_FILE:
                 continue
@@ -363,7 +366,7 @@ class Searcher:
             channels = [name for name, top in found_by.items() if cid in top]
             snippet = make_snippet(row.text, terms)
             if hit is None:
-                by_path[group] = with_copies(Hit(row.path, row.page, round(score, 6), rounded(channel_scores),
+                by_document[group] = with_copies(Hit(row.path, row.page, round(score, 6), rounded(channel_scores),
                                                  snippet, terms, cid, row.start, row.end, found_by=channels,
                                                  mtime=iso_time(row.mtime_ns), size=row.size, unit=row.unit,
                                                  ocr=row.ocr, pending=row.meaning == "pending",
@@ -371,7 +374,7 @@ class Searcher:
             else:
                 hit.more.append(ChunkHit(cid, row.page, row.start, row.end, round(score, 6),
                                          rounded(channel_scores), snippet, terms, found_by=channels, ocr=row.ocr))
-        return list(by_path.values())
+        return list(by_document.values())
 
 
 def document_of(copies: dict[str, CopyGroup], path: str, every_copy: bool) -> str | int:

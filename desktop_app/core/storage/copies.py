@@ -9,8 +9,6 @@ one hit that names the others; exact copies share their vectors (:meth:`CopyTabl
 
 from __future__ import annotations
 
-from collections import Counter
-
 import numpy as np
 
 from desktop_app.core import likeness
@@ -52,12 +50,12 @@ class CopyTables(Transactions):
         """The group of the most alike indexed file among a few that share a band with ``signature``, if alike
         enough. Each band offers at most ``PER_BAND`` files: ten thousand files made from one template all share
         every band, and need not all be compared with each new one (any of them that is alike enough will do)."""
-        candidates: Counter[int] = Counter()
+        candidates: set[int] = set()
         for key in keys:
             candidates.update(row[0] for row in self.conn.execute(
                 "SELECT file_id FROM likeness_bands WHERE key = ? AND file_id != ? LIMIT ?", (key, file_id, PER_BAND)))
         best, best_group = likeness.NEAR_COPY, None
-        for part in batched([candidate for candidate, _ in candidates.most_common()]):
+        for part in batched(sorted(candidates)):
             rows = self.conn.execute(
                 "SELECT f.copy_group, l.signature FROM likeness l JOIN files f ON f.id = l.file_id "
                 f"WHERE l.file_id IN ({placeholders(len(part))}) AND f.status = 'indexed' "
