@@ -14,8 +14,13 @@ from pathlib import Path
 import pytest
 
 from desktop_app.cli import main
+from desktop_app.core.backends.choice import Backend, record
+from desktop_app.core.backends.qdrant.index import QdrantIndex
 from desktop_app.core.config import MODES, Settings
 from desktop_app.core.engine import Engine
+from desktop_app.core.ingest.indexer import Indexer
+from desktop_app.core.ingest.progress import RunControl
+from desktop_app.core.search.searcher import Searcher
 
 CHILD = Path(__file__).with_name("crash_child.py")
 TOPICS = ["compressor stall", "boundary layer transition", "panel flutter", "heat shield ablation",
@@ -139,7 +144,35 @@ def test_incremental_runs_and_removals_equal_a_clean_build(clean, tmp_path, lite
     assert_same(observe(tmp_path / "index", lite_model_dir), expected)
 
 
-@pytest.mark.parametrize("point, n", [("qdrant-upsert", 1), ("qdrant-state", 1)])
+def test_words_are_searchable_before_their_vectors_and_the_next_run_completes_them(clean, tmp_path, encoder,
+                                                                                   lite_model_dir) -> None:
+    docs, expected, _ = clean
+    settings = Settings.from_env(index_dir=tmp_path / "index", model=str(lite_model_dir), device="cpu", dtype="fp32")
+    backend = Backend("qdrant", str(tmp_path / "qdrant"))
+    index = QdrantIndex.open(settings.index_dir, backend, create=True)
+    record(settings.index_dir, backend)
+    control = RunControl()
+    control.make_way()  # stage 1 alone: stage 2 steps aside at once
+    try:
+        report = Indexer(index, encoder, settings).run([docs], control=control)
+        assert report.pending_chunks == expected["chunks"] and report.chunks_encoded == 0
+        assert index.vector_count == 0 and index.collection.words_only_count() == expected["chunks"]
+        searcher = Searcher(index, encoder)
+        query = "boundary layer transition"
+        hybrid, keyword = searcher.search(query, k=20), searcher.search(query, k=20, mode="keyword")
+        assert hybrid.hits and [h.path for h in hybrid.hits] == [h.path for h in keyword.hits]
+        assert all(hit.pending and hit.meaning == "meaning pending" for hit in hybrid.hits)
+        assert all(hit.path.endswith("md") for hit in searcher.search("ext:md icing", k=20).hits)
+        assert searcher.search('"panel flutter"', k=20).hits[0].scores["dense"] is None
+    finally:
+        index.close()
+    code, out, err = cli("index", str(docs), "--index", str(settings.index_dir), "--json")
+    assert code == 0, err
+    assert json.loads(out)["chunks_encoded"] == expected["chunks"]
+    assert_same(observe(settings.index_dir, lite_model_dir), expected)
+
+
+@pytest.mark.parametrize("point, n", [("qdrant-upsert", 1), ("qdrant-upsert", 2), ("qdrant-state", 1)])
 def test_a_crash_between_sqlite_and_qdrant_is_repaired(point, n, clean, tmp_path, lite_model_dir) -> None:
     _, expected, _ = clean
     docs = write_corpus(tmp_path / "docs", range(40), edited=7)

@@ -6,7 +6,12 @@
   and its file name), term frequency saturated here and IDF applied by Qdrant's ``idf`` modifier;
 - ``colbert``: the ColBERT multi-vectors, when the backend was created with them;
 - payload: path, page, offsets, text, size, mtime, unit, OCR flag, extension, folders and the
-  analysed terms, so searches, filters, phrases and snippets need nothing but Qdrant.
+  analysed terms, so searches, filters, phrases and snippets need nothing but Qdrant; ``meaning``
+  says whether the chunk has its vectors yet (``encoded``, ``pending`` or ``capped``).
+
+A chunk becomes a point as soon as its words are stored (stage 1: the keyword vector and the
+payload, findable by words and filters); its dense, sparse and ColBERT vectors join the point
+when they are made (stage 2). Points written before ``meaning`` existed have all their vectors.
 
 The collection's metadata names the index folder that writes it (its owner) and the model; a
 folder that never wrote it can search it. :class:`~desktop_app.core.backends.qdrant.index.QdrantIndex`
@@ -48,7 +53,9 @@ OWNER_KEY = "qdrant_owner"  # which index folder writes the collection (a random
 AVGDL_STEP = 1.1
 UPSERT_BATCH = 256
 SCROLL_BATCH = 2048
-PAYLOAD_FIELDS = ["path", "page", "start", "end", "text", "size", "mtime_ns", "unit", "ocr"]
+PAYLOAD_FIELDS = ["path", "page", "start", "end", "text", "size", "mtime_ns", "unit", "ocr", "meaning",
+                  "meaning_cap"]
+WORDS_ONLY = ("pending", "capped")  # ``meaning`` of a point that has its keyword vector alone
 
 
 class QdrantUnavailable(DesktopSearchError):
@@ -135,7 +142,14 @@ class QdrantCollection:
         return self.client is not None and self.shared.get("owner") not in (None, self.home.store.get_meta(OWNER_KEY))
 
     def count(self) -> int:
-        return self.client.count(self.name, exact=True).count if self.client is not None else 0
+        """Points that have their vectors (words-only points are not counted)."""
+        return self.client.count(self.name, count_filter=_words_only(False), exact=True).count \
+            if self.client is not None else 0
+
+    def words_only_count(self) -> int:
+        """Points found by their words alone (vectors pending, or past their file's meaning cap)."""
+        return self.client.count(self.name, count_filter=_words_only(True), exact=True).count \
+            if self.client is not None else 0
 
     def attach(self, dim: int) -> None:
         """Connect and make sure the collection exists with this model's dimension; read the recorded statistics."""
@@ -236,12 +250,16 @@ class QdrantCollection:
             return  # embedded mode scans payloads and ignores indexes (it warns about them)
         for field, schema in (("path", models.PayloadSchemaType.KEYWORD), ("ext", models.PayloadSchemaType.KEYWORD),
                               ("dirs", models.PayloadSchemaType.KEYWORD),
+                              ("meaning", models.PayloadSchemaType.KEYWORD),
                               ("mtime_ns", models.IntegerIndexParams(type="integer", range=True, lookup=False)),
                               ("terms", models.TextIndexParams(type="text", tokenizer=models.TokenizerType.WHITESPACE,
                                                                lowercase=False, phrase_matching=True))):
             self.client.create_payload_index(name, field, schema)
 
-    def upsert(self, items: list[tuple[ChunkRow, np.ndarray, dict[int, float], np.ndarray | None]]) -> None:
+    def upsert(self, items: list[tuple[ChunkRow, np.ndarray | None, dict[int, float] | None,
+                                       np.ndarray | None]]) -> None:
+        """Write whole points: (row, dense, sparse, colbert) per chunk, ``dense`` None for a chunk whose
+        words alone are stored yet. A point already there is replaced (its length leaves the statistics)."""
         from qdrant_client import models
 
         terms = [analyze.keyword_terms(row.text, row.path) for row, *_ in items]
@@ -249,31 +267,38 @@ class QdrantCollection:
             self.avgdl = rounded_length(sum(map(len, terms)) / len(terms))
         points = []
         for (row, dense, sparse, colbert), words in zip(items, terms):
-            vectors: dict[str, object] = {
+            vectors: dict[str, object] = {"keyword": _sparse(*keyword_vector(words, self.avgdl))}
+            if dense is not None:
                 # as SQLite keeps it (fp16), so points written now and points repaired from SQLite agree
-                "dense": np.asarray(dense, dtype=np.float16).astype(np.float32).tolist(),
-                "sparse": models.SparseVector(indices=list(sparse), values=[float(w) for w in sparse.values()]),
-                "keyword": _sparse(*keyword_vector(words, self.avgdl)),
-            }
+                vectors["dense"] = np.asarray(dense, dtype=np.float16).astype(np.float32).tolist()
+                vectors["sparse"] = _sparse(list(sparse or {}), [float(w) for w in (sparse or {}).values()])
             if colbert is not None and len(colbert):
                 vectors["colbert"] = np.asarray(colbert, dtype=np.float32).tolist()
             payload = {field: getattr(row, field) for field in PAYLOAD_FIELDS}
-            payload |= {"ext": PurePath(row.path).suffix.lower(),
+            payload |= {"ext": PurePath(row.path).suffix.lower(), "meaning": "encoded" if dense is not None else
+                        ("capped" if row.meaning == "capped" else "pending"),
                         "dirs": folders_of(row.path), "terms": " ".join(analyze.terms(row.text)), "dl": len(words)}
             points.append(models.PointStruct(id=row.id, vector=vectors, payload=payload))
-            self.dl_total += len(words)
-            self.points += 1
         for start in range(0, len(points), UPSERT_BATCH):
-            self.client.upsert(self.name, points[start:start + UPSERT_BATCH], wait=True)
+            part = points[start:start + UPSERT_BATCH]
+            self._forget_lengths([int(point.id) for point in part])
+            self.client.upsert(self.name, part, wait=True)
+            self.dl_total += sum(int(point.payload["dl"]) for point in part)
+            self.points += len(part)
+
+    def _forget_lengths(self, ids: list[int]) -> None:
+        """Take the points among ``ids`` that exist out of the length statistics (they are about to be
+        replaced or deleted)."""
+        gone = self.client.retrieve(self.name, ids, with_payload=["dl"], with_vectors=False)
+        self.dl_total -= sum(int(p.payload.get("dl", 0)) for p in gone)
+        self.points -= len(gone)
 
     def delete_points(self, ids: list[int]) -> None:
         from qdrant_client import models
 
         for start in range(0, len(ids), UPSERT_BATCH):
             part = ids[start:start + UPSERT_BATCH]
-            gone = self.client.retrieve(self.name, part, with_payload=["dl"], with_vectors=False)
-            self.dl_total -= sum(int(p.payload.get("dl", 0)) for p in gone)
-            self.points -= len(gone)
+            self._forget_lengths(part)
             self.client.delete(self.name, models.PointIdsList(points=part), wait=True)
 
     def scroll(self, payload: list[str] | bool = False, vectors: list[str] | bool = False,
@@ -307,3 +332,11 @@ def _sparse(indices: list[int], values: list[float]) -> models.SparseVector:
     from qdrant_client import models
 
     return models.SparseVector(indices=indices, values=values)
+
+
+def _words_only(which: bool) -> models.Filter:
+    """Points with their words alone (``which``) or with their vectors (points from before ``meaning`` have them)."""
+    from qdrant_client import models
+
+    condition = models.FieldCondition(key="meaning", match=models.MatchAny(any=list(WORDS_ONLY)))
+    return models.Filter(must=[condition]) if which else models.Filter(must_not=[condition])

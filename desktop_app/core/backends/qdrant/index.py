@@ -2,7 +2,8 @@
 
 The indexing machine keeps SQLite in the index folder as the truth (files, chunks, vectors,
 postings), exactly as the local backend does; the local caches are replaced by one Qdrant point
-per chunk (:mod:`.collection`).
+per chunk (:mod:`.collection`), written when the chunk's words are stored and given its vectors
+when they are made.
 
 Only a process holding the writer lock writes points, right after its SQLite transaction
 commits; the store generation they reflect is recorded in the ``qdrant_state`` meta row when it
@@ -18,12 +19,20 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from desktop_app.core.backends.qdrant.collection import STATE_KEY, UPSERT_BATCH, QdrantCollection, rounded_length
+from desktop_app.core.backends.qdrant.collection import (
+    STATE_KEY,
+    UPSERT_BATCH,
+    WORDS_ONLY,
+    QdrantCollection,
+    rounded_length,
+)
 from desktop_app.core.backends.qdrant.source import QdrantSource
 from desktop_app.core.model.resolve import ModelSpec
 from desktop_app.core.storage.folder import IndexFolder
 from desktop_app.core.storage.records import ChunkEncoding
 from desktop_app.core.storage.store import Store
+
+WORDS_SLICE = 2_000  # chunks read and written at a time in stage 1 (a huge file never sits in memory whole)
 
 if TYPE_CHECKING:
     from desktop_app.core.backends.choice import Backend
@@ -140,37 +149,54 @@ class QdrantIndex:
         self.writing = True
 
     def compare_in_full(self, store: Store) -> int:
-        """Make the collection hold exactly the store's chunks; return how many points changed."""
+        """Make the collection hold exactly the store's chunks, each with its vectors when the store has
+        them; return how many points changed."""
         collection = self.collection
-        expected = set(store.encoded_chunk_ids().tolist())
+        expected = set(store.all_chunk_ids().tolist())
+        encoded = set(store.encoded_chunk_ids().tolist())
         present: set[int] = set()
+        behind: list[int] = []  # points with their words alone whose vectors the store now has
         collection.dl_total = 0
-        for point in collection.scroll(payload=["dl"]):
-            present.add(int(point.id))
-            collection.dl_total += int(point.payload.get("dl", 0)) if int(point.id) in expected else 0
+        for point in collection.scroll(payload=["dl", "meaning"]):
+            cid = int(point.id)
+            present.add(cid)
+            if cid in expected:
+                collection.dl_total += int(point.payload.get("dl", 0))
+                if cid in encoded and point.payload.get("meaning") in WORDS_ONLY:
+                    behind.append(cid)
         extra = sorted(present - expected)
         missing = sorted(expected - present)
         self.in_sync = False
         collection.delete_points(extra)
         collection.points = len(present & expected)
-        for start in range(0, len(missing), UPSERT_BATCH):
-            ids = missing[start:start + UPSERT_BATCH]
-            rows = store.chunk_rows(ids)
-            dense = store.dense_for(ids)
-            sparse: dict[int, dict[int, float]] = {cid: {} for cid in ids}
-            for cid, token, weight in store.postings_of(ids):
-                sparse[cid][token] = weight
-            collection.upsert([(rows[c], dense[c], sparse[c], None) for c in ids if c in rows and c in dense])
+        for start in range(0, len(missing) + len(behind), UPSERT_BATCH):
+            self._write_points((missing + behind)[start:start + UPSERT_BATCH], store)
         self.in_sync = True
         self.changed = True
-        return len(missing) + len(extra)
+        return len(missing) + len(extra) + len(behind)
+
+    def _write_points(self, ids: list[int], store: Store) -> None:
+        """Points for ``ids`` as the store has them: vectors where made, words alone otherwise."""
+        rows = store.chunk_rows(ids)
+        dense = store.dense_for(ids)
+        sparse: dict[int, dict[int, float]] = {cid: {} for cid in dense}
+        for cid, token, weight in store.postings_of(list(dense)):
+            sparse[cid][token] = weight
+        self.collection.upsert([(rows[c], dense.get(c), sparse.get(c), None) for c in ids if c in rows])
 
     def add_words(self, ids: list[int], store: Store | None = None) -> None:
-        """Nothing yet: a chunk becomes a point once it has its vectors (a Qdrant collection finds
-        chunks by all their channels at once, so words alone are not searchable there)."""
+        """Stage 1: newly stored chunks become points with their words alone (keyword vector and payload),
+        written after their transaction committed, a slice at a time."""
+        if not ids or not self.collection.connected:
+            return
+        self.in_sync = False
+        for start in range(0, len(ids), WORDS_SLICE):
+            self._write_points(ids[start:start + WORDS_SLICE], store or self.store)
+        self.in_sync = True
+        self.changed = True
 
     def add_encodings(self, encodings: list[ChunkEncoding]) -> None:
-        """Upsert newly encoded chunks (after their transaction committed), with their file's details."""
+        """Stage 2: newly encoded chunks' points get their vectors (after their transaction committed)."""
         if not encodings:
             return
         rows = self.store.chunk_rows([e.chunk_id for e in encodings])

@@ -59,12 +59,16 @@ class QdrantSource:
 
     @property
     def unencoded(self) -> int:
-        """A collection holds encoded chunks only (words alone are not points)."""
-        return 0
+        """Points found by their words alone (vectors pending, or past their file's meaning cap)."""
+        return self.collection.words_only_count() if self.collection.connected else 0
 
     @property
     def encoded_share(self) -> float:
-        return 1.0
+        """The share of points that have their vectors (1.0 for an empty collection)."""
+        if not self.collection.connected:
+            return 1.0
+        words_only, encoded = self.collection.words_only_count(), self.collection.count()
+        return encoded / (words_only + encoded) if words_only + encoded else 1.0
 
     def roots(self) -> list[str]:
         return self.collection.home.store.roots()
@@ -164,8 +168,9 @@ class QdrantSource:
         return tops
 
     def dense_of(self, ids: list[int]) -> dict[int, np.ndarray]:
+        """Dense vectors of those chunks that have them."""
         return {int(p.id): np.asarray(p.vector["dense"], dtype=np.float32)
-                for p in self._retrieve(ids, vectors=["dense"])}
+                for p in self._retrieve(ids, vectors=["dense"]) if (p.vector or {}).get("dense") is not None}
 
     def sparse_weights(self, ids: list[int], query: dict[int, float]) -> dict[int, dict[int, float]]:
         found: dict[int, dict[int, float]] = {cid: {} for cid in ids}
@@ -186,6 +191,8 @@ class QdrantSource:
         if not found:
             return None
         point = found[0]
+        if (point.vector or {}).get("dense") is None:  # words alone so far: nothing to compare with
+            return None
         sparse = point.vector.get("sparse")
         weights = dict(zip(sparse.indices, sparse.values)) if sparse is not None else {}
         return _row(point), Encoding(dense=np.asarray(point.vector["dense"], dtype=np.float32), sparse=weights)
@@ -230,5 +237,5 @@ def _row(record: models.Record) -> ChunkRow:
     data = record.payload
     return ChunkRow(int(record.id), data["path"], int(data["page"]), int(data["start"]), int(data["end"]),
                     data["text"], int(data.get("size", 0)), int(data.get("mtime_ns", 0)), data.get("unit", "page"),
-                    bool(data.get("ocr", False)))
+                    bool(data.get("ocr", False)), data.get("meaning", "encoded"), int(data.get("meaning_cap", 0)))
 
