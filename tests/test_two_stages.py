@@ -13,11 +13,13 @@ import pytest
 
 from desktop_app.core.backends.local.dense import DenseIndex
 from desktop_app.core.backends.local.index import LocalIndex
+from desktop_app.core.backends.local.keywords import KeywordIndex
 from desktop_app.core.engine import Engine
 from desktop_app.core.ingest import indexer as indexer_module
 from desktop_app.core.ingest.indexer import Indexer
 from desktop_app.core.ingest.progress import RunControl, format_eta
 from desktop_app.core.search.searcher import CACHES_LOADING_NOTE, Searcher
+from desktop_app.core.storage.store import Store
 
 
 @pytest.fixture
@@ -292,3 +294,39 @@ def test_a_cache_that_cannot_load_says_why_to_whoever_waits(tmp_path, spec, monk
     with pytest.raises(MemoryError):
         assert reopened.vector_count
     reopened.close()
+
+
+def test_the_dense_cache_loads_last_once_a_keyword_search_reading_fts5_is_done(index, encoder, settings,
+                                                                              aero_corpus, monkeypatch) -> None:
+    """hnswlib's load holds the GIL for seconds at a million chunks: it must not freeze the first answers."""
+    Indexer(index, encoder, settings).run([aero_corpus])
+    index.close()
+    events: list[str] = []
+    searching = threading.Event()
+    fts5, keywords_load, dense_load = Store.keyword_top, KeywordIndex.load, DenseIndex.load_or_create
+
+    def slow_fts5(self: Store, *args, **kwargs):
+        searching.set()
+        time.sleep(0.3)
+        events.append("search done")
+        return fts5(self, *args, **kwargs)
+
+    def keywords_after_the_search_began(self: KeywordIndex) -> bool:
+        assert searching.wait(30)
+        events.append("keywords")
+        return keywords_load(self)
+
+    def dense(self: DenseIndex) -> bool:
+        events.append("dense")
+        return dense_load(self)
+
+    monkeypatch.setattr(Store, "keyword_top", slow_fts5)
+    monkeypatch.setattr(KeywordIndex, "load", keywords_after_the_search_began)
+    monkeypatch.setattr(DenseIndex, "load_or_create", dense)
+    opened = LocalIndex.open(settings.index_dir, load_in_background=True)
+    try:
+        assert Searcher(opened, encoder).search("boundary layer of a wing", mode="keyword").hits
+        opened.wait_until_loaded()
+        assert events == ["keywords", "search done", "dense"]
+    finally:
+        opened.close()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -38,6 +39,9 @@ WORDS_SLICE = 2_000
 # Tombstones let other processes replay removals; past this many, those up to the saved
 # caches' generation are dropped (a process still behind them compares in full).
 TOMBSTONES_KEPT = 50_000
+# The longest the dense cache's load waits for keyword searches that read FTS5 (a stream of them
+# must not keep the index from loading).
+WORD_SEARCH_WAIT_S = 5.0
 
 
 class LocalCaches:
@@ -60,6 +64,8 @@ class LocalCaches:
         self.writing = False
         self._loaded = threading.Event()
         self._load_error: Exception | None = None
+        self._word_searches = threading.Condition()
+        self._word_searches_running = 0
         info = home.model_info
         if info is None:
             self._loaded.set()
@@ -81,6 +87,22 @@ class LocalCaches:
         finally:
             store.close()
             self._loaded.set()
+
+    @contextmanager
+    def searching_words(self) -> Iterator[None]:
+        """Mark a keyword search that reads FTS5 while the caches load (the dense cache's load waits for it)."""
+        with self._word_searches:
+            self._word_searches_running += 1
+        try:
+            yield
+        finally:
+            with self._word_searches:
+                self._word_searches_running -= 1
+                self._word_searches.notify_all()
+
+    def _wait_for_word_searches(self) -> None:
+        with self._word_searches:
+            self._word_searches.wait_for(lambda: not self._word_searches_running, timeout=WORD_SEARCH_WAIT_S)
 
     @property
     def loaded(self) -> bool:
@@ -153,7 +175,11 @@ class LocalCaches:
         record (a crash between the two, an index from before generations) are compared in full.
         """
         store = store or self.home.store
-        loaded = self._dense.load_or_create() & (self._postings.load() is not None) & self._keywords.load()
+        # hnswlib's load holds Python's GIL throughout (about 3 s at a million chunks): it comes last, once
+        # no keyword search is reading FTS5 in the meantime, so the first answers after opening are not frozen.
+        loaded = self._keywords.load() & (self._postings.load() is not None)
+        self._wait_for_word_searches()
+        loaded &= self._dense.load_or_create()
         saved = self.home.search_state(STATE_KEY, store)
         with self.sync_lock:
             if (loaded and "generation" in saved and saved.get("labels") == self._dense.total_labels

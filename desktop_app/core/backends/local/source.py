@@ -141,9 +141,10 @@ class LocalSource:
             expression = fts_query(text.replace('"', " "))
             if not expression:
                 return []
-            if restriction is None:
-                return self.store.keyword_top(expression, depth)
-            return self.store.keyword_top(expression, depth, restriction.allowed, restriction.blocked)
+            with self.caches.searching_words():
+                if restriction is None:
+                    return self.store.keyword_top(expression, depth)
+                return self.store.keyword_top(expression, depth, restriction.allowed, restriction.blocked)
         terms = analyze.terms(text)
         if restriction is None:
             return self.caches.keywords.bm25_top(terms, depth)
