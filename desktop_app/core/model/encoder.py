@@ -11,9 +11,12 @@ import copy
 import logging
 import os
 import re
+import shutil
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +33,9 @@ CPU_TOKENS_PER_BATCH = 4096
 MAX_CPU_BATCH = 32
 
 
-def batch_size_for(tokens: int, device_type: str) -> int:
-    """How many sequences of ``tokens`` tokens go in one forward pass."""
+def batch_size_for(tokens: int, device_type: str, side_by_side: int = 1) -> int:
+    """How many sequences of ``tokens`` tokens go in one forward pass (``side_by_side``: passes the CPU
+    runtime runs at once, which share the CPU's batch budget)."""
     if device_type == "cuda":
         if tokens > 4096:
             return 1
@@ -40,15 +44,15 @@ def batch_size_for(tokens: int, device_type: str) -> int:
         if tokens > 512:
             return 8
         return 32
-    return max(1, min(MAX_CPU_BATCH, CPU_TOKENS_PER_BATCH // max(tokens, 1)))
+    return max(1, min(MAX_CPU_BATCH, CPU_TOKENS_PER_BATCH // side_by_side // max(tokens, 1)))
 
 
-def plan_batches(lengths: list[int], device_type: str) -> list[list[int]]:
+def plan_batches(lengths: list[int], device_type: str, side_by_side: int = 1) -> list[list[int]]:
     """Indices grouped into batches of similar length, longest first, so padding is minimal."""
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     batches, position = [], 0
     while position < len(order):
-        size = batch_size_for(lengths[order[position]], device_type)
+        size = batch_size_for(lengths[order[position]], device_type, side_by_side)
         batches.append(order[position:position + size])
         position += size
     return batches
@@ -77,6 +81,10 @@ class Encoder:
         self.tokenizer = None
         self.per_thread = threading.local()
         self.unused_token_ids: set[int] = set()
+        self.batch_threads: ThreadPoolExecutor | None = None  # forward passes side by side (OpenVINO streams)
+        self.batch_threads_count = 0
+        self.batch_threads_lock = threading.Lock()
+        self.early_body: tuple[str, Future[Callable]] | None = None  # an OpenVINO body compiling during the load
 
     @property
     def dim(self) -> int:
@@ -106,6 +114,7 @@ class Encoder:
 
     def _load(self) -> None:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        self.early_body = self._compile_early()
         import torch
 
         self.device = self.pick_device(torch)
@@ -137,6 +146,7 @@ class Encoder:
         self.model = model
         if self.device == "cpu":
             self.body = self.cpu_body()
+        self.early_body = None  # on CUDA, or for another runtime: not used
 
     def cpu_body(self) -> Callable:
         """The body's runtime: the one asked for, or (auto) the probe's verdict for this machine and model."""
@@ -153,6 +163,12 @@ class Encoder:
                 except OSError as error:
                     self.on_notice(f"could not keep the CPU probe's verdict in {folder}: {error}")
             self.dtype = self.verdict.chosen
+        early, self.early_body = self.early_body, None
+        if early is not None and early[0] == self.dtype:
+            try:
+                return early[1].result()
+            except (MemoryError, OSError, RuntimeError, ImportError) as error:
+                log.info("compiling the OpenVINO body early failed (%s): building it again", error)
         try:
             return cpu_runtime.build_body(self.dtype, self.model.model, folder, weight_bytes, self.on_notice,
                                           self._calibration_inputs)
@@ -161,6 +177,34 @@ class Encoder:
                            f"({error}): encoding with torch fp32")
             self.dtype = cpu_runtime.TORCH_FP32
             return TorchBody(self.model.model, bf16=False)
+
+    def _compile_early(self) -> tuple[str, Future[Callable]] | None:
+        """Start compiling the OpenVINO body that this machine's kept verdict (or the runtime asked for)
+        names, from its converted graph, while torch and FlagEmbedding import: the compile runs in C++ on
+        the other cores (2 s of the BGE-M3-sized model's 7 s load on 2 cores). Skipped where a GPU may
+        take the model instead."""
+        if self.requested_device not in ("auto", "cpu") or (self.requested_device == "auto" and _gpu_possible()):
+            return None
+        fingerprint = self.spec.fingerprint()
+        folder = cpu_runtime.conversion_folder(self.spec.path, fingerprint)
+        runtime = self.requested_dtype
+        if runtime == "auto":
+            verdict = cpu_runtime.read_verdict(folder, cpu_runtime.machine_key(fingerprint))
+            runtime = verdict.chosen if verdict is not None else ""
+        graph = cpu_runtime.converted_graph(runtime, folder)
+        if graph is None:
+            return None
+        compiled: Future[Callable] = Future()
+
+        def compile_body() -> None:
+            try:
+                compiled.set_result(cpu_runtime.OpenVinoBody(graph, cpu_runtime.openvino_precision(runtime)))
+            except Exception as error:  # noqa: BLE001 - handed to cpu_body, which builds the body again
+                compiled.set_exception(error)
+
+        # Not a daemon: a process that exits meanwhile waits for the compile rather than tearing OpenVINO down under it.
+        threading.Thread(target=compile_body, name="openvino-compile").start()
+        return runtime, compiled
 
     def _calibration_inputs(self) -> list[dict[str, np.ndarray]]:
         """The body's inputs for :data:`~desktop_app.core.model.fidelity.CALIBRATION_TEXTS`, one text each."""
@@ -223,14 +267,20 @@ class Encoder:
             list(texts), truncation=True, max_length=max_length, return_attention_mask=False
         )["input_ids"]
         lengths = [len(ids) for ids in features]
+        body = body or self.body
+        side_by_side = getattr(body, "streams", 1) if body is not None else 1
         results: list[Encoding | None] = [None] * len(texts)
-        pending = deque(plan_batches(lengths, "cuda" if self.device.startswith("cuda") else "cpu"))
-        while pending:
-            batch = pending.popleft()
-            if checkpoint is not None:
-                checkpoint()
+        pending = deque(plan_batches(lengths, "cuda" if self.device.startswith("cuda") else "cpu", side_by_side))
+        running: deque[tuple[list[int], Future[list[Encoding]]]] = deque()
+        while pending or running:
+            while pending and len(running) < side_by_side:
+                batch = pending.popleft()
+                if checkpoint is not None:
+                    checkpoint()
+                running.append((batch, self._start(side_by_side, [features[i] for i in batch], colbert, body)))
+            batch, encoding = running.popleft()
             try:
-                encoded = self.forward([features[i] for i in batch], colbert, body or self.body)
+                encoded = encoding.result()
             except Exception as error:
                 if not is_out_of_memory(error):
                     raise
@@ -239,6 +289,23 @@ class Encoder:
             for index, encoding in zip(batch, encoded):
                 results[index] = encoding
         return results  # type: ignore[return-value]
+
+    def _start(self, side_by_side: int, batch_ids: list[list[int]], colbert: bool,
+               body: Callable | None) -> Future[list[Encoding]]:
+        """One forward pass: in a helper thread when the runtime runs several at once, here otherwise."""
+        if side_by_side > 1:
+            with self.batch_threads_lock:
+                if self.batch_threads is None or self.batch_threads_count < side_by_side:
+                    self.batch_threads = ThreadPoolExecutor(side_by_side, thread_name_prefix="encode")
+                    self.batch_threads_count = side_by_side
+                threads = self.batch_threads
+            return threads.submit(self.forward, batch_ids, colbert, body)
+        done: Future[list[Encoding]] = Future()
+        try:
+            done.set_result(self.forward(batch_ids, colbert, body))
+        except Exception as error:  # noqa: BLE001 - raised again by result(), as from a thread
+            done.set_exception(error)
+        return done
 
     def thread_tokenizer(self) -> object:
         """This thread's copy of the tokenizer: a Hugging Face fast tokenizer sets its truncation
@@ -355,3 +422,12 @@ def is_out_of_memory(error: BaseException) -> bool:
     import torch
 
     return isinstance(error, torch.cuda.OutOfMemoryError)
+
+
+def _gpu_possible() -> bool:
+    """An NVIDIA driver is present (torch may then pick CUDA); cheap, without importing torch."""
+    if sys.platform == "darwin":
+        return False
+    if sys.platform.startswith("linux"):
+        return Path("/proc/driver/nvidia").exists() or Path("/dev/nvidiactl").exists()
+    return shutil.which("nvidia-smi") is not None
