@@ -330,3 +330,26 @@ def test_the_dense_cache_loads_last_once_a_keyword_search_reading_fts5_is_done(i
         assert events == ["keywords", "search done", "dense"]
     finally:
         opened.close()
+
+
+def test_the_model_loads_while_stage_one_reads(index, spec, settings, aero_corpus, monkeypatch) -> None:
+    """Loading the model takes seconds on a CPU: stage 2 needs it, so it loads behind stage 1's reading."""
+    from desktop_app.core.model.encoder import Encoder
+
+    loading = threading.Event()
+    real_load, real_commit = Encoder._load, Indexer.commit_words
+    loading_by_commit: list[bool] = []
+
+    def load(self: Encoder) -> None:
+        loading.set()
+        real_load(self)
+
+    def commit(self: Indexer, *args, **kwargs) -> None:
+        loading_by_commit.append(loading.wait(10))
+        real_commit(self, *args, **kwargs)
+
+    monkeypatch.setattr(Encoder, "_load", load)
+    monkeypatch.setattr(Indexer, "commit_words", commit)
+    report = Indexer(index, Encoder(spec, device="cpu", dtype="fp32"), settings).run([aero_corpus])
+    assert loading_by_commit and all(loading_by_commit)
+    assert report.chunks_encoded == 4 and report.pending_chunks == 0
