@@ -20,9 +20,9 @@ import json
 import logging
 import os
 import platform
-import queue
 import shutil
 import statistics
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -262,33 +262,22 @@ class TorchBody:
 
 
 class OpenVinoBody:
-    """The graph compiled by OpenVINO for this CPU (``precision``: f32 or bf16) for throughput: it runs
-    :attr:`streams` inferences at once (one per request, each on its share of the cores), so the
-    encoder sends that many batches side by side. Measured on a 2-core AVX-512 CPU with the
-    BGE-M3-sized int8 graph: 2 streams encode 512-token chunks 12-20 % faster than one stream on both
-    cores, and one short query takes as long (bench/README.md, "Streams")."""
+    """The ONNX graph compiled by OpenVINO for this CPU (``precision``: f32 or bf16)."""
 
     def __init__(self, graph: Path, precision: str) -> None:
         import openvino
 
         core = openvino.Core()
         self.compiled = core.compile_model(core.read_model(str(graph)), "CPU",
-                                           {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "THROUGHPUT"})
-        self.streams = max(1, int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
-        self.requests: queue.SimpleQueue = queue.SimpleQueue()  # an inference request is used by one thread at a time
-        for _ in range(self.streams):
-            self.requests.put(self.compiled.create_infer_request())
+                                           {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY"})
+        self.request_lock = threading.Lock()  # one compiled model, one inference at a time
 
     def __call__(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         import torch
 
-        request = self.requests.get()
-        try:
-            out = request.infer({"input_ids": input_ids.numpy(), "attention_mask": mask.numpy()})[0]
-            hidden = np.array(out, dtype=np.float32)  # a copy: the request's own buffer is reused
-        finally:
-            self.requests.put(request)
-        return torch.from_numpy(hidden)
+        with self.request_lock:
+            out = self.compiled({"input_ids": input_ids.numpy(), "attention_mask": mask.numpy()})[0]
+        return torch.from_numpy(np.array(out, dtype=np.float32))
 
 
 class OnnxRuntimeBody:

@@ -16,7 +16,7 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
@@ -33,9 +33,8 @@ CPU_TOKENS_PER_BATCH = 4096
 MAX_CPU_BATCH = 32
 
 
-def batch_size_for(tokens: int, device_type: str, side_by_side: int = 1) -> int:
-    """How many sequences of ``tokens`` tokens go in one forward pass (``side_by_side``: passes the CPU
-    runtime runs at once, which share the CPU's batch budget)."""
+def batch_size_for(tokens: int, device_type: str) -> int:
+    """How many sequences of ``tokens`` tokens go in one forward pass."""
     if device_type == "cuda":
         if tokens > 4096:
             return 1
@@ -44,15 +43,15 @@ def batch_size_for(tokens: int, device_type: str, side_by_side: int = 1) -> int:
         if tokens > 512:
             return 8
         return 32
-    return max(1, min(MAX_CPU_BATCH, CPU_TOKENS_PER_BATCH // side_by_side // max(tokens, 1)))
+    return max(1, min(MAX_CPU_BATCH, CPU_TOKENS_PER_BATCH // max(tokens, 1)))
 
 
-def plan_batches(lengths: list[int], device_type: str, side_by_side: int = 1) -> list[list[int]]:
+def plan_batches(lengths: list[int], device_type: str) -> list[list[int]]:
     """Indices grouped into batches of similar length, longest first, so padding is minimal."""
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     batches, position = [], 0
     while position < len(order):
-        size = batch_size_for(lengths[order[position]], device_type, side_by_side)
+        size = batch_size_for(lengths[order[position]], device_type)
         batches.append(order[position:position + size])
         position += size
     return batches
@@ -81,9 +80,6 @@ class Encoder:
         self.tokenizer = None
         self.per_thread = threading.local()
         self.unused_token_ids: set[int] = set()
-        self.batch_threads: ThreadPoolExecutor | None = None  # forward passes side by side (OpenVINO streams)
-        self.batch_threads_count = 0
-        self.batch_threads_lock = threading.Lock()
         self.early_body: tuple[str, Future[Callable]] | None = None  # an OpenVINO body compiling during the load
 
     @property
@@ -181,7 +177,7 @@ class Encoder:
     def _compile_early(self) -> tuple[str, Future[Callable]] | None:
         """Start compiling the OpenVINO body that this machine's kept verdict (or the runtime asked for)
         names, from its converted graph, while torch and FlagEmbedding import: the compile runs in C++ on
-        the other cores (2 s of the BGE-M3-sized model's 7 s load on 2 cores). Skipped where a GPU may
+        the other cores (2 s of the BGE-M3-sized model's 6-7 s load on 2 cores). Skipped where a GPU may
         take the model instead."""
         if self.requested_device not in ("auto", "cpu") or (self.requested_device == "auto" and _gpu_possible()):
             return None
@@ -267,20 +263,14 @@ class Encoder:
             list(texts), truncation=True, max_length=max_length, return_attention_mask=False
         )["input_ids"]
         lengths = [len(ids) for ids in features]
-        body = body or self.body
-        side_by_side = getattr(body, "streams", 1) if body is not None else 1
         results: list[Encoding | None] = [None] * len(texts)
-        pending = deque(plan_batches(lengths, "cuda" if self.device.startswith("cuda") else "cpu", side_by_side))
-        running: deque[tuple[list[int], Future[list[Encoding]]]] = deque()
-        while pending or running:
-            while pending and len(running) < side_by_side:
-                batch = pending.popleft()
-                if checkpoint is not None:
-                    checkpoint()
-                running.append((batch, self._start(side_by_side, [features[i] for i in batch], colbert, body)))
-            batch, encoding = running.popleft()
+        pending = deque(plan_batches(lengths, "cuda" if self.device.startswith("cuda") else "cpu"))
+        while pending:
+            batch = pending.popleft()
+            if checkpoint is not None:
+                checkpoint()
             try:
-                encoded = encoding.result()
+                encoded = self.forward([features[i] for i in batch], colbert, body or self.body)
             except Exception as error:
                 if not is_out_of_memory(error):
                     raise
@@ -289,23 +279,6 @@ class Encoder:
             for index, encoding in zip(batch, encoded):
                 results[index] = encoding
         return results  # type: ignore[return-value]
-
-    def _start(self, side_by_side: int, batch_ids: list[list[int]], colbert: bool,
-               body: Callable | None) -> Future[list[Encoding]]:
-        """One forward pass: in a helper thread when the runtime runs several at once, here otherwise."""
-        if side_by_side > 1:
-            with self.batch_threads_lock:
-                if self.batch_threads is None or self.batch_threads_count < side_by_side:
-                    self.batch_threads = ThreadPoolExecutor(side_by_side, thread_name_prefix="encode")
-                    self.batch_threads_count = side_by_side
-                threads = self.batch_threads
-            return threads.submit(self.forward, batch_ids, colbert, body)
-        done: Future[list[Encoding]] = Future()
-        try:
-            done.set_result(self.forward(batch_ids, colbert, body))
-        except Exception as error:  # noqa: BLE001 - raised again by result(), as from a thread
-            done.set_exception(error)
-        return done
 
     def thread_tokenizer(self) -> object:
         """This thread's copy of the tokenizer: a Hugging Face fast tokenizer sets its truncation
