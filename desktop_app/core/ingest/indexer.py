@@ -342,7 +342,7 @@ class Indexer:
         commit their chunks' words in this one at least every ``WORDS_COMMIT_S``."""
         if not todo:
             return
-        self.load_model_meanwhile()
+        self.encoder.load_in_background()  # stage 2 needs it: it loads while stage 1 reads
         todo = sorted(todo, key=lambda task: task.file.size)  # one huge file never holds the rest back
         chunker = Chunker(self.encoder.spec.path / "tokenizer.json", self.max_tokens, self.settings.chunk_overlap,
                           self.settings.meaning_max_chunks)
@@ -392,21 +392,6 @@ class Indexer:
                     ready.get(timeout=0.1)
                 except queue.Empty:
                     pass
-
-    def load_model_meanwhile(self) -> None:
-        """Stage 2 will need the model: load it while stage 1 reads (seconds on a CPU, behind files that
-        worker processes read). A load that fails here fails again, with its reason, where stage 2 asks."""
-        if self.encoder.loaded:
-            return
-
-        def load() -> None:
-            try:
-                self.encoder.load()
-            except Exception as error:  # noqa: BLE001 - stage 2's own load reports it
-                log.info("loading the model during stage 1 failed: %s", error)
-
-        # Not a daemon: a run cancelled meanwhile waits for the load rather than exiting inside an import.
-        threading.Thread(target=load, name="model-load").start()
 
     def extract_options(self) -> Options:
         settings = self.settings

@@ -108,6 +108,21 @@ class Encoder:
                 self._load()
         return self
 
+    def load_in_background(self) -> None:
+        """Start loading in a thread of its own (seconds on a CPU) unless loaded. A load that fails here
+        fails again, with its reason, where the model is next asked for."""
+        if self.loaded:
+            return
+
+        def load() -> None:
+            try:
+                self.load()
+            except Exception as error:  # noqa: BLE001 - the next load() reports it
+                log.info("loading the model in the background failed: %s", error)
+
+        # Not a daemon: a process that exits meanwhile waits for the load rather than exiting inside an import.
+        threading.Thread(target=load, name="model-load").start()
+
     def _load(self) -> None:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         self.early_body = self._compile_early()
