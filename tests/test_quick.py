@@ -191,6 +191,17 @@ def test_the_tray_keeps_the_app_and_its_watchers_running_until_quit(qtbot, tray_
     assert main.indexing.live_sync is None and main.model_control.engine is None
 
 
+def test_a_job_that_has_ended_is_not_offered_for_pausing(qtbot, tray_window, monkeypatch) -> None:
+    """The queue tells its listeners a job ended while it still holds it as its running job (a listener may
+    read the engine it ran on): for that moment the window must not offer to pause it."""
+    from desktop_app.core.jobs import Job, JobQueue
+
+    ended = Job("done-job", "index", ["/docs"], state="done")
+    monkeypatch.setattr(JobQueue, "running", property(lambda queue: ended))
+    tray_window.tray.refresh()
+    assert tray_window.indexing.paused_state() is None and not tray_window.tray.pause_action.isEnabled()
+
+
 def test_the_settings_dialog_offers_the_tray_only_where_there_is_one(qtbot) -> None:
     from desktop_app.core import Settings
     from desktop_app.gui.settings import SettingsDialog

@@ -68,7 +68,10 @@ class IndexingController(QObject):
 
     @property
     def running(self) -> bool:
-        return self.jobs.running is not None
+        """A job is being carried out (one that has ended is told to listeners, and so to this window,
+        while the queue still holds it as its running job for a moment)."""
+        job = self.jobs.running
+        return job is not None and not job.finished
 
     def add_paths(self, paths: list[Path]) -> None:
         job = self.submit("index", [str(p) for p in paths])
