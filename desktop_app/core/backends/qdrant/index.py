@@ -169,8 +169,9 @@ class QdrantIndex:
         self.in_sync = False
         collection.delete_points(extra)
         collection.points = len(present & expected)
-        for start in range(0, len(missing) + len(behind), UPSERT_BATCH):
-            self._write_points((missing + behind)[start:start + UPSERT_BATCH], store)
+        rewrite = missing + behind
+        for start in range(0, len(rewrite), UPSERT_BATCH):
+            self._write_points(rewrite[start:start + UPSERT_BATCH], store)
         self.in_sync = True
         self.changed = True
         return len(missing) + len(extra) + len(behind)
