@@ -19,6 +19,7 @@ any step changes the stored terms: bump ``ANALYZER_VERSION`` and the store re-in
 from __future__ import annotations
 
 import functools
+import math
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -184,3 +185,15 @@ K1, B = 1.2, 0.75
 def saturation(frequency: float | np.ndarray, length: float | np.ndarray, mean_length: float) -> float | np.ndarray:
     """BM25's term-frequency part: ``tf (k1 + 1) / (tf + k1 (1 - b + b length / mean length))``."""
     return frequency * (K1 + 1) / (frequency + K1 * (1 - B + B * length / max(mean_length, 1e-9)))
+
+
+def fts5_idf(chunks: int, having: int) -> float:
+    """FTS5's ``bm25()`` IDF: ``log((N - n + 0.5) / (n + 0.5))``, 1e-6 where that is not positive (a term
+    in half the chunks or more adds next to nothing)."""
+    idf = math.log((chunks - having + 0.5) / (having + 0.5))
+    return idf if idf > 0 else 1e-6
+
+
+def lucene_idf(chunks: int, having: int) -> float:
+    """The IDF Qdrant's ``idf`` modifier applies (Lucene's): ``log(1 + (N - n + 0.5) / (n + 0.5))``."""
+    return math.log(1 + (chunks - having + 0.5) / (having + 0.5))

@@ -58,6 +58,17 @@ class KeywordTable(Transactions):
         for part in batched(chunk_ids):
             yield from self.conn.execute(f"{sql} WHERE c.id IN ({placeholders(len(part))})", part).fetchall()
 
+    def document_frequencies(self, terms: Collection[str]) -> tuple[int, dict[str, int]]:
+        """How many chunks there are, and how many hold each of ``terms`` (in their text or file name):
+        the statistics FTS5's ``bm25()`` takes its IDF from."""
+        self.conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.chunks_vocabulary "
+                          "USING fts5vocab(main, chunks_fts, row)")
+        having = {}
+        for term in terms:  # one lookup each: fts5vocab answers ``term = ?`` from the index, not by a scan
+            row = self.conn.execute("SELECT doc FROM temp.chunks_vocabulary WHERE term = ?", (term,)).fetchone()
+            having[term] = row[0] if row else 0
+        return self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0], having
+
     def keyword_matches(self, fts_query: str) -> set[int]:
         """Every chunk an FTS5 expression matches (phrase and exclusion conditions)."""
         return {r[0] for r in self.conn.execute("SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?",

@@ -15,7 +15,6 @@ writers only, rebuilt from the chunks' text when missing or stale).
 
 from __future__ import annotations
 
-import math
 import threading
 from collections import Counter
 from collections.abc import Collection, Iterable
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from desktop_app.core.analyze import saturation
+from desktop_app.core.analyze import fts5_idf, saturation
 from desktop_app.core.backends.local.postings import PostingsIndex, best_of
 
 ABSENT = -1.0  # the length of a chunk id that holds no chunk (never added, or deleted)
@@ -135,8 +134,7 @@ class KeywordIndex:
                 number = self.vocabulary.get(term)
                 parts = self.frequencies.parts(number) if number is not None else []
                 having = sum(int(live[ids].sum()) for ids, _ in parts)
-                idf = math.log((chunks - having + 0.5) / (having + 0.5))
-                idf = idf if idf > 0 else 1e-6
+                idf = fts5_idf(chunks, having)
                 for ids, frequency in parts:
                     weights = repeats * idf * saturation(frequency, self.lengths[ids], mean_length)
                     scores += np.bincount(ids, weights=weights, minlength=len(scores))

@@ -231,8 +231,9 @@ class QdrantIndex:
         self.changed = False
 
     def source(self, store: Store, helper: ThreadPoolExecutor) -> QdrantSource:
-        """What a searcher reads: the collection alone (``store`` and ``helper`` are the local backend's needs)."""
-        return QdrantSource(self.collection)
+        """What a searcher reads: the collection, and the store's keyword statistics where this folder
+        writes the collection (``helper`` is the local backend's need)."""
+        return QdrantSource(self.collection, None if self.searches_only else store.document_frequencies)
 
     def disk_bytes(self) -> int:
         return self.home.disk_bytes()

@@ -1,6 +1,8 @@
 """A Qdrant-backed index's searches: candidates, exact vectors, filters and rows from the collection.
 
-Nothing here reads the SQLite file, so a desktop that only searches needs the collection alone.
+Nothing here reads the SQLite file, so a desktop that only searches needs the collection alone; the
+folder that writes the collection lends its keyword statistics (FTS5's) so that its keyword ranking is
+the local backend's.
 """
 
 from __future__ import annotations
@@ -8,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -24,6 +26,10 @@ if TYPE_CHECKING:
     from qdrant_client import QdrantClient, models
 
 
+# How many chunks there are, and how many hold each term: FTS5's statistics, from the writing folder's store.
+DocumentFrequencies = Callable[[Collection[str]], tuple[int, dict[str, int]]]
+
+
 @dataclass(frozen=True)
 class QdrantRestriction:
     """A search's filters, phrases and exclusions as one Qdrant filter."""
@@ -34,8 +40,9 @@ class QdrantRestriction:
 class QdrantSource:
     """A searcher's questions answered from the collection alone (the SQLite file is not read)."""
 
-    def __init__(self, collection: QdrantCollection) -> None:
+    def __init__(self, collection: QdrantCollection, frequencies: DocumentFrequencies | None = None) -> None:
         self.collection = collection
+        self.frequencies = frequencies
 
     @property
     def client(self) -> QdrantClient:
@@ -131,7 +138,7 @@ class QdrantSource:
         """BM25 of the best ``depth`` matches; quoted phrases in ``text`` must all match, as in FTS5."""
         from qdrant_client import models
 
-        terms = Counter(term_id(term) for term in analyze.terms(text))
+        terms = self._keyword_query(Counter(analyze.terms(text)))
         if not terms:
             return []
         where = restriction.filter if restriction is not None else None
@@ -139,9 +146,23 @@ class QdrantSource:
         if phrases:
             where = models.Filter(must=[*phrases, *([where] if where is not None else [])])
         found = self.client.query_points(self.name, query=models.SparseVector(indices=list(terms),
-                                                                               values=list(map(float, terms.values()))),
+                                                                               values=list(terms.values())),
                                          using="keyword", limit=depth, query_filter=where, with_payload=False)
         return [(int(p.id), float(p.score)) for p in found.points if p.score > 0]
+
+    def _keyword_query(self, terms: Counter[str]) -> dict[int, float]:
+        """The query's keyword vector: each term's count, times FTS5's IDF over Qdrant's where this folder's
+        store can tell how many chunks hold the term (so the ranking is the local backend's), else as is
+        (a folder that only searches the collection ranks by Qdrant's own IDF)."""
+        weights: dict[int, float] = {}
+        chunks, having = self.frequencies(list(terms)) if self.frequencies is not None and terms else (0, {})
+        for term, count in terms.items():
+            if self.frequencies is not None:
+                if not having.get(term):
+                    continue  # in no chunk: nothing to weigh
+                count *= analyze.fts5_idf(chunks, having[term]) / analyze.lucene_idf(chunks, having[term])
+            weights[term_id(term)] = weights.get(term_id(term), 0.0) + count
+        return weights
 
     def candidates(self, dense: np.ndarray | None, sparse: dict[int, float] | None, pool: int,
                    restriction: QdrantRestriction | None) -> dict[str, list[int]]:
