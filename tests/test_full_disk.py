@@ -159,6 +159,32 @@ def test_a_full_disk_stops_in_one_line_and_the_next_run_finishes_it(cli_env, cor
     assert_equals_a_clean_build(index, clean)
 
 
+def test_the_room_a_full_disk_asks_for_is_enough_to_finish(cli_env, corpus, clean, tmp_path, mounts,
+                                                         monkeypatch) -> None:
+    """The disk fills as the meaning stage begins (every chunk pending, no cache written yet): freeing what
+    the line asks for, and not a byte more, lets the next run finish. The estimate once left out the caches
+    of the chunks still to encode and the sparse cache's vocabulary table, and the next run failed again."""
+    from desktop_app.core.ingest import indexer
+
+    disk = mounts(tmp_path / "small-disk", "-t", "tmpfs", "-o", "size=16m", "tmpfs")
+    index = disk / "index"
+
+    def disk_full(*args, **kwargs):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(indexer, "encode_once", disk_full)
+        code, _, err = cli("index", str(corpus), "--index", str(index))
+    line = one_line(err)
+    assert code == 1 and "needs about" in line, line
+    needed_kb = float(re.search(r"needs about ([0-9.]+) MB more", line).group(1)) * 1e6 / 1024
+    used_kb = (os.statvfs(disk).f_blocks - os.statvfs(disk).f_bfree) * os.statvfs(disk).f_frsize / 1024
+    assert _run("mount", "-o", f"remount,size={int(used_kb + needed_kb)}k", str(disk)).returncode == 0
+    code, _, err = cli("index", str(corpus), "--index", str(index))
+    assert code == 0, err
+    assert_equals_a_clean_build(index, clean)
+
+
 def test_a_read_only_index_disk_says_so_in_one_line(cli_env, corpus, clean, tmp_path, mounts) -> None:
     disk = mounts(tmp_path / "ro-disk", "-t", "tmpfs", "-o", "size=16m", "tmpfs")
     index = disk / "index"

@@ -1,6 +1,7 @@
 """Errors that carry a message a person can act on; the CLI and GUI show them as they are."""
 
 import errno
+import math
 import os
 import shutil
 import sqlite3
@@ -108,7 +109,7 @@ def storage_message(error: BaseException, folder: Path | None, needed: int | Non
     if reason == "full":
         room = f"{_size_text(shutil.disk_usage(folder).free)} free"
         if needed:
-            room += f"; this run needs about {_size_text(needed)} more"
+            room += f"; this run needs about {_size_text(needed, up=True)} more"
         return (f"the disk holding {folder} is full (mounted at {mount}: {room}): free some space, then index "
                 f"again — {kept}")
     if reason == "read-only":
@@ -145,8 +146,11 @@ def mounted_read_only(folder: Path) -> bool:
         return False
 
 
-def _size_text(size: int) -> str:
-    """A size for people: "0.4 MB", "37 MB", "2.1 GB"."""
-    if size >= 1e9:
-        return f"{size / 1e9:.1f} GB"
-    return f"{size / 1e6:.1f} MB" if size < 1e7 else f"{size / 1e6:.0f} MB"
+def _size_text(size: int, up: bool = False) -> str:
+    """A size for people: "0.4 MB", "37 MB", "2.1 GB"; ``up`` rounds up (room to free: never too little)."""
+    unit, scale = ("GB", 1e9) if size >= 1e9 else ("MB", 1e6)
+    digits = 0 if unit == "MB" and size >= 1e7 else 1
+    value = size / scale
+    if up:
+        value = math.ceil(value * 10 ** digits) / 10 ** digits
+    return f"{value:.{digits}f} {unit}"

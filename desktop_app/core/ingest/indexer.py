@@ -40,7 +40,7 @@ from desktop_app.core.ingest.progress import (
     report_done,
 )
 from desktop_app.core.ingest.reading import FileReader, FileTask, sha256_of
-from desktop_app.core.ingest.room import space_needed
+from desktop_app.core.ingest.room import space_needed, vocabulary_size
 from desktop_app.core.ingest.scan import absolute, normalise_root, scan
 from desktop_app.core.ingest.shared_vectors import encode_once
 from desktop_app.core.model.encoder import Encoder
@@ -166,7 +166,8 @@ class Indexer:
         except (sqlite3.Error, OSError) as error:
             if not is_storage_error(error, self.index.folder):
                 raise
-            needed = space_needed(self.index, self.meter, self.start_bytes, self.max_tokens)
+            needed = space_needed(self.index, self.meter, self.start_bytes, self.max_tokens,
+                                  vocabulary_size(self.encoder.spec.path / "tokenizer.json"))
             raise StorageError(storage_message(error, self.index.folder, needed)) from error
         finally:
             report.pending_chunks = self.pending_now()
