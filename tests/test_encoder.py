@@ -314,3 +314,75 @@ def test_a_kept_openvino_verdict_compiles_its_graph_while_torch_loads(spec, tmp_
     assert loaded.describe().endswith("(OpenVINO fp32)")
     found = [encoding.dense for encoding in loaded.encode(texts)]
     assert [float(a @ b) for a, b in zip(found, reference)] == pytest.approx([1.0] * len(texts), abs=1e-4)
+
+
+def test_a_rival_replaces_the_kept_verdict_only_after_winning_two_rechecks() -> None:
+    from desktop_app.core.model import cpu_runtime, recheck
+
+    kept = cpu_runtime.Verdict("openvino-bf16", {"openvino-bf16": 400.0, "bf16": 300.0, "fp32": 100.0})
+    assert recheck.due(kept, now=1.0) and recheck.rival_of(kept) == "bf16"
+    close_call = recheck.judged(kept, "bf16", {"openvino-bf16": 400.0, "bf16": 420.0}, now=10.0)
+    assert close_call.chosen == "openvino-bf16" and close_call.challenger == "" and not recheck.due(close_call, 20.0)
+    once = recheck.judged(kept, "bf16", {"openvino-bf16": 300.0, "bf16": 400.0}, now=10.0)
+    assert once.chosen == "openvino-bf16" and once.challenger == "bf16"
+    assert not recheck.due(once, 10.0 + 60) and recheck.due(once, 10.0 + recheck.RECHECK_CHALLENGED_AFTER_S)
+    twice = recheck.judged(once, "bf16", {"openvino-bf16": 300.0, "bf16": 400.0}, now=4000.0)
+    assert twice.chosen == "bf16" and twice.challenger == "" and twice.tokens_per_s["bf16"] == 400.0
+    assert recheck.retime(lambda body: None, {"a": print}, 10, keep_going=lambda: False) is None
+
+
+def test_an_idle_encoder_rechecks_a_kept_verdict_and_switches_to_the_faster_runtime(spec, tmp_path,
+                                                                                    monkeypatch) -> None:
+    """The probe once chose a runtime in a busy moment (here made slow on purpose); with the encoder idle
+    on a quiet machine the re-check times it against its rival, and after two wins the rival encodes,
+    at once and at the next start. Closing the encoder stops the re-check."""
+    import shutil
+    import time
+
+    from desktop_app.core.model import cpu_runtime, recheck
+    from desktop_app.core.model.resolve import load_spec
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(spec.path, model_dir, ignore=shutil.ignore_patterns(cpu_runtime.FOLDER_NAME))
+    copy = load_spec(model_dir)
+    folder = cpu_runtime.conversion_folder(copy.path, copy.fingerprint())
+    key = cpu_runtime.machine_key(copy.fingerprint())
+    cpu_runtime.write_verdict(folder, key, cpu_runtime.Verdict(
+        cpu_runtime.OPENVINO_FP32, {cpu_runtime.OPENVINO_FP32: 900.0, cpu_runtime.TORCH_FP32: 600.0}))
+
+    class SlowBody(cpu_runtime.TorchBody):
+        def __call__(self, input_ids, mask):
+            time.sleep(0.05)
+            return super().__call__(input_ids, mask)
+
+    def build(runtime, module, folder, weight_bytes, on_progress, calibration=None):
+        return SlowBody(module, bf16=False) if runtime == cpu_runtime.OPENVINO_FP32 else \
+            cpu_runtime.TorchBody(module, bf16=False)
+
+    monkeypatch.setattr(cpu_runtime, "build_body", build)
+    monkeypatch.setattr(recheck, "IDLE_S", 0.3)
+    monkeypatch.setattr(recheck, "POLL_S", 0.05)
+    monkeypatch.setattr(recheck, "RECHECK_CHALLENGED_AFTER_S", 0.0)
+    monkeypatch.setattr(recheck, "machine_is_quiet", lambda: True)
+    loaded = Encoder(copy, device="cpu", dtype="auto").load()
+    assert loaded.dtype == cpu_runtime.OPENVINO_FP32 and isinstance(loaded.body, SlowBody)
+    deadline = time.monotonic() + 60
+    while loaded.dtype != cpu_runtime.TORCH_FP32 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert loaded.dtype == cpu_runtime.TORCH_FP32 and not isinstance(loaded.body, SlowBody)
+    loaded.verdict_recheck.thread.join(10)
+    assert not loaded.verdict_recheck.thread.is_alive()
+    kept = cpu_runtime.read_verdict(folder, key)
+    assert kept.chosen == cpu_runtime.TORCH_FP32 and kept.challenger == "" and kept.rechecked_at > 0
+    assert kept.tokens_per_s[cpu_runtime.TORCH_FP32] > kept.tokens_per_s[cpu_runtime.OPENVINO_FP32]
+    again = Encoder(copy, device="cpu", dtype="auto").load()
+    assert again.dtype == cpu_runtime.TORCH_FP32 and again.verdict_recheck is None  # not due for a month
+
+    cpu_runtime.write_verdict(folder, key, cpu_runtime.Verdict(
+        cpu_runtime.OPENVINO_FP32, {cpu_runtime.OPENVINO_FP32: 900.0, cpu_runtime.TORCH_FP32: 600.0}))
+    monkeypatch.setattr(recheck, "IDLE_S", 3600.0)
+    waiting = Encoder(copy, device="cpu", dtype="auto").load()
+    assert waiting.verdict_recheck.thread.is_alive()
+    waiting.close()
+    waiting.verdict_recheck.thread.join(5)
+    assert not waiting.verdict_recheck.thread.is_alive() and waiting.dtype == cpu_runtime.OPENVINO_FP32

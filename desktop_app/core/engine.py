@@ -415,4 +415,6 @@ class Engine:
             self._changes.close()
         if self._queries is not None:
             self._queries.close()
+        if self._encoder is not None:
+            self._encoder.close()
         self._index.close()

@@ -63,6 +63,8 @@ class Verdict:
     rejected: dict[str, str] = field(default_factory=dict)
     machine: str = ""
     measured_at: float = 0.0
+    rechecked_at: float = 0.0  # when core/model/recheck.py last timed the choice again (0: never)
+    challenger: str = ""  # a rival that beat the choice at the last re-check; a second win replaces it
 
 
 RUNTIME_LABELS = {TORCH_FP32: "fp32", TORCH_BF16: "bf16", OPENVINO_FP32: "OpenVINO fp32",

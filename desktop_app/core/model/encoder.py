@@ -14,17 +14,19 @@ import re
 import shutil
 import sys
 import threading
+import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
 
 from desktop_app.core.errors import ModelError, UsageError
-from desktop_app.core.model import cpu_runtime, fidelity
+from desktop_app.core.model import cpu_runtime, fidelity, recheck
 from desktop_app.core.model.cpu_runtime import RUNTIME_LABELS, TorchBody, Verdict
 from desktop_app.core.model.encoding import Encoding
+from desktop_app.core.model.recheck import VerdictRecheck
 from desktop_app.core.model.resolve import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -81,6 +83,10 @@ class Encoder:
         self.per_thread = threading.local()
         self.unused_token_ids: set[int] = set()
         self.early_body: tuple[str, Future[Callable]] | None = None  # an OpenVINO body compiling during the load
+        self.verdict_recheck: VerdictRecheck | None = None  # a second look at a kept CPU verdict
+        self.encoding = 0  # encode() calls in progress (the probe's and the re-check's own not counted)
+        self.encoding_lock = threading.Lock()
+        self.last_encoded = time.monotonic()
 
     @property
     def dim(self) -> int:
@@ -158,6 +164,26 @@ class Encoder:
         if self.device == "cpu":
             self.body = self.cpu_body()
         self.early_body = None  # on CUDA, or for another runtime: not used
+        self.last_encoded = time.monotonic()
+        if self.verdict_recheck is not None:
+            self.verdict_recheck.start()
+
+    def idle_for(self) -> float:
+        """Seconds since this encoder last encoded for its users (0 while it does)."""
+        return 0.0 if self.encoding else time.monotonic() - self.last_encoded
+
+    def switch_body(self, runtime: str, body: Callable) -> None:
+        """Encode with ``body`` (``runtime``'s, which passed the fidelity gate) from the next batch on."""
+        self.body, self.dtype = body, runtime
+
+    def close(self) -> None:
+        """Stop background work (the verdict's re-check); the encoder still encodes afterwards."""
+        if self.verdict_recheck is not None:
+            self.verdict_recheck.stop()
+
+    def count_tokens(self, texts: Sequence[str]) -> int:
+        return sum(len(ids) for ids in self.thread_tokenizer()(list(texts), truncation=True,
+                                                               max_length=self.max_length)["input_ids"])
 
     def cpu_body(self) -> Callable:
         """The body's runtime: the one asked for, or (auto) the probe's verdict for this machine and model."""
@@ -174,6 +200,8 @@ class Encoder:
                 except OSError as error:
                     self.on_notice(f"could not keep the CPU probe's verdict in {folder}: {error}")
             self.dtype = self.verdict.chosen
+            if recheck.due(self.verdict, time.time()):
+                self.verdict_recheck = recheck.VerdictRecheck(self, folder, key, weight_bytes)
         early, self.early_body = self.early_body, None
         if early is not None and early[0] == self.dtype:
             try:
@@ -182,7 +210,7 @@ class Encoder:
                 log.info("compiling the OpenVINO body early failed (%s): building it again", error)
         try:
             return cpu_runtime.build_body(self.dtype, self.model.model, folder, weight_bytes, self.on_notice,
-                                          self._calibration_inputs)
+                                          self.calibration_inputs)
         except (MemoryError, OSError, RuntimeError, ImportError) as error:
             self.on_notice(f"{RUNTIME_LABELS.get(self.dtype, self.dtype)} is not usable here "
                            f"({error}): encoding with torch fp32")
@@ -217,7 +245,7 @@ class Encoder:
         threading.Thread(target=compile_body, name="openvino-compile").start()
         return runtime, compiled
 
-    def _calibration_inputs(self) -> list[dict[str, np.ndarray]]:
+    def calibration_inputs(self) -> list[dict[str, np.ndarray]]:
         """The body's inputs for :data:`~desktop_app.core.model.fidelity.CALIBRATION_TEXTS`, one text each."""
         tokenizer = self.thread_tokenizer()
         return [{name: values.astype(np.int64) for name, values in
@@ -234,12 +262,11 @@ class Encoder:
                 continue
             try:
                 bodies[name] = cpu_runtime.build_body(name, self.model.model, folder, weight_bytes, self.on_notice,
-                                                      self._calibration_inputs)
+                                                      self.calibration_inputs)
             except (MemoryError, OSError, RuntimeError, ImportError) as error:
                 rejected[name] = f"conversion failed: {error}"
         texts = list(fidelity.PROBE_TEXTS)
-        tokens = sum(len(ids) for ids in self.thread_tokenizer()(texts, truncation=True,
-                                                                 max_length=self.max_length)["input_ids"])
+        tokens = self.count_tokens(texts)
 
         def encode_with(body: Callable, probe_texts: list[str]) -> list[Encoding]:
             return self.encode(probe_texts, colbert=True, body=body)
@@ -273,6 +300,19 @@ class Encoder:
             return []
         if self.model is None:
             self.load()
+        if body is not None:  # the probe's or the re-check's own timing
+            return self._encode(texts, max_length, colbert, checkpoint, body)
+        with self.encoding_lock:
+            self.encoding += 1
+        try:
+            return self._encode(texts, max_length, colbert, checkpoint, None)
+        finally:
+            with self.encoding_lock:
+                self.encoding -= 1
+                self.last_encoded = time.monotonic()
+
+    def _encode(self, texts: list[str], max_length: int | None, colbert: bool,
+                checkpoint: Callable[[], None] | None, body: Callable | None) -> list[Encoding]:
         max_length = min(max_length or self.max_length, self.max_length)
         features = self.thread_tokenizer()(
             list(texts), truncation=True, max_length=max_length, return_attention_mask=False
