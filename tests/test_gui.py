@@ -815,3 +815,15 @@ def test_a_model_that_finishes_loading_after_the_window_closed_is_closed_not_use
     main.close()
     qtbot.wait(300)  # the loader's queued "loaded" reaches the closed window's event loop now
     assert readied == [] and main.model_control.engine is None and main.model_control.search_engine is None
+
+
+def test_the_line_after_adding_a_folder_says_what_was_added(qtbot, window, aero_corpus) -> None:
+    """The watcher catches up with a folder it starts watching: a run that finds nothing changed must not
+    replace "4 added" with "0 added, 4 unchanged" (seen at a new user's first drop)."""
+    reports = []
+    window.indexing.finished.connect(reports.append)
+    drop(window, aero_corpus)
+    qtbot.waitUntil(lambda: any(r is not None and r.added == 4 for r in reports), timeout=LOAD_TIMEOUT)
+    qtbot.wait(4000)  # the watcher's catch-up run (a tick, a quiet second, a scan) ends within this
+    assert window.statusBar().currentMessage().startswith("Indexed: 4 added"), (
+        window.statusBar().currentMessage(), reports)

@@ -19,7 +19,7 @@ from desktop_app.gui.panes import FoldersPane, ProgressPane
 from desktop_app.gui.worker import FolderView, Loaded
 
 if TYPE_CHECKING:  # the indexer and the watcher load with the engine, in the background
-    from desktop_app.core import ChangeBatch, LiveSync, Progress, Settings
+    from desktop_app.core import ChangeBatch, IndexReport, LiveSync, Progress, Settings
     from desktop_app.gui.model_control import ModelController
 
 log = logging.getLogger("desktop_search.gui")
@@ -207,7 +207,9 @@ class IndexingController(QObject):
             self._show_folders(view)
         if job.state == "failed":
             self.banner.emit(f"Indexing stopped: {job.error}", False)
-        else:
+        elif job.kind == "index" or _changed_anything(job.report):
+            # A watcher's or a launch's catch-up that found nothing changed keeps the line about the last
+            # change ("4 added") rather than saying "0 added, 4 unchanged".
             report = job.report
             outcome = "Cancelled" if report.cancelled else "Indexed"
             offline = f"; offline, kept as they were: {', '.join(report.offline)}" if report.offline else ""
@@ -232,3 +234,8 @@ class IndexingController(QObject):
         self.known_roots = {root["path"]: root["device"] for root in view.folders}
         self._folders_pane.show_view(view.folders, view.failures)
         self.roots_changed.emit(list(self.known_roots))
+
+
+def _changed_anything(report: IndexReport) -> bool:
+    return bool(report.added or report.updated or report.removed or report.failed or report.cancelled
+                or report.offline)
