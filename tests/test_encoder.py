@@ -386,3 +386,21 @@ def test_an_idle_encoder_rechecks_a_kept_verdict_and_switches_to_the_faster_runt
     waiting.close()
     waiting.verdict_recheck.thread.join(5)
     assert not waiting.verdict_recheck.thread.is_alive() and waiting.dtype == cpu_runtime.OPENVINO_FP32
+
+
+def test_the_lexical_gate_ignores_weights_too_small_to_rank_anything() -> None:
+    """Seen on the BGE-M3-sized model with real BGE-M3's vocabulary: fp32 gave one text a single token of
+    weight 0.006 (others reach 0.18), bf16 rounded it to 0, and the gate said "top-10 lexical tokens kept
+    0%" for a runtime whose vectors kept cosine 0.9999. A real change among the material tokens still fails."""
+    from desktop_app.core.model import fidelity
+
+    unit = np.ones(4, dtype=np.float32) / 2
+    strong = {1: 0.18, 2: 0.15, 3: 0.12, 4: 0.09}
+    reference = [Encoding(unit, strong, None), Encoding(unit, {7: 0.006}, None), Encoding(unit, {}, None)]
+    rounded = [Encoding(unit, {1: 0.17, 2: 0.15, 3: 0.11, 4: 0.09}, None), Encoding(unit, {}, None),
+               Encoding(unit, {8: 0.004}, None)]
+    assert fidelity.measure(reference, rounded).sparse_top_overlap == 1.0
+    reordered = [Encoding(unit, {1: 0.17, 2: 0.15, 3: 0.11, 9: 0.10, 4: 0.001}, None), *rounded[1:]]
+    assert fidelity.measure(reference, reordered).sparse_top_overlap == 0.75
+    invented = [rounded[0], Encoding(unit, {5: 0.12}, None), rounded[2]]
+    assert fidelity.measure(reference, invented).sparse_top_overlap == 0.0
