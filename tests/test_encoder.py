@@ -404,3 +404,50 @@ def test_the_lexical_gate_ignores_weights_too_small_to_rank_anything() -> None:
     assert fidelity.measure(reference, reordered).sparse_top_overlap == 0.75
     invented = [rounded[0], Encoding(unit, {5: 0.12}, None), rounded[2]]
     assert fidelity.measure(reference, invented).sparse_top_overlap == 0.0
+
+
+def test_the_probe_converts_first_then_holds_two_bodies_at_most_and_skips_one_that_would_not_fit(
+        spec, tmp_path, monkeypatch) -> None:
+    """With real BGE-M3's size every compiled body held at once, and NNCF's quantisation beside them, took
+    the probe to 16.9 GiB; now conversions come first, each candidate races the fastest so far and the
+    slower is released, and a body that would not fit in the free memory is skipped with its reason."""
+    import shutil
+
+    from desktop_app.core.model import cpu_runtime
+    from desktop_app.core.model.resolve import load_spec
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(spec.path, model_dir, ignore=shutil.ignore_patterns(cpu_runtime.FOLDER_NAME))
+    copy = load_spec(model_dir)
+    events: list[str] = []
+    alive: list[int] = [0]
+    most: list[int] = [0]
+
+    class Counted(cpu_runtime.TorchBody):
+        def __init__(self, module) -> None:
+            super().__init__(module, bf16=False)
+            alive[0] += 1
+            most[0] = max(most[0], alive[0])
+
+        def __del__(self) -> None:
+            alive[0] -= 1
+
+    def build(runtime, module, folder, weight_bytes, on_progress, calibration=None):
+        events.append(f"build {runtime}")
+        if runtime == cpu_runtime.OPENVINO_BF16:
+            raise AssertionError("a body that does not fit must not be built")
+        return Counted(module)
+
+    weights = sum(p.numel() * 4 for p in Encoder(copy, device="cpu", dtype="fp32").load().model.model.parameters())
+    monkeypatch.setattr(cpu_runtime, "convert", lambda runtime, *args: events.append(f"convert {runtime}"))
+    monkeypatch.setattr(cpu_runtime, "build_body", build)
+    monkeypatch.setattr(cpu_runtime, "available", lambda runtime: "")
+    monkeypatch.setattr(cpu_runtime, "BODY_MEMORY_SHARE", {**cpu_runtime.BODY_MEMORY_SHARE,
+                                                           cpu_runtime.OPENVINO_BF16: 100.0})
+    monkeypatch.setattr(cpu_runtime, "memory_available", lambda: 50 * weights)
+    verdict = Encoder(copy, device="cpu", dtype="auto").load().verdict
+    converted = [event for event in events if event.startswith("convert")]
+    assert len(converted) == len(cpu_runtime.CPU_RUNTIMES) and events[:len(converted)] == converted
+    assert verdict.rejected[cpu_runtime.OPENVINO_BF16].startswith("skipped: it needs about")
+    assert set(verdict.tokens_per_s) == set(cpu_runtime.CPU_RUNTIMES) - {cpu_runtime.OPENVINO_BF16}
+    assert most[0] <= 3  # torch fp32 (the reference), the fastest so far, the challenger

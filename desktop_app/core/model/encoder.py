@@ -253,26 +253,33 @@ class Encoder:
                  if name in ("input_ids", "attention_mask")} for text in fidelity.CALIBRATION_TEXTS]
 
     def run_probe(self, folder: Path, weight_bytes: int) -> Verdict:
-        """Build every CPU runtime this machine has and let the probe pick (core/model/cpu_runtime.py)."""
-        bodies, rejected = {}, {}
+        """Convert the model for every CPU runtime this machine has, then let the probe pick
+        (core/model/cpu_runtime.py)."""
+        runtimes, rejected = [], {}
         for name in cpu_runtime.CPU_RUNTIMES:
             reason = cpu_runtime.available(name)
+            if not reason:
+                try:
+                    cpu_runtime.convert(name, self.model.model, folder, weight_bytes, self.on_notice,
+                                        self.calibration_inputs)
+                except (MemoryError, OSError, RuntimeError, ImportError) as error:
+                    reason = f"conversion failed: {error}"
             if reason:
                 rejected[name] = reason
-                continue
-            try:
-                bodies[name] = cpu_runtime.build_body(name, self.model.model, folder, weight_bytes, self.on_notice,
-                                                      self.calibration_inputs)
-            except (MemoryError, OSError, RuntimeError, ImportError) as error:
-                rejected[name] = f"conversion failed: {error}"
-        texts = list(fidelity.PROBE_TEXTS)
-        tokens = self.count_tokens(texts)
+            else:
+                runtimes.append(name)
+
+        def build(name: str) -> Callable:
+            return cpu_runtime.build_body(name, self.model.model, folder, weight_bytes, self.on_notice,
+                                          self.calibration_inputs)
 
         def encode_with(body: Callable, probe_texts: list[str]) -> list[Encoding]:
             return self.encode(probe_texts, colbert=True, body=body)
 
+        texts = list(fidelity.PROBE_TEXTS)
         self.on_notice("measuring which runtime encodes fastest on this CPU (once per machine and model)")
-        verdict = cpu_runtime.probe(encode_with, bodies, texts, tokens, rejected, cpu_runtime.cpu_model())
+        verdict = cpu_runtime.probe(encode_with, build, runtimes, texts, self.count_tokens(texts), weight_bytes,
+                                    rejected, cpu_runtime.cpu_model())
         log.info("CPU runtime probe: %s", verdict)
         return verdict
 
