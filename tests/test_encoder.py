@@ -468,3 +468,18 @@ def test_the_probes_figures_order_as_its_races_did(monkeypatch) -> None:
     assert verdict.chosen == "openvino-bf16" and not races
     assert max(verdict.tokens_per_s, key=verdict.tokens_per_s.get) == "openvino-bf16", verdict.tokens_per_s
     assert verdict.tokens_per_s["fp32"] == 70.0 and verdict.tokens_per_s["bf16"] == 200.0
+
+
+def test_a_quantisation_that_would_not_fit_in_memory_is_refused_before_it_starts(tmp_path, monkeypatch) -> None:
+    """ONNX Runtime's int8 quantisation peaked at 4x the graph (8.4 GiB for real BGE-M3's size): with too
+    little free memory it is refused with one line, and nothing is left that a later start would use."""
+    from desktop_app.core.model import cpu_runtime
+
+    graph = tmp_path / "onnx-fp32" / "body.onnx"
+    graph.parent.mkdir()
+    graph.write_bytes(b"g" * 1000)
+    (graph.parent / "weights.bin").write_bytes(b"w" * 9000)  # external data counts too
+    monkeypatch.setattr(cpu_runtime, "memory_available", lambda: 30_000)
+    with pytest.raises(MemoryError, match=r"needs about 0\.0 GiB of free memory"):
+        cpu_runtime.quantize_int8(graph, tmp_path, lambda line: None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["onnx-fp32"]

@@ -48,9 +48,12 @@ CPU_RUNTIMES = (TORCH_FP32, TORCH_BF16, OPENVINO_FP32, OPENVINO_BF16, ONNX_INT8,
 FOLDER_NAME = "desktop-search-cpu"
 VERDICT_VERSION = 1
 PROBE_ROUNDS = 3
-# Exporting holds the fp32 weights twice (the model and the graph being written); quantising reads
-# the graph and writes a quarter of it.
+# Peak memory of each conversion as a multiple of the fp32 weights, measured on the BGE-M3-sized model
+# with real BGE-M3's vocabulary (2.1 GiB): ONNX export 4.3 GiB, ONNX Runtime's int8 quantisation 8.4
+# (it holds the graph several times over), NNCF's for OpenVINO 4.0; a little room on top.
 EXPORT_MEMORY_FACTOR = 2.5
+ONNX_INT8_MEMORY_FACTOR = 4.2
+OPENVINO_INT8_MEMORY_FACTOR = 2.2
 # Memory a compiled body takes, as a share of the fp32 weights (measured on the BGE-M3-sized model with
 # real BGE-M3's vocabulary, 2.1 GB: OpenVINO fp32 3.4 GB, bf16 3.3 GB, ONNX Runtime int8 0.8, OpenVINO int8 1.9).
 BODY_MEMORY_SHARE = {OPENVINO_FP32: 1.6, OPENVINO_BF16: 1.6, ONNX_INT8: 0.4, OPENVINO_INT8: 0.9}
@@ -197,10 +200,7 @@ def export_onnx(body: torch.nn.Module, folder: Path, weight_bytes: int, on_progr
     import torch
 
     def build(into: Path) -> None:
-        needed = int(weight_bytes * EXPORT_MEMORY_FACTOR)
-        if memory_available() < needed:
-            raise MemoryError(f"converting the model needs about {needed / 2**30:.1f} GiB of free memory, "
-                              f"{memory_available() / 2**30:.1f} GiB are free")
+        _require_memory(int(weight_bytes * EXPORT_MEMORY_FACTOR))
         on_progress("converting the model for this CPU (once): exporting the ONNX graph")
         ids = torch.ones((2, 8), dtype=torch.long)
         with torch.inference_mode(False), torch.no_grad():
@@ -213,10 +213,22 @@ def export_onnx(body: torch.nn.Module, folder: Path, weight_bytes: int, on_progr
     return _atomic_folder(folder / "onnx-fp32", build) / "body.onnx"
 
 
+def _require_memory(needed: int) -> None:
+    if memory_available() < needed:
+        raise MemoryError(f"converting the model needs about {needed / 2**30:.1f} GiB of free memory, "
+                          f"{memory_available() / 2**30:.1f} GiB are free")
+
+
+def _graph_bytes(graph: Path) -> int:
+    """The graph's size with its external data (an export over 2 GB keeps its weights beside it)."""
+    return sum(path.stat().st_size for path in graph.parent.iterdir() if path.is_file())
+
+
 def quantize_int8(graph: Path, folder: Path, on_progress: Callable[[str], None]) -> Path:
     """ONNX Runtime's dynamic int8 quantisation of the graph's MatMuls, in ``folder/onnx-int8``."""
 
     def build(into: Path) -> None:
+        _require_memory(int(_graph_bytes(graph) * ONNX_INT8_MEMORY_FACTOR))
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         on_progress("converting the model for this CPU (once): int8 quantisation")
@@ -239,6 +251,7 @@ def quantize_openvino_int8(graph: Path, folder: Path, calibration: Callable[[], 
         import openvino
         from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, AdvancedSmoothQuantParameters
 
+        _require_memory(int(_graph_bytes(graph) * OPENVINO_INT8_MEMORY_FACTOR))
         on_progress("converting the model for this CPU (once): int8 quantisation with OpenVINO (minutes)")
         model = openvino.Core().read_model(str(graph))
         samples = calibration()
