@@ -101,6 +101,38 @@ def time_ours(model_dir: Path, texts: list[str], device: str, dtype: str) -> tup
     return time.perf_counter() - started, encoder.dtype
 
 
+def time_torch_variant(model_dir: Path, texts: list[str], variant: str) -> dict:
+    """Our encoder with its torch body changed as issue 21 asked to try: ``torch-compile`` (inductor,
+    dynamic shapes, under bf16 autocast where the CPU has bf16) or ``torch-int8`` (dynamic int8 of every
+    Linear layer). Seconds on ``texts``, the first-use cost (quantising or compiling, with a short and a
+    long batch) and fidelity against torch fp32 on the probe's texts, as the start-up probe judges."""
+    import copy
+
+    import torch
+
+    from desktop_app.core.model import fidelity
+    from desktop_app.core.model.cpu_runtime import TorchBody
+
+    encoder = Encoder(load_spec(model_dir), device="cpu", dtype="fp32").load()
+    probe = list(fidelity.PROBE_TEXTS)
+    reference = encoder.encode(probe, colbert=True)
+    started = time.perf_counter()
+    if variant == "torch-int8":
+        quantized = torch.ao.quantization.quantize_dynamic(copy.deepcopy(encoder.model.model), {torch.nn.Linear},
+                                                           dtype=torch.qint8)
+        body = TorchBody(quantized, bf16=False)
+    else:
+        body = TorchBody(torch.compile(encoder.model.model, dynamic=True), bf16=has_native_bf16())
+    encoder.encode(texts[:2], max_length=64, body=body)
+    encoder.encode(texts[:2], max_length=512, body=body)
+    first_use_s = time.perf_counter() - started
+    found = fidelity.measure(reference, encoder.encode(probe, colbert=True, body=body))
+    started = time.perf_counter()
+    encoder.encode(texts, max_length=512, body=body)
+    return {"seconds": time.perf_counter() - started, "first_use_s": round(first_use_s, 1),
+            "fidelity": found.as_dict(), "passes_gate": found.passes}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--texts", type=int, default=24)
@@ -109,6 +141,8 @@ def main() -> int:
     parser.add_argument("--model", type=Path, default=Path(__file__).parent / "work" / "bge-m3-sized")
     parser.add_argument("--runtimes", default="openvino-fp32,onnx-int8",
                         help="CPU runtimes to time beside fp32 and auto (each forced, fidelity not checked)")
+    parser.add_argument("--torch-variants", default="",
+                        help="also time torch-compile and/or torch-int8 (comma-separated; not app runtimes)")
     args = parser.parse_args()
     model_dir = build(args.model)
     from transformers import AutoTokenizer  # no model here: this process only hands out the texts
@@ -121,6 +155,8 @@ def main() -> int:
     ours_auto_s, dtype = alone(time_ours, model_dir, texts, args.device, "auto")
     forced = {name: alone(time_ours, model_dir, texts, args.device, name)[0]
               for name in args.runtimes.split(",") if name and args.device == "cpu"}
+    variants = {name: alone(time_torch_variant, model_dir, texts, name)
+                for name in args.torch_variants.split(",") if name and args.device == "cpu"}
     # The plain forward in the faster of fp32 and bf16 (bf16 only where the CPU has it natively).
     plain_s = min(alone(time_plain_torch, model_dir, texts, bf16)
                   for bf16 in ((False, True) if args.device == "cpu" and has_native_bf16() else (False,)))
@@ -133,6 +169,8 @@ def main() -> int:
         "plain_torch_forward_tokens_per_s": round(tokens / plain_s, 1),
         "auto_over_plain_torch": round(plain_s / ours_auto_s, 2),
         **{f"ours_{name}_tokens_per_s": round(tokens / seconds, 1) for name, seconds in forced.items()},
+        **{f"{name}_tokens_per_s": round(tokens / found.pop("seconds"), 1) for name, found in variants.items()},
+        **{name: found for name, found in variants.items()},
     }
     if args.device == "cuda":
         result["share_of_h100_reference"] = round(tokens / ours_auto_s / H100_REFERENCE_TOKENS_PER_S, 3)

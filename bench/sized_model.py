@@ -17,8 +17,14 @@ REPO = Path(__file__).resolve().parents[1]
 LITE = REPO / "models" / "bge-m3-lite"
 
 
-def build(out_dir: Path, lite: Path = LITE) -> Path:
-    """Write the random BGE-M3-sized model to ``out_dir`` (skipped when it is already there)."""
+BGE_M3_VOCAB = 250_002  # real BGE-M3's vocabulary: its embeddings make the fp32 weights 2.3 GB
+
+
+def build(out_dir: Path, lite: Path = LITE, vocab_size: int | None = None) -> Path:
+    """Write the random BGE-M3-sized model to ``out_dir`` (skipped when it is already there).
+
+    ``vocab_size`` (e.g. :data:`BGE_M3_VOCAB`) widens the embedding table beyond the lite tokenizer's
+    ids, so the weights weigh what real BGE-M3's do (over protobuf's 2 GB once exported)."""
     if (out_dir / "sparse_linear.pt").is_file():
         return out_dir
     from transformers import XLMRobertaConfig, XLMRobertaModel
@@ -26,7 +32,7 @@ def build(out_dir: Path, lite: Path = LITE) -> Path:
     torch.manual_seed(0)
     tokenizer_vocab = json.loads((lite / "tokenizer.json").read_text())["model"]["vocab"]
     config = XLMRobertaConfig(
-        vocab_size=len(tokenizer_vocab), hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
+        vocab_size=vocab_size or len(tokenizer_vocab), hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
         intermediate_size=4096, max_position_embeddings=8194, pad_token_id=0, type_vocab_size=1,
     )
     model = XLMRobertaModel(config, add_pooling_layer=False).eval()
