@@ -89,9 +89,9 @@ class VerdictRecheck:
         self.key = key
         self.weight_bytes = weight_bytes
         self.stopped = threading.Event()
-        # Not a daemon, so a process never exits inside a runtime's compile; it stops within a timing
-        # of the probe texts once stop() is called or the main thread has ended.
-        self.thread = threading.Thread(target=self._run, name="cpu-verdict-recheck")
+        # A daemon while it waits, so a process exits at once; the timing itself runs in a thread that is
+        # not (see _run).
+        self.thread = threading.Thread(target=self._run, name="cpu-verdict-recheck", daemon=True)
 
     def start(self) -> None:
         self.thread.start()
@@ -105,10 +105,19 @@ class VerdictRecheck:
                 and self.encoder.idle_for() >= IDLE_S)
 
     def _run(self) -> None:
+        while self._quiet_moment_came():
+            again: list[bool] = []
+            # Not a daemon, so a process never exits inside a runtime's compile; it stops within a timing
+            # of the probe texts once stop() is called or the main thread has ended.
+            worker = threading.Thread(target=self._recheck_into, args=(again,), name="cpu-verdict-retime")
+            worker.start()
+            worker.join()
+            if not again or not again[0]:
+                return
+
+    def _recheck_into(self, again: list[bool]) -> None:
         try:
-            while self._quiet_moment_came():
-                if not self._recheck():
-                    return
+            again.append(self._recheck())
         except Exception as error:  # noqa: BLE001 - a failed second look keeps the first verdict
             log.info("re-checking the CPU runtime verdict failed: %s", error)
 
