@@ -83,7 +83,7 @@ def main() -> int:
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         result = pool.submit(first_load, str(model_dir)).result()
     done.set()
-    graph = model_dir / cpu_runtime.FOLDER_NAME / "onnx-fp32"
+    graph = model_dir / cpu_runtime.FOLDER_NAME / cpu_runtime.ONNX_GRAPH.parent
     result.update({
         "model": str(model_dir), "weights_gib": round(weights / 2**30, 2),
         "graph_has_external_data": graph.is_dir() and len(list(graph.iterdir())) > 1,

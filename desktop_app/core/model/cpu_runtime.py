@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 TORCH_FP32, TORCH_BF16 = "fp32", "bf16"
 OPENVINO_FP32, OPENVINO_BF16, ONNX_INT8 = "openvino-fp32", "openvino-bf16", "onnx-int8"
 OPENVINO_INT8 = "openvino-int8"
+# Where each conversion keeps its graph, relative to the conversion folder.
+ONNX_GRAPH, ONNX_INT8_GRAPH, OPENVINO_INT8_GRAPH = (Path("onnx-fp32/body.onnx"), Path("onnx-int8/body.onnx"),
+                                                    Path("openvino-int8/body.xml"))
 CPU_RUNTIMES = (TORCH_FP32, TORCH_BF16, OPENVINO_FP32, OPENVINO_BF16, ONNX_INT8, OPENVINO_INT8)
 FOLDER_NAME = "desktop-search-cpu"
 VERDICT_VERSION = 1
@@ -204,13 +207,13 @@ def export_onnx(body: torch.nn.Module, folder: Path, weight_bytes: int, on_progr
         on_progress("converting the model for this CPU (once): exporting the ONNX graph")
         ids = torch.ones((2, 8), dtype=torch.long)
         with torch.inference_mode(False), torch.no_grad():
-            torch.onnx.export(body, (ids, torch.ones_like(ids)), str(into / "body.onnx"),
+            torch.onnx.export(body, (ids, torch.ones_like(ids)), str(into / ONNX_GRAPH.name),
                               input_names=["input_ids", "attention_mask"], output_names=["last_hidden_state"],
                               dynamic_axes={name: {0: "batch", 1: "tokens"} for name in
                                             ("input_ids", "attention_mask", "last_hidden_state")},
                               opset_version=17, dynamo=False)
 
-    return _atomic_folder(folder / "onnx-fp32", build) / "body.onnx"
+    return _atomic_folder(folder / ONNX_GRAPH.parent, build) / ONNX_GRAPH.name
 
 
 def _require_memory(needed: int) -> None:
@@ -232,10 +235,10 @@ def quantize_int8(graph: Path, folder: Path, on_progress: Callable[[str], None])
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         on_progress("converting the model for this CPU (once): int8 quantisation")
-        quantize_dynamic(str(graph), str(into / "body.onnx"), weight_type=QuantType.QInt8,
+        quantize_dynamic(str(graph), str(into / ONNX_INT8_GRAPH.name), weight_type=QuantType.QInt8,
                          use_external_data_format=graph.stat().st_size > (1 << 31) - (1 << 27))
 
-    return _atomic_folder(folder / "onnx-int8", build) / "body.onnx"
+    return _atomic_folder(folder / ONNX_INT8_GRAPH.parent, build) / ONNX_INT8_GRAPH.name
 
 
 def quantize_openvino_int8(graph: Path, folder: Path, calibration: Callable[[], list[dict[str, np.ndarray]]],
@@ -260,9 +263,9 @@ def quantize_openvino_int8(graph: Path, folder: Path, calibration: Callable[[], 
         no_smoothing = AdvancedQuantizationParameters(smooth_quant_alphas=AdvancedSmoothQuantParameters(matmul=-1))
         quantized = nncf.quantize(model, nncf.Dataset(samples), model_type=nncf.ModelType.TRANSFORMER,
                                   subset_size=len(samples), advanced_parameters=no_smoothing)
-        openvino.save_model(quantized, str(into / "body.xml"), compress_to_fp16=False)
+        openvino.save_model(quantized, str(into / OPENVINO_INT8_GRAPH.name), compress_to_fp16=False)
 
-    return _atomic_folder(folder / "openvino-int8", build) / "body.xml"
+    return _atomic_folder(folder / OPENVINO_INT8_GRAPH.parent, build) / OPENVINO_INT8_GRAPH.name
 
 
 class TorchBody:
@@ -358,8 +361,8 @@ def openvino_precision(runtime: str) -> str:
 def converted_graph(runtime: str, folder: Path) -> Path | None:
     """The graph an OpenVINO ``runtime`` compiles, when its conversion in ``folder`` is already made: it
     can compile before torch is even imported."""
-    graphs = {OPENVINO_FP32: folder / "onnx-fp32" / "body.onnx", OPENVINO_BF16: folder / "onnx-fp32" / "body.onnx",
-              OPENVINO_INT8: folder / "openvino-int8" / "body.xml"}
+    graphs = {OPENVINO_FP32: folder / ONNX_GRAPH, OPENVINO_BF16: folder / ONNX_GRAPH,
+              OPENVINO_INT8: folder / OPENVINO_INT8_GRAPH}
     graph = graphs.get(runtime)
     return graph if graph is not None and graph.exists() else None
 
