@@ -485,31 +485,24 @@ def test_a_quantisation_that_would_not_fit_in_memory_is_refused_before_it_starts
     assert sorted(p.name for p in tmp_path.iterdir()) == ["onnx-fp32"]
 
 
-def test_a_waiting_recheck_does_not_hold_a_process_at_exit(spec, tmp_path) -> None:
+def test_a_waiting_recheck_does_not_hold_a_process_at_exit(tmp_path) -> None:
     """A CLI `index` ends long before the encoder has been idle a minute: the waiting re-check must let the
-    process exit at once rather than at its next poll."""
-    import shutil
+    process exit at once rather than at its next poll (an encoder that is never idle stands in)."""
     import subprocess
     import sys
     import time
 
-    from desktop_app.core.model import cpu_runtime
-    from desktop_app.core.model.resolve import load_spec
-
-    model_dir = tmp_path / "model"
-    shutil.copytree(spec.path, model_dir, ignore=shutil.ignore_patterns(cpu_runtime.FOLDER_NAME))
-    copy = load_spec(model_dir)
-    cpu_runtime.write_verdict(cpu_runtime.conversion_folder(copy.path, copy.fingerprint()),
-                              cpu_runtime.machine_key(copy.fingerprint()),
-                              cpu_runtime.Verdict(cpu_runtime.TORCH_FP32, {cpu_runtime.TORCH_FP32: 500.0,
-                                                                           cpu_runtime.TORCH_BF16: 400.0}))
-    code = (f"from pathlib import Path\nfrom desktop_app.core.model import recheck\nrecheck.POLL_S = 5.0\n"
-            "from desktop_app.core.model.encoder import Encoder\n"
-            "from desktop_app.core.model.resolve import load_spec\n"
-            f"encoder = Encoder(load_spec(Path({str(model_dir)!r})), device='cpu', dtype='auto').load()\n"
-            f"assert encoder.verdict_recheck.thread.is_alive()\nprint('loaded', flush=True)\n")
+    code = ("from pathlib import Path\n"
+            "from types import SimpleNamespace\n"
+            "from desktop_app.core.model import cpu_runtime, recheck\n"
+            "recheck.POLL_S = 5.0\n"
+            "busy = SimpleNamespace(verdict=cpu_runtime.Verdict('fp32', {'fp32': 5.0, 'bf16': 4.0}),\n"
+            "                       idle_for=lambda: 0.0)\n"
+            f"waiting = recheck.VerdictRecheck(busy, Path({str(tmp_path)!r}), 'key', 1)\n"
+            "waiting.start()\n"
+            "print('waiting', flush=True)\n")
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    assert child.stdout.readline().strip() == "loaded"
+    assert child.stdout.readline().strip() == "waiting"
     started = time.monotonic()
     assert child.wait(30) == 0
     assert time.monotonic() - started < 2.0  # the poll alone would hold it 5 s
