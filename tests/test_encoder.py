@@ -328,7 +328,8 @@ def test_a_rival_replaces_the_kept_verdict_only_after_winning_two_rechecks() -> 
     assert not recheck.due(once, 10.0 + 60) and recheck.due(once, 10.0 + recheck.RECHECK_CHALLENGED_AFTER_S)
     twice = recheck.judged(once, "bf16", {"openvino-bf16": 300.0, "bf16": 400.0}, now=4000.0)
     assert twice.chosen == "bf16" and twice.challenger == "" and twice.tokens_per_s["bf16"] == 400.0
-    assert recheck.retime(lambda body: None, {"a": print}, 10, keep_going=lambda: False) is None
+    with pytest.raises(cpu_runtime.RaceStopped):
+        cpu_runtime.time_race(lambda body, texts: [], {"a": print}, ["text"], 10, keep_going=lambda: False)
 
 
 def test_an_idle_encoder_rechecks_a_kept_verdict_and_switches_to_the_faster_runtime(spec, tmp_path,
@@ -464,7 +465,7 @@ def test_the_probes_figures_order_as_its_races_did(monkeypatch) -> None:
 
     races = [{"fp32": 70.0, "bf16": 200.0}, {"bf16": 203.5, "openvino-bf16": 250.0},
              {"openvino-bf16": 149.0, "onnx-int8": 146.0}]
-    monkeypatch.setattr(cpu_runtime, "_race", lambda encode_with, bodies, texts, tokens: races.pop(0))
+    monkeypatch.setattr(cpu_runtime, "time_race", lambda encode_with, bodies, texts, tokens: races.pop(0))
     unit = np.ones(4, dtype=np.float32) / 2
     verdict = cpu_runtime.probe(lambda body, texts: [Encoding(unit, {1: 1.0}, None)], lambda name: name,
                                 ["fp32", "bf16", "openvino-bf16", "onnx-int8"], ["text"], 100, 1, {}, "cpu")

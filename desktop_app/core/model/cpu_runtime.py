@@ -216,10 +216,18 @@ def export_onnx(body: torch.nn.Module, folder: Path, weight_bytes: int, on_progr
     return _atomic_folder(folder / ONNX_GRAPH.parent, build) / ONNX_GRAPH.name
 
 
+def _shortfall(needed: int) -> str:
+    """"needs about N GiB of free memory, M GiB are free" when fewer than ``needed`` bytes are free, else ""."""
+    free = memory_available()
+    if free >= needed:
+        return ""
+    return f"needs about {needed / 2**30:.1f} GiB of free memory, {free / 2**30:.1f} GiB are free"
+
+
 def _require_memory(needed: int) -> None:
-    if memory_available() < needed:
-        raise MemoryError(f"converting the model needs about {needed / 2**30:.1f} GiB of free memory, "
-                          f"{memory_available() / 2**30:.1f} GiB are free")
+    shortfall = _shortfall(needed)
+    if shortfall:
+        raise MemoryError(f"converting the model {shortfall}")
 
 
 def _graph_bytes(graph: Path) -> int:
@@ -369,10 +377,8 @@ def converted_graph(runtime: str, folder: Path) -> Path | None:
 
 def memory_shortfall(runtime: str, weight_bytes: int) -> str:
     """Why ``runtime``'s body does not fit in the memory free now ("" when it does)."""
-    needed = int(BODY_MEMORY_SHARE.get(runtime, 0.0) * weight_bytes)
-    free = memory_available()
-    return "" if free >= needed else \
-        f"it needs about {needed / 2**30:.1f} GiB of free memory, {free / 2**30:.1f} GiB are free"
+    shortfall = _shortfall(int(BODY_MEMORY_SHARE.get(runtime, 0.0) * weight_bytes))
+    return f"it {shortfall}" if shortfall else ""
 
 
 def probe(encode_with: Callable[[Body, Sequence[str]], list[Encoding]], build: Callable[[str], Body],
@@ -406,7 +412,7 @@ def probe(encode_with: Callable[[Body, Sequence[str]], list[Encoding]], build: C
         if not found.passes:
             rejected[name] = f"fidelity below the gate: {found.describe()}"
             continue
-        race = _race(encode_with, {fastest: fastest_body, name: body}, texts, tokens)
+        race = time_race(encode_with, {fastest: fastest_body, name: body}, texts, tokens)
         # Chained from the first race's figure for the fastest so far, so the figures order as the races
         # did (a runtime timed again beside another one's spinning thread pool reads slower).
         speed.setdefault(fastest, race[fastest])
@@ -415,16 +421,23 @@ def probe(encode_with: Callable[[Body, Sequence[str]], list[Encoding]], build: C
             fastest, fastest_body = name, body
         del body  # the slower of the two is released before the next one is built
     if not speed:
-        speed = _race(encode_with, {fastest: fastest_body}, texts, tokens)
+        speed = time_race(encode_with, {fastest: fastest_body}, texts, tokens)
     return Verdict(fastest, speed, measured, rejected, machine, time.time())
 
 
-def _race(encode_with: Callable[[Body, Sequence[str]], list[Encoding]], bodies: dict[str, Body],
-          texts: Sequence[str], tokens: int) -> dict[str, float]:
-    """Tokens/s of each body over PROBE_ROUNDS alternating rounds (medians)."""
+class RaceStopped(Exception):
+    """``keep_going`` turned false before a race ended."""
+
+
+def time_race(encode_with: Callable[[Body, Sequence[str]], list[Encoding]], bodies: dict[str, Body],
+              texts: Sequence[str], tokens: int, keep_going: Callable[[], bool] = lambda: True) -> dict[str, float]:
+    """Tokens/s of each body over PROBE_ROUNDS alternating rounds (medians); :class:`RaceStopped` when
+    ``keep_going``, asked before every timing, says no."""
     timings: dict[str, list[float]] = {name: [] for name in bodies}
     for _ in range(PROBE_ROUNDS):
         for name, body in bodies.items():
+            if not keep_going():
+                raise RaceStopped
             started = time.perf_counter()
             encode_with(body, texts)
             timings[name].append(time.perf_counter() - started)

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import logging
 import os
-import statistics
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,6 +24,7 @@ from desktop_app.core.model.cpu_runtime import Verdict
 if TYPE_CHECKING:
     from desktop_app.core.model.cpu_runtime import Body
     from desktop_app.core.model.encoder import Encoder
+    from desktop_app.core.model.encoding import Encoding
 
 log = logging.getLogger(__name__)
 
@@ -64,20 +63,6 @@ def machine_is_quiet() -> bool:
         return os.getloadavg()[0] / (os.cpu_count() or 1) < QUIET_LOAD_PER_CORE
     except OSError:  # no load average on this platform: the idle wait alone has to do
         return True
-
-
-def retime(encode_with: Callable[[Body], None], bodies: dict[str, Body], tokens: int,
-           keep_going: Callable[[], bool]) -> dict[str, float] | None:
-    """Tokens/s of each body in alternating rounds (medians), or None when ``keep_going`` turns false."""
-    timings: dict[str, list[float]] = {name: [] for name in bodies}
-    for _ in range(cpu_runtime.PROBE_ROUNDS):
-        for name, body in bodies.items():
-            if not keep_going():
-                return None
-            started = time.perf_counter()
-            encode_with(body)
-            timings[name].append(time.perf_counter() - started)
-    return {name: round(tokens / statistics.median(times), 1) for name, times in timings.items()}
 
 
 class VerdictRecheck:
@@ -144,10 +129,10 @@ class VerdictRecheck:
         rival_body = cpu_runtime.build_body(rival, self.encoder.model.model, self.folder, self.weight_bytes,
                                             log.info, self.encoder.calibration_inputs)
         texts = list(fidelity.PROBE_TEXTS)
-        speed = retime(lambda body: self.encoder.encode(texts, colbert=True, body=body),
-                       {verdict.chosen: self.encoder.body, rival: rival_body}, self.encoder.count_tokens(texts),
-                       self._keep_going)
-        if speed is None:  # the encoder got work, or the app is closing: try at the next quiet moment
+        try:
+            speed = cpu_runtime.time_race(self._encode_with, {verdict.chosen: self.encoder.body, rival: rival_body},
+                                          texts, self.encoder.count_tokens(texts), self._keep_going)
+        except cpu_runtime.RaceStopped:  # the encoder got work, or the app is closing: at the next quiet moment
             return True
         after = judged(verdict, rival, speed, time.time())
         log.info("CPU runtime re-check: %s", after)
@@ -155,6 +140,9 @@ class VerdictRecheck:
             self.encoder.switch_body(after.chosen, rival_body)
         self._keep(after)
         return bool(after.challenger)
+
+    def _encode_with(self, body: Body, texts: list[str]) -> list[Encoding]:
+        return self.encoder.encode(texts, colbert=True, body=body)
 
     def _keep(self, verdict: Verdict) -> None:
         self.encoder.verdict = verdict
