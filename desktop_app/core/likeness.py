@@ -23,7 +23,6 @@ from collections.abc import Iterable
 
 import numpy as np
 import regex
-from datasketch import MinHash
 
 SHINGLE_WORDS = 3
 PERMUTATIONS = 128
@@ -44,6 +43,8 @@ def signature(text: str) -> bytes | None:
     if len(words) < MIN_WORDS:
         return None
     shingles = {" ".join(words[i:i + SHINGLE_WORDS]).encode() for i in range(len(words) - SHINGLE_WORDS + 1)}
+    from datasketch import MinHash  # here, not at the top: it imports scipy, 0.3 s of every search process
+
     minhash = MinHash(num_perm=PERMUTATIONS, seed=SEED)
     minhash.update_batch(list(shingles))
     return minhash.hashvalues.astype(np.uint32).tobytes()
