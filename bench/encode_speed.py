@@ -118,11 +118,11 @@ def time_torch_variant(model_dir: Path, texts: list[str], variant: str) -> dict:
     reference = encoder.encode(probe, colbert=True)
     started = time.perf_counter()
     if variant == "torch-int8":
-        quantized = torch.ao.quantization.quantize_dynamic(copy.deepcopy(encoder.model.model), {torch.nn.Linear},
+        quantized = torch.ao.quantization.quantize_dynamic(copy.deepcopy(encoder.torch_module()), {torch.nn.Linear},
                                                            dtype=torch.qint8)
         body = TorchBody(quantized, bf16=False)
     else:
-        body = TorchBody(torch.compile(encoder.model.model, dynamic=True), bf16=has_native_bf16())
+        body = TorchBody(torch.compile(encoder.torch_module(), dynamic=True), bf16=has_native_bf16())
     encoder.encode(texts[:2], max_length=64, body=body)
     encoder.encode(texts[:2], max_length=512, body=body)
     first_use_s = time.perf_counter() - started

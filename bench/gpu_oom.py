@@ -36,7 +36,9 @@ def main() -> int:
         return 2
     notices: list[str] = []
     encoder = Encoder(load_spec(build(args.model)), device="cuda", dtype="fp16", on_notice=notices.append).load()
-    texts = chunk_texts(encoder.tokenizer, args.texts)
+    from transformers import AutoTokenizer
+
+    texts = chunk_texts(AutoTokenizer.from_pretrained(str(encoder.spec.path)), args.texts)
     reference = np.stack([e.dense for e in encoder.encode(texts)])
     back_offs: list[int] = []
     original = encoder.back_off

@@ -81,7 +81,7 @@ def main() -> int:
     for first in range(0, len(texts), ENCODE_BATCH_CHUNKS):
         encoder.encode(texts[first:first + ENCODE_BATCH_CHUNKS], max_length=max_length)
     model_s = time.perf_counter() - started
-    tokens = sum(len(ids) - 2 for ids in encoder.tokenizer(texts, truncation=True, max_length=max_length)["input_ids"])
+    tokens = sum(len(ids) - 2 for ids in encoder.tokenizer.ids(texts, max_length))
     shutil.rmtree(settings.index_dir, ignore_errors=True)
     index = LocalIndex.open(settings.index_dir, create=True)
     started = time.perf_counter()

@@ -26,6 +26,18 @@ def flag_model(lite_model_dir):
     return BGEM3FlagModel(str(lite_model_dir), use_fp16=False, devices="cpu", pooling_method="mean")
 
 
+@pytest.fixture
+def unconverted_spec(spec, tmp_path):
+    """The lite model copied without its CPU conversions, kept heads or verdicts: a first start."""
+    import shutil
+
+    from desktop_app.core.model import cpu_runtime
+    from desktop_app.core.model.resolve import load_spec
+
+    shutil.copytree(spec.path, tmp_path / "model", ignore=shutil.ignore_patterns(cpu_runtime.FOLDER_NAME))
+    return load_spec(tmp_path / "model")
+
+
 def test_gpu_batch_sizes_follow_chunk_length() -> None:
     assert batch_size_for(8000, "cuda") == 1
     assert batch_size_for(3000, "cuda") == 2
@@ -75,7 +87,7 @@ def test_lite_model_loads_its_heads_instead_of_random_ones(lite_model_dir, caplo
 
 def test_sparse_head_weights_rare_words_above_common_ones(encoder: Encoder) -> None:
     weights = encoder.encode(["the flutter of the wing"])[0].sparse
-    by_word = dict(zip(encoder.tokenizer.convert_ids_to_tokens(list(weights)), weights.values()))
+    by_word = {encoder.tokenizer.token(token): weight for token, weight in weights.items()}
     assert by_word["flutter"] > 3 * by_word["the"]
 
 
@@ -139,25 +151,19 @@ def test_texts_longer_than_the_model_window_are_truncated(encoder: Encoder) -> N
     assert encoder.encode([long_text])[0].dense.shape == (encoder.dim,)
 
 
-def test_the_cpu_probe_keeps_only_runtimes_that_pass_the_fidelity_gate_and_its_verdict(spec, tmp_path,
+def test_the_cpu_probe_keeps_only_runtimes_that_pass_the_fidelity_gate_and_its_verdict(unconverted_spec,
                                                                                       monkeypatch) -> None:
     """A runtime whose signals drift from fp32 (here torch bf16 made to add noise) is rejected with its
     figures; the fastest that passes encodes; the verdict is kept and read at the next load."""
-    import shutil
-
-    import torch
 
     from desktop_app.core.model import cpu_runtime
-    from desktop_app.core.model.resolve import load_spec
 
-    model_dir = tmp_path / "model"
-    shutil.copytree(spec.path, model_dir, ignore=shutil.ignore_patterns(cpu_runtime.FOLDER_NAME))
-    copy = load_spec(model_dir)
+    copy = unconverted_spec
 
     class NoisyBody(cpu_runtime.TorchBody):
         def __call__(self, input_ids, mask):
             hidden = super().__call__(input_ids, mask)
-            return hidden + 0.5 * hidden.std() * torch.randn_like(hidden)
+            return hidden + 0.5 * hidden.std() * np.random.default_rng(0).standard_normal(hidden.shape, np.float32)
 
     real_build = cpu_runtime.build_body
 
@@ -212,14 +218,14 @@ def test_a_conversion_killed_halfway_leaves_nothing_that_is_used(tmp_path) -> No
     assert (built / "body.onnx").read_bytes() == b"g" and [p.name for p in tmp_path.iterdir()] == ["onnx-fp32"]
 
 
-def test_a_runtime_that_cannot_convert_falls_back_to_fp32_with_one_line(spec, monkeypatch) -> None:
+def test_a_runtime_that_cannot_convert_falls_back_to_fp32_with_one_line(unconverted_spec, monkeypatch) -> None:
     from desktop_app.core.model import cpu_runtime
     def no_room(*args, **kwargs):
         raise MemoryError("converting the model needs about 5.6 GiB of free memory, 1.2 GiB are free")
 
     monkeypatch.setattr(cpu_runtime, "build_body", no_room)
     notices = []
-    fallback = Encoder(spec, device="cpu", dtype="onnx-int8", on_notice=notices.append).load()
+    fallback = Encoder(unconverted_spec, device="cpu", dtype="onnx-int8", on_notice=notices.append).load()
     assert fallback.dtype == "fp32" and fallback.encode(TEXTS)[0].dense.shape == (fallback.dim,)
     assert notices == ["ONNX Runtime int8 is not usable here (converting the model needs about 5.6 GiB of free "
                        "memory, 1.2 GiB are free): encoding with torch fp32"]
@@ -273,20 +279,57 @@ def test_int8_calibration_texts_are_not_the_probe_texts() -> None:
     assert not set(fidelity.CALIBRATION_TEXTS) & set(fidelity.PROBE_TEXTS)
 
 
-def test_a_kept_openvino_verdict_compiles_its_graph_while_torch_loads(spec, tmp_path, monkeypatch) -> None:
-    """The compile (2 s of a BGE-M3-sized model's load) starts before torch is imported, and that body
-    is the one used: nothing is built again."""
-    import shutil
+def test_a_kept_graph_and_heads_start_without_torch_and_encode_as_fp32(unconverted_spec, tmp_path) -> None:
+    """Once the graph is converted and the heads kept, a start with the verdict on it imports neither torch
+    nor FlagEmbedding nor transformers (seconds of a CPU start, and the torch weights' gigabytes), even with
+    a re-check due; its three signals still match torch fp32's."""
+    import json
+    import subprocess
+    import sys
 
     from desktop_app.core.model import cpu_runtime
-    from desktop_app.core.model.resolve import load_spec
 
-    model_dir = tmp_path / "model"
-    shutil.copytree(spec.path, model_dir, ignore=shutil.ignore_patterns(cpu_runtime.FOLDER_NAME))
-    copy = load_spec(model_dir)
-    Encoder(copy, device="cpu", dtype=cpu_runtime.OPENVINO_FP32).load()  # converts the graph once
+    copy = unconverted_spec
+    Encoder(copy, device="cpu", dtype=cpu_runtime.OPENVINO_FP32).load()  # converts the graph, keeps the heads
+    folder = cpu_runtime.conversion_folder(copy.path, copy.fingerprint())
+    cpu_runtime.write_verdict(folder, cpu_runtime.machine_key(copy.fingerprint()), cpu_runtime.Verdict(
+        cpu_runtime.OPENVINO_FP32, {cpu_runtime.OPENVINO_FP32: 900.0, cpu_runtime.TORCH_FP32: 600.0}))
+    texts = [f"{text} (copy {n})" for n in range(12) for text in TEXTS]  # several batches
+    (tmp_path / "texts.json").write_text(json.dumps(texts))
+    code = ("import json, sys\n"
+            "from pathlib import Path\n"
+            "from desktop_app.core.model.encoder import Encoder\n"
+            "from desktop_app.core.model.resolve import load_spec\n"
+            "encoder = Encoder(load_spec(Path(sys.argv[1])), device='cpu', dtype='auto').load()\n"
+            "found = encoder.encode(json.load(open(sys.argv[2])), colbert=True)\n"
+            "print(json.dumps({'runtime': encoder.dtype, 'recheck': encoder.verdict_recheck is not None,\n"
+            "                  'imported': sorted({'torch', 'FlagEmbedding', 'transformers'} & set(sys.modules)),\n"
+            "                  'dense': [e.dense.tolist() for e in found],\n"
+            "                  'sparse': [sorted(e.sparse) for e in found],\n"
+            "                  'colbert': [e.colbert.tolist() for e in found]}))\n"
+            "encoder.close()\n")
+    done = subprocess.run([sys.executable, "-c", code, str(copy.path), str(tmp_path / "texts.json")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    child = json.loads(done.stdout)
+    assert child["runtime"] == cpu_runtime.OPENVINO_FP32 and child["recheck"] and child["imported"] == []
+    reference = Encoder(copy, device="cpu", dtype="fp32").encode(texts, colbert=True)
+    for want, dense, sparse, colbert in zip(reference, child["dense"], child["sparse"], child["colbert"]):
+        assert float(want.dense @ np.array(dense)) == pytest.approx(1.0, abs=1e-4)
+        assert sorted(want.sparse) == sparse
+        np.testing.assert_allclose(np.array(colbert), want.colbert, atol=2e-3)
+
+
+def test_without_kept_heads_the_graphs_body_compiles_while_torch_loads(unconverted_spec, monkeypatch) -> None:
+    """A graph converted before the heads were kept: the compile (2 s of a BGE-M3-sized model's load)
+    starts before torch is imported, and that body is the one used: nothing is built again."""
+    from desktop_app.core.model import cpu_runtime
+
+    copy = unconverted_spec
+    first = Encoder(copy, device="cpu", dtype=cpu_runtime.OPENVINO_FP32).load()  # converts the graph once
     texts = [f"{text} (copy {n})" for n in range(20) for text in TEXTS]  # several batches
     reference = [encoding.dense for encoding in Encoder(copy, device="cpu", dtype="fp32").encode(texts)]
+    first.heads_file().unlink()
     events: list[str] = []
     real_body = cpu_runtime.OpenVinoBody
 
@@ -310,8 +353,9 @@ def test_a_kept_openvino_verdict_compiles_its_graph_while_torch_loads(spec, tmp_
     monkeypatch.setattr(cpu_runtime, "build_body", built_again)
     monkeypatch.setattr(FlagEmbedding, "BGEM3FlagModel", model)
     loaded = Encoder(copy, device="cpu", dtype=cpu_runtime.OPENVINO_FP32).load()
-    assert events[0] == "compile" and isinstance(loaded.body, Recorded) and loaded.early_body is None
-    assert loaded.describe().endswith("(OpenVINO fp32)")
+    assert events == ["compile", "weights"] and isinstance(loaded.body, Recorded) and loaded.early_body is None
+    assert loaded.describe().endswith("(OpenVINO fp32)") and loaded.heads_file().exists()
+    assert loaded.model is None  # the torch weights are let go: the body does not run on them
     found = [encoding.dense for encoding in loaded.encode(texts)]
     assert [float(a @ b) for a, b in zip(found, reference)] == pytest.approx([1.0] * len(texts), abs=1e-4)
 
@@ -332,20 +376,16 @@ def test_a_rival_replaces_the_kept_verdict_only_after_winning_two_rechecks() -> 
         cpu_runtime.time_race(lambda body, texts: [], {"a": print}, ["text"], 10, keep_going=lambda: False)
 
 
-def test_an_idle_encoder_rechecks_a_kept_verdict_and_switches_to_the_faster_runtime(spec, tmp_path,
+def test_an_idle_encoder_rechecks_a_kept_verdict_and_switches_to_the_faster_runtime(unconverted_spec,
                                                                                     monkeypatch) -> None:
     """The probe once chose a runtime in a busy moment (here made slow on purpose); with the encoder idle
     on a quiet machine the re-check times it against its rival, and after two wins the rival encodes,
     at once and at the next start. Closing the encoder stops the re-check."""
-    import shutil
     import time
 
     from desktop_app.core.model import cpu_runtime, recheck
-    from desktop_app.core.model.resolve import load_spec
 
-    model_dir = tmp_path / "model"
-    shutil.copytree(spec.path, model_dir, ignore=shutil.ignore_patterns(cpu_runtime.FOLDER_NAME))
-    copy = load_spec(model_dir)
+    copy = unconverted_spec
     folder = cpu_runtime.conversion_folder(copy.path, copy.fingerprint())
     key = cpu_runtime.machine_key(copy.fingerprint())
     cpu_runtime.write_verdict(folder, key, cpu_runtime.Verdict(
@@ -411,18 +451,13 @@ def test_the_lexical_gate_ignores_weights_too_small_to_rank_anything() -> None:
 
 
 def test_the_probe_converts_first_then_holds_two_bodies_at_most_and_skips_one_that_would_not_fit(
-        spec, tmp_path, monkeypatch) -> None:
+        unconverted_spec, monkeypatch) -> None:
     """With real BGE-M3's size every compiled body held at once, and NNCF's quantisation beside them, took
     the probe to 16.9 GiB; now conversions come first, each candidate races the fastest so far and the
     slower is released, and a body that would not fit in the free memory is skipped with its reason."""
-    import shutil
-
     from desktop_app.core.model import cpu_runtime
-    from desktop_app.core.model.resolve import load_spec
 
-    model_dir = tmp_path / "model"
-    shutil.copytree(spec.path, model_dir, ignore=shutil.ignore_patterns(cpu_runtime.FOLDER_NAME))
-    copy = load_spec(model_dir)
+    copy = unconverted_spec
     events: list[str] = []
     alive: list[int] = [0]
     most: list[int] = [0]
@@ -502,7 +537,7 @@ def test_a_waiting_recheck_does_not_hold_a_process_at_exit(tmp_path) -> None:
             "recheck.POLL_S = 5.0\n"
             "busy = SimpleNamespace(verdict=cpu_runtime.Verdict('fp32', {'fp32': 5.0, 'bf16': 4.0}),\n"
             "                       idle_for=lambda: 0.0)\n"
-            f"waiting = recheck.VerdictRecheck(busy, Path({str(tmp_path)!r}), 'key', 1)\n"
+            f"waiting = recheck.VerdictRecheck(busy, Path({str(tmp_path)!r}), 'key')\n"
             "waiting.start()\n"
             "print('waiting', flush=True)\n")
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)

@@ -37,7 +37,8 @@ from desktop_app.core.model.encoding import Encoding
 if TYPE_CHECKING:
     import torch
 
-    Body = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (input ids, attention mask) -> last hidden state
+# (input ids, attention mask), both int64 (batch, tokens) -> the last hidden state, float32 (batch, tokens, hidden)
+Body = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 log = logging.getLogger(__name__)
 
@@ -283,11 +284,12 @@ class TorchBody:
         self.module = module
         self.bf16 = bf16
 
-    def __call__(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def __call__(self, input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         import torch
 
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-            return self.module(input_ids=input_ids, attention_mask=mask).last_hidden_state.float()
+            out = self.module(input_ids=torch.from_numpy(input_ids), attention_mask=torch.from_numpy(mask))
+            return out.last_hidden_state.float().numpy()
 
 
 class OpenVinoBody:
@@ -301,12 +303,10 @@ class OpenVinoBody:
                                            {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY"})
         self.request_lock = threading.Lock()  # one compiled model, one inference at a time
 
-    def __call__(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        import torch
-
+    def __call__(self, input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         with self.request_lock:
-            out = self.compiled({"input_ids": input_ids.numpy(), "attention_mask": mask.numpy()})[0]
-        return torch.from_numpy(np.array(out, dtype=np.float32))
+            out = self.compiled({"input_ids": input_ids, "attention_mask": mask})[0]
+            return np.array(out, dtype=np.float32)  # a copy: the request's output is overwritten by the next
 
 
 class OnnxRuntimeBody:
@@ -320,11 +320,8 @@ class OnnxRuntimeBody:
         options.intra_op_num_threads = os.cpu_count() or 1
         self.session = onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
 
-    def __call__(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        import torch
-
-        out = self.session.run(None, {"input_ids": input_ids.numpy(), "attention_mask": mask.numpy()})[0]
-        return torch.from_numpy(out)
+    def __call__(self, input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {"input_ids": input_ids, "attention_mask": mask})[0]
 
 
 def convert(runtime: str, module: torch.nn.Module, folder: Path, weight_bytes: int,
@@ -367,12 +364,20 @@ def openvino_precision(runtime: str) -> str:
 
 
 def converted_graph(runtime: str, folder: Path) -> Path | None:
-    """The graph an OpenVINO ``runtime`` compiles, when its conversion in ``folder`` is already made: it
-    can compile before torch is even imported."""
+    """The graph ``runtime`` runs, when it is a graph runtime whose conversion in ``folder`` is made."""
     graphs = {OPENVINO_FP32: folder / ONNX_GRAPH, OPENVINO_BF16: folder / ONNX_GRAPH,
-              OPENVINO_INT8: folder / OPENVINO_INT8_GRAPH}
+              OPENVINO_INT8: folder / OPENVINO_INT8_GRAPH, ONNX_INT8: folder / ONNX_INT8_GRAPH}
     graph = graphs.get(runtime)
     return graph if graph is not None and graph.exists() else None
+
+
+def body_from_graph(runtime: str, folder: Path) -> Body | None:
+    """``runtime``'s body from its finished conversion in ``folder``, without torch (None when there is
+    none yet): a start with a kept verdict compiles it before, or instead of, loading torch."""
+    graph = converted_graph(runtime, folder)
+    if graph is None:
+        return None
+    return OnnxRuntimeBody(graph) if runtime == ONNX_INT8 else OpenVinoBody(graph, openvino_precision(runtime))
 
 
 def memory_shortfall(runtime: str, weight_bytes: int) -> str:

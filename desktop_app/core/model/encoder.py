@@ -2,12 +2,15 @@
 
 FlagEmbedding's own ``encode`` runs a trial pass per call, defaults to 512 tokens and retries
 forever on any RuntimeError, so we load ``BGEM3FlagModel`` for its weights and heads and drive
-its forward pass ourselves. torch and FlagEmbedding are imported on first use only.
+its forward pass ourselves. On the CPU the transformer body runs in the runtime the probe chose
+(:mod:`~desktop_app.core.model.cpu_runtime`) and the heads in numpy
+(:mod:`~desktop_app.core.model.heads`); once a converted graph and the heads are kept, a start
+loads neither torch nor FlagEmbedding nor the torch weights (seconds and gigabytes on a laptop).
+torch is imported on first use only.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 import re
@@ -19,6 +22,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,8 +30,14 @@ from desktop_app.core.errors import ModelError, UsageError
 from desktop_app.core.model import cpu_runtime, fidelity, recheck
 from desktop_app.core.model.cpu_runtime import RUNTIME_LABELS, TorchBody, Verdict
 from desktop_app.core.model.encoding import Encoding
+from desktop_app.core.model.heads import Heads
 from desktop_app.core.model.recheck import VerdictRecheck
-from desktop_app.core.model.resolve import ModelSpec
+from desktop_app.core.model.resolve import WEIGHT_FILES, ModelSpec
+from desktop_app.core.model.tokenizer import ModelTokenizer
+
+if TYPE_CHECKING:
+    import torch
+    from FlagEmbedding.finetune.embedder.encoder_only.m3.modeling import EncoderOnlyEmbedderM3Model
 
 log = logging.getLogger(__name__)
 
@@ -75,14 +85,17 @@ class Encoder:
         self.on_notice = on_notice or (lambda message: log.warning("%s", message))
         self.device = "cpu"
         self.dtype = "fp32"
-        self.model = None
-        self.body: Callable | None = None  # the transformer body on the CPU (core/model/cpu_runtime.py); None on CUDA
+        # FlagEmbedding's torch model: on CUDA it runs whole; on the CPU it is there only to convert, probe,
+        # re-check or run a torch body, and a start from a kept graph does without it.
+        self.model: EncoderOnlyEmbedderM3Model | None = None
+        self.torch_lock = threading.Lock()
+        self.body: cpu_runtime.Body | None = None  # the transformer body on the CPU; None on CUDA
+        self.heads: Heads | None = None  # the three heads in numpy, after the body on the CPU
         self.verdict: Verdict | None = None  # what the CPU probe measured, when it ran
         self.load_lock = threading.Lock()  # two threads asking at once load the weights once
-        self.tokenizer = None
-        self.per_thread = threading.local()
+        self.tokenizer: ModelTokenizer | None = None
         self.unused_token_ids: set[int] = set()
-        self.early_body: tuple[str, Future[Callable]] | None = None  # an OpenVINO body compiling during the load
+        self.early_body: tuple[str, Future[cpu_runtime.Body]] | None = None  # a kept graph's body being built
         self.verdict_recheck: VerdictRecheck | None = None  # a second look at a kept CPU verdict
         self.encoding = 0  # encode() calls in progress (the probe's and the re-check's own not counted)
         self.encoding_lock = threading.Lock()
@@ -98,15 +111,18 @@ class Encoder:
 
     @property
     def loaded(self) -> bool:
-        """Weights in and, on the CPU, the body's runtime chosen: another thread may encode now."""
-        return self.model is not None and (self.body is not None or self.device.startswith("cuda"))
+        """The body's runtime chosen and ready (or, on CUDA, the model in): another thread may encode now."""
+        if self.tokenizer is None:
+            return False
+        return self.body is not None or (self.model is not None and self.device.startswith("cuda"))
 
     def describe(self) -> str:
         where = "CUDA" if self.device.startswith("cuda") else "CPU"
         return f"{self.spec.display_name} on {where} ({RUNTIME_LABELS.get(self.dtype, self.dtype)})"
 
     def load(self) -> Encoder:
-        """Import torch/FlagEmbedding and load the weights; safe to call more than once, from any thread."""
+        """Load the tokenizer, the heads and the body (torch and FlagEmbedding where no kept graph does without
+        them); safe to call more than once, from any thread."""
         if self.loaded:
             return self
         with self.load_lock:
@@ -131,48 +147,107 @@ class Encoder:
 
     def _load(self) -> None:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        self.early_body = self._compile_early()
+        self.early_body = self._build_kept_body()
+        self.tokenizer = ModelTokenizer(self.spec.path)
+        self.unused_token_ids = self.tokenizer.unweighted_ids
+        if self.early_body is not None and self._load_from_graph(*self.early_body):
+            return
         import torch
 
         self.device = self.pick_device(torch)
         self.dtype = self.pick_dtype()
         if self.dtype not in ("fp16", "fp32", "bf16") and self.device.startswith("cuda"):
             raise UsageError(f"{self.dtype} is a CPU runtime; on CUDA use fp16 or fp32")
+        self.model = self._flag_model(self.device, fp16=self.dtype == "fp16")
+        self.heads = Heads.of_model(self.model)
+        if self.device == "cpu":
+            self._keep_heads()
+            self.body = self.cpu_body()
+            if self.verdict_recheck is None:
+                self.release_torch_model()
+        self.early_body = None  # on CUDA, or for another runtime: not used
+        self._loaded()
+
+    def _loaded(self) -> None:
+        self.last_encoded = time.monotonic()
+        if self.verdict_recheck is not None:
+            self.verdict_recheck.start()
+
+    def _load_from_graph(self, runtime: str, body: Future[cpu_runtime.Body]) -> bool:
+        """Use the kept graph's body with the kept heads: no torch, no FlagEmbedding, no torch weights.
+        False (the caller loads with torch) when the heads were never kept or the body failed to build."""
+        self.heads = Heads.read(self.heads_file())
+        if self.heads is None:
+            return False
+        try:
+            self.body = body.result()
+        except Exception as error:  # noqa: BLE001 - a torch load follows, which builds (or refuses) it again
+            log.info("building the %s body from its kept graph failed (%s): loading with torch", runtime, error)
+            return False
+        self.device, self.dtype, self.early_body = "cpu", runtime, None
+        self._schedule_recheck()
+        self._loaded()
+        return True
+
+    def _flag_model(self, device: str, fp16: bool) -> EncoderOnlyEmbedderM3Model:
+        """FlagEmbedding's BGE-M3 model (imports torch and FlagEmbedding: seconds), fp32 on the CPU."""
         try:
             from FlagEmbedding import BGEM3FlagModel
 
             flag = BGEM3FlagModel(
                 str(self.spec.path),
-                use_fp16=self.dtype == "fp16",
-                devices=self.device,
+                use_fp16=fp16,
+                devices=device,
                 pooling_method=self.spec.pooling,
                 normalize_embeddings=True,
             )
         except (OSError, ValueError, RuntimeError) as error:
             raise ModelError(f"cannot load model {self.spec.name}: {error}") from None
-        self.tokenizer = flag.tokenizer
-        model = flag.model.to(self.device).eval()
-        if self.device == "cpu":
+        model = flag.model.to(device).eval()
+        if device == "cpu":
             model.float()
-        special = self.tokenizer.special_tokens_map
-        self.unused_token_ids = {
-            self.tokenizer.convert_tokens_to_ids(special[name])
-            for name in ("cls_token", "eos_token", "pad_token", "unk_token")
-            if name in special
-        }
-        self.model = model
-        if self.device == "cpu":
-            self.body = self.cpu_body()
-        self.early_body = None  # on CUDA, or for another runtime: not used
-        self.last_encoded = time.monotonic()
-        if self.verdict_recheck is not None:
-            self.verdict_recheck.start()
+        return model
+
+    def torch_module(self) -> torch.nn.Module:
+        """The transformer body in torch on the CPU, loading FlagEmbedding's model now if a graph start did
+        without it (the verdict's re-check needs it to build a rival)."""
+        with self.torch_lock:
+            if self.model is None:
+                self.model = self._flag_model("cpu", fp16=False)
+            return self.model.model
+
+    def release_torch_model(self) -> None:
+        """Let go of the torch weights (gigabytes with BGE-M3) where the CPU body does not run on them."""
+        with self.torch_lock:
+            if self.device == "cpu" and not isinstance(self.body, TorchBody):
+                self.model = None
+
+    def heads_file(self) -> Path:
+        folder = cpu_runtime.conversion_folder(self.spec.path, self.spec.fingerprint())
+        return folder / f"heads-{self.spec.fingerprint()[:16]}.npz"
+
+    def _keep_heads(self) -> None:
+        """Keep the heads beside the conversions, so the next start from a kept graph needs no torch."""
+        path = self.heads_file()
+        if path.exists() or self.heads is None:
+            return
+        try:
+            self.heads.write(path)
+        except OSError as error:
+            log.info("could not keep the model's heads in %s: %s", path, error)
+
+    def weight_bytes(self) -> int:
+        """The fp32 weights' size: counted when the torch model is in, else the weights file's size."""
+        if self.model is not None:
+            return sum(p.numel() * 4 for p in self.model.model.parameters())
+        return next(((self.spec.path / name).stat().st_size for name in WEIGHT_FILES
+                     if (self.spec.path / name).is_file()), 0)
 
     def idle_for(self) -> float:
         """Seconds since this encoder last encoded for its users (0 while it does)."""
         return 0.0 if self.encoding else time.monotonic() - self.last_encoded
 
-    def switch_body(self, runtime: str, body: Callable) -> None:
+    def switch_body(self, runtime: str, body: cpu_runtime.Body) -> None:
         """Encode with ``body`` (``runtime``'s, which passed the fidelity gate) from the next batch on."""
         self.body, self.dtype = body, runtime
 
@@ -182,12 +257,11 @@ class Encoder:
             self.verdict_recheck.stop()
 
     def count_tokens(self, texts: Sequence[str]) -> int:
-        return sum(len(ids) for ids in self.thread_tokenizer()(list(texts), truncation=True,
-                                                               max_length=self.max_length)["input_ids"])
+        return sum(len(ids) for ids in self.tokenizer.ids(texts, self.max_length))
 
-    def cpu_body(self) -> Callable:
+    def cpu_body(self) -> cpu_runtime.Body:
         """The body's runtime: the one asked for, or (auto) the probe's verdict for this machine and model."""
-        weight_bytes = sum(p.numel() * 4 for p in self.model.model.parameters())
+        weight_bytes = self.weight_bytes()
         fingerprint = self.spec.fingerprint()
         folder = cpu_runtime.conversion_folder(self.spec.path, fingerprint)
         if self.dtype == "auto":
@@ -200,14 +274,13 @@ class Encoder:
                 except OSError as error:
                     self.on_notice(f"could not keep the CPU probe's verdict in {folder}: {error}")
             self.dtype = self.verdict.chosen
-            if recheck.due(self.verdict, time.time()):
-                self.verdict_recheck = recheck.VerdictRecheck(self, folder, key, weight_bytes)
+            self._schedule_recheck()
         early, self.early_body = self.early_body, None
         if early is not None and early[0] == self.dtype:
             try:
                 return early[1].result()
             except (MemoryError, OSError, RuntimeError, ImportError) as error:
-                log.info("compiling the OpenVINO body early failed (%s): building it again", error)
+                log.info("compiling the body early failed (%s): building it again", error)
         try:
             return cpu_runtime.build_body(self.dtype, self.model.model, folder, weight_bytes, self.on_notice,
                                           self.calibration_inputs)
@@ -217,40 +290,48 @@ class Encoder:
             self.dtype = cpu_runtime.TORCH_FP32
             return TorchBody(self.model.model, bf16=False)
 
-    def _compile_early(self) -> tuple[str, Future[Callable]] | None:
-        """Start compiling the OpenVINO body that this machine's kept verdict (or the runtime asked for)
-        names, from its converted graph, while torch and FlagEmbedding import: the compile runs in C++ on
-        the other cores (2 s of the BGE-M3-sized model's 6-7 s load on 2 cores). Skipped where a GPU may
-        take the model instead."""
+    def _schedule_recheck(self) -> None:
+        """A second look at a kept verdict when one is due (core/model/recheck.py)."""
+        if self.verdict is not None and self.requested_dtype == "auto" and recheck.due(self.verdict, time.time()):
+            fingerprint = self.spec.fingerprint()
+            self.verdict_recheck = recheck.VerdictRecheck(self, cpu_runtime.conversion_folder(self.spec.path,
+                                                                                                fingerprint),
+                                                          cpu_runtime.machine_key(fingerprint))
+
+    def _build_kept_body(self) -> tuple[str, Future[cpu_runtime.Body]] | None:
+        """Start building the body of this machine's kept verdict (or of the runtime asked for) from its
+        converted graph, before anything else loads: OpenVINO's compile runs in C++ on the other cores (2 s
+        of a BGE-M3-sized model's load on 2 cores). Skipped where a GPU may take the model instead, or
+        where the graph is not converted yet."""
         if self.requested_device not in ("auto", "cpu") or (self.requested_device == "auto" and _gpu_possible()):
             return None
         fingerprint = self.spec.fingerprint()
         folder = cpu_runtime.conversion_folder(self.spec.path, fingerprint)
         runtime = self.requested_dtype
         if runtime == "auto":
-            verdict = cpu_runtime.read_verdict(folder, cpu_runtime.machine_key(fingerprint))
-            runtime = verdict.chosen if verdict is not None else ""
-        graph = cpu_runtime.converted_graph(runtime, folder)
-        if graph is None:
+            self.verdict = cpu_runtime.read_verdict(folder, cpu_runtime.machine_key(fingerprint))
+            runtime = self.verdict.chosen if self.verdict is not None else ""
+        if cpu_runtime.converted_graph(runtime, folder) is None:
             return None
-        compiled: Future[Callable] = Future()
+        built: Future[cpu_runtime.Body] = Future()
 
-        def compile_body() -> None:
+        def build() -> None:
             try:
-                compiled.set_result(cpu_runtime.OpenVinoBody(graph, cpu_runtime.openvino_precision(runtime)))
-            except Exception as error:  # noqa: BLE001 - handed to cpu_body, which builds the body again
-                compiled.set_exception(error)
+                built.set_result(cpu_runtime.body_from_graph(runtime, folder))
+            except Exception as error:  # noqa: BLE001 - handed to the loader, which builds the body again
+                built.set_exception(error)
 
         # Not a daemon: a process that exits meanwhile waits for the compile rather than tearing OpenVINO down under it.
-        threading.Thread(target=compile_body, name="openvino-compile").start()
-        return runtime, compiled
+        threading.Thread(target=build, name="kept-body-build").start()
+        return runtime, built
 
     def calibration_inputs(self) -> list[dict[str, np.ndarray]]:
         """The body's inputs for :data:`~desktop_app.core.model.fidelity.CALIBRATION_TEXTS`, one text each."""
-        tokenizer = self.thread_tokenizer()
-        return [{name: values.astype(np.int64) for name, values in
-                 tokenizer([text], truncation=True, max_length=self.max_length, return_tensors="np").items()
-                 if name in ("input_ids", "attention_mask")} for text in fidelity.CALIBRATION_TEXTS]
+        inputs = []
+        for ids in self.tokenizer.ids(fidelity.CALIBRATION_TEXTS, self.max_length):
+            row = np.array([ids], dtype=np.int64)
+            inputs.append({"input_ids": row, "attention_mask": np.ones_like(row)})
+        return inputs
 
     def run_probe(self, folder: Path, weight_bytes: int) -> Verdict:
         """Convert the model for every CPU runtime this machine has, then let the probe pick
@@ -269,11 +350,11 @@ class Encoder:
             else:
                 runtimes.append(name)
 
-        def build(name: str) -> Callable:
+        def build(name: str) -> cpu_runtime.Body:
             return cpu_runtime.build_body(name, self.model.model, folder, weight_bytes, self.on_notice,
                                           self.calibration_inputs)
 
-        def encode_with(body: Callable, probe_texts: list[str]) -> list[Encoding]:
+        def encode_with(body: cpu_runtime.Body, probe_texts: list[str]) -> list[Encoding]:
             return self.encode(probe_texts, colbert=True, body=body)
 
         texts = list(fidelity.PROBE_TEXTS)
@@ -298,17 +379,18 @@ class Encoder:
         return self.requested_dtype
 
     def encode(self, texts: list[str], max_length: int | None = None, colbert: bool = False,
-               checkpoint: Callable[[], None] | None = None, body: Callable | None = None) -> list[Encoding]:
+               checkpoint: Callable[[], None] | None = None,
+               body: cpu_runtime.Body | None = None) -> list[Encoding]:
         """Encode ``texts`` (any order, any lengths) and return results in the same order.
 
         ``checkpoint`` runs before every forward pass: it may block (pause) or raise (cancel).
         """
         if not texts:
             return []
-        if self.model is None:
-            self.load()
         if body is not None:  # the probe's or the re-check's own timing
             return self._encode(texts, max_length, colbert, checkpoint, body)
+        if not self.loaded:
+            self.load()
         with self.encoding_lock:
             self.encoding += 1
         try:
@@ -319,11 +401,9 @@ class Encoder:
                 self.last_encoded = time.monotonic()
 
     def _encode(self, texts: list[str], max_length: int | None, colbert: bool,
-                checkpoint: Callable[[], None] | None, body: Callable | None) -> list[Encoding]:
+                checkpoint: Callable[[], None] | None, body: cpu_runtime.Body | None) -> list[Encoding]:
         max_length = min(max_length or self.max_length, self.max_length)
-        features = self.thread_tokenizer()(
-            list(texts), truncation=True, max_length=max_length, return_attention_mask=False
-        )["input_ids"]
+        features = self.tokenizer.ids(texts, max_length)
         lengths = [len(ids) for ids in features]
         results: list[Encoding | None] = [None] * len(texts)
         pending = deque(plan_batches(lengths, "cuda" if self.device.startswith("cuda") else "cpu"))
@@ -341,15 +421,6 @@ class Encoder:
             for index, encoding in zip(batch, encoded):
                 results[index] = encoding
         return results  # type: ignore[return-value]
-
-    def thread_tokenizer(self) -> object:
-        """This thread's copy of the tokenizer: a Hugging Face fast tokenizer sets its truncation
-        state on every call, so two threads sharing one (search during indexing) fail with
-        "Already borrowed"."""
-        tokenizer = getattr(self.per_thread, "tokenizer", None)
-        if tokenizer is None:
-            tokenizer = self.per_thread.tokenizer = copy.deepcopy(self.tokenizer)
-        return tokenizer
 
     def back_off(self, batch: list[int], lengths: list[int]) -> list[list[int]]:
         """After an out-of-memory error: halve the batch, or at size 1 move to the CPU."""
@@ -370,25 +441,26 @@ class Encoder:
         self.body = TorchBody(self.model.model, bf16=False)
         return [batch]
 
-    def forward(self, batch_ids: list[list[int]], colbert: bool, body: Callable | None = None) -> list[Encoding]:
+    def forward(self, batch_ids: list[list[int]], colbert: bool,
+                body: cpu_runtime.Body | None = None) -> list[Encoding]:
         """One padded forward pass; returns dense, lexical weights and optional ColBERT vectors.
 
-        On the CPU ``body`` runs the transformer and the heads follow in torch on the fp32 weights,
-        as FlagEmbedding computes them; on CUDA the model runs whole, in fp16.
+        On the CPU ``body`` runs the transformer and the heads follow in numpy on the fp32 weights, as
+        FlagEmbedding defines them; on CUDA the model runs whole, in fp16.
         """
-        import torch
-
         width = max(len(ids) for ids in batch_ids)
-        pad = self.tokenizer.pad_token_id or 0
-        input_ids = torch.full((len(batch_ids), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(batch_ids), width), dtype=torch.long)
+        input_ids = np.full((len(batch_ids), width), self.tokenizer.pad_id, dtype=np.int64)
+        mask = np.zeros((len(batch_ids), width), dtype=np.int64)
         for row, ids in enumerate(batch_ids):
-            input_ids[row, :len(ids)] = torch.tensor(ids)
+            input_ids[row, :len(ids)] = ids
             mask[row, :len(ids)] = 1
         if body is not None:
-            dense, weights, vectors = self.heads(body(input_ids, mask), input_ids, mask, colbert)
+            dense, weights, vectors = self.heads(body(input_ids, mask), mask, colbert)
         else:
-            inputs = {"input_ids": input_ids.to(self.device), "attention_mask": mask.to(self.device)}
+            import torch
+
+            inputs = {"input_ids": torch.from_numpy(input_ids).to(self.device),
+                      "attention_mask": torch.from_numpy(mask).to(self.device)}
             with torch.inference_mode():
                 out = self.model(inputs, return_dense=True, return_sparse=True, return_colbert_vecs=colbert)
             dense = out["dense_vecs"].float().cpu().numpy()
@@ -403,18 +475,6 @@ class Encoder:
             ))
         return encodings
 
-    def heads(self, hidden: object, input_ids: object, mask: object,
-              colbert: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """BGE-M3's three heads on the body's last hidden state (FlagEmbedding's own functions)."""
-        import torch
-        import torch.nn.functional as functional
-
-        with torch.inference_mode():
-            dense = functional.normalize(self.model._dense_embedding(hidden, mask), dim=-1)
-            weights = self.model._sparse_embedding(hidden, input_ids, return_embedding=False).squeeze(-1)
-            vectors = functional.normalize(self.model._colbert_embedding(hidden, mask), dim=-1) if colbert else None
-        return dense.numpy(), weights.numpy(), vectors.numpy() if vectors is not None else None
-
     def lexical_weights(self, ids: list[int], weights: np.ndarray) -> dict[int, float]:
         """Token id -> max weight over its occurrences; special tokens and zeros dropped."""
         result: dict[int, float] = {}
@@ -426,10 +486,9 @@ class Encoder:
     def lexical_text(self, weights: dict[int, float]) -> dict[str, float]:
         """Lexical weights keyed by token text instead of id, as BGE-M3's ``convert_id_to_token`` gives
         them (each id decoded alone); ids that decode to the same text keep the higher weight."""
-        tokenizer = self.thread_tokenizer()
         texts: dict[str, float] = {}
         for token, weight in weights.items():
-            text = tokenizer.decode([token])
+            text = self.tokenizer.decode([token])
             if weight > texts.get(text, 0.0):
                 texts[text] = weight
         return texts
@@ -441,10 +500,10 @@ class Encoder:
         words they came from lets highlighted terms be whole words.
         """
         self.load()
-        encoded = self.thread_tokenizer()(text, add_special_tokens=False, return_offsets_mapping=True)
+        ids, offsets = self.tokenizer.pieces(text)
         words: dict[str, set[int]] = {}
         spans = [(m.start(), m.end()) for m in re.finditer(r"\w+", text)]
-        for token, (start, _) in zip(encoded["input_ids"], encoded["offset_mapping"]):
+        for token, (start, _) in zip(ids, offsets):
             for word_start, word_end in spans:
                 if word_start <= start < word_end:
                     words.setdefault(text[word_start:word_end].lower(), set()).add(token)
@@ -453,10 +512,10 @@ class Encoder:
 
 
 def is_out_of_memory(error: BaseException) -> bool:
-    """Only a CUDA out-of-memory error may trigger back-off; everything else surfaces."""
-    import torch
-
-    return isinstance(error, torch.cuda.OutOfMemoryError)
+    """Only a CUDA out-of-memory error may trigger back-off; everything else surfaces. (Without torch
+    imported, as on a start from a kept graph, there is none.)"""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(error, torch.cuda.OutOfMemoryError)
 
 
 def _gpu_possible() -> bool:

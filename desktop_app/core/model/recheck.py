@@ -68,11 +68,10 @@ def machine_is_quiet() -> bool:
 class VerdictRecheck:
     """The re-check of one encoder's kept verdict, in a thread of its own until done or stopped."""
 
-    def __init__(self, encoder: Encoder, folder: Path, key: str, weight_bytes: int) -> None:
+    def __init__(self, encoder: Encoder, folder: Path, key: str) -> None:
         self.encoder = encoder
         self.folder = folder
         self.key = key
-        self.weight_bytes = weight_bytes
         self.stopped = threading.Event()
         # A daemon while it waits, so a process exits at once; the timing itself runs in a thread that is
         # not (see _run).
@@ -105,6 +104,8 @@ class VerdictRecheck:
             again.append(self._recheck())
         except Exception as error:  # noqa: BLE001 - a failed second look keeps the first verdict
             log.info("re-checking the CPU runtime verdict failed: %s", error)
+        finally:
+            self.encoder.release_torch_model()
 
     def _quiet_moment_came(self) -> bool:
         """Wait until the verdict is due, the encoder idle and the machine quiet; False when stopped first."""
@@ -123,10 +124,14 @@ class VerdictRecheck:
         if not rival:
             self._keep(replace(verdict, rechecked_at=time.time()))
             return False
-        if cpu_runtime.memory_available() < self.weight_bytes:
+        weight_bytes = self.encoder.weight_bytes()
+        # A second body, and the torch weights too where a start from a kept graph did without them.
+        needed = weight_bytes if self.encoder.model is not None else 2 * weight_bytes
+        if cpu_runtime.memory_available() < needed:
             log.info("not re-checking the CPU runtime verdict: too little free memory for a second body")
             return False
-        rival_body = cpu_runtime.build_body(rival, self.encoder.model.model, self.folder, self.weight_bytes,
+        # The torch model is loaded for this where it was not, and let go after (_recheck_into).
+        rival_body = cpu_runtime.build_body(rival, self.encoder.torch_module(), self.folder, weight_bytes,
                                             log.info, self.encoder.calibration_inputs)
         texts = list(fidelity.PROBE_TEXTS)
         try:
