@@ -360,6 +360,39 @@ def test_without_kept_heads_the_graphs_body_compiles_while_torch_loads(unconvert
     assert [float(a @ b) for a, b in zip(found, reference)] == pytest.approx([1.0] * len(texts), abs=1e-4)
 
 
+def test_the_kept_openvino_body_starts_from_its_cache_and_survives_a_damaged_one(unconverted_spec,
+                                                                                 monkeypatch) -> None:
+    """Loading OpenVINO's cached body took 0.56 s against 2.2-2.4 s to compile the BGE-M3-sized int8 graph at
+    every start. Only the kept runtime's cache stays; a truncated one compiles again, with the same output;
+    a disk without the room writes none."""
+    import shutil
+
+    from desktop_app.core.model import cpu_runtime
+
+    copy = unconverted_spec
+    Encoder(copy, device="cpu", dtype=cpu_runtime.OPENVINO_FP32).load()  # converts the graph
+    folder = cpu_runtime.conversion_folder(copy.path, copy.fingerprint())
+    cache = folder / cpu_runtime.OPENVINO_CACHE / cpu_runtime.OPENVINO_FP32
+    stale = folder / cpu_runtime.OPENVINO_CACHE / cpu_runtime.OPENVINO_BF16
+    stale.mkdir(parents=True)
+    (stale / "blob").write_bytes(b"an old verdict's body")
+    ids = np.array([[101, 7592, 2088, 102], [101, 2088, 102, 0]], dtype=np.int64)
+    mask = (ids != 0).astype(np.int64)
+    compiled = cpu_runtime.body_from_graph(cpu_runtime.OPENVINO_FP32, folder)(ids, mask)
+    blobs = [path for path in cache.iterdir() if path.is_file()]
+    assert blobs and not stale.exists()
+    np.testing.assert_allclose(cpu_runtime.body_from_graph(cpu_runtime.OPENVINO_FP32, folder)(ids, mask), compiled,
+                               atol=1e-5)
+    for blob in blobs:
+        blob.write_bytes(blob.read_bytes()[:len(blob.read_bytes()) // 2])
+    np.testing.assert_allclose(cpu_runtime.body_from_graph(cpu_runtime.OPENVINO_FP32, folder)(ids, mask), compiled,
+                               atol=1e-5)
+    shutil.rmtree(cache)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**12, 10**12, 0))
+    cpu_runtime.body_from_graph(cpu_runtime.OPENVINO_FP32, folder)
+    assert not cache.exists()
+
+
 def test_a_rival_replaces_the_kept_verdict_only_after_winning_two_rechecks() -> None:
     from desktop_app.core.model import cpu_runtime, recheck
 
