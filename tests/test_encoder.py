@@ -334,9 +334,9 @@ def test_without_kept_heads_the_graphs_body_compiles_while_torch_loads(unconvert
     real_body = cpu_runtime.OpenVinoBody
 
     class Recorded(real_body):
-        def __init__(self, graph, precision):
+        def __init__(self, graph, precision, cache=None):
             events.append("compile")
-            super().__init__(graph, precision)
+            super().__init__(graph, precision, cache)
 
     def built_again(*args, **kwargs):
         raise AssertionError("the early body must be used")

@@ -1,13 +1,13 @@
 """Which runtime runs the model's transformer body on this CPU: chosen by measurement, once, and kept.
 
-Candidates: torch in fp32 or under bf16 autocast, OpenVINO (fp32, or bf16 inference precision
-where the CPU has native bf16) and ONNX Runtime with int8 dynamic quantisation of the Linear
-layers. Only the body changes runtime: the dense, sparse and ColBERT heads stay on the fp32 weights,
-exactly as FlagEmbedding defines them (:mod:`~desktop_app.core.model.heads`). A candidate other than torch fp32 is used only when
-it passes the fidelity gate (:mod:`desktop_app.core.model.fidelity`) against torch fp32 on the probe
-texts; among those that pass the fastest wins, timed in alternating rounds (the median of each), so
-one busy moment does not decide hours of indexing. The verdict is written beside the converted
-files, keyed by machine, model and library versions, and read at the next start.
+Candidates: torch in fp32 or under bf16 autocast, OpenVINO (fp32, or bf16 inference precision where
+the CPU has native bf16) and ONNX Runtime with int8 dynamic quantisation of the Linear layers. Only
+the body changes runtime: the dense, sparse and ColBERT heads stay on the fp32 weights, exactly as
+FlagEmbedding defines them (:mod:`~desktop_app.core.model.heads`). A candidate other than torch fp32
+is used only when it passes the fidelity gate (:mod:`desktop_app.core.model.fidelity`) against torch
+fp32 on the probe texts; among those that pass the fastest wins, timed in alternating rounds (the
+median of each), so one busy moment does not decide hours of indexing. The verdict is written beside
+the converted files, keyed by machine, model and library versions, and read at the next start.
 
 Conversions (the ONNX graph, its int8 copy) happen once per model, in a temporary folder renamed
 into place when complete, so a killed conversion leaves nothing that is later used. A start with a kept

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shutil
 import sys
 import threading
 import time
@@ -27,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from desktop_app.core.errors import ModelError, UsageError
-from desktop_app.core.model import cpu_runtime, fidelity, recheck
+from desktop_app.core.model import cpu_choice, cpu_runtime, fidelity
 from desktop_app.core.model.cpu_runtime import RUNTIME_LABELS, TorchBody, Verdict
 from desktop_app.core.model.encoding import Encoding
 from desktop_app.core.model.heads import Heads
@@ -147,7 +146,7 @@ class Encoder:
 
     def _load(self) -> None:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        self.early_body = self._build_kept_body()
+        self.early_body = cpu_choice.kept_body(self)
         self.tokenizer = ModelTokenizer(self.spec.path)
         self.unused_token_ids = self.tokenizer.unweighted_ids
         if self.early_body is not None and self._load_from_graph(*self.early_body):
@@ -162,7 +161,7 @@ class Encoder:
         self.heads = Heads.of_model(self.model)
         if self.device == "cpu":
             self._keep_heads()
-            self.body = self.cpu_body()
+            self.body = cpu_choice.chosen_body(self)
             if self.verdict_recheck is None:
                 self.release_torch_model()
         self.early_body = None  # on CUDA, or for another runtime: not used
@@ -185,7 +184,7 @@ class Encoder:
             log.info("building the %s body from its kept graph failed (%s): loading with torch", runtime, error)
             return False
         self.device, self.dtype, self.early_body = "cpu", runtime, None
-        self._schedule_recheck()
+        cpu_choice.schedule_recheck(self)
         self._loaded()
         return True
 
@@ -259,72 +258,6 @@ class Encoder:
     def count_tokens(self, texts: Sequence[str]) -> int:
         return sum(len(ids) for ids in self.tokenizer.ids(texts, self.max_length))
 
-    def cpu_body(self) -> cpu_runtime.Body:
-        """The body's runtime: the one asked for, or (auto) the probe's verdict for this machine and model."""
-        weight_bytes = self.weight_bytes()
-        fingerprint = self.spec.fingerprint()
-        folder = cpu_runtime.conversion_folder(self.spec.path, fingerprint)
-        if self.dtype == "auto":
-            key = cpu_runtime.machine_key(fingerprint)
-            self.verdict = cpu_runtime.read_verdict(folder, key)
-            if self.verdict is None:
-                self.verdict = self.run_probe(folder, weight_bytes)
-                try:
-                    cpu_runtime.write_verdict(folder, key, self.verdict)
-                except OSError as error:
-                    self.on_notice(f"could not keep the CPU probe's verdict in {folder}: {error}")
-            self.dtype = self.verdict.chosen
-            self._schedule_recheck()
-        early, self.early_body = self.early_body, None
-        if early is not None and early[0] == self.dtype:
-            try:
-                return early[1].result()
-            except (MemoryError, OSError, RuntimeError, ImportError) as error:
-                log.info("compiling the body early failed (%s): building it again", error)
-        try:
-            return cpu_runtime.build_body(self.dtype, self.model.model, folder, weight_bytes, self.on_notice,
-                                          self.calibration_inputs)
-        except (MemoryError, OSError, RuntimeError, ImportError) as error:
-            self.on_notice(f"{RUNTIME_LABELS.get(self.dtype, self.dtype)} is not usable here "
-                           f"({error}): encoding with torch fp32")
-            self.dtype = cpu_runtime.TORCH_FP32
-            return TorchBody(self.model.model, bf16=False)
-
-    def _schedule_recheck(self) -> None:
-        """A second look at a kept verdict when one is due (core/model/recheck.py)."""
-        if self.verdict is not None and self.requested_dtype == "auto" and recheck.due(self.verdict, time.time()):
-            fingerprint = self.spec.fingerprint()
-            self.verdict_recheck = recheck.VerdictRecheck(self, cpu_runtime.conversion_folder(self.spec.path,
-                                                                                                fingerprint),
-                                                          cpu_runtime.machine_key(fingerprint))
-
-    def _build_kept_body(self) -> tuple[str, Future[cpu_runtime.Body]] | None:
-        """Start building the body of this machine's kept verdict (or of the runtime asked for) from its
-        converted graph, before anything else loads: OpenVINO's compile runs in C++ on the other cores (2 s
-        of a BGE-M3-sized model's load on 2 cores). Skipped where a GPU may take the model instead, or
-        where the graph is not converted yet."""
-        if self.requested_device not in ("auto", "cpu") or (self.requested_device == "auto" and _gpu_possible()):
-            return None
-        fingerprint = self.spec.fingerprint()
-        folder = cpu_runtime.conversion_folder(self.spec.path, fingerprint)
-        runtime = self.requested_dtype
-        if runtime == "auto":
-            self.verdict = cpu_runtime.read_verdict(folder, cpu_runtime.machine_key(fingerprint))
-            runtime = self.verdict.chosen if self.verdict is not None else ""
-        if cpu_runtime.converted_graph(runtime, folder) is None:
-            return None
-        built: Future[cpu_runtime.Body] = Future()
-
-        def build() -> None:
-            try:
-                built.set_result(cpu_runtime.body_from_graph(runtime, folder))
-            except Exception as error:  # noqa: BLE001 - handed to the loader, which builds the body again
-                built.set_exception(error)
-
-        # Not a daemon: a process that exits meanwhile waits for the compile rather than tearing OpenVINO down under it.
-        threading.Thread(target=build, name="kept-body-build").start()
-        return runtime, built
-
     def calibration_inputs(self) -> list[dict[str, np.ndarray]]:
         """The body's inputs for :data:`~desktop_app.core.model.fidelity.CALIBRATION_TEXTS`, one text each."""
         inputs = []
@@ -332,37 +265,6 @@ class Encoder:
             row = np.array([ids], dtype=np.int64)
             inputs.append({"input_ids": row, "attention_mask": np.ones_like(row)})
         return inputs
-
-    def run_probe(self, folder: Path, weight_bytes: int) -> Verdict:
-        """Convert the model for every CPU runtime this machine has, then let the probe pick
-        (core/model/cpu_runtime.py)."""
-        runtimes, rejected = [], {}
-        for name in cpu_runtime.CPU_RUNTIMES:
-            reason = cpu_runtime.available(name)
-            if not reason:
-                try:
-                    cpu_runtime.convert(name, self.model.model, folder, weight_bytes, self.on_notice,
-                                        self.calibration_inputs)
-                except (MemoryError, OSError, RuntimeError, ImportError) as error:
-                    reason = f"conversion failed: {error}"
-            if reason:
-                rejected[name] = reason
-            else:
-                runtimes.append(name)
-
-        def build(name: str) -> cpu_runtime.Body:
-            return cpu_runtime.build_body(name, self.model.model, folder, weight_bytes, self.on_notice,
-                                          self.calibration_inputs)
-
-        def encode_with(body: cpu_runtime.Body, probe_texts: list[str]) -> list[Encoding]:
-            return self.encode(probe_texts, colbert=True, body=body)
-
-        texts = list(fidelity.PROBE_TEXTS)
-        self.on_notice("measuring which runtime encodes fastest on this CPU (once per machine and model)")
-        verdict = cpu_runtime.probe(encode_with, build, runtimes, texts, self.count_tokens(texts), weight_bytes,
-                                    rejected, cpu_runtime.cpu_model())
-        log.info("CPU runtime probe: %s", verdict)
-        return verdict
 
     def pick_device(self, torch: object) -> str:
         cuda_ok = torch.cuda.is_available()
@@ -373,7 +275,7 @@ class Encoder:
     def pick_dtype(self) -> str:
         on_cuda = self.device.startswith("cuda")
         if self.requested_dtype == "auto":
-            return "fp16" if on_cuda else "auto"  # on the CPU the probe decides (cpu_body)
+            return "fp16" if on_cuda else "auto"  # on the CPU the probe decides (cpu_choice.chosen_body)
         if self.requested_dtype == "fp16" and not on_cuda:
             raise UsageError("fp16 needs a CUDA GPU; on the CPU use fp32 or bf16")
         return self.requested_dtype
@@ -516,12 +418,3 @@ def is_out_of_memory(error: BaseException) -> bool:
     imported, as on a start from a kept graph, there is none.)"""
     torch = sys.modules.get("torch")
     return torch is not None and isinstance(error, torch.cuda.OutOfMemoryError)
-
-
-def _gpu_possible() -> bool:
-    """An NVIDIA driver is present (torch may then pick CUDA); cheap, without importing torch."""
-    if sys.platform == "darwin":
-        return False
-    if sys.platform.startswith("linux"):
-        return Path("/proc/driver/nvidia").exists() or Path("/dev/nvidiactl").exists()
-    return shutil.which("nvidia-smi") is not None
