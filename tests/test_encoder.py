@@ -441,6 +441,7 @@ def test_an_idle_encoder_rechecks_a_kept_verdict_and_switches_to_the_faster_runt
     monkeypatch.setattr(recheck, "POLL_S", 0.05)
     monkeypatch.setattr(recheck, "RECHECK_CHALLENGED_AFTER_S", 0.0)
     monkeypatch.setattr(recheck, "machine_is_quiet", lambda: True)
+    monkeypatch.setattr(cpu_runtime, "PROBE_ROUNDS", 1)  # the slow body is slow enough in every round
     loaded = Encoder(copy, device="cpu", dtype="auto").load()
     assert loaded.dtype == cpu_runtime.OPENVINO_FP32 and isinstance(loaded.body, SlowBody)
     deadline = time.monotonic() + 60
@@ -525,6 +526,28 @@ def test_the_probe_converts_first_then_holds_two_bodies_at_most_and_skips_one_th
     assert most[0] <= 3  # torch fp32 (the reference), the fastest so far, the challenger
 
 
+def test_the_probe_races_runtimes_on_passages_as_long_as_the_chunks(unconverted_spec, monkeypatch) -> None:
+    """The probe once timed short texts only (4-194 tokens), where runtimes rank otherwise than on the
+    512-token chunks an index run encodes: ONNX Runtime int8 tied OpenVINO int8 at 25 tokens and ran at half
+    its speed at 500."""
+    from desktop_app.core.model import cpu_runtime, fidelity
+
+    asked: dict[str, object] = {}
+
+    def recorded(encode_with, build, runtimes, texts, timing_texts, timing_tokens, *rest):
+        asked.update(texts=texts, timing=timing_texts, tokens=timing_tokens)
+        return cpu_runtime.Verdict(cpu_runtime.TORCH_FP32, {cpu_runtime.TORCH_FP32: 1.0})
+
+    monkeypatch.setattr(cpu_runtime, "probe", recorded)
+    monkeypatch.setattr(cpu_runtime, "available", lambda runtime: "" if runtime == "fp32" else "absent here")
+    encoder = Encoder(unconverted_spec, device="cpu", dtype="auto").load()
+    assert asked["texts"] == list(fidelity.PROBE_TEXTS)
+    whole = [len(ids) for ids in encoder.tokenizer.ids(asked["timing"], 10**6)]
+    assert sum(1 for length in whole if length >= fidelity.TIMING_MAX_TOKENS) >= 2
+    assert asked["tokens"] == encoder.count_tokens(asked["timing"], fidelity.TIMING_MAX_TOKENS)
+    assert asked["tokens"] >= 2 * fidelity.TIMING_MAX_TOKENS
+
+
 def test_the_probes_figures_order_as_its_races_did(monkeypatch) -> None:
     """Each race times the fastest so far again, and a runtime timed beside another one's spinning thread
     pool reads slower: figures taken as they came showed torch bf16 at 203.5 tokens/s beside the chosen
@@ -536,7 +559,8 @@ def test_the_probes_figures_order_as_its_races_did(monkeypatch) -> None:
     monkeypatch.setattr(cpu_runtime, "time_race", lambda encode_with, bodies, texts, tokens: races.pop(0))
     unit = np.ones(4, dtype=np.float32) / 2
     verdict = cpu_runtime.probe(lambda body, texts: [Encoding(unit, {1: 1.0}, None)], lambda name: name,
-                                ["fp32", "bf16", "openvino-bf16", "onnx-int8"], ["text"], 100, 1, {}, "cpu")
+                                ["fp32", "bf16", "openvino-bf16", "onnx-int8"], ["text"], ["text"], 100, 1, {},
+                                "cpu")
     assert verdict.chosen == "openvino-bf16" and not races
     assert max(verdict.tokens_per_s, key=verdict.tokens_per_s.get) == "openvino-bf16", verdict.tokens_per_s
     assert verdict.tokens_per_s["fp32"] == 70.0 and verdict.tokens_per_s["bf16"] == 200.0

@@ -114,13 +114,14 @@ def _run_probe(encoder: Encoder, folder: Path, weight_bytes: int) -> Verdict:
         return cpu_runtime.build_body(name, encoder.model.model, folder, weight_bytes, encoder.on_notice,
                                       encoder.calibration_inputs)
 
-    def encode_with(body: Body, probe_texts: list[str]) -> list[Encoding]:
-        return encoder.encode(probe_texts, colbert=True, body=body)
+    def encode_with(body: Body, texts: list[str]) -> list[Encoding]:
+        return encoder.encode(texts, max_length=fidelity.TIMING_MAX_TOKENS, colbert=True, body=body)
 
-    texts = list(fidelity.PROBE_TEXTS)
+    timing = list(fidelity.TIMING_TEXTS)
     encoder.on_notice("measuring which runtime encodes fastest on this CPU (once per machine and model)")
-    verdict = cpu_runtime.probe(encode_with, build, runtimes, texts, encoder.count_tokens(texts), weight_bytes,
-                                rejected, cpu_runtime.cpu_model())
+    verdict = cpu_runtime.probe(encode_with, build, runtimes, list(fidelity.PROBE_TEXTS), timing,
+                                encoder.count_tokens(timing, fidelity.TIMING_MAX_TOKENS), weight_bytes, rejected,
+                                cpu_runtime.cpu_model())
     log.info("CPU runtime probe: %s", verdict)
     return verdict
 

@@ -5,9 +5,10 @@ the CPU has native bf16) and ONNX Runtime with int8 dynamic quantisation of the 
 the body changes runtime: the dense, sparse and ColBERT heads stay on the fp32 weights, exactly as
 FlagEmbedding defines them (:mod:`~desktop_app.core.model.heads`). A candidate other than torch fp32
 is used only when it passes the fidelity gate (:mod:`desktop_app.core.model.fidelity`) against torch
-fp32 on the probe texts; among those that pass the fastest wins, timed in alternating rounds (the
-median of each), so one busy moment does not decide hours of indexing. The verdict is written beside
-the converted files, keyed by machine, model and library versions, and read at the next start.
+fp32 on the probe texts; among those that pass the fastest wins, timed on the probe texts and on
+passages as long as an index run's chunks, in alternating rounds (the median of each), so one busy
+moment does not decide hours of indexing. The verdict is written beside the converted files, keyed
+by machine, model and library versions, and read at the next start.
 
 Conversions (the ONNX graph, its int8 copy) happen once per model, in a temporary folder renamed
 into place when complete, so a killed conversion leaves nothing that is later used. A start with a kept
@@ -422,14 +423,15 @@ def memory_shortfall(runtime: str, weight_bytes: int) -> str:
 
 
 def probe(encode_with: Callable[[Body, Sequence[str]], list[Encoding]], build: Callable[[str], Body],
-          runtimes: Sequence[str], texts: Sequence[str], tokens: int, weight_bytes: int,
-          rejected: dict[str, str], machine: str) -> Verdict:
+          runtimes: Sequence[str], texts: Sequence[str], timing_texts: Sequence[str], timing_tokens: int,
+          weight_bytes: int, rejected: dict[str, str], machine: str) -> Verdict:
     """Check each runtime's fidelity against torch fp32; one that passes then races the fastest so far in
     alternating rounds (medians) and the faster stays. At most two bodies besides torch's are held at
     once, and one that would not fit in the free memory is skipped with the reason.
 
     ``encode_with(body, texts)`` encodes ``texts`` (dense, sparse and ColBERT) through ``body``;
-    ``build(runtime)`` makes a runtime's body from its finished conversion.
+    ``build(runtime)`` makes a runtime's body from its finished conversion. Fidelity is judged on ``texts``,
+    speed timed on ``timing_texts`` (``timing_tokens`` tokens), shaped like the work it will do.
     """
     fastest, fastest_body = TORCH_FP32, build(TORCH_FP32)
     reference = encode_with(fastest_body, texts)
@@ -452,7 +454,7 @@ def probe(encode_with: Callable[[Body, Sequence[str]], list[Encoding]], build: C
         if not found.passes:
             rejected[name] = f"fidelity below the gate: {found.describe()}"
             continue
-        race = time_race(encode_with, {fastest: fastest_body, name: body}, texts, tokens)
+        race = time_race(encode_with, {fastest: fastest_body, name: body}, timing_texts, timing_tokens)
         # Chained from the first race's figure for the fastest so far, so the figures order as the races
         # did (a runtime timed again beside another one's spinning thread pool reads slower).
         speed.setdefault(fastest, race[fastest])
@@ -461,7 +463,7 @@ def probe(encode_with: Callable[[Body, Sequence[str]], list[Encoding]], build: C
             fastest, fastest_body = name, body
         del body  # the slower of the two is released before the next one is built
     if not speed:
-        speed = time_race(encode_with, {fastest: fastest_body}, texts, tokens)
+        speed = time_race(encode_with, {fastest: fastest_body}, timing_texts, timing_tokens)
     return Verdict(fastest, speed, measured, rejected, machine, time.time())
 
 

@@ -255,8 +255,8 @@ class Encoder:
         if self.verdict_recheck is not None:
             self.verdict_recheck.stop()
 
-    def count_tokens(self, texts: Sequence[str]) -> int:
-        return sum(len(ids) for ids in self.tokenizer.ids(texts, self.max_length))
+    def count_tokens(self, texts: Sequence[str], max_length: int | None = None) -> int:
+        return sum(len(ids) for ids in self.tokenizer.ids(texts, min(max_length or self.max_length, self.max_length)))
 
     def calibration_inputs(self) -> list[dict[str, np.ndarray]]:
         """The body's inputs for :data:`~desktop_app.core.model.fidelity.CALIBRATION_TEXTS`, one text each."""

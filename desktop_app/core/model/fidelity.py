@@ -53,6 +53,13 @@ CALIBRATION_TEXTS = (
     "Recipe: whisk two eggs with sugar, fold in the flour, and bake for twenty minutes at 180 degrees.",
 )
 
+# What the runtimes race on: the probe texts and two passages cut at an index run's chunk length, since
+# runtimes rank differently by length. On an AMX CPU (BGE-M3-sized model, 8 texts a batch) ONNX Runtime
+# int8 tied OpenVINO int8 at 25 tokens (1,768 and 1,779 tokens/s) and ran at half its speed at 500 tokens
+# (1,121 and 2,130), and torch bf16 went from a third of OpenVINO bf16's speed to the same.
+TIMING_MAX_TOKENS = 512  # the chunks' length (Settings.chunk_tokens)
+TIMING_TEXTS = PROBE_TEXTS + (" ".join(PROBE_TEXTS * 4), " ".join(CALIBRATION_TEXTS * 4))
+
 
 @dataclass(frozen=True)
 class Fidelity:

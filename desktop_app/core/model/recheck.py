@@ -133,10 +133,11 @@ class VerdictRecheck:
         # The torch model is loaded for this where it was not, and let go after (_recheck_into).
         rival_body = cpu_runtime.build_body(rival, self.encoder.torch_module(), self.folder, weight_bytes,
                                             log.info, self.encoder.calibration_inputs)
-        texts = list(fidelity.PROBE_TEXTS)
+        texts = list(fidelity.TIMING_TEXTS)
         try:
             speed = cpu_runtime.time_race(self._encode_with, {verdict.chosen: self.encoder.body, rival: rival_body},
-                                          texts, self.encoder.count_tokens(texts), self._keep_going)
+                                          texts, self.encoder.count_tokens(texts, fidelity.TIMING_MAX_TOKENS),
+                                          self._keep_going)
         except cpu_runtime.RaceStopped:  # the encoder got work, or the app is closing: at the next quiet moment
             return True
         after = judged(verdict, rival, speed, time.time())
@@ -147,7 +148,7 @@ class VerdictRecheck:
         return bool(after.challenger)
 
     def _encode_with(self, body: Body, texts: list[str]) -> list[Encoding]:
-        return self.encoder.encode(texts, colbert=True, body=body)
+        return self.encoder.encode(texts, max_length=fidelity.TIMING_MAX_TOKENS, colbert=True, body=body)
 
     def _keep(self, verdict: Verdict) -> None:
         self.encoder.verdict = verdict
