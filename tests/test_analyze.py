@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import unicodedata
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from desktop_app.core import analyze
 
 
@@ -59,3 +64,22 @@ def test_highlight_segments_alternate_plain_and_matching_words() -> None:
 
 def test_highlight_segments_of_text_without_matches_is_the_text_alone() -> None:
     assert analyze.highlight_segments("nothing here", ["wing"]) == ["nothing here"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["Wings", "wing", "flutter", "Résumé", "the", "x", "naïve", "déjà", "ﬁle",
+                                 "東京都", "Δέλτα", "3.14", "don't", "  ", "\n", ",", "ＡＢＣ", "studies"]),
+                max_size=30),
+       st.sets(st.sampled_from(["wing", "flutter", "resum", "naiv", "東京", "δελτα", "studi", "file", "abc"])))
+def test_matches_fast_path_finds_what_word_by_word_analysis_finds(pieces, query_terms) -> None:
+    """Latin-only text skips the word-by-word analysis; its spans must stay those of words()."""
+    text = " ".join(pieces)
+    expected = []
+    if len(unicodedata.normalize("NFKC", text)) == len(text) and query_terms:
+        for word in analyze.words(text):
+            if analyze.CJK.fullmatch(word.text):
+                expected += [(word.start + i, word.start + i + len(t)) for i, t in enumerate(word.terms)
+                             if t in query_terms]
+            elif query_terms.intersection(word.terms):
+                expected.append((word.start, word.end))
+        assert list(analyze.matches(text, query_terms)) == expected

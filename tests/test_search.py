@@ -39,6 +39,22 @@ def test_hits_are_grouped_per_file_with_more_chunks_folded(searcher) -> None:
     assert gear.more and all(m.score <= gear.score for m in gear.more)
 
 
+def test_rows_are_read_for_the_chunks_shown_not_for_every_candidate(searcher, monkeypatch) -> None:
+    """Reading every candidate's row (text and all) was a tenth of a search's CPU; grouping needs only
+    their files, and the shown chunks' rows make the hits."""
+    read: list[int] = []
+    real_rows = searcher.source.rows
+
+    def rows(ids):
+        read.extend(ids)
+        return real_rows(ids)
+
+    monkeypatch.setattr(searcher.source, "rows", rows)
+    hits = searcher.search("landing gear loads", k=2).hits
+    shown = [hit.chunk_id for hit in hits] + [more.chunk_id for hit in hits for more in hit.more]
+    assert sorted(read) == sorted(shown) and len(shown) < len(searcher.source.paths(list(range(1, 10_000))))
+
+
 def test_hit_carries_page_offsets_snippet_and_terms(searcher) -> None:
     hit = searcher.search("shimmy damper", k=1).hits[0]
     assert hit.path.endswith("gear.txt") and hit.page == 1 and hit.end > hit.start

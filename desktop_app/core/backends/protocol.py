@@ -70,6 +70,9 @@ class SearchSource(Protocol):
 
     def rows(self, ids: list[int]) -> dict[int, ChunkRow]: ...
 
+    def paths(self, ids: list[int]) -> dict[int, str]:
+        """Each chunk's file (what grouping needs of every candidate, without the rows' text)."""
+
     def copies(self, paths: list[str]) -> dict[str, CopyGroup]:
         """Each of ``paths`` that has copies -> its group (the store's, either backend)."""
 

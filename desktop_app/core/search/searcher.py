@@ -342,39 +342,55 @@ class Searcher:
         copies (the same or nearly the same text elsewhere) are one hit at its best copy, naming the others,
         unless ``every_copy``.
 
-        Chunks deleted by another process since they were ranked have no row and are skipped.
+        Grouping needs only each candidate's file; the rows (text, snippet, terms) are read for the chunks
+        shown, a tenth of the candidates. Chunks deleted by another process since they were ranked are skipped.
         """
-        rows = self.source.rows([cid for cid, _ in ranked])
-        copies = self.source.copies(list({row.path for row in rows.values()}))
-        by_document: dict[str | int, Hit] = {}
+        paths = self.source.paths([cid for cid, _ in ranked])
+        copies = self.source.copies(list(set(paths.values())))
+        shown: dict[str | int, list[tuple[int, float]]] = {}  # document -> its best chunk, then those folded under it
         for cid, score in ranked:
-            row = rows.get(cid)
-            if row is None:
+            path = paths.get(cid)
+            if path is None:
                 continue
-            group = document_of(copies, row.path, every_copy)
-            if group in by_document and by_document[group].path != row.path:
-                continue  # a copy of a document already shown: it is named on that hit
-            channel_scores = {name: scores.get(name, {}).get(cid) for name in ("dense", "sparse", "colbert")}
-            if "keyword" in scores:
-                channel_scores["keyword"] = scores["keyword"].get(cid)
-            hit = by_document.get(group)
-            if hit is None and len(by_document) == k:
+            group = document_of(copies, path, every_copy)
+            chunks = shown.get(group)
+            if chunks is None:
+                if len(shown) < k:
+                    shown[group] = [(cid, score)]
+            elif paths[chunks[0][0]] == path and len(chunks) <= MORE_PER_FILE:
+                chunks.append((cid, score))  # a copy of a document already shown is named on its hit instead
+        rows = self.source.rows([cid for chunks in shown.values() for cid, _ in chunks])
+        hits = []
+        for chunks in shown.values():
+            found = [(rows[cid], score) for cid, score in chunks if cid in rows]
+            if not found:
                 continue
-            if hit is not None and len(hit.more) >= MORE_PER_FILE:
-                continue
-            terms = words.found_in(row.text, contributions.get(cid, {}))
-            channels = [name for name, top in found_by.items() if cid in top]
-            snippet = make_snippet(row.text, terms)
-            if hit is None:
-                by_document[group] = with_copies(Hit(row.path, row.page, round(score, 6), rounded(channel_scores),
-                                                 snippet, terms, cid, row.start, row.end, found_by=channels,
-                                                 mtime=iso_time(row.mtime_ns), size=row.size, unit=row.unit,
-                                                 ocr=row.ocr, pending=row.meaning == "pending",
-                                                 meaning=meaning_of(row)), copies)
-            else:
-                hit.more.append(ChunkHit(cid, row.page, row.start, row.end, round(score, 6),
-                                         rounded(channel_scores), snippet, terms, found_by=channels, ocr=row.ocr))
-        return list(by_document.values())
+            (row, score), *more = found
+            terms = words.found_in(row.text, contributions.get(row.id, {}))
+            hit = with_copies(Hit(row.path, row.page, round(score, 6), self._channel_scores(scores, row.id),
+                                  make_snippet(row.text, terms), terms, row.id, row.start, row.end,
+                                  found_by=_found_by(found_by, row.id), mtime=iso_time(row.mtime_ns), size=row.size,
+                                  unit=row.unit, ocr=row.ocr, pending=row.meaning == "pending",
+                                  meaning=meaning_of(row)), copies)
+            for row, score in more:
+                terms = words.found_in(row.text, contributions.get(row.id, {}))
+                hit.more.append(ChunkHit(row.id, row.page, row.start, row.end, round(score, 6),
+                                         self._channel_scores(scores, row.id), make_snippet(row.text, terms), terms,
+                                         found_by=_found_by(found_by, row.id), ocr=row.ocr))
+            hits.append(hit)
+        return hits
+
+    @staticmethod
+    def _channel_scores(scores: dict[str, dict[int, float]], cid: int) -> dict[str, float | None]:
+        channel_scores = {name: scores.get(name, {}).get(cid) for name in ("dense", "sparse", "colbert")}
+        if "keyword" in scores:
+            channel_scores["keyword"] = scores["keyword"].get(cid)
+        return rounded(channel_scores)
+
+
+def _found_by(found_by: dict[str, set[int]], cid: int) -> list[str]:
+    """The channels whose own top candidates held the chunk."""
+    return [name for name, top in found_by.items() if cid in top]
 
 
 def document_of(copies: dict[str, CopyGroup], path: str, every_copy: bool) -> str | int:

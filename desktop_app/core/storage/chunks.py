@@ -92,6 +92,14 @@ class ChunkTables(Transactions):
             (json.dumps(sorted(chunk_ids)), limit))
         return [r[0] for r in rows]
 
+    def chunk_paths(self, ids: list[int]) -> dict[int, str]:
+        """chunk id -> its file's path (chunks deleted meanwhile are missing)."""
+        found: dict[int, str] = {}
+        for part in batched(ids):
+            found.update(self.conn.execute(f"SELECT c.id, f.path FROM chunks c JOIN files f ON f.id = c.file_id "
+                                           f"WHERE c.id IN ({placeholders(len(part))})", part).fetchall())
+        return found
+
     def chunk_rows(self, ids: list[int]) -> dict[int, ChunkRow]:
         found: dict[int, ChunkRow] = {}
         for part in batched(ids):

@@ -197,6 +197,9 @@ class LocalSource:
         """What a hit shows; chunks deleted by another process since they were ranked have no row."""
         return self.store.chunk_rows(ids)
 
+    def paths(self, ids: list[int]) -> dict[int, str]:
+        return self.store.chunk_paths(ids)
+
     def copies(self, paths: list[str]) -> dict[str, CopyGroup]:
         return self.store.copies_of(paths)
 

@@ -204,6 +204,9 @@ class QdrantSource:
     def rows(self, ids: list[int]) -> dict[int, ChunkRow]:
         return {int(p.id): _row(p) for p in self._retrieve(ids, payload=PAYLOAD_FIELDS)}
 
+    def paths(self, ids: list[int]) -> dict[int, str]:
+        return {int(p.id): p.payload["path"] for p in self._retrieve(ids, payload=["path"])}
+
     def copies(self, paths: list[str]) -> dict[str, CopyGroup]:
         return self.collection.home.store.copies_of(paths)
 
