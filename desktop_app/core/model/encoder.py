@@ -40,6 +40,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# transformers' loading is not thread-safe (accelerate's empty-weights context patches torch.nn.Module for the
+# whole process): a model loading in one thread while another loads (a re-check's torch weights, another
+# engine's model) got weights on the "meta" device and failed with "Cannot copy out of meta tensor".
+_FLAG_MODEL_LOAD = threading.Lock()
 CPU_TOKENS_PER_BATCH = 4096
 MAX_CPU_BATCH = 32
 
@@ -193,13 +197,14 @@ class Encoder:
         try:
             from FlagEmbedding import BGEM3FlagModel
 
-            flag = BGEM3FlagModel(
-                str(self.spec.path),
-                use_fp16=fp16,
-                devices=device,
-                pooling_method=self.spec.pooling,
-                normalize_embeddings=True,
-            )
+            with _FLAG_MODEL_LOAD:
+                flag = BGEM3FlagModel(
+                    str(self.spec.path),
+                    use_fp16=fp16,
+                    devices=device,
+                    pooling_method=self.spec.pooling,
+                    normalize_embeddings=True,
+                )
         except (OSError, ValueError, RuntimeError) as error:
             raise ModelError(f"cannot load model {self.spec.name}: {error}") from None
         model = flag.model.to(device).eval()
