@@ -136,3 +136,37 @@ def test_a_full_disk_leaves_no_empty_token_file_and_says_so(tmp_path: Path, monk
     monkeypatch.undo()
     made = token_module.api_token(tmp_path, env={})
     assert len(made.value) >= 32 and [p.name for p in tmp_path.iterdir()] == ["api-token"]
+
+
+def test_searches_answer_with_their_json_as_it_is(monkeypatch) -> None:
+    """FastAPI's own response encoding walked a returned dict value by value (0.7 ms for ten hits); a search
+    hands over its JSON, and both routes answer exactly ``SearchResult.to_dict()``."""
+    import fastapi.routing
+
+    from desktop_app.core.search.results import ChunkHit, Hit, SearchResult
+
+    hit = Hit("/docs/wing.txt", 1, 0.9, {"dense": 0.9, "sparse": None}, "the wing stalls", ["wing"], 7, 0, 15,
+              more=[ChunkHit(8, 2, 15, 30, 0.5, {"dense": 0.5}, "more wing", ["wing"])])
+    result = SearchResult("wing", "hybrid", ["dense"], {"dense": 1.0}, 1.5, [hit])
+
+    class Engine:
+        def roots(self) -> dict[str, int | None]:
+            return {}
+
+        def search(self, query: str, **options: object) -> SearchResult:
+            return result
+
+    encoded: list[object] = []
+    real = fastapi.routing.serialize_response
+
+    async def counting(*args: object, **kwargs: object) -> object:
+        encoded.append(kwargs.get("response_content"))
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(fastapi.routing, "serialize_response", counting)
+    with client(Engine) as app:
+        posted = app.post("/v1/search", json={"query": "wing"}, headers=AUTH)
+        got = app.get("/v1/search", params={"q": "wing"}, headers=AUTH)
+    assert posted.status_code == got.status_code == 200
+    assert posted.json() == got.json() == result.to_dict()
+    assert encoded == [], "no search went through FastAPI's response encoding"

@@ -130,19 +130,21 @@ JobId = Annotated[str, InPath(max_length=MAX_JOB_ID_CHARS)]
 def _routes() -> APIRouter:
     router = APIRouter(prefix="/v1")
 
-    @router.post("/search", summary="Search: the JSON of `desktop-search search --json`")
-    def search(body: SearchBody, engine: Current) -> dict:
+    # Searches answer with their JSON as it is: FastAPI's own encoding walks every value of a returned dict
+    # again (0.7 ms for ten hits on a 2-core VM, a few percent of a search).
+    @router.post("/search", response_model=dict, summary="Search: the JSON of `desktop-search search --json`")
+    def search(body: SearchBody, engine: Current) -> JSONResponse:
         filters = body.filters.as_mapping()
         roots = list(engine.roots()) if filters.get("in") else []  # only a relative in: folder needs them
         request = search_request(body.query, body.k, body.mode, body.weights, body.colbert, body.fusion,
                                  filters, body.sort, roots=roots)
-        return engine.search(request.query, **request.options()).to_dict()
+        return JSONResponse(engine.search(request.query, **request.options()).to_dict())
 
-    @router.get("/search", summary="Search with a query string (for a quick curl)")
+    @router.get("/search", response_model=dict, summary="Search with a query string (for a quick curl)")
     def search_get(engine: Current, q: Annotated[str, Query(max_length=MAX_QUERY_CHARS)],
-                   k: Annotated[int, Query(ge=1, le=MAX_K)] = 10, mode: Mode = "hybrid") -> dict:
+                   k: Annotated[int, Query(ge=1, le=MAX_K)] = 10, mode: Mode = "hybrid") -> JSONResponse:
         request = search_request(q, k, mode)
-        return engine.search(request.query, **request.options()).to_dict()
+        return JSONResponse(engine.search(request.query, **request.options()).to_dict())
 
     @router.get("/status", summary="What the index holds: the JSON of `desktop-search status --json`")
     def status(engine: Current) -> dict:

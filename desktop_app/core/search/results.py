@@ -3,7 +3,7 @@ and the file's time, size and how its meaning was made."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from desktop_app.core import analyze
@@ -60,7 +60,9 @@ class Hit:
         return place_of(self.unit, self.page)
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        data = _fields_of(self)
+        data["more"] = [_fields_of(chunk) for chunk in self.more]
+        return data
 
 
 @dataclass
@@ -76,9 +78,16 @@ class SearchResult:
     note: str = ""
 
     def to_dict(self) -> dict[str, object]:
-        data = asdict(self)
+        data = _fields_of(self)
         data["hits"] = [hit.to_dict() for hit in self.hits]
         return data
+
+
+def _fields_of(record: ChunkHit | Hit | SearchResult) -> dict[str, object]:
+    """A result record's fields, its lists and dicts copied: what ``dataclasses.asdict`` gives for these
+    records (their containers hold plain values), without its deep copy of every value (0.42 ms for a
+    10-hit result on a 2-core VM, and a result was copied twice; this takes 0.04 ms)."""
+    return {name: value.copy() if isinstance(value, (list, dict)) else value for name, value in vars(record).items()}
 
 
 def make_snippet(text: str, terms: list[str], width: int = SNIPPET_CHARS) -> str:
