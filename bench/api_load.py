@@ -130,10 +130,22 @@ async def until_model_loaded(api: httpx.AsyncClient, limit_s: float = 300) -> No
         await asyncio.sleep(0.2)
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds a process has used so far (Linux's /proc; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def load(url: str, token: str, clients: int, seconds: float, queries: list[str], seed: int, unique: bool,
-               indexing: Path | None = None) -> tuple[list[tuple[str, float, str]], float, dict | None]:
-    """Every answer (kind, ms, outcome), the seconds from the first search to the last answer, and (with
-    ``indexing``, a folder the server indexes meanwhile) how far that job got."""
+               indexing: Path | None = None, server_pid: int | None = None
+               ) -> tuple[list[tuple[str, float, str]], float, dict | None, dict[str, float | None]]:
+    """Every answer (kind, ms, outcome), the seconds from the first search to the last answer, (with
+    ``indexing``, a folder the server indexes meanwhile) how far that job got, and the CPU seconds the
+    server and this load generator used meanwhile: on a shared machine the clients' own share is a
+    real part of what the server can get."""
     results: list[tuple[str, float, str]] = []
     limits = httpx.Limits(max_connections=max(clients, 1) + 1, max_keepalive_connections=max(clients, 1) + 1)
     async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"}, limits=limits,
@@ -145,11 +157,15 @@ async def load(url: str, token: str, clients: int, seconds: float, queries: list
         if indexing is not None:
             job = (await api.post("/v1/index", json={"paths": [str(indexing)]})).json()["id"]
         started = time.monotonic()
+        server_cpu, client_cpu = cpu_seconds(server_pid) if server_pid else None, time.process_time()
         finished: list[float] = []
         await asyncio.gather(asyncio.sleep(seconds), *(client(n, api, queries, started + seconds, results, seed,
                                                               unique) for n in range(clients)),
                              *([until_done(api, job, started + seconds, finished)] if job is not None else []))
         elapsed = time.monotonic() - started
+        server_now = cpu_seconds(server_pid) if server_pid else None
+        cpu = {"server": None if server_cpu is None or server_now is None else server_now - server_cpu,
+               "client": time.process_time() - client_cpu}
         done = None
         if job is not None:
             state = (await api.get(f"/v1/jobs/{job}")).json()
@@ -159,7 +175,7 @@ async def load(url: str, token: str, clients: int, seconds: float, queries: list
                     "tokens_done": progress.get("tokens_done"),
                     "tokens_per_s": round((progress.get("tokens_done") or 0) / took, 1)}
             await api.delete(f"/v1/jobs/{job}")
-        return results, elapsed, done
+        return results, elapsed, done, cpu
 
 
 async def until_done(api: httpx.AsyncClient, job: str, deadline: float, finished: list[float]) -> None:
@@ -225,8 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     process, url, banner = start_server(work, env, args.window_ms)
     try:
         queries = [text.replace('"', " ") for _, text in collection.queries]
-        results, elapsed, indexed = asyncio.run(load(url, token, args.clients, args.seconds, queries, args.seed,
-                                                     args.unique, indexing))
+        results, elapsed, indexed, cpu = asyncio.run(load(url, token, args.clients, args.seconds, queries,
+                                                          args.seed, args.unique, indexing, process.pid))
     finally:
         process.terminate()
         process.wait(60)
@@ -236,6 +252,9 @@ def main(argv: list[str] | None = None) -> int:
     summary = {"clients": args.clients, "unique": args.unique, "window_ms": args.window_ms,
                "seconds": round(elapsed, 1), "indexing": indexed, "documents": len(collection.documents),
                "indexed_now": report["added"] + report["updated"], "server": banner, **summarise(results, elapsed)}
+    answered = summary["requests"] + summary["busy_503"]
+    summary["cpu_ms_per_request"] = {who: None if used is None or not answered else round(1000 * used / answered, 2)
+                                     for who, used in cpu.items()}
     print(json.dumps(summary, indent=2))
     return 1 if summary["errors"] else 0
 
