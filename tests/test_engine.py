@@ -97,6 +97,55 @@ def test_close_waits_for_a_search_in_progress_and_later_calls_say_it_is_closed(e
     engine.close()  # a second close is harmless
 
 
+def test_a_searcher_given_back_goes_to_the_longest_waiting_thread_not_to_a_newcomer(engine, monkeypatch) -> None:
+    """With every searcher busy, threads wait in line. Waiting on a Condition alone, a thread that asked
+    just after a searcher came back took it before the woken waiter ran: under a steady load of API
+    requests some waited many turns."""
+    import time
+
+    from desktop_app.core import engine as engine_module
+
+    monkeypatch.setattr(engine_module, "READERS", 1)
+    order: list[str] = []
+    holding = engine._reading()
+    holding.__enter__()
+
+    def wait_in_line() -> None:
+        with engine._reading():
+            order.append("waited first")
+
+    waiter = threading.Thread(target=wait_in_line)
+    waiter.start()
+    deadline = time.monotonic() + 10
+    while not engine._waiting and time.monotonic() < deadline:
+        time.sleep(0.001)
+    holding.__exit__(None, None, None)
+    with engine._reading():  # asks the moment the searcher is given back
+        order.append("came later")
+    waiter.join(10)
+    assert order == ["waited first", "came later"]
+
+
+def test_threads_waiting_for_a_searcher_are_told_when_the_index_closes(engine, monkeypatch) -> None:
+    import time
+
+    from desktop_app.core import engine as engine_module
+
+    monkeypatch.setattr(engine_module, "READERS", 1)
+    holding = engine._reading()
+    holding.__enter__()
+    with ThreadPoolExecutor(2) as pool:
+        waiting = pool.submit(engine.files)
+        deadline = time.monotonic() + 10
+        while not engine._waiting and time.monotonic() < deadline:
+            time.sleep(0.001)
+        closing = pool.submit(engine.close)
+        with pytest.raises(IndexClosedError, match="try again"):
+            waiting.result(10)
+        holding.__exit__(None, None, None)
+        closing.result(10)
+
+
 def test_embed_gives_the_encoders_vectors_with_lexical_weights_keyed_by_token_text(engine, encoder) -> None:
     texts = ["Wing stall at a high angle of attack", "jet noise"]
     embedded = engine.embed(texts, colbert=True)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,6 +47,7 @@ if TYPE_CHECKING:  # imported where used: opening an index for status must not i
 # Searchers (reading connections) an engine keeps at most: a few searches side by side; more would
 # only share the same cores and the GIL.
 READERS = 4
+CLOSED = "the index was closed (its model or folder is being switched): try again in a moment"
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,14 @@ def choose_model(info: dict[str, object] | None, settings: Settings, named: str 
     return ModelChoice(models.resolve_recorded(info, settings), mismatch, wanted)
 
 
+@dataclass(eq=False)
+class _Turn:
+    """A thread's place in the line for a searcher: set with one when its turn comes (None: the index closed)."""
+
+    given: threading.Event = field(default_factory=threading.Event)
+    searcher: Searcher | None = None
+
+
 class Engine:
     """An open index, its model's encoder and a few searchers, each with a reading connection of its own.
 
@@ -110,6 +120,7 @@ class Engine:
         self._idle: list[Searcher] = [self._new_searcher()]  # the first now: a bad folder fails at open
         self._made = 1
         self._returned = threading.Condition()
+        self._waiting: deque[_Turn] = deque()  # threads waiting for a searcher, oldest first
         self._closed = False
 
     def _new_searcher(self) -> Searcher:
@@ -190,29 +201,53 @@ class Engine:
         try:
             yield searcher
         finally:
-            with self._returned:
-                self._idle.append(searcher)
-                self._returned.notify()
+            self._give_back(searcher)
 
     def _take(self) -> Searcher:
+        """A searcher: an idle one, a new one while the pool is not full, else the next one given back, in
+        the order asked. Waiting on a Condition alone let a thread that asked just after a searcher came
+        back take it before the woken waiter ran, so a request could be passed over again and again."""
         with self._returned:
-            while True:
-                if self._closed:
-                    raise IndexClosedError("the index was closed (its model or folder is being switched): try "
-                                           "again in a moment")
-                if self._idle:
-                    return self._idle.pop()
-                if self._made < READERS:
-                    self._made += 1
-                    break
-                self._returned.wait()
+            if self._closed:
+                raise IndexClosedError(CLOSED)
+            if self._idle and not self._waiting:
+                return self._idle.pop()
+            make = self._made < READERS and not self._waiting
+            if make:
+                self._made += 1
+            else:
+                turn = _Turn()
+                self._waiting.append(turn)
+        if make:
+            try:
+                return self._new_searcher()
+            except BaseException:
+                with self._returned:
+                    self._made -= 1
+                raise
         try:
-            return self._new_searcher()
-        except BaseException:
+            turn.given.wait()
+        except BaseException:  # interrupted (Ctrl+C in the main thread): leave the line, or pass the searcher on
             with self._returned:
-                self._made -= 1
-                self._returned.notify()
+                if turn in self._waiting:
+                    self._waiting.remove(turn)
+            if turn.searcher is not None:
+                self._give_back(turn.searcher)
             raise
+        if turn.searcher is None:
+            raise IndexClosedError(CLOSED)
+        return turn.searcher
+
+    def _give_back(self, searcher: Searcher) -> None:
+        """To the thread that has waited longest, or back to the pool."""
+        with self._returned:
+            if self._waiting and not self._closed:
+                turn = self._waiting.popleft()
+                turn.searcher = searcher
+                turn.given.set()
+            else:
+                self._idle.append(searcher)
+                self._returned.notify_all()
 
     def describe(self) -> str:
         return self._encoder.describe()
@@ -272,8 +307,7 @@ class Engine:
         look; False when this index's answers are never kept."""
         with self._changes_lock:
             if self._closed:
-                raise IndexClosedError("the index was closed (its model or folder is being switched): try "
-                                       "again in a moment")
+                raise IndexClosedError(CLOSED)
             seen = (self._changes.data_version(), self._index.version)
             if seen != self._seen or seen[1] is None:
                 self._seen = seen
@@ -406,6 +440,8 @@ class Engine:
             if self._closed:
                 return
             self._closed = True
+            while self._waiting:  # they are told the index closed
+                self._waiting.popleft().given.set()
             while len(self._idle) < self._made:
                 self._returned.wait()
             for searcher in self._idle:
