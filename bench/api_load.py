@@ -168,7 +168,7 @@ async def load(url: str, token: str, clients: int, seconds: float, queries: list
                "client": time.process_time() - client_cpu}
         done = None
         if job is not None:
-            state = (await api.get(f"/v1/jobs/{job}")).json()
+            state = await job_state(api, job)
             progress = state.get("progress") or {}
             took = (finished[0] if finished else time.monotonic()) - started
             done = {"state": state["state"], "seconds": round(took, 1), "files_done": progress.get("files_done"),
@@ -178,10 +178,19 @@ async def load(url: str, token: str, clients: int, seconds: float, queries: list
         return results, elapsed, done, cpu
 
 
+async def job_state(api: httpx.AsyncClient, job: str) -> dict:
+    """The job's JSON, asked again after the wait a busy server's 503 names (its line is shared with searches)."""
+    while True:
+        response = await api.get(f"/v1/jobs/{job}")
+        if response.status_code != 503:
+            return response.json()
+        await asyncio.sleep(float(response.headers.get("retry-after", 1)))
+
+
 async def until_done(api: httpx.AsyncClient, job: str, deadline: float, finished: list[float]) -> None:
     """Note when the indexing job ``job`` ended (if before ``deadline``)."""
     while time.monotonic() < deadline:
-        if (await api.get(f"/v1/jobs/{job}")).json()["state"] not in ("queued", "running"):
+        if (await job_state(api, job))["state"] not in ("queued", "running"):
             finished.append(time.monotonic())
             return
         await asyncio.sleep(0.25)
