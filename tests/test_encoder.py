@@ -72,29 +72,6 @@ def test_cpu_batches_of_mixed_queries_bound_their_padding() -> None:
     assert len(plan_batches(lengths, "cuda")) == 1, "the GPU's batches are unchanged"
 
 
-def test_cpu_passes_stay_short_while_searches_are_being_made(spec) -> None:
-    """An OpenVINO body runs one inference at a time, so a search waits for the indexer's pass in progress:
-    while searches are being made, the CPU's passes hold at most 1,024 tokens instead of 4,096."""
-    from desktop_app.core.model import encoder as encoder_module
-
-    fresh = Encoder(spec, device="cpu").load()
-    passes: list[int] = []
-    forward = fresh.forward
-
-    def counted(batch_ids, colbert, body=None):
-        passes.append(len(batch_ids) * max(map(len, batch_ids)))
-        return forward(batch_ids, colbert, body)
-
-    fresh.forward = counted
-    chunks = [f"part {n}: " + "the wing lifts " * 120 for n in range(12)]
-    fresh.encode(chunks)
-    alone, passes[:] = max(passes), []
-    fresh.searched()
-    fresh.encode(chunks)
-    assert max(passes) <= encoder_module.CPU_TOKENS_PER_BATCH_WHILE_SEARCHING < alone
-    assert alone <= encoder_module.CPU_TOKENS_PER_BATCH
-
-
 def test_dense_and_lexical_weights_match_flagembedding(encoder: Encoder, flag_model) -> None:
     ours = encoder.encode(TEXTS)
     theirs = flag_model.encode(TEXTS, batch_size=2, max_length=512, return_dense=True, return_sparse=True)

@@ -33,13 +33,6 @@ def test_hybrid_finds_the_document_by_meaning(searcher) -> None:
     assert result.mode == "hybrid" and result.channels == ["dense", "keyword"], "the lite model's default"
 
 
-def test_a_search_tells_the_encoder_someone_is_searching(searcher) -> None:
-    """So an indexer sharing the encoder keeps its forward passes short meanwhile (see Encoder.searched)."""
-    before = searcher.encoder.last_search
-    searcher.search("wing stall", k=1)
-    assert searcher.encoder.last_search > before
-
-
 def test_hits_are_grouped_per_file_with_more_chunks_folded(searcher) -> None:
     hits = searcher.search("landing gear loads", k=5).hits
     paths = [h.path for h in hits]

@@ -45,19 +45,13 @@ log = logging.getLogger(__name__)
 # engine's model) got weights on the "meta" device and failed with "Cannot copy out of meta tensor".
 _FLAG_MODEL_LOAD = threading.Lock()
 CPU_TOKENS_PER_BATCH = 4096
-# While someone searches, the CPU's forward passes take at most this many tokens. An OpenVINO body runs one
-# inference at a time, so a search waits for the pass in progress: a 4,096-token pass of the lite model took
-# a second on a 2-core AVX2 VM, of a BGE-M3-sized model about ten. The BGE-M3-sized model encodes as fast
-# in 1,024-token passes; the lite model loses about a tenth, and only while searches are being made.
-CPU_TOKENS_PER_BATCH_WHILE_SEARCHING = 1024
-SEARCHING_WINDOW_S = 60.0
 MAX_CPU_BATCH = 32
 MIN_CPU_BATCH_TOKENS = 64
 CPU_PADDING_SHARE = 0.75
 
 
-def batch_size_for(tokens: int, device_type: str, cpu_budget: int = CPU_TOKENS_PER_BATCH) -> int:
-    """How many sequences of ``tokens`` tokens go in one forward pass (on the CPU, ``cpu_budget`` tokens)."""
+def batch_size_for(tokens: int, device_type: str) -> int:
+    """How many sequences of ``tokens`` tokens go in one forward pass."""
     if device_type == "cuda":
         if tokens > 4096:
             return 1
@@ -66,10 +60,10 @@ def batch_size_for(tokens: int, device_type: str, cpu_budget: int = CPU_TOKENS_P
         if tokens > 512:
             return 8
         return 32
-    return max(1, min(MAX_CPU_BATCH, cpu_budget // max(tokens, 1)))
+    return max(1, min(MAX_CPU_BATCH, CPU_TOKENS_PER_BATCH // max(tokens, 1)))
 
 
-def plan_batches(lengths: list[int], device_type: str, cpu_budget: int = CPU_TOKENS_PER_BATCH) -> list[list[int]]:
+def plan_batches(lengths: list[int], device_type: str) -> list[list[int]]:
     """Indices grouped into batches of similar length, longest first, so padding is minimal.
 
     On the CPU every padded position costs as much as a real token, so once a batch holds
@@ -81,7 +75,7 @@ def plan_batches(lengths: list[int], device_type: str, cpu_budget: int = CPU_TOK
     batches, position = [], 0
     while position < len(order):
         longest = lengths[order[position]]
-        size = batch_size_for(longest, device_type, cpu_budget)
+        size = batch_size_for(longest, device_type)
         batch = order[position:position + size]
         if device_type == "cpu":
             real = 0
@@ -126,7 +120,6 @@ class Encoder:
         self.encoding = 0  # encode() calls in progress (the probe's and the re-check's own not counted)
         self.encoding_lock = threading.Lock()
         self.last_encoded = time.monotonic()
-        self.last_search = float("-inf")  # when a search last had a query encoded (see searched)
 
     @property
     def dim(self) -> int:
@@ -275,11 +268,6 @@ class Encoder:
         """Seconds since this encoder last encoded for its users (0 while it does)."""
         return 0.0 if self.encoding else time.monotonic() - self.last_encoded
 
-    def searched(self) -> None:
-        """A search is having its query encoded: for a while the CPU's forward passes stay short, so the next
-        search waits less for the one in progress (``CPU_TOKENS_PER_BATCH_WHILE_SEARCHING``)."""
-        self.last_search = time.monotonic()
-
     def switch_body(self, runtime: str, body: cpu_runtime.Body) -> None:
         """Encode with ``body`` (``runtime``'s, which passed the fidelity gate) from the next batch on."""
         self.body, self.dtype = body, runtime
@@ -342,9 +330,7 @@ class Encoder:
         features = self.tokenizer.ids(texts, max_length)
         lengths = [len(ids) for ids in features]
         results: list[Encoding | None] = [None] * len(texts)
-        searching = time.monotonic() - self.last_search < SEARCHING_WINDOW_S
-        pending = deque(plan_batches(lengths, "cuda" if self.device.startswith("cuda") else "cpu",
-                                     CPU_TOKENS_PER_BATCH_WHILE_SEARCHING if searching else CPU_TOKENS_PER_BATCH))
+        pending = deque(plan_batches(lengths, "cuda" if self.device.startswith("cuda") else "cpu"))
         while pending:
             batch = pending.popleft()
             if checkpoint is not None:

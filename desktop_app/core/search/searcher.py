@@ -211,7 +211,6 @@ class Searcher:
         return self.finish(query.strip(), mode, list(active), active, started, hits, sort, note, by_words)
 
     def encode_query(self, text: str, colbert: bool) -> Encoding:
-        self.encoder.searched()
         if self.queries is not None:
             return self.queries.encode(text, QUERY_MAX_TOKENS, colbert)
         return self.encoder.encode([text], QUERY_MAX_TOKENS, colbert=colbert)[0]
