@@ -99,8 +99,8 @@ def test_close_waits_for_a_search_in_progress_and_later_calls_say_it_is_closed(e
 
 def test_a_searcher_given_back_goes_to_the_longest_waiting_thread_not_to_a_newcomer(engine, monkeypatch) -> None:
     """With every searcher busy, threads wait in line. Waiting on a Condition alone, a thread that asked
-    just after a searcher came back took it before the woken waiter ran: under a steady load of API
-    requests some waited many turns."""
+    just after a searcher came back took it before the woken waiter ran, so a request could be passed
+    over again and again."""
     import time
 
     from desktop_app.core import engine as engine_module
