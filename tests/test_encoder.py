@@ -72,6 +72,24 @@ def test_cpu_batches_of_mixed_queries_bound_their_padding() -> None:
     assert len(plan_batches(lengths, "cuda")) == 1, "the GPU's batches are unchanged"
 
 
+def test_cpu_passes_are_short_so_a_search_waits_little(encoder: Encoder, monkeypatch) -> None:
+    """An OpenVINO body runs one inference at a time, so a search waits for the indexer's pass in progress:
+    4,096-token passes kept a BGE-M3-sized model's query waiting up to 24 s on a 2-core CPU. An index run's
+    chunks now go at most 512 tokens a pass (bench/pass_size.py: as fast)."""
+    passes: list[int] = []
+    forward = encoder.forward
+
+    def counted(batch_ids, colbert, body=None):
+        passes.append(len(batch_ids) * max(map(len, batch_ids)))
+        return forward(batch_ids, colbert, body)
+
+    monkeypatch.setattr(encoder, "forward", counted)
+    chunks = [f"part {n}: " + "the wing lifts " * (20 + 40 * (n % 3)) for n in range(12)]
+    encoder.encode(chunks)
+    assert max(passes) <= 512 < sum(passes), "every pass short, several passes"
+    assert len(passes) < len(chunks), "short chunks still share a pass"
+
+
 def test_dense_and_lexical_weights_match_flagembedding(encoder: Encoder, flag_model) -> None:
     ours = encoder.encode(TEXTS)
     theirs = flag_model.encode(TEXTS, batch_size=2, max_length=512, return_dense=True, return_sparse=True)

@@ -44,7 +44,11 @@ log = logging.getLogger(__name__)
 # whole process): a model loading in one thread while another loads (a re-check's torch weights, another
 # engine's model) got weights on the "meta" device and failed with "Cannot copy out of meta tensor".
 _FLAG_MODEL_LOAD = threading.Lock()
-CPU_TOKENS_PER_BATCH = 4096
+# Tokens in one CPU forward pass. An OpenVINO body runs one inference at a time (its CPU plugin serialises a
+# one-stream body's requests), so a search's query waits for the indexer's pass in progress: with 4,096-token
+# passes a BGE-M3-sized model kept a query waiting up to 24 s on a 2-core AVX2 VM, with 512 up to 6.6 s, and it
+# encoded as fast (146 and 154 tokens/s; the lite model 2,419-2,532 and 2,337-2,379). bench/pass_size.py.
+CPU_TOKENS_PER_BATCH = 512
 MAX_CPU_BATCH = 32
 MIN_CPU_BATCH_TOKENS = 64
 CPU_PADDING_SHARE = 0.75
