@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -31,6 +32,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 
@@ -102,17 +104,24 @@ def connect(url: str, token: str, connections: int = 1) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"}, limits=limits, timeout=120)
 
 
-async def client(number: int, url: str, token: str, queries: list[str], deadline: float,
-                 results: list[tuple[str, float, str]], seed: int, unique: bool) -> None:
-    """Searches back to back on a connection of its own; a 503 with Retry-After is a "busy" answer: the
-    client waits as told and goes on (what a well-behaved client does), and it is counted apart from
-    errors. ``unique`` adds a number of its own to every query, so no search repeats."""
-    async with connect(url, token) as api:
-        await searches(number, api, queries, deadline, results, seed, unique)
+class Answer(NamedTuple):
+    kind: str
+    ms: float  # as the client met it
+    outcome: str  # ok, busy or error
+    server_ms: float | None  # as the server held it (its Server-Timing header), for answered searches
+
+
+def server_ms(response: httpx.Response) -> float | None:
+    """The ``dur`` of the server's ``Server-Timing: app;dur=...`` header."""
+    timing = response.headers.get("server-timing", "")
+    return float(timing.split("dur=", 1)[1]) if "dur=" in timing else None
 
 
 async def searches(number: int, api: httpx.AsyncClient, queries: list[str], deadline: float,
-                   results: list[tuple[str, float, str]], seed: int, unique: bool) -> None:
+                   results: list[Answer], seed: int, unique: bool) -> None:
+    """Searches back to back on a pool of its own; a 503 with Retry-After is a "busy" answer: the client
+    waits as told and goes on (what a well-behaved client does), and it is counted apart from errors.
+    ``unique`` adds a number of its own to every query, so no search repeats."""
     draw = random.Random(seed * 1000 + number)
     kinds, shares = zip(*MIX)
     asked = 0
@@ -131,7 +140,8 @@ async def searches(number: int, api: httpx.AsyncClient, queries: list[str], dead
             outcome = "busy" if busy else "ok" if response.status_code == 200 and "hits" in response.json() else "error"
         except (httpx.HTTPError, ValueError):
             outcome, busy = "error", False
-        results.append((kind, (time.perf_counter() - started) * 1000, outcome))
+        results.append(Answer(kind, (time.perf_counter() - started) * 1000, outcome,
+                              server_ms(response) if outcome == "ok" else None))
         if busy:
             await asyncio.sleep(float(response.headers["retry-after"]))
 
@@ -153,27 +163,43 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+async def loop_lag(deadline: float, lags: list[float], every_s: float = 0.05) -> None:
+    """Until ``deadline``: how much later than asked a timer of this event loop fires, in ms."""
+    while time.monotonic() < deadline:
+        asked = time.perf_counter()
+        await asyncio.sleep(every_s)
+        lags.append((time.perf_counter() - asked - every_s) * 1000)
+
+
 async def load(url: str, token: str, clients: int, seconds: float, queries: list[str], seed: int, unique: bool,
                indexing: Path | None = None, server_pid: int | None = None
-               ) -> tuple[list[tuple[str, float, str]], float, dict | None, dict[str, float | None]]:
-    """Every answer (kind, ms, outcome), the seconds from the first search to the last answer, (with
-    ``indexing``, a folder the server indexes meanwhile) how far that job got, and the CPU seconds the
-    server and this load generator used meanwhile: on a shared machine the clients' own share is a
-    real part of what the server can get."""
-    results: list[tuple[str, float, str]] = []
-    async with connect(url, token, connections=2) as api:  # set-up, the job's poller and its report
+               ) -> tuple[list[Answer], float, dict | None, dict[str, float | None], list[float]]:
+    """Every answer, the seconds from the first search to the last answer, (with ``indexing``, a folder
+    the server indexes meanwhile) how far that job got, the CPU seconds the server and this load
+    generator used meanwhile (on a shared machine the clients' own share is a real part of what the
+    server can get), and how late this process's event loop woke its timers (ms): a late loop reads
+    answers late, and that is not the server's time."""
+    results: list[Answer] = []
+    async with contextlib.AsyncExitStack() as stack, connect(url, token, connections=2) as api:  # set-up, job
         await until_model_loaded(api)  # searches are answered by words until then: another load
         for query in queries[:5]:  # warm-up, not counted
             await api.post("/v1/search", json={"query": query})
         job = None
         if indexing is not None:
             job = (await api.post("/v1/index", json={"paths": [str(indexing)]})).json()["id"]
+        # Every client's pool before the clock starts: making one costs 35 ms (httpx loads the CA
+        # certificates), and 200 made while the first clients searched stalled this loop for 6-7 s,
+        # which their answers' latency took for the server's.
+        pools = [await stack.enter_async_context(connect(url, token)) for _ in range(clients)]
         started = time.monotonic()
         server_cpu, client_cpu = cpu_seconds(server_pid) if server_pid else None, time.process_time()
         finished: list[float] = []
-        await asyncio.gather(asyncio.sleep(seconds), *(client(n, url, token, queries, started + seconds, results,
-                                                              seed, unique) for n in range(clients)),
-                             *([until_done(api, job, started + seconds, finished)] if job is not None else []))
+        lags: list[float] = []
+        deadline = started + seconds
+        await asyncio.gather(loop_lag(deadline, lags),
+                             *(searches(n, pool, queries, deadline, results, seed, unique)
+                               for n, pool in enumerate(pools)),
+                             *([until_done(api, job, deadline, finished)] if job is not None else []))
         elapsed = time.monotonic() - started
         server_now = cpu_seconds(server_pid) if server_pid else None
         cpu = {"server": None if server_cpu is None or server_now is None else server_now - server_cpu,
@@ -187,7 +213,7 @@ async def load(url: str, token: str, clients: int, seconds: float, queries: list
                     "tokens_done": progress.get("tokens_done"),
                     "tokens_per_s": round((progress.get("tokens_done") or 0) / took, 1)}
             await api.delete(f"/v1/jobs/{job}")
-        return results, elapsed, done, cpu
+        return results, elapsed, done, cpu, lags
 
 
 async def job_state(api: httpx.AsyncClient, job: str) -> dict:
@@ -224,21 +250,25 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def summarise(results: list[tuple[str, float, str]], seconds: float) -> dict:
-    """Latency of the answered searches (busy answers are counted, not timed: they come at once)."""
-    answered = [(kind, ms, outcome) for kind, ms, outcome in results if outcome != "busy"]
-    latencies = [ms for _, ms, _ in answered] or [0.0]
+def summarise(results: list[Answer], seconds: float) -> dict:
+    """Latency of the answered searches (busy answers are counted, not timed: they come at once), as the
+    clients met it and as the server held it (its Server-Timing: the rest is the network and the clients)."""
+    answered = [answer for answer in results if answer.outcome != "busy"]
+    latencies = [answer.ms for answer in answered] or [0.0]
+    held = [answer.server_ms for answer in answered if answer.server_ms is not None] or [0.0]
     by_kind = {}
     for kind, _ in MIX:
-        mine = [ms for k, ms, _ in answered if k == kind]
+        mine = [answer.ms for answer in answered if answer.kind == kind]
         if mine:
             by_kind[kind] = {"requests": len(mine), "p50_ms": round(statistics.median(mine), 1),
                              "p95_ms": round(percentile(mine, 0.95), 1)}
     return {"requests": len(answered), "requests_per_s": round(len(answered) / seconds, 1),
-            "busy_503": sum(1 for _, _, outcome in results if outcome == "busy"),
+            "busy_503": sum(1 for answer in results if answer.outcome == "busy"),
             "p50_ms": round(statistics.median(latencies), 1), "p95_ms": round(percentile(latencies, 0.95), 1),
             "p99_ms": round(percentile(latencies, 0.99), 1), "max_ms": round(max(latencies), 1),
-            "errors": sum(1 for _, _, outcome in results if outcome == "error"), "by_kind": by_kind}
+            "server_held_ms": {"p50": round(statistics.median(held), 1), "p95": round(percentile(held, 0.95), 1),
+                               "p99": round(percentile(held, 0.99), 1), "max": round(max(held), 1)},
+            "errors": sum(1 for answer in results if answer.outcome == "error"), "by_kind": by_kind}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -262,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     process, url, banner = start_server(work, env, args.window_ms)
     try:
         queries = [text.replace('"', " ") for _, text in collection.queries]
-        results, elapsed, indexed, cpu = asyncio.run(load(url, token, args.clients, args.seconds, queries,
+        results, elapsed, indexed, cpu, lags = asyncio.run(load(url, token, args.clients, args.seconds, queries,
                                                           args.seed, args.unique, indexing, process.pid))
     finally:
         process.terminate()
@@ -272,7 +302,9 @@ def main(argv: list[str] | None = None) -> int:
                             str(work / "index")], env=env, stdout=subprocess.DEVNULL, check=True)
     summary = {"clients": args.clients, "unique": args.unique, "window_ms": args.window_ms,
                "seconds": round(elapsed, 1), "indexing": indexed, "documents": len(collection.documents),
-               "indexed_now": report["added"] + report["updated"], "server": banner, **summarise(results, elapsed)}
+               "indexed_now": report["added"] + report["updated"], "server": banner, **summarise(results, elapsed),
+               "client_loop_late_ms": {"p50": round(statistics.median(lags), 1),
+                                       "p95": round(percentile(lags, 0.95), 1), "max": round(max(lags), 1)}}
     answered = summary["requests"] + summary["busy_503"]
     summary["cpu_ms_per_request"] = {who: None if used is None or not answered else round(1000 * used / answered, 2)
                                      for who, used in cpu.items()}

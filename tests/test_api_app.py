@@ -112,6 +112,31 @@ def test_requests_past_the_line_limit_get_503_with_retry_after_and_the_line_move
     assert [r.status_code for r in answered] == [200, 200] and after.status_code == 200
 
 
+def test_an_answer_says_how_long_the_server_held_it() -> None:
+    """Server-Timing tells a client (and bench/api_load.py) the server's share of a slow answer, its
+    queueing included, from what the network and the client's own loop add."""
+    import asyncio
+
+    import httpx
+
+    from desktop_app.api.errors import InFlightLimitMiddleware
+
+    async def main() -> httpx.Response:
+        async def slow_search(scope, receive, send) -> None:
+            await asyncio.sleep(0.05)
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+            await send({"type": "http.response.body", "body": b"{}"})
+
+        app = InFlightLimitMiddleware(slow_search, limit=2)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost") as api:
+            return await api.get("/v1/status")
+
+    answer = asyncio.run(main())
+    name, duration = answer.headers["server-timing"].split(";dur=")
+    assert name == "app" and 50 <= float(duration) < 5000
+    assert answer.headers["content-type"] == "text/plain", "the app's own headers are kept"
+
+
 def test_the_served_app_limits_its_line() -> None:
     with client(lambda: None, max_in_flight=0) as app:
         busy = app.get("/v1/status", headers=AUTH)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -113,8 +114,16 @@ class InFlightLimitMiddleware:
             await _error_response(503, message, {"Retry-After": str(RETRY_AFTER_S)})(scope, receive, send)
             return
         self.in_flight += 1
+        admitted = time.perf_counter()
+
+        async def timed(message: Message) -> None:
+            if message["type"] == "http.response.start":  # how long the server held it, queueing included
+                took = f"app;dur={(time.perf_counter() - admitted) * 1000:.1f}".encode()
+                message = {**message, "headers": [*message.get("headers", []), (b"server-timing", took)]}
+            await send(message)
+
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, timed)
         finally:
             self.in_flight -= 1
 
