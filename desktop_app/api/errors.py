@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
+from collections import deque
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -32,7 +34,9 @@ log = logging.getLogger("desktop_search.api")
 STATUS_OF = ((UsageError, 422), (IndexLockedError, 409), (IndexMismatchError, 409), (IndexClosedError, 503),
              (ModelError, 503))
 UNEXPECTED = "unexpected error in the server; the log file has the detail (the window's About names it)"
-RETRY_AFTER_S = 1
+RETRY_AFTER_S = 1  # the least a busy answer asks a client to wait
+MAX_RETRY_AFTER_S = 60
+PACE_WINDOW = 128  # answers the line's pace is measured over
 BODY_IDLE_S = 10.0  # a request body that stops arriving for this long is refused (408)
 SLOW_BODY = (f"the request body stopped arriving (nothing for {BODY_IDLE_S:g} s): send it whole, at once")
 TOO_LARGE = (f"the request body is over this server's limit of {MAX_BODY_BYTES // (1024 * 1024)} MB: send fewer or "
@@ -97,21 +101,32 @@ class BodyLimitMiddleware:
 class InFlightLimitMiddleware:
     """503 ``{"error": ...}`` with ``Retry-After`` once ``limit`` requests are already being answered or
     waiting: the engine answers searches in turn, so a longer line only makes every client wait longer
-    (and a crowd of them could hold every thread); a client told when to come back loses nothing."""
+    (and a crowd of them could hold every thread); a client told when to come back loses nothing. The
+    wait it is told is how long the line ahead takes at the pace of the latest answers, so a crowd of
+    clients does not come back every second to be turned away again (each refusal costs the server and
+    the client CPU that the searches in line need)."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
         self.limit = limit
         self.in_flight = 0  # the event loop's thread alone counts: no lock needed
+        self.answered: deque[float] = deque(maxlen=PACE_WINDOW)  # when the latest answers left
+
+    def retry_after_s(self) -> int:
+        """Whole seconds until the requests in line now are answered, at the latest answers' pace."""
+        if len(self.answered) < 2 or self.answered[-1] <= self.answered[0]:
+            return RETRY_AFTER_S
+        per_second = (len(self.answered) - 1) / (self.answered[-1] - self.answered[0])
+        return max(RETRY_AFTER_S, min(MAX_RETRY_AFTER_S, math.ceil(self.in_flight / per_second)))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         if self.in_flight >= self.limit:
-            message = (f"the server is busy: {self.in_flight} requests are ahead of this one; "
-                       f"try again in {RETRY_AFTER_S} s")
-            await _error_response(503, message, {"Retry-After": str(RETRY_AFTER_S)})(scope, receive, send)
+            wait = self.retry_after_s()
+            message = f"the server is busy: {self.in_flight} requests are ahead of this one; try again in {wait} s"
+            await _error_response(503, message, {"Retry-After": str(wait)})(scope, receive, send)
             return
         self.in_flight += 1
         admitted = time.perf_counter()
@@ -126,6 +141,7 @@ class InFlightLimitMiddleware:
             await self.app(scope, receive, timed)
         finally:
             self.in_flight -= 1
+            self.answered.append(time.perf_counter())
 
 
 def add_error_handlers(app: FastAPI) -> None:
