@@ -81,8 +81,10 @@ def test_the_environment_token_wins_but_must_not_be_short(tmp_path: Path) -> Non
         api_token(tmp_path, env={})
 
 
-def test_requests_past_the_line_limit_get_503_with_retry_after_and_the_line_moves_on() -> None:
-    """200 clients degrade gracefully: past the limit a request is told when to come back, at once."""
+def _line_of_two(answered_ago_s: tuple[float, ...] = ()):
+    """Two requests held by a slow app behind a line limit of two, a third one refused, then the two let
+    go and a fourth asked: (refused, the two answers, the fourth). ``answered_ago_s``: earlier answers,
+    seconds ago, which set the line's pace."""
     import asyncio
 
     import httpx
@@ -98,6 +100,8 @@ def test_requests_past_the_line_limit_get_503_with_retry_after_and_the_line_move
             await send({"type": "http.response.body", "body": b"{}"})
 
         app = InFlightLimitMiddleware(slow_search, limit=2)
+        now = time.perf_counter()
+        app.answered.extend(now - ago for ago in answered_ago_s)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost") as api:
             waiting = [asyncio.create_task(api.get("/v1/status")) for _ in range(2)]
             while app.in_flight < 2:
@@ -107,7 +111,12 @@ def test_requests_past_the_line_limit_get_503_with_retry_after_and_the_line_move
             answered = await asyncio.gather(*waiting)
             return refused, answered, await api.get("/v1/status")
 
-    refused, answered, after = asyncio.run(main())
+    return asyncio.run(main())
+
+
+def test_requests_past_the_line_limit_get_503_with_retry_after_and_the_line_moves_on() -> None:
+    """200 clients degrade gracefully: past the limit a request is told when to come back, at once."""
+    refused, answered, after = _line_of_two()
     assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
     assert refused.json()["error"].startswith("the server is busy: 2 requests are ahead")
     assert [r.status_code for r in answered] == [200, 200] and after.status_code == 200
@@ -116,38 +125,14 @@ def test_requests_past_the_line_limit_get_503_with_retry_after_and_the_line_move
 def test_a_busy_answer_names_the_wait_the_line_ahead_takes() -> None:
     """A crowd told to come back in a second came back to be turned away again (3,900 refusals in 30 s for
     1,000 answers at 200 clients); the wait is now the line's length at the latest answers' pace."""
-    import asyncio
+    from desktop_app.api.errors import MAX_RETRY_AFTER_S
 
-    import httpx
-
-    from desktop_app.api.errors import MAX_RETRY_AFTER_S, InFlightLimitMiddleware
-
-    async def main(answered_over_s: float) -> httpx.Response:
-        release = asyncio.Event()
-
-        async def slow_search(scope, receive, send) -> None:
-            await release.wait()
-            await send({"type": "http.response.start", "status": 200, "headers": []})
-            await send({"type": "http.response.body", "body": b"{}"})
-
-        app = InFlightLimitMiddleware(slow_search, limit=2)
-        now = time.perf_counter()
-        app.answered.extend([now - answered_over_s, now - answered_over_s / 2, now])  # 3 answers: 2 gaps
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost") as api:
-            waiting = [asyncio.create_task(api.get("/v1/status")) for _ in range(2)]
-            while app.in_flight < 2:
-                await asyncio.sleep(0.01)
-            refused = await api.get("/v1/status")
-            release.set()
-            await asyncio.gather(*waiting)
-            return refused
-
-    slow = asyncio.run(main(answered_over_s=4.0))  # 0.5 answers a second, 2 in line: 4 s
+    slow = _line_of_two(answered_ago_s=(4.0, 2.0, 0.0))[0]  # 0.5 answers a second, 2 in line: 4 s
     assert slow.status_code == 503 and slow.headers["retry-after"] == "4"
     assert slow.json()["error"].endswith("try again in 4 s")
-    fast = asyncio.run(main(answered_over_s=0.02))
+    fast = _line_of_two(answered_ago_s=(0.02, 0.01, 0.0))[0]
     assert fast.headers["retry-after"] == "1", "never less than a second"
-    stuck = asyncio.run(main(answered_over_s=3600.0))
+    stuck = _line_of_two(answered_ago_s=(3600.0, 1800.0, 0.0))[0]
     assert stuck.headers["retry-after"] == str(MAX_RETRY_AFTER_S), "nor more than a minute"
 
 
