@@ -4,7 +4,6 @@ web origin, an unexpected error, no engine yet, a client on another computer).""
 from __future__ import annotations
 
 import stat
-import time
 from pathlib import Path
 
 import pytest
@@ -81,10 +80,10 @@ def test_the_environment_token_wins_but_must_not_be_short(tmp_path: Path) -> Non
         api_token(tmp_path, env={})
 
 
-def _line_of_two(answered_ago_s: tuple[float, ...] = ()):
+def _line_of_two(held_s: tuple[float, ...] = ()):
     """Two requests held by a slow app behind a line limit of two, a third one refused, then the two let
-    go and a fourth asked: (refused, the two answers, the fourth). ``answered_ago_s``: earlier answers,
-    seconds ago, which set the line's pace."""
+    go and a fourth asked: (refused, the two answers, the fourth). ``held_s``: how long earlier answers
+    spent in the server."""
     import asyncio
 
     import httpx
@@ -100,8 +99,7 @@ def _line_of_two(answered_ago_s: tuple[float, ...] = ()):
             await send({"type": "http.response.body", "body": b"{}"})
 
         app = InFlightLimitMiddleware(slow_search, limit=2)
-        now = time.perf_counter()
-        app.answered.extend(now - ago for ago in answered_ago_s)
+        app.held.extend(held_s)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost") as api:
             waiting = [asyncio.create_task(api.get("/v1/status")) for _ in range(2)]
             while app.in_flight < 2:
@@ -124,15 +122,17 @@ def test_requests_past_the_line_limit_get_503_with_retry_after_and_the_line_move
 
 def test_a_busy_answer_names_the_wait_the_line_ahead_takes() -> None:
     """A crowd told to come back in a second came back to be turned away again (3,900 refusals in 30 s for
-    1,000 answers at 200 clients); the wait is now the line's length at the latest answers' pace."""
+    1,000 answers at 200 clients); the wait is now what the latest answers spent in the server, their line
+    included. (A first try took the line's length over the latest answers' pace, and after an idle spell
+    that pace came out tiny: a burst of clients was told to wait a minute.)"""
     from desktop_app.api.errors import MAX_RETRY_AFTER_S
 
-    slow = _line_of_two(answered_ago_s=(4.0, 2.0, 0.0))[0]  # 0.5 answers a second, 2 in line: 4 s
+    slow = _line_of_two(held_s=(3.9, 3.2, 4.5))[0]  # the median answer spent 3.9 s in the server
     assert slow.status_code == 503 and slow.headers["retry-after"] == "4"
     assert slow.json()["error"].endswith("try again in 4 s")
-    fast = _line_of_two(answered_ago_s=(0.02, 0.01, 0.0))[0]
+    fast = _line_of_two(held_s=(0.02, 0.01, 0.03))[0]
     assert fast.headers["retry-after"] == "1", "never less than a second"
-    stuck = _line_of_two(answered_ago_s=(3600.0, 1800.0, 0.0))[0]
+    stuck = _line_of_two(held_s=(3600.0, 1800.0, 900.0))[0]
     assert stuck.headers["retry-after"] == str(MAX_RETRY_AFTER_S), "nor more than a minute"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import statistics
 import time
 from collections import deque
 
@@ -36,7 +37,7 @@ STATUS_OF = ((UsageError, 422), (IndexLockedError, 409), (IndexMismatchError, 40
 UNEXPECTED = "unexpected error in the server; the log file has the detail (the window's About names it)"
 RETRY_AFTER_S = 1  # the least a busy answer asks a client to wait
 MAX_RETRY_AFTER_S = 60
-PACE_WINDOW = 128  # answers the line's pace is measured over
+LATEST_ANSWERS = 32  # the answers whose time in the server tells a refused client how long to wait
 BODY_IDLE_S = 10.0  # a request body that stops arriving for this long is refused (408)
 SLOW_BODY = (f"the request body stopped arriving (nothing for {BODY_IDLE_S:g} s): send it whole, at once")
 TOO_LARGE = (f"the request body is over this server's limit of {MAX_BODY_BYTES // (1024 * 1024)} MB: send fewer or "
@@ -102,7 +103,7 @@ class InFlightLimitMiddleware:
     """503 ``{"error": ...}`` with ``Retry-After`` once ``limit`` requests are already being answered or
     waiting: the engine answers searches in turn, so a longer line only makes every client wait longer
     (and a crowd of them could hold every thread); a client told when to come back loses nothing. The
-    wait it is told is how long the line ahead takes at the pace of the latest answers, so a crowd of
+    wait it is told is how long the latest answers spent in the server, line included, so a crowd of
     clients does not come back every second to be turned away again (each refusal costs the server and
     the client CPU that the searches in line need)."""
 
@@ -110,14 +111,14 @@ class InFlightLimitMiddleware:
         self.app = app
         self.limit = limit
         self.in_flight = 0  # the event loop's thread alone counts: no lock needed
-        self.answered: deque[float] = deque(maxlen=PACE_WINDOW)  # when the latest answers left
+        self.held: deque[float] = deque(maxlen=LATEST_ANSWERS)  # seconds the latest answers spent in the server
 
     def retry_after_s(self) -> int:
-        """Whole seconds until the requests in line now are answered, at the latest answers' pace."""
-        if len(self.answered) < 2 or self.answered[-1] <= self.answered[0]:
+        """The median of the seconds the latest answers spent in the server, their line included: a full
+        line's length at its pace, and after an idle spell no more than the answers of the moment took."""
+        if not self.held:
             return RETRY_AFTER_S
-        per_second = (len(self.answered) - 1) / (self.answered[-1] - self.answered[0])
-        return max(RETRY_AFTER_S, min(MAX_RETRY_AFTER_S, math.ceil(self.in_flight / per_second)))
+        return max(RETRY_AFTER_S, min(MAX_RETRY_AFTER_S, math.ceil(statistics.median(self.held))))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -141,7 +142,7 @@ class InFlightLimitMiddleware:
             await self.app(scope, receive, timed)
         finally:
             self.in_flight -= 1
-            self.answered.append(time.perf_counter())
+            self.held.append(time.perf_counter() - admitted)
 
 
 def add_error_handlers(app: FastAPI) -> None:
