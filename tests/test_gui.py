@@ -243,10 +243,11 @@ window.close()
 print(f"{{elapsed:.3f}}")
 """
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-    # The better of two launches: on the suite's busy cores one launch took 1.04 s where it takes 0.66 s
-    # alone; a window that is slow to show is slow in both.
-    seconds = []
-    for _ in range(2):
+    # Up to four launches until one shows in time: on the suite's busy cores launches took 1.04, 1.17 and
+    # 1.59 s where one takes 0.7 s alone (a fresh clone's make test failed so); a window that is slow to
+    # show (torch imported: seconds) is slow in all four.
+    seconds: list[float] = []
+    while len(seconds) < 4 and (not seconds or min(seconds) >= 1.0):
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
         assert done.returncode == 0, done.stderr
         seconds.append(float(done.stdout.strip().splitlines()[-1]))
