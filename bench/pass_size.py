@@ -26,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from encode_speed import alone, chunk_texts, count_tokens  # noqa: E402
+from search_latency import percentile  # noqa: E402
 
 from desktop_app.core.model import encoder as encoder_module  # noqa: E402
 from desktop_app.core.model.encoder import Encoder  # noqa: E402
@@ -78,11 +79,6 @@ def _query_ms(encoder: Encoder, n: int) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def _percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=Path(__file__).parent / "work" / "bge-m3-sized")
@@ -115,7 +111,7 @@ def main() -> int:
             "runtime": measured[0]["runtime"],
             "tokens_per_s": [round(tokens / run["seconds"]) for run in measured],
             "query_alone_p50_ms": round(statistics.median([ms for run in measured for ms in run["alone_ms"]]), 1),
-            "beside_indexing_ms": {"p50": round(statistics.median(beside)), "p95": round(_percentile(beside, 0.95)),
+            "beside_indexing_ms": {"p50": round(statistics.median(beside)), "p95": round(percentile(beside, 0.95)),
                                    "max": round(max(beside))},
         }
     print(json.dumps(report, indent=2))
