@@ -85,7 +85,7 @@ def bind_gnome(command: str, key: str) -> int:
     if OURS not in paths:
         gsettings("set", SCHEMA, LIST_KEY, str([*paths, OURS]))
     print(f"Bound {readable_key(key)} to the quick search box: a GNOME custom shortcut named “{NAME}” "
-          f"(Settings ▸ Keyboard ▸ Keyboard Shortcuts ▸ Custom Shortcuts), running\n    {command}\n"
+          f"(Settings > Keyboard > Keyboard Shortcuts > Custom Shortcuts), running\n    {command}\n"
           f"Your other custom shortcuts are kept as they were.\n"
           f"To undo: make uninstall-desktop, or python3 {SCRIPT} unbind")
     return 0
@@ -105,12 +105,12 @@ def unbind_gnome() -> int:
 def by_hand(where: str, command: str, key: str) -> str:
     """The steps to bind ``command`` to ``key`` on a desktop this script does not write to."""
     steps = {
-        "kde": "KDE Plasma: System Settings ▸ Keyboard ▸ Shortcuts ▸ Add New ▸ Command or Script; "
+        "kde": "KDE Plasma: System Settings > Keyboard > Shortcuts > Add New > Command or Script; "
                "paste the command, then set the shortcut",
-        "gnome": "GNOME: Settings ▸ Keyboard ▸ Keyboard Shortcuts ▸ View and Customise Shortcuts ▸ Custom "
-                 "Shortcuts ▸ +; paste the command, then set the shortcut",
-        "other": "Cinnamon, MATE: Keyboard ▸ Shortcuts ▸ Custom Shortcuts; Xfce: Keyboard ▸ Application "
-                 "Shortcuts ▸ Add; other desktops and window managers: their keyboard shortcut settings",
+        "gnome": "GNOME: Settings > Keyboard > Keyboard Shortcuts > View and Customise Shortcuts > Custom "
+                 "Shortcuts > +; paste the command, then set the shortcut",
+        "other": "Cinnamon, MATE: Keyboard > Shortcuts > Custom Shortcuts; Xfce: Keyboard > Application "
+                 "Shortcuts > Add; other desktops and window managers: their keyboard shortcut settings",
     }[where]
     return f"To open the quick search box with a key ({readable_key(key)} suggested), bind this command:\n" \
            f"    {command}\n{steps}. To undo, remove that shortcut there."

@@ -149,6 +149,21 @@ def test_console_script_runs_as_a_real_process(cli_env, aero_corpus) -> None:
     assert missing.returncode == 1 and "no index at" in missing.stderr and "Traceback" not in missing.stderr
 
 
+def test_an_ascii_locale_gets_accented_queries_and_file_names_without_a_traceback(cli_env, tmp_path) -> None:
+    """``LC_ALL=C`` with Python's UTF-8 mode off: arguments arrive as escaped bytes and stdout takes ASCII only."""
+    folder = tmp_path / "Düsen"
+    folder.mkdir()
+    (folder / "Über Kühlung.txt").write_text("Über die Kühlung von Düsen beim Wiedereintritt.", encoding="utf-8")
+    assert cli("index", str(folder))[0] == 0
+    env = {**os.environ, "LC_ALL": "C", "PYTHONUTF8": "0"}
+    env.pop("PYTHONIOENCODING", None)
+    done = subprocess.run([str(Path(sys.executable).with_name("desktop-search")), "search", "Kühlung", "--mode",
+                           "keyword"], capture_output=True, encoding="ascii", env=env, timeout=120)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert "1 results for 'K\\xfchlung'" in done.stdout
+    assert "D\\xfcsen/\\xdcber K\\xfchlung.txt" in done.stdout
+
+
 @pytest.mark.parametrize("command", [["status"], ["files"], ["search", "wing stall", "--mode", "keyword"]])
 def test_cli_does_not_import_torch_for_status_files_or_keyword_search(cli_env, aero_corpus, command) -> None:
     """Nor MinHash's datasketch, which imports scipy (0.3 s of a 1 s keyword search process)."""

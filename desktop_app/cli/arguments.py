@@ -4,6 +4,7 @@ they name (built by the same core helpers the window and the HTTP API use)."""
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,15 @@ if TYPE_CHECKING:
     from desktop_app.core import SearchRequest
 
 PROG = "desktop-search"
+
+
+def _typed_text(value: str) -> str:
+    """Text the user typed, as they typed it. Where the locale claims ASCII (``LC_ALL=C`` with Python's
+    UTF-8 mode off), Python hands UTF-8 arguments over as escaped bytes; those are decoded again."""
+    try:
+        return os.fsencode(value).decode("utf-8")
+    except UnicodeError:
+        return value  # not UTF-8 either: the query's own check names the odd character
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:
@@ -107,9 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     search = commands.add_parser("search", help="search the index", description="Search the index by meaning "
                                  "and keywords; hits are grouped per file.")
-    search.add_argument("query", nargs="?", help='the query: words, "exact phrases", -excluded words, a OR b, and '
-                        "filters ext:pdf in:FOLDER name:TEXT after:YYYY-MM-DD before:YYYY-MM-DD (filters alone list "
-                        "the matching files, newest first)")
+    search.add_argument("query", nargs="?", type=_typed_text, help='the query: words, "exact phrases", -excluded '
+                        "words, a OR b, and filters ext:pdf in:FOLDER name:TEXT after:YYYY-MM-DD "
+                        "before:YYYY-MM-DD (filters alone list the matching files, newest first)")
     add_common(search)
     search.add_argument("-k", type=int, default=10, help="number of files to return (default 10)")
     search.add_argument("--mode", default="hybrid", help=f"one of {', '.join(MODES)} (default hybrid)")
@@ -119,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--ext", action="append", metavar="EXT", help="only files with this extension (repeatable)")
     search.add_argument("--in", dest="folder", action="append", metavar="FOLDER",
                         help="only files under this folder (repeatable)")
-    search.add_argument("--name", action="append", metavar="TEXT", help="only files whose name contains TEXT")
+    search.add_argument("--name", action="append", type=_typed_text, metavar="TEXT",
+                        help="only files whose name contains TEXT")
     search.add_argument("--after", metavar="YYYY-MM-DD", help="only files modified on or after this day")
     search.add_argument("--before", metavar="YYYY-MM-DD", help="only files modified before this day")
     search.add_argument("--all-copies", action="store_true", help="every copy of a document as its own hit "

@@ -289,9 +289,17 @@ COMMANDS = {"index": cmd_index, "search": cmd_search, "status": cmd_status, "wat
             "files": cmd_files, "serve": cmd_serve}
 
 
+def _printable(stream: TextIO) -> TextIO:
+    """The stream, made to escape what its encoding cannot write (a file name with accents where the
+    locale claims ASCII) instead of stopping the command with a traceback."""
+    if hasattr(stream, "reconfigure"):
+        stream.reconfigure(errors="backslashreplace")
+    return stream
+
+
 def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    out = out or sys.stdout
-    err = err or sys.stderr
+    out = out or _printable(sys.stdout)
+    err = err or _printable(sys.stderr)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
