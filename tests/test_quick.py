@@ -258,3 +258,29 @@ def test_the_model_waits_for_the_quick_boxs_answer_to_a_query_typed_at_launch(qt
         main.model_control.start_loading()
     assert order[:2] == ["keyword", "model"], order
     main.close()
+
+
+def test_closing_while_the_model_waits_for_the_boxs_answer_ends_at_once(qtbot, ini, monkeypatch) -> None:
+    """The loader holds the model back while the box answers a query typed at launch by its words; a close
+    meanwhile neither waits out that pause nor loads the model (it had: two seconds, then the whole load,
+    seconds more with BGE-M3 on a CPU, on an app the user had already closed)."""
+    import time
+
+    from desktop_app.core.engine import Engine
+    from desktop_app.gui import worker
+    from desktop_app.gui.quick import QuickSearch
+
+    monkeypatch.setattr(worker, "FIRST_ANSWER_WAIT_S", 60.0)
+    monkeypatch.setattr(QuickSearch, "run_search", lambda quick: None)  # the box's answer is still on its way
+    loads = []
+    monkeypatch.setattr(Engine, "load_model", lambda engine: loads.append(engine))
+    main = MainWindow(open_qsettings(ini), autoload=False)
+    qtbot.addWidget(main)
+    main.show_quick()
+    main.quick.box.query.setText("wing boundary layer heat")
+    with qtbot.waitSignal(main.model_control.opened, timeout=LOAD_TIMEOUT):
+        main.model_control.start_loading()
+    started = time.monotonic()
+    main.quit_app()
+    assert time.monotonic() - started < 5.0
+    assert loads == []

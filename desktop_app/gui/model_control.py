@@ -103,8 +103,11 @@ class ModelController(QObject):
         self.engine = self.search_engine = None
 
     def close(self) -> None:
-        """The window is closing: wait for a load under way, then close the index."""
+        """The window is closing: wait for a model load under way (one not started yet is skipped), then
+        close the index."""
         self._closed = True
+        self._loader.stopping.set()
+        self._loader.go_on.set()
         self._thread.quit()
         self._thread.wait()
         self.close_engine()

@@ -73,6 +73,7 @@ class ModelLoader(QObject):
     def __init__(self) -> None:
         super().__init__()
         self.go_on = threading.Event()
+        self.stopping = threading.Event()  # the window is closing: a model not yet loading is not loaded
 
     @Slot(object, bool)
     def load(self, settings: Settings, adopt: bool) -> None:
@@ -87,6 +88,8 @@ class ModelLoader(QObject):
             self.go_on.clear()
             self.opened.emit(engine)
             self.go_on.wait(FIRST_ANSWER_WAIT_S)
+            if self.stopping.is_set():
+                return  # the window closes the engine it was handed; a model load would hold the exit for seconds
             where = "CUDA / CPU" if settings.device == "auto" else settings.device.upper()
             self.status.emit(f"loading model {engine.spec.display_name} on {where}…")
             engine.load_model()
