@@ -80,14 +80,15 @@ class ModelLoader(QObject):
         """Open the index with the model the core picks (``opened``: searchable by words at once), then
         load the model (``loaded``); ``adopt`` takes the settings' model even where the index was built
         with another (a rebuild follows)."""
+        self.go_on.clear()  # before the index opens: a close meanwhile sets it after this
         try:
             from desktop_app.core import Engine
 
             engine = Engine.open(settings, adopt=adopt, create=True, load=False, on_notice=self.status.emit)
             engine.answer_by_words_until_loaded()
-            self.go_on.clear()
             self.opened.emit(engine)
-            self.go_on.wait(FIRST_ANSWER_WAIT_S)
+            if not self.stopping.is_set():  # close() sets it before go_on
+                self.go_on.wait(FIRST_ANSWER_WAIT_S)
             if self.stopping.is_set():
                 return  # the window closes the engine it was handed; a model load would hold the exit for seconds
             where = "CUDA / CPU" if settings.device == "auto" else settings.device.upper()
