@@ -15,6 +15,8 @@ import pytest
 
 from desktop_app.core.backends.local.index import LocalIndex
 from desktop_app.core.ingest.indexer import Indexer
+from desktop_app.core.model.cpu_runtime import OPENVINO_FP32
+from desktop_app.core.model.encoder import Encoder
 from desktop_app.core.search.searcher import Searcher
 
 CHILD = Path(__file__).with_name("crash_child.py")
@@ -23,6 +25,25 @@ QUERIES = ("compressor stall margin", "boundary layer transition", "panel flutte
 # Each random kill costs a whole child process (about 4 s here); `make test` runs 8, and
 # DESKTOP_SEARCH_RANDOM_KILLS=100 runs a long fuzz (bench/README.md: the test suite's own time).
 RANDOM_KILLS = int(os.environ.get("DESKTOP_SEARCH_RANDOM_KILLS", "8"))
+# The children and this process encode with one runtime, so a resumed index can equal a clean one to the
+# last digit. A converted graph starts without torch: 1 s a child instead of 10 (bench/README.md).
+RUNTIME = OPENVINO_FP32
+
+
+@pytest.fixture(scope="module")
+def encoder(spec):
+    """The runtime the children use, converted (and its heads kept) before the first child starts."""
+    return Encoder(spec, device="cpu", dtype=RUNTIME).load()
+
+
+@pytest.fixture
+def settings(settings):
+    return settings.with_(dtype=RUNTIME)
+
+
+def child_env(settings) -> dict[str, str]:
+    return dict(os.environ, DESKTOP_SEARCH_MODEL=str(settings.lite_model_dir), DESKTOP_SEARCH_DEVICE="cpu",
+                DESKTOP_SEARCH_DTYPE=RUNTIME)
 
 
 def make_corpus(folder: Path) -> Path:
@@ -60,7 +81,7 @@ def baseline(tmp_path_factory, encoder, lite_model_dir):
 
     root = tmp_path_factory.mktemp("baseline")
     docs = make_corpus(root / "docs")
-    settings = Settings(index_dir=root / "index", lite_model_dir=lite_model_dir, device="cpu", dtype="fp32")
+    settings = Settings(index_dir=root / "index", lite_model_dir=lite_model_dir, device="cpu", dtype=RUNTIME)
     index = LocalIndex.open(settings.index_dir, create=True)
     Indexer(index, encoder, settings).run([docs])
     index.close()
@@ -102,8 +123,7 @@ def test_kill_at_a_chosen_point_loses_and_doubles_nothing(point, n, baseline, tm
                                                           monkeypatch) -> None:
     docs, expected = baseline
     index_dir = tmp_path / "index"
-    env = dict(os.environ, DESKTOP_SEARCH_MODEL=str(settings.lite_model_dir), DESKTOP_SEARCH_DEVICE="cpu",
-               DESKTOP_SEARCH_DTYPE="fp32")
+    env = child_env(settings)
     code = run_child([point, str(n), "--", "index", str(docs), "--index", str(index_dir)], env)
     assert code == -signal.SIGKILL, f"the child was not killed at {point} #{n}"
     finish_and_compare(index_dir, docs, encoder, settings.with_(index_dir=index_dir), expected)
@@ -112,8 +132,7 @@ def test_kill_at_a_chosen_point_loses_and_doubles_nothing(point, n, baseline, tm
 def test_kills_at_random_moments_lose_and_double_nothing(baseline, tmp_path, encoder, settings) -> None:
     docs, expected = baseline
     index_dir = tmp_path / "index"
-    env = dict(os.environ, DESKTOP_SEARCH_MODEL=str(settings.lite_model_dir), DESKTOP_SEARCH_DEVICE="cpu",
-               DESKTOP_SEARCH_DTYPE="fp32")
+    env = child_env(settings)
     # Kill moments scale with how long an uninterrupted run takes on this machine (start-up
     # included), so a fast machine does not finish most runs before the kill comes.
     started = time.monotonic()

@@ -20,6 +20,7 @@ from desktop_app.core.config import MODES, Settings
 from desktop_app.core.engine import Engine
 from desktop_app.core.ingest.indexer import Indexer
 from desktop_app.core.ingest.progress import RunControl
+from desktop_app.core.model.cpu_runtime import OPENVINO_FP32
 from desktop_app.core.search.searcher import Searcher
 
 CHILD = Path(__file__).with_name("crash_child.py")
@@ -27,6 +28,9 @@ TOPICS = ["compressor stall", "boundary layer transition", "panel flutter", "hea
           "shell buckling", "jet noise", "wing icing", "rotor vortex"]
 QUERIES = ("compressor stall margin", "boundary layer transition", '"panel flutter" -run', "ext:md icing",
            "noise of the jet")
+# One runtime in this process and in the crash children, so builds compare to the last digit; a converted
+# graph starts a child without torch (1 s instead of 10).
+RUNTIME = OPENVINO_FP32
 
 
 def cli(*argv: str) -> tuple[int, str, str]:
@@ -54,7 +58,7 @@ def qdrant_args(root: Path) -> list[str]:
 def observe(index_dir: Path, lite_model_dir: Path) -> dict:
     """What a user sees: every mode's ranking (path, score) for each query, and the counts. Hits with
     equal scores are put in name order: their order depends on chunk ids, which differ between builds."""
-    settings = Settings.from_env(index_dir=index_dir, model=str(lite_model_dir), device="cpu", dtype="fp32")
+    settings = Settings.from_env(index_dir=index_dir, model=str(lite_model_dir), device="cpu", dtype=RUNTIME)
     engine = Engine.open(settings)
     try:
         status = engine.status()
@@ -80,11 +84,13 @@ def clean(tmp_path_factory, lite_model_dir):
     """A clean Qdrant build of reports 0-39 with report 7 revised, and a local build of the same."""
     root = tmp_path_factory.mktemp("clean")
     docs = write_corpus(root / "docs", range(40), edited=7)
-    env = {"DESKTOP_SEARCH_MODEL": str(lite_model_dir), "DESKTOP_SEARCH_DEVICE": "cpu", "DESKTOP_SEARCH_DTYPE": "fp32"}
-    os.environ.update(env)
-    assert cli("index", str(docs), "--index", str(root / "index"), *qdrant_args(root))[0] == 0
-    assert cli("index", str(docs), "--index", str(root / "local"))[0] == 0
-    return docs, observe(root / "index", lite_model_dir), observe(root / "local", lite_model_dir)
+    with pytest.MonkeyPatch.context() as patch:  # the module's CLI calls read these; later modules do not
+        for name, value in {"DESKTOP_SEARCH_MODEL": str(lite_model_dir), "DESKTOP_SEARCH_DEVICE": "cpu",
+                            "DESKTOP_SEARCH_DTYPE": RUNTIME}.items():
+            patch.setenv(name, value)
+        assert cli("index", str(docs), "--index", str(root / "index"), *qdrant_args(root))[0] == 0
+        assert cli("index", str(docs), "--index", str(root / "local"))[0] == 0
+        yield docs, observe(root / "index", lite_model_dir), observe(root / "local", lite_model_dir)
 
 
 def test_the_index_folder_records_the_backend(clean, tmp_path, lite_model_dir) -> None:
@@ -172,7 +178,7 @@ def test_incremental_runs_and_removals_equal_a_clean_build(clean, tmp_path, lite
 def test_words_are_searchable_before_their_vectors_and_the_next_run_completes_them(clean, tmp_path, encoder,
                                                                                    lite_model_dir) -> None:
     docs, expected, _ = clean
-    settings = Settings.from_env(index_dir=tmp_path / "index", model=str(lite_model_dir), device="cpu", dtype="fp32")
+    settings = Settings.from_env(index_dir=tmp_path / "index", model=str(lite_model_dir), device="cpu", dtype=RUNTIME)
     backend = Backend("qdrant", str(tmp_path / "qdrant"))
     index = QdrantIndex.open(settings.index_dir, backend, create=True)
     record(settings.index_dir, backend)
@@ -202,7 +208,7 @@ def test_a_crash_between_sqlite_and_qdrant_is_repaired(point, n, clean, tmp_path
     _, expected, _ = clean
     docs = write_corpus(tmp_path / "docs", range(40), edited=7)
     env = dict(os.environ, DESKTOP_SEARCH_MODEL=str(lite_model_dir), DESKTOP_SEARCH_DEVICE="cpu",
-               DESKTOP_SEARCH_DTYPE="fp32")
+               DESKTOP_SEARCH_DTYPE=RUNTIME)
     command = [sys.executable, str(CHILD), point, str(n), "--", "index", str(docs), "--index", str(tmp_path / "index"),
                *qdrant_args(tmp_path)]
     done = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=300)
@@ -233,7 +239,7 @@ def test_a_searching_desktop_shows_a_hits_text_from_the_collection(clean, tmp_pa
     docs, _, _ = clean
     assert cli("index", str(docs), "--index", str(tmp_path / "indexer"), *qdrant_args(tmp_path))[0] == 0
     assert cli("status", "--index", str(tmp_path / "desk"), *qdrant_args(tmp_path))[0] == 0
-    settings = Settings.from_env(index_dir=tmp_path / "desk", model=str(lite_model_dir), device="cpu", dtype="fp32")
+    settings = Settings.from_env(index_dir=tmp_path / "desk", model=str(lite_model_dir), device="cpu", dtype=RUNTIME)
     engine = Engine.open(settings)
     try:
         hit = engine.search("heat shield ablation", k=1).hits[0]
