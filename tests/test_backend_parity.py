@@ -3,8 +3,9 @@ backend's in every mode (the issue's parity target). The collection is vendored,
 tests/data/cranfield (public research data; see its README).
 
 ``make test`` ranks a judged subset (the first ``QUERIES`` judged questions, every document judged
-for them and one in ``DISTRACTOR_EVERY`` of the rest), so both backends index a third of the
-collection; ``bench/quality.py --backend qdrant`` compares the whole collection."""
+for them and one in ``DISTRACTOR_EVERY`` of the rest), so both backends index 248 of its 1,400
+documents (75 s alone on 2 cores, 126 s with 373); ``bench/quality.py --backend qdrant`` compares the whole
+collection."""
 
 from __future__ import annotations
 
@@ -21,9 +22,9 @@ from desktop_app.cli import main
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).with_name("data") / "cranfield"
 TOLERANCE = 0.01
-COLBERT_QUERIES = 5  # ColBERT mode re-encodes 30 passages per query on the CPU: a sample
-QUERIES = 40
-DISTRACTOR_EVERY = 10
+COLBERT_QUERIES = 3  # ColBERT mode re-encodes 30 passages per query on the CPU: a sample
+QUERIES = 25
+DISTRACTOR_EVERY = 20
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +81,6 @@ def test_cranfield_ranks_alike_on_the_local_and_the_qdrant_backend(bench, cranfi
             "sample.tsv" if mode == "colbert" else "all.tsv"), mode), cranfield.qrels)["ndcg@10"]
             for mode in ("dense", "sparse", "keyword", "hybrid", "colbert")}
     print(json.dumps(ndcg))
-    assert ndcg["local"]["hybrid"] > 0.55, "the local backend ranks Cranfield as bench/README.md says"
+    assert ndcg["local"]["hybrid"] > 0.65, "the local backend ranks this subset as it did (0.711 on 2026-12-07)"
     for mode, local in ndcg["local"].items():
         assert abs(ndcg["qdrant"][mode] - local) <= TOLERANCE, (mode, local, ndcg["qdrant"][mode])
