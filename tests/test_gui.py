@@ -243,15 +243,15 @@ window.close()
 print(f"{{elapsed:.3f}}")
 """
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-    # Up to four launches until one shows in time: on the suite's busy cores launches took 1.04, 1.17 and
-    # 1.59 s where one takes 0.7 s alone (a fresh clone's make test failed so); a window that is slow to
-    # show (torch imported: seconds) is slow in all four.
+    # The child asserts that torch is not imported. The time: up to four launches until one shows within
+    # 1.5 s. One takes 0.7 s alone, but on the suite's busy cores launches took 1.04-1.59 s (a fresh
+    # clone's make test failed at 1.0 s); importing torch alone takes 3.5 s on the same machine.
     seconds: list[float] = []
-    while len(seconds) < 4 and (not seconds or min(seconds) >= 1.0):
+    while len(seconds) < 4 and (not seconds or min(seconds) >= 1.5):
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
         assert done.returncode == 0, done.stderr
         seconds.append(float(done.stdout.strip().splitlines()[-1]))
-    assert min(seconds) < 1.0, seconds
+    assert min(seconds) < 1.5, seconds
 
 
 def test_search_while_indexing_returns_what_is_already_indexed(qtbot, window, aero_corpus, tmp_path) -> None:

@@ -122,4 +122,6 @@ def test_a_query_waits_for_one_slice_of_a_big_add_not_the_whole_add(tmp_path: Pa
         waits.append(time.perf_counter() - before)
         time.sleep(0.005)
     add_s = time.perf_counter() - started
-    assert len(waits) > 5 and max(waits) < 0.1 < add_s, (max(waits), add_s)
+    # One slice is about 1/250 of this add; the bound grows with a machine the suite's other worker slows
+    # (104 ms once, against 2.7 s for the add), and still fails a query that waits for a tenth of the add.
+    assert len(waits) > 5 and max(waits) < max(0.1, add_s / 10) and add_s > 0.1, (max(waits), add_s)
