@@ -36,9 +36,13 @@ $(MODEL_STAMP): scripts/make_test_model.py | $(INSTALLED)
 
 # One pytest worker per core, at most four (each loads torch and the lite model: ~1 GB).
 TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; echo $$n)
+# torch's threads per worker: the cores shared out, not every core each (2 workers of 2 threads on 2 cores
+# spun against each other: 1.3x the time, bench/README.md).
+TEST_THREADS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); t=$$((n / $(TEST_WORKERS))); [ $$t -lt 1 ] && t=1; echo $$t)
 
 test: setup
-	QT_QPA_PLATFORM=offscreen DESKTOP_SEARCH_LITE_MODEL=$(LITE_MODEL) $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal --durations=15
+	QT_QPA_PLATFORM=offscreen DESKTOP_SEARCH_LITE_MODEL=$(LITE_MODEL) OMP_NUM_THREADS=$(TEST_THREADS) \
+	  $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal --durations=15
 
 run: setup
 	$(BIN)/desktop-search
