@@ -490,7 +490,7 @@ def test_choosing_another_model_offers_a_rebuild_and_never_mixes_models(qtbot, w
     shutil.copytree(lite_model_dir, other)
     (other / "colbert_linear.pt").write_bytes((other / "colbert_linear.pt").read_bytes() + b"\0")
     with qtbot.waitSignal(window.model_control.ready, timeout=LOAD_TIMEOUT):
-        window.apply_settings(window.settings.with_(model=str(other)))
+        window.apply_settings(window.settings.with_(model=str(other), dtype="fp32"))  # a new model, not a probe
     assert "the settings name other-model" in window.banner.text() and window.rebuild_button.isVisible()
     assert window.rebuild_action.isEnabled()
     assert window.model_control.engine.spec.path == lite_model_dir, "searches keep the model the index was built with"
