@@ -285,7 +285,7 @@ def test_malformed_json_is_422_and_a_body_over_the_limit_is_413(api: httpx.Clien
 
 def test_an_indexing_job_reports_files_tokens_per_second_and_eta_then_its_report(api: httpx.Client,
                                                                                   tmp_path: Path) -> None:
-    folder = make_folder(tmp_path, "notes", {f"note{i:03d}.txt": f"Note {i} about wind tunnel test {i} " * 30
+    folder = make_folder(tmp_path, "notes", {f"note{i:03d}.txt": f"Note {i} about wind tunnel test {i} " * 10
                                              for i in range(150)})
     response = api.post("/v1/index", json={"paths": [str(folder)]})
     assert response.status_code == 202
