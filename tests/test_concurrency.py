@@ -27,7 +27,7 @@ WHERE length(c.dense) = 0 AND NOT EXISTS (SELECT 1 FROM pending p WHERE p.chunk_
 def test_searches_during_indexing_see_whole_files_and_wait_little(settings, encoder, tmp_path: Path) -> None:
     folder = tmp_path / "reports"
     folder.mkdir()
-    for number in range(80):
+    for number in range(40):
         sentences = [f"Report {number} section {s}: wind tunnel test of airfoil {number} at Mach 0.{s}."
                      for s in range(12)]
         (folder / f"report{number:03d}.txt").write_text(" ".join(sentences))
@@ -52,7 +52,7 @@ def test_searches_during_indexing_see_whole_files_and_wait_little(settings, enco
         checks += 1
     run.join()
     assert checks >= 5 and slowest_vector_query < 0.1, (checks, slowest_vector_query)
-    assert index.store.counts()["files"] == 80 and index.caches.dense.count == index.store.chunk_count() > 160
+    assert index.store.counts()["files"] == 40 and index.caches.dense.count == index.store.chunk_count() > 80
     reader.close()
     searcher.store.close()
     index.close()
