@@ -261,21 +261,22 @@ def test_a_folder_of_one_templates_files_compares_each_new_file_with_a_few_not_a
 
 
 def test_many_copies_of_one_report_do_not_crowd_the_other_documents_out_of_the_top_ten(
-        corpus, encoder, lite_model_dir, tmp_path) -> None:
-    """Forty copies of a report hold the channels' whole candidate pools; the ten hits are still ten documents."""
-    folder = tmp_path / "docs"
-    shutil.copytree(corpus.root / "reports", folder)
+        corpus, built, encoder, tmp_path) -> None:
+    """Forty copies of a report hold the channels' whole candidate pools; the ten hits are still ten documents.
+    The copies go beside the module's index (they take their twin's vectors), then leave it again."""
+    index, _, _, settings = built
+    copies = tmp_path / "copies"
+    copies.mkdir()
     for number in range(40):
-        shutil.copyfile(folder / "report 04.txt", folder / f"report 04 ({number}).txt")
-    settings = Settings(index_dir=tmp_path / "index", model=str(lite_model_dir), lite_model_dir=lite_model_dir,
-                        device="cpu", dtype="fp32")
-    index = LocalIndex.open(settings.index_dir, create=True)
+        shutil.copyfile(corpus.root / "reports" / "report 04.txt", copies / f"report 04 ({number}).txt")
+    assert Indexer(index, encoder, settings).run([copies]).added == 40
     try:
-        Indexer(index, encoder, settings).run([folder])
         searcher = Searcher(index, encoder)
         for mode in ("hybrid", "dense", "keyword"):
             hits = searcher.search(corpus.abstract[4], k=10, mode=mode).hits
             assert len(hits) == 10, (mode, len(hits))
             assert hits[0].duplicates_total == 40
     finally:
-        index.close()
+        for copy in copies.iterdir():  # the files, not the folder: a folder gone is an unplugged drive, kept
+            copy.unlink()
+        assert Indexer(index, encoder, settings).run([copies]).removed == 40
