@@ -166,7 +166,7 @@ def test_an_ascii_locale_gets_accented_queries_and_file_names_without_a_tracebac
 
 @pytest.mark.parametrize("command", [["status"], ["files"], ["search", "wing stall", "--mode", "keyword"]])
 def test_cli_does_not_import_torch_for_status_files_or_keyword_search(cli_env, aero_corpus, command) -> None:
-    """Nor MinHash's datasketch, which imports scipy (0.3 s of a 1 s keyword search process)."""
+    """Nor datasketch and scipy (0.3 s of a 1 s keyword search process before; the app no longer uses datasketch)."""
     cli("index", str(aero_corpus))
     code = (f"import sys; from desktop_app.cli import main; code = main({command!r}); "
             "heavy = {'torch', 'FlagEmbedding', 'datasketch', 'scipy'} & set(sys.modules); "

@@ -8,15 +8,20 @@ import io
 import json
 import shutil
 import sqlite3
+import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
+import regex
+from hypothesis import given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 
 from desktop_app.cli import main
-from desktop_app.core import UsageError, search_request
+from desktop_app.core import UsageError, likeness, search_request
 from desktop_app.core.backends.local.index import LocalIndex
 from desktop_app.core.config import Settings
 from desktop_app.core.ingest.indexer import Indexer
@@ -280,3 +285,35 @@ def test_many_copies_of_one_report_do_not_crowd_the_other_documents_out_of_the_t
         for copy in copies.iterdir():  # the files, not the folder: a folder gone is an unplugged drive, kept
             copy.unlink()
         assert Indexer(index, encoder, settings).run([copies]).removed == 40
+
+
+@examples(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(["wind", "tunnel", "Mach", "shock", "wing", "flutter", "ßtraße", "émigré", "数据",
+                                 "7", "19"]), min_size=0, max_size=3000))
+def test_signatures_are_datasketchs_affine32_minhash_so_stored_ones_stay_valid(words: list[str]) -> None:
+    """Our MinHash makes datasketch 2's numbers without importing it (and scipy with it) while the writer
+    lock is held; a library upgrade cannot change a stored signature."""
+    from datasketch import MinHash
+
+    text = " ".join(words)
+    ours = likeness.signature(text)
+    found = [word.lower() for word in regex.findall(r"\w+", text)]
+    if len(found) < likeness.MIN_WORDS:
+        assert ours is None
+        return
+    theirs = MinHash(num_perm=likeness.PERMUTATIONS, seed=likeness.SEED, scheme="affine32")
+    theirs.update_batch(list({" ".join(found[i:i + likeness.SHINGLE_WORDS]).encode()
+                              for i in range(len(found) - likeness.SHINGLE_WORDS + 1)}))
+    assert ours == theirs.hashvalues.astype(np.uint32).tobytes()
+
+
+def test_indexing_does_not_import_datasketch_or_scipy(tmp_path: Path) -> None:
+    """They cost 1.4 s of a terminal's `index`, spent holding the writer lock (bench/soak.py's waits)."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for number in range(3):
+        (folder / f"r{number}.txt").write_text(" ".join(f"word{i} of report {number}" for i in range(80)))
+    code = ("import sys; from desktop_app.core import likeness; from pathlib import Path; "
+            "[likeness.signature(p.read_text()) for p in Path(sys.argv[1]).iterdir()]; "
+            "sys.exit(sorted({'datasketch', 'scipy'} & set(sys.modules)) != [])")
+    assert subprocess.run([sys.executable, "-c", code, str(folder)], timeout=60).returncode == 0
