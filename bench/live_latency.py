@@ -26,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,9 +66,21 @@ class Writer:
     def run(self) -> None:
         while not self.stop.is_set():
             fill(self.folder, 40, self.runs + 1)
-            cli("index", str(self.folder), "--index", str(self.index), stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL).wait()
+            with (WORK / "writer.err").open("a", encoding="utf-8") as err:
+                err.write(f"run {self.runs + 1} starts at {time.monotonic():.3f}\n")
+                err.flush()
+                cli("index", str(self.folder), "--index", str(self.index), stdout=subprocess.DEVNULL, stderr=err).wait()
+                err.write(f"run {self.runs + 1} ends at {time.monotonic():.3f}\n")
             self.runs += 1
+
+
+def keep_lines(lines: Iterable[str], into: Path) -> None:
+    """The watcher's progress lines, each with the time it came (its pipe kept drained): what it was doing
+    while a sample waited."""
+    with into.open("w", encoding="utf-8") as out:
+        for line in lines:
+            out.write(json.dumps({"at": round(time.monotonic(), 3), **json.loads(line)}) + "\n")
+            out.flush()
 
 
 def found(engine: object, word: str) -> bool:
@@ -79,6 +92,7 @@ def sample(engine: object, folder: Path, number: int) -> float:
     word = f"zq{number:04d}marker"
     path = folder / f"{word}.txt"
     started = time.monotonic()
+    print(json.dumps({"at": round(started, 3), "wrote": path.name}), file=sys.stderr)
     path.write_text(f"A new note that mentions {word} once.", encoding="utf-8")
     while not found(engine, word):
         if time.monotonic() - started > GIVE_UP_S:
@@ -115,15 +129,16 @@ def main(argv: list[str] | None = None) -> int:
     fill(watched, 10, 0)
     fill(other, 40, 0)
     cli("index", str(other), "--index", str(index), stdout=subprocess.DEVNULL).wait()
+    watcher_err = (WORK / "watcher.err").open("w", encoding="utf-8")  # its waits for the writer lock
     watcher = cli("watch", str(watched), "--index", str(index), "--json", stdout=subprocess.PIPE,
-                  stderr=subprocess.DEVNULL, text=True)
+                  stderr=watcher_err, text=True)
     writer = Writer(index, other)
     try:
         # Measured from the watcher's steady state: after its first run and its catch-up ("caught up").
         for line in watcher.stdout:
             if json.loads(line).get("cause") == "caught up":
                 break
-        threading.Thread(target=watcher.stdout.read, daemon=True).start()  # keep its pipe drained
+        threading.Thread(target=keep_lines, args=(watcher.stdout, WORK / "watcher.jsonl"), daemon=True).start()
         engine = Engine.open(Settings.from_env(env(), index_dir=index), with_model=False)
         time.sleep(1)
         results = {"alone": summary(phase(engine, watched, args.samples, 0))}
