@@ -49,11 +49,6 @@ from desktop_app.core.storage.records import NewChunk, PendingChunk
 
 log = logging.getLogger("desktop_search.indexer")
 ENCODE_BATCH_CHUNKS = 64
-# On a CPU a batch also holds at most this many tokens: newer work (a watcher's new file, a folder just
-# dropped) waits for the batch being encoded, and 64 chunks of a long document were 12 s with the lite
-# model and nearly two minutes with BGE-M3 (bench/README.md, "Live sync latency"); the passes inside
-# a batch are 512 tokens either way.
-ENCODE_BATCH_CPU_TOKENS = 2048
 # Stage 1 commits at least this often, so other processes see new files within a second.
 WORDS_COMMIT_CHUNKS = 512
 WORDS_COMMIT_S = 0.5
@@ -217,7 +212,7 @@ class Indexer:
                 wait_while_paused(control, None)
                 if control.newer_work.is_set():
                     break
-                batch = self.store.claim_pending(ENCODE_BATCH_CHUNKS, CLAIM_LEASE_S, self.batch_tokens())
+                batch = self.store.claim_pending(ENCODE_BATCH_CHUNKS, CLAIM_LEASE_S)
                 if not batch:
                     break
                 notify(meter.snapshot(control.paused))
@@ -244,11 +239,6 @@ class Indexer:
         finally:
             report.device = self.encoder.describe() if self.encoder.loaded else report.device
             self.save_now()
-
-    def batch_tokens(self) -> int | None:
-        """The most tokens one stage-2 batch may claim: bounded on a CPU, where it sets how long newer work
-        waits; on CUDA the batch's 64 chunks are encoded in a moment."""
-        return None if self.encoder.load().device.startswith("cuda") else ENCODE_BATCH_CPU_TOKENS
 
     def give_back(self, batch: list[PendingChunk]) -> None:
         """Release the claims on a batch that was not stored (paused, cancelled, a full disk), so the next
