@@ -63,6 +63,13 @@ def settings(tmp_path: Path, lite_model_dir: Path):
                     device="cpu", dtype="fp32")
 
 
+def ascii_locale(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with a locale that claims ASCII and Python's UTF-8 mode off, as on the CI machine."""
+    changed = {**env, "LC_ALL": "C", "PYTHONUTF8": "0"}
+    changed.pop("PYTHONIOENCODING", None)
+    return changed
+
+
 def make_folder(parent: Path, name: str, texts: dict[str, str]) -> Path:
     """``parent/name`` holding one UTF-8 text file per (file name, text)."""
     folder = parent / name

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import ascii_locale
 
 from desktop_app.cli import main
 from desktop_app.cli.arguments import build_parser
@@ -155,8 +156,7 @@ def test_an_ascii_locale_gets_accented_queries_and_file_names_without_a_tracebac
     folder.mkdir()
     (folder / "Über Kühlung.txt").write_text("Über die Kühlung von Düsen beim Wiedereintritt.", encoding="utf-8")
     assert cli("index", str(folder))[0] == 0
-    env = {**os.environ, "LC_ALL": "C", "PYTHONUTF8": "0"}
-    env.pop("PYTHONIOENCODING", None)
+    env = ascii_locale(dict(os.environ))
     done = subprocess.run([str(Path(sys.executable).with_name("desktop-search")), "search", "Kühlung", "--mode",
                            "keyword"], capture_output=True, encoding="ascii", env=env, timeout=120)
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr

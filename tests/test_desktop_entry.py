@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import tomllib
+from conftest import ascii_locale
 
 from desktop_app.gui import app
 
@@ -47,9 +48,7 @@ def png_size(path: Path) -> tuple[int, int]:
 def make(target: str, data_home: Path) -> str:
     """Run a make target as a script would (no terminal), on no known desktop: the user's keys are never touched.
     The locale claims ASCII, with Python's UTF-8 mode off, as on the CI machine where a "▸" once failed it."""
-    env = {name: value for name, value in os.environ.items() if name != "XDG_CURRENT_DESKTOP"}
-    env.update(LC_ALL="C", PYTHONUTF8="0")
-    env.pop("PYTHONIOENCODING", None)
+    env = ascii_locale({name: value for name, value in os.environ.items() if name != "XDG_CURRENT_DESKTOP"})
     return subprocess.run(["make", "--no-print-directory", target, f"XDG_DATA_HOME={data_home}"], cwd=REPO, check=True,
                           capture_output=True, encoding="ascii", timeout=600, env=env,
                           stdin=subprocess.DEVNULL).stdout
