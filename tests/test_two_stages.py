@@ -160,6 +160,27 @@ def test_claims_keep_two_processes_apart_and_die_with_their_process(index, encod
     assert len(index.store.claim_pending(10, lease_s=600)) == 4, "a killed process's claims are void"
 
 
+def test_newer_work_waits_for_a_cpu_batch_of_a_few_passes_not_of_64_long_chunks(index, encoder, settings,
+                                                                              tmp_path) -> None:
+    """A watcher's new file waited for a whole 64-chunk batch of another folder's long chunks (12 s with the
+    lite model, about two minutes with BGE-M3 on a CPU); on the CPU a batch now holds a bounded number of
+    tokens, so making way comes after a few passes."""
+    folder = tmp_path / "long"
+    folder.mkdir()
+    for i in range(12):
+        (folder / f"report{i:02d}.txt").write_text(" ".join(f"Section {j} of report {i} measures the compressor "
+                                                            f"stall margin at speed {j * i}." for j in range(60)))
+    control = RunControl()
+
+    def newer_work_after_first_batch(progress) -> None:
+        if progress.phase == "encoding" and progress.chunks_done:
+            control.make_way()
+
+    report = Indexer(index, encoder, settings).run([folder], progress=newer_work_after_first_batch, control=control)
+    assert 0 < report.tokens <= indexer_module.ENCODE_BATCH_CPU_TOKENS < report.tokens + report.pending_chunks * 100
+    assert report.pending_chunks > 0
+
+
 def test_making_way_stops_stage_two_after_its_batch_and_the_next_run_resumes(index, encoder, settings,
                                                                             tmp_path) -> None:
     folder = tmp_path / "many"

@@ -49,6 +49,9 @@ from desktop_app.core.storage.records import NewChunk, PendingChunk
 
 log = logging.getLogger("desktop_search.indexer")
 ENCODE_BATCH_CHUNKS = 64
+# On a CPU a batch holds at most this many tokens too: newer work (a watcher's new file) waits for the batch
+# being encoded, and 64 long chunks took 12 s with the lite model, two minutes with BGE-M3 (bench/README.md).
+ENCODE_BATCH_CPU_TOKENS = 2048
 # Stage 1 commits at least this often, so other processes see new files within a second.
 WORDS_COMMIT_CHUNKS = 512
 WORDS_COMMIT_S = 0.5
@@ -212,7 +215,8 @@ class Indexer:
                 wait_while_paused(control, None)
                 if control.newer_work.is_set():
                     break
-                batch = self.store.claim_pending(ENCODE_BATCH_CHUNKS, CLAIM_LEASE_S)
+                tokens = None if self.encoder.load().device.startswith("cuda") else ENCODE_BATCH_CPU_TOKENS
+                batch = self.store.claim_pending(ENCODE_BATCH_CHUNKS, CLAIM_LEASE_S, tokens)
                 if not batch:
                     break
                 notify(meter.snapshot(control.paused))

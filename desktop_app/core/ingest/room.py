@@ -3,9 +3,11 @@
 An estimate, from what the run has seen, erring high (a figure too low sends the user round again):
 the documents still to read grow the index as those read so far did; every chunk still to encode
 adds its vectors to SQLite and to the caches; the caches are written whole, beside the old files,
-before they replace them, the sparse cache with a table over the whole model vocabulary; and SQLite
-pages that live only in the write-ahead log so far take room in the database file when they are
-checkpointed (on a filesystem that allocates lazily, such as tmpfs, the file's size says nothing).
+before they replace them, the sparse cache with a table over the whole model vocabulary; SQLite pages
+that live only in the write-ahead log so far take room in the database file when they are
+checkpointed (on a filesystem that allocates lazily, such as tmpfs, the file's size says nothing);
+and the log itself may grow up to its automatic checkpoint's size, many times the rows it holds when
+stage 2 commits small batches.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ def space_needed(index: Index, meter: Meter | None, start_bytes: int, max_tokens
         caches = index.cache_bytes()
         pending = index.store.pending_counts() if index.bound else {"pending_chunks": 0, "pending_tokens": 0}
         unallocated = _unallocated_bytes(index.folder)
+        log = index.store.log_headroom()
     except (sqlite3.Error, OSError):
         return None
     read = meter.bytes if meter is not None else 0
@@ -50,7 +53,8 @@ def space_needed(index: Index, meter: Meter | None, start_bytes: int, max_tokens
     to_encode = pending["pending_chunks"] + new_chunks
     vectors = to_encode * INDEX_BYTES_PER_CHUNK + (pending["pending_tokens"] + new_tokens) * INDEX_BYTES_PER_TOKEN
     sparse_table = max(vocabulary * SPARSE_TABLE_BYTES_PER_TOKEN_ID - caches, 0) if to_encode else 0
-    return words + vectors + caches + to_encode * CACHE_BYTES_PER_CHUNK + sparse_table + unallocated
+    log = log if left or to_encode else 0
+    return words + vectors + caches + to_encode * CACHE_BYTES_PER_CHUNK + sparse_table + unallocated + log
 
 
 def vocabulary_size(tokenizer_file: Path) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from itertools import accumulate
 
 import numpy as np
 
@@ -19,9 +20,10 @@ from desktop_app.core.storage.transactions import Transactions
 class PendingWork(Transactions):
     """Chunks stored without vectors yet, and the writes that give them their vectors."""
 
-    def claim_pending(self, limit: int, lease_s: float) -> list[PendingChunk]:
+    def claim_pending(self, limit: int, lease_s: float, max_tokens: int | None = None) -> list[PendingChunk]:
         """Up to ``limit`` unclaimed pending chunks in stage 2's order, claimed for ``lease_s`` seconds
-        (another process skips them meanwhile; a claim left by a killed process simply runs out)."""
+        (another process skips them meanwhile; a claim left by a killed process simply runs out), and no
+        more than ``max_tokens`` in all (one chunk at least)."""
         now = time.time()
         with self.transaction():
             claimants = [r[0] for r in self.conn.execute(
@@ -32,6 +34,8 @@ class PendingWork(Transactions):
                 "SELECT p.chunk_id, c.text, c.tokens, c.file_id FROM pending p JOIN chunks c ON c.id = p.chunk_id "
                 "WHERE p.claimed_until < ? ORDER BY p.big, p.mtime_ns DESC, p.chunk_id LIMIT ?", (now, limit),
             ).fetchall()
+            if max_tokens is not None:
+                rows = rows[:max(1, sum(1 for total in accumulate(row[2] for row in rows) if total <= max_tokens))]
             self.conn.executemany("UPDATE pending SET claimed_by = ?, claimed_until = ? WHERE chunk_id = ?",
                                   [(os.getpid(), now + lease_s, row[0]) for row in rows])
         return [PendingChunk(*row) for row in rows]

@@ -31,6 +31,9 @@ from desktop_app.core.storage.pending import PendingWork
 from desktop_app.core.storage.records import NewChunk
 from desktop_app.core.storage.schema import SCHEMA, SCHEMA_VERSION, batched, connect, placeholders
 
+WAL_HEADER_BYTES = 32  # SQLite's write-ahead log format: one file header, then a header before every page
+WAL_FRAME_HEADER_BYTES = 24
+
 
 class Store(FileTables, ChunkTables, PendingWork, KeywordTable, CopyTables):
     """All SQL of the app lives in this package (one class per group of tables); callers get plain Python
@@ -77,6 +80,15 @@ class Store(FileTables, ChunkTables, PendingWork, KeywordTable, CopyTables):
             self.set_meta("keyword_analyzer", analyze.ANALYZER_VERSION)
             self.set_meta("tombstones_floor", str(self.next_generation))
             self.chunks_changed = True
+
+    def log_headroom(self) -> int:
+        """Bytes SQLite's write-ahead log may still grow by before its automatic checkpoint lets it start
+        over: each commit appends every page it changed, so many small commits outgrow the rows they hold."""
+        pages = self.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+        page_size = self.conn.execute("PRAGMA page_size").fetchone()[0]
+        log = self.path.with_name(self.path.name + "-wal")
+        size = log.stat().st_size if log.exists() else 0
+        return max(pages * (page_size + WAL_FRAME_HEADER_BYTES) + WAL_HEADER_BYTES - size, 0)
 
     def counts(self) -> dict[str, int]:
         files, failed = self.conn.execute(
