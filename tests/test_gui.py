@@ -391,6 +391,13 @@ def test_about_names_the_model_and_the_versions_of_torch_and_qt(qtbot, window) -
     assert metadata.version("torch") in text and qVersion() in text and "FlagEmbedding" in text
 
 
+def test_the_status_line_stops_saying_loading_once_the_model_is_ready(qtbot, window) -> None:
+    """The status bar went on saying "loading model … on CPU…" for eight seconds after the model label showed
+    it loaded."""
+    message = window.statusBar().currentMessage()
+    assert "loading" not in message and window.model_control.engine.describe() in message, message
+
+
 def test_a_second_launch_hands_its_folder_to_the_first_window(qtbot, window, aero_corpus, tmp_path) -> None:
     from desktop_app.gui.single_instance import SingleInstance, instance_name
 

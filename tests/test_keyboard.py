@@ -43,6 +43,14 @@ def test_every_menu_action_has_its_own_key_shown_in_its_tooltip(qtbot, ini) -> N
     main.close()
 
 
+def test_ctrl_q_in_the_search_box_ends_the_app(qtbot, window) -> None:
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=5000)
+    with qtbot.waitSignal(window.shut_down, timeout=30_000):
+        qtbot.keyClick(window.search_bar.query, Qt.Key.Key_Q, CTRL)
+    assert not window.isVisible()
+
+
 def test_hits_are_chosen_opened_and_revealed_by_keys_alone(qtbot, window, aero_corpus, launched) -> None:
     with qtbot.waitSignal(window.indexing.finished, timeout=LOAD_TIMEOUT):
         drop(window, aero_corpus)

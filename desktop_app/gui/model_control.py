@@ -131,6 +131,7 @@ class ModelController(QObject):
         description = engine.describe()
         self._window.setWindowTitle(f"Desktop Search — {description}")
         self._label.setText(f"Model: {description}")
+        self.message.emit(f"Model ready: {description}", 4000)  # in place of "loading model …"
         self.banner_cleared.emit()
         self._suggest_model(loaded.offer)
         self._rebuild_action.setEnabled(bool(engine.mismatch))
