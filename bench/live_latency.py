@@ -1,6 +1,6 @@
 """Live sync's latency: from a file written in a watched folder to that file found by a search.
 
-A ``desktop-search watch A`` child watches folder A of an index (lite model, as the window does);
+A ``desktop-search watch A`` child watches folder A of an index (the lite model unless ``--model``);
 once it has caught up, this process writes a new file holding a word of its own into A, then searches for that word
 (keyword mode, through an engine of its own: a reading process) every 50 ms until the file is
 found; the time in between is one sample. Two phases:
@@ -12,7 +12,10 @@ found; the time in between is one sample. Two phases:
 Reports p50/p95/max per phase and exits 1 when p95 is over 2 s alone or over 5 s beside the writer
 (issue 23's targets; the README promises a changed file "in search about a second later").
 
-    .venv/bin/python bench/live_latency.py [--samples 15] [--json]
+    .venv/bin/python bench/live_latency.py [--samples 15] [--model PATH] [--json]
+
+``--model bench/work/bge-m3-sized`` (made by ``bench/sized_model.py``) measures with a BGE-M3-sized model:
+both processes then encode a backlog for the whole run, as on a CPU laptop with a real folder.
 """
 
 from __future__ import annotations
@@ -37,13 +40,13 @@ POLL_S = 0.05
 GIVE_UP_S = 60.0
 
 
-def env() -> dict[str, str]:
+def env(model: Path) -> dict[str, str]:
     return dict(os.environ, HF_HUB_OFFLINE="1", DESKTOP_SEARCH_LITE_MODEL=str(LITE_MODEL),
-                DESKTOP_SEARCH_MODEL=str(LITE_MODEL), DESKTOP_SEARCH_DEVICE="cpu", TOKENIZERS_PARALLELISM="false")
+                DESKTOP_SEARCH_MODEL=str(model), DESKTOP_SEARCH_DEVICE="cpu", TOKENIZERS_PARALLELISM="false")
 
 
-def cli(*args: str, **popen: object) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "desktop_app", *args], env=env(), cwd=REPO, **popen)
+def cli(model: Path, *args: str, **popen: object) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "desktop_app", *args], env=env(model), cwd=REPO, **popen)
 
 
 def fill(folder: Path, files: int, round_: int) -> None:
@@ -57,8 +60,8 @@ def fill(folder: Path, files: int, round_: int) -> None:
 class Writer:
     """Another process indexing folder B over and over (its files rewritten before each run)."""
 
-    def __init__(self, index: Path, folder: Path) -> None:
-        self.index, self.folder = index, folder
+    def __init__(self, index: Path, folder: Path, model: Path) -> None:
+        self.index, self.folder, self.model = index, folder, model
         self.stop = threading.Event()
         self.runs = 0
         self.thread = threading.Thread(target=self.run, name="other-writer", daemon=True)
@@ -69,7 +72,8 @@ class Writer:
             with (WORK / "writer.err").open("a", encoding="utf-8") as err:
                 err.write(f"run {self.runs + 1} starts at {time.monotonic():.3f}\n")
                 err.flush()
-                cli("index", str(self.folder), "--index", str(self.index), stdout=subprocess.DEVNULL, stderr=err).wait()
+                cli(self.model, "index", str(self.folder), "--index", str(self.index), stdout=subprocess.DEVNULL,
+                    stderr=err).wait()
                 err.write(f"run {self.runs + 1} ends at {time.monotonic():.3f}\n")
             self.runs += 1
 
@@ -119,8 +123,10 @@ def summary(latencies: list[float]) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--samples", type=int, default=15, help="files written per phase (default 15)")
+    parser.add_argument("--model", type=Path, default=LITE_MODEL, help="the model folder (default: the lite model)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
+    model = args.model.resolve()
     sys.path.insert(0, str(REPO))
     from desktop_app.core import Engine, Settings
 
@@ -128,18 +134,18 @@ def main(argv: list[str] | None = None) -> int:
     index, watched, other = WORK / "index", WORK / "A", WORK / "B"
     fill(watched, 10, 0)
     fill(other, 40, 0)
-    cli("index", str(other), "--index", str(index), stdout=subprocess.DEVNULL).wait()
+    cli(model, "index", str(other), "--index", str(index), stdout=subprocess.DEVNULL).wait()
     watcher_err = (WORK / "watcher.err").open("w", encoding="utf-8")  # its waits for the writer lock
-    watcher = cli("watch", str(watched), "--index", str(index), "--json", stdout=subprocess.PIPE,
+    watcher = cli(model, "watch", str(watched), "--index", str(index), "--json", stdout=subprocess.PIPE,
                   stderr=watcher_err, text=True)
-    writer = Writer(index, other)
+    writer = Writer(index, other, model)
     try:
         # Measured from the watcher's steady state: after its first run and its catch-up ("caught up").
         for line in watcher.stdout:
             if json.loads(line).get("cause") == "caught up":
                 break
         threading.Thread(target=keep_lines, args=(watcher.stdout, WORK / "watcher.jsonl"), daemon=True).start()
-        engine = Engine.open(Settings.from_env(env(), index_dir=index), with_model=False)
+        engine = Engine.open(Settings.from_env(env(model), index_dir=index), with_model=False)
         time.sleep(1)
         results = {"alone": summary(phase(engine, watched, args.samples, 0))}
         writer.thread.start()

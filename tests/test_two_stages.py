@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from desktop_app.core.engine import Engine
 from desktop_app.core.ingest import indexer as indexer_module
 from desktop_app.core.ingest.indexer import Indexer
 from desktop_app.core.ingest.progress import RunControl, format_eta
+from desktop_app.core.model.encoder import CPU_TOKENS_PER_BATCH, cpu_batch_tokens
 from desktop_app.core.search.searcher import CACHES_LOADING_NOTE, Searcher
 from desktop_app.core.storage.store import Store
 
@@ -160,11 +162,11 @@ def test_claims_keep_two_processes_apart_and_die_with_their_process(index, encod
     assert len(index.store.claim_pending(10, lease_s=600)) == 4, "a killed process's claims are void"
 
 
-def test_newer_work_waits_for_a_cpu_batch_of_a_few_passes_not_of_64_long_chunks(index, encoder, settings,
-                                                                              tmp_path) -> None:
+def test_newer_work_waits_for_a_cpu_batch_of_a_few_seconds_not_of_64_long_chunks(index, encoder, settings,
+                                                                                tmp_path) -> None:
     """A watcher's new file waited for a whole 64-chunk batch of another folder's long chunks (12 s with the
-    lite model, about two minutes with BGE-M3 on a CPU); on the CPU a batch now holds a bounded number of
-    tokens, so making way comes after a few passes."""
+    lite model, about two minutes with BGE-M3 on a CPU); on the CPU a batch now claims about a second of the
+    model's work on two cores (one pass of BGE-M3), so making way comes after that."""
     folder = tmp_path / "long"
     folder.mkdir()
     for i in range(12):
@@ -177,8 +179,17 @@ def test_newer_work_waits_for_a_cpu_batch_of_a_few_passes_not_of_64_long_chunks(
             control.make_way()
 
     report = Indexer(index, encoder, settings).run([folder], progress=newer_work_after_first_batch, control=control)
-    assert 0 < report.tokens <= indexer_module.ENCODE_BATCH_CPU_TOKENS < report.tokens + report.pending_chunks * 100
-    assert report.pending_chunks > 0
+    assert 0 < report.tokens <= cpu_batch_tokens(encoder.spec) and report.pending_chunks > 0
+
+
+def test_a_cpu_batch_is_a_few_seconds_of_the_models_work_and_the_same_in_every_run(spec) -> None:
+    """With BGE-M3 on two cores (100-260 tokens/s) a 2,048-token batch kept a new file waiting 8-14 s: its batch
+    is one pass. The bound follows the model, never a pace measured while running: a run resumed after a
+    crash must cut the batches a clean run cuts (a chunk's last digits depend on its pass)."""
+    lite = cpu_batch_tokens(spec)
+    assert 4 * CPU_TOKENS_PER_BATCH <= lite <= 16 * CPU_TOKENS_PER_BATCH
+    bge_m3 = dataclasses.replace(spec, hidden_size=1024, layers=24)
+    assert cpu_batch_tokens(bge_m3) == CPU_TOKENS_PER_BATCH
 
 
 def test_making_way_stops_stage_two_after_its_batch_and_the_next_run_resumes(index, encoder, settings,

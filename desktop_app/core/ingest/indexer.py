@@ -43,15 +43,12 @@ from desktop_app.core.ingest.reading import FileReader, FileTask, sha256_of
 from desktop_app.core.ingest.room import space_needed, vocabulary_size
 from desktop_app.core.ingest.scan import absolute, normalise_root, scan
 from desktop_app.core.ingest.shared_vectors import encode_once
-from desktop_app.core.model.encoder import Encoder
+from desktop_app.core.model.encoder import Encoder, cpu_batch_tokens
 from desktop_app.core.paths import to_os, to_text
 from desktop_app.core.storage.records import NewChunk, PendingChunk
 
 log = logging.getLogger("desktop_search.indexer")
 ENCODE_BATCH_CHUNKS = 64
-# On a CPU a batch holds at most this many tokens too: newer work (a watcher's new file) waits for the batch
-# being encoded, and 64 long chunks took 12 s with the lite model, two minutes with BGE-M3 (bench/README.md).
-ENCODE_BATCH_CPU_TOKENS = 2048
 # Stage 1 commits at least this often, so other processes see new files within a second.
 WORDS_COMMIT_CHUNKS = 512
 WORDS_COMMIT_S = 0.5
@@ -215,7 +212,9 @@ class Indexer:
                 wait_while_paused(control, None)
                 if control.newer_work.is_set():
                     break
-                tokens = None if self.encoder.load().device.startswith("cuda") else ENCODE_BATCH_CPU_TOKENS
+                # on a CPU a few seconds at most: newer work waits for it (bench/README.md, "Live sync latency")
+                cuda = self.encoder.load().device.startswith("cuda")
+                tokens = None if cuda else cpu_batch_tokens(self.encoder.spec)
                 batch = self.store.claim_pending(ENCODE_BATCH_CHUNKS, CLAIM_LEASE_S, tokens)
                 if not batch:
                     break

@@ -49,6 +49,12 @@ _FLAG_MODEL_LOAD = threading.Lock()
 # passes a BGE-M3-sized model kept a query waiting up to 24 s on a 2-core AVX2 VM, with 512 up to 6.6 s, and it
 # encoded as fast (146 and 154 tokens/s; the lite model 2,419-2,532 and 2,337-2,379). bench/pass_size.py.
 CPU_TOKENS_PER_BATCH = 512
+# What one stage-2 batch claims on a CPU, in multiply-adds (about 12 x hidden size^2 per token and layer): about
+# 1 s on two cores (the lite model, 6 layers of 384, at 2,800 tokens/s), and one pass of a BGE-M3-sized model
+# (24 of 1,024, 100-260 tokens/s). Newer work (a watcher's new file) waits for the batch under way. Set by the
+# model, not by the pace a run measures: a run resumed after a crash then cuts the batches a run that never
+# stopped cuts, and a chunk's vectors, to their last digits, depend on the pass they were encoded in.
+CPU_BATCH_MULTIPLY_ADDS = 3e10
 MAX_CPU_BATCH = 32
 MIN_CPU_BATCH_TOKENS = 64
 CPU_PADDING_SHARE = 0.75
@@ -65,6 +71,12 @@ def batch_size_for(tokens: int, device_type: str) -> int:
             return 8
         return 32
     return max(1, min(MAX_CPU_BATCH, CPU_TOKENS_PER_BATCH // max(tokens, 1)))
+
+
+def cpu_batch_tokens(spec: ModelSpec) -> int:
+    """The most tokens one stage-2 batch claims on a CPU (never less than one pass)."""
+    per_token = 12 * spec.layers * spec.hidden_size ** 2
+    return max(CPU_TOKENS_PER_BATCH, int(CPU_BATCH_MULTIPLY_ADDS // per_token))
 
 
 def plan_batches(lengths: list[int], device_type: str) -> list[list[int]]:

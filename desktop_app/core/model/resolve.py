@@ -35,6 +35,7 @@ class ModelSpec:
     max_positions: int
     hidden_size: int
     trusted: tuple[str, ...] = TRAINED_CHANNELS
+    layers: int = 24  # BGE-M3's
 
     @property
     def is_lite(self) -> bool:
@@ -136,6 +137,7 @@ def load_spec(folder: Path, name: str | None = None) -> ModelSpec:
         max_positions=positions,
         hidden_size=int(config["hidden_size"]),
         trusted=trusted_channels(extra),
+        layers=int(config.get("num_hidden_layers", 24)),
     )
 
 
