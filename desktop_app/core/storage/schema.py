@@ -92,6 +92,12 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def log_bytes(path: Path) -> int:
+    """The size of the database's write-ahead log, 0 where it has none (OSError where it cannot be read)."""
+    log = path.with_name(path.name + "-wal")
+    return log.stat().st_size if log.exists() else 0
+
+
 def _read_only_address(path: Path) -> str | None:
     """The URI that opens ``path`` immutable when its disk is mounted read-only and SQLite could not open
     it otherwise: a WAL-mode database there needs its ``-shm`` file, which cannot be created, and an index
@@ -104,9 +110,8 @@ def _read_only_address(path: Path) -> str | None:
     """
     if not mounted_read_only(path.parent):
         return None
-    wal = path.with_name(path.name + "-wal")
     try:
-        unread = wal.stat().st_size if wal.exists() else 0
+        unread = log_bytes(path)
     except OSError:
         return None
     if unread:
@@ -114,7 +119,7 @@ def _read_only_address(path: Path) -> str | None:
             return None
         logging.getLogger(__name__).warning(
             "%s: the disk is read-only and the -shm file is missing, so the last %.1f MB of commits (in %s) "
-            "cannot be read; searching the index as of its last checkpoint", path, unread / 1e6, wal.name)
+            "cannot be read; searching the index as of its last checkpoint", path, unread / 1e6, f"{path.name}-wal")
     return f"file:{quote(str(path))}?immutable=1"
 
 

@@ -29,7 +29,7 @@ from desktop_app.core.storage.files import FileTables
 from desktop_app.core.storage.keywords import KeywordTable, keyword_row
 from desktop_app.core.storage.pending import PendingWork
 from desktop_app.core.storage.records import NewChunk
-from desktop_app.core.storage.schema import SCHEMA, SCHEMA_VERSION, batched, connect, placeholders
+from desktop_app.core.storage.schema import SCHEMA, SCHEMA_VERSION, batched, connect, log_bytes, placeholders
 
 WAL_HEADER_BYTES = 32  # SQLite's write-ahead log format: one file header, then a header before every page
 WAL_FRAME_HEADER_BYTES = 24
@@ -86,9 +86,7 @@ class Store(FileTables, ChunkTables, PendingWork, KeywordTable, CopyTables):
         over: each commit appends every page it changed, so many small commits outgrow the rows they hold."""
         pages = self.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
         page_size = self.conn.execute("PRAGMA page_size").fetchone()[0]
-        log = self.path.with_name(self.path.name + "-wal")
-        size = log.stat().st_size if log.exists() else 0
-        return max(pages * (page_size + WAL_FRAME_HEADER_BYTES) + WAL_HEADER_BYTES - size, 0)
+        return max(pages * (page_size + WAL_FRAME_HEADER_BYTES) + WAL_HEADER_BYTES - log_bytes(self.path), 0)
 
     def counts(self) -> dict[str, int]:
         files, failed = self.conn.execute(
