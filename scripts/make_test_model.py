@@ -173,7 +173,7 @@ def main(argv: list[str]) -> int:
         return 2
     torch.manual_seed(0)
     r2 = build(Path(paths[0]), refit)
-    print(f"lite model written to {argv[0]} (sparse head R^2 = {r2:.3f})")
+    print(f"lite model written to {paths[0]} (sparse head R^2 = {r2:.3f})")
     return 0
 
 
