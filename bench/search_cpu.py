@@ -1,0 +1,89 @@
+"""Where one search's CPU goes: unique Cranfield searches in one process, no HTTP, timed and profiled.
+
+Uses the index `api_load.py` builds (Cranfield with the lite model, ``bench/work/api_load/index``) and
+its mix of searches without the quick GET (hybrid, dense, keyword, hybrid with a file-name filter),
+each query made unique so no kept answer is reused. Prints wall and CPU milliseconds per search;
+``--profile`` adds cProfile's top functions by cumulative time (issue 23: how far a search is from
+the 6 ms of CPU that 50 clients at p50 150 ms need on two cores).
+
+    python bench/api_load.py --clients 1 --seconds 5   # once, to build the index
+    python bench/search_cpu.py --profile
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import random
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import testsets  # noqa: E402
+
+from desktop_app.core import Engine, Settings  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+INDEX = REPO / "bench" / "work" / "api_load" / "index"
+CRANFIELD = REPO.parent / "shared" / "datasets" / "cranfield"
+MIX = (("hybrid", 0.65), ("dense", 0.10), ("keyword", 0.15), ("filtered", 0.10))
+
+
+def searcher(engine: Engine, queries: list[str], seed: int) -> Callable[[int], None]:
+    """A function that runs the ``n``-th search of the mix, its query made unique by ``n``."""
+    draw = random.Random(seed)
+    kinds, shares = zip(*MIX)
+
+    def search(n: int) -> None:
+        kind = draw.choices(kinds, shares)[0]
+        query = f"{draw.choice(queries)} {n}x{seed}"
+        options: dict[str, object] = {"k": 10}
+        if kind in ("dense", "keyword"):
+            options["mode"] = kind
+        if kind == "filtered":
+            query += " name:12"
+        engine.search(query, **options)
+
+    return search
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--index", type=Path, default=INDEX)
+    parser.add_argument("--searches", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--profile", action="store_true", help="also profile as many searches again")
+    args = parser.parse_args()
+    if not (args.index / "index.sqlite3").is_file():
+        raise SystemExit(f"search_cpu: no index at {args.index}: run bench/api_load.py once first")
+    for name, value in (("HF_HUB_OFFLINE", "1"), ("DESKTOP_SEARCH_DEVICE", "cpu"),
+                        ("DESKTOP_SEARCH_MODEL", str(REPO / "models" / "bge-m3-lite"))):
+        os.environ.setdefault(name, value)
+    settings = Settings.from_env(index_dir=args.index)
+    engine = Engine.open(settings, load=True)
+    try:
+        search = searcher(engine, [text for _, text in testsets.load(CRANFIELD).queries], args.seed)
+        for n in range(20):  # the model loaded, the caches built
+            search(n)
+        wall, cpu = time.perf_counter(), time.process_time()
+        for n in range(args.searches):
+            search(1_000 + n)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        print(f"{args.searches} searches: {wall / args.searches * 1000:.2f} ms wall, "
+              f"{cpu / args.searches * 1000:.2f} ms CPU each ({os.cpu_count()} cores)")
+        if args.profile:
+            profile = cProfile.Profile()
+            profile.runcall(lambda: [search(1_000_000 + n) for n in range(args.searches)])
+            pstats.Stats(profile).sort_stats("cumulative").print_stats(40)
+    finally:
+        engine.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
