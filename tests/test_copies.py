@@ -239,6 +239,23 @@ def test_an_index_from_before_copies_groups_its_identical_files_when_opened(tmp_
     assert reopened.conn.execute("SELECT count(*) FROM files WHERE copy_group IS NULL").fetchone()[0] == 0
 
 
+def test_copy_groups_of_a_search_list_members_only_of_groups_that_have_copies(tmp_path) -> None:
+    """Every search asks for its candidates' copies, and most candidates have none: then nothing is listed
+    (that listing was half of the lookup's time, bench/README.md); a group with copies still names them."""
+    store = Store(tmp_path / "index.db")
+    with store.transaction():
+        for name, digest in (("a.txt", "same"), ("b.txt", "same"), ("c.txt", "c"), ("d.txt", "d")):
+            file_id = store.upsert_file(f"/docs/{name}", 1, 1, digest, "indexed", "{}")
+            store.place_in_copy_group(file_id, digest, None)
+    asked: list[str] = []
+    store.conn.set_trace_callback(asked.append)
+    assert store.copies_of(["/docs/c.txt", "/docs/d.txt"]) == {}
+    assert not [sql for sql in asked if "row_number()" in sql]
+    found = store.copies_of(["/docs/a.txt", "/docs/c.txt"])
+    assert list(found) == ["/docs/a.txt"] and found["/docs/a.txt"].members == ["/docs/a.txt", "/docs/b.txt"]
+    assert found["/docs/a.txt"].total == 2
+
+
 def test_a_folder_of_one_templates_files_compares_each_new_file_with_a_few_not_all(tmp_path, monkeypatch) -> None:
     """Invoices made from one template share every band: each new one is checked against a bounded few."""
     import random

@@ -84,17 +84,17 @@ class CopyTables(Transactions):
                 "AND copy_group IS NOT NULL", part).fetchall())
         groups: dict[int, CopyGroup] = {}
         for part in batched(sorted(set(label_of.values()))):
-            marks = placeholders(len(part))
             totals = dict(self.conn.execute(
-                f"SELECT copy_group, count(*) FROM files WHERE copy_group IN ({marks}) AND status = 'indexed' "
-                "GROUP BY copy_group HAVING count(*) > 1", part).fetchall())
+                f"SELECT copy_group, count(*) FROM files WHERE copy_group IN ({placeholders(len(part))}) "
+                "AND status = 'indexed' GROUP BY copy_group HAVING count(*) > 1", part).fetchall())
+            if not totals:  # the usual case: no candidate has a copy (half of copies_of's time went to listing none)
+                continue
             members: dict[int, list[str]] = {label: [] for label in totals}
             for label, path in self.conn.execute(
                     "SELECT copy_group, path FROM (SELECT copy_group, path, row_number() OVER (PARTITION BY "
-                    f"copy_group ORDER BY path) AS n FROM files WHERE copy_group IN ({marks}) "
-                    "AND status = 'indexed') WHERE n <= ?", (*part, LISTED)):
-                if label in members:
-                    members[label].append(path)
+                    f"copy_group ORDER BY path) AS n FROM files WHERE copy_group IN ({placeholders(len(totals))}) "
+                    "AND status = 'indexed') WHERE n <= ?", (*totals, LISTED)):
+                members[label].append(path)
             groups.update((label, CopyGroup(label, members[label], totals[label])) for label in totals)
         return {path: groups[label] for path, label in label_of.items() if label in groups}
 
