@@ -83,3 +83,17 @@ def test_matches_fast_path_finds_what_word_by_word_analysis_finds(pieces, query_
             elif query_terms.intersection(word.terms):
                 expected.append((word.start, word.end))
         assert list(analyze.matches(text, query_terms)) == expected
+
+
+def test_no_character_below_thais_block_is_in_the_cjk_class() -> None:
+    """What the fast CJK check relies on: every script it looks for starts at U+0E00 or later."""
+    assert [hex(code) for code in range(0xE00) if analyze.CJK.search(chr(code))] == []
+    assert analyze.CJK.search("\u0e01") and analyze.CJK.search("\u3005")
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.one_of(st.characters(max_codepoint=0x24F), st.sampled_from(
+    "“”‘’—–…€™ﬁ \u00a0\u200f\u0e01\u0e81\u1000\u1780\u3005\u30fc東京都に住むカタカナ서울"
+    "\U00020000\ufeff")), max_size=80))
+def test_the_fast_cjk_check_answers_as_the_cjk_search_does(text) -> None:
+    assert analyze._has_cjk(text) == (analyze.CJK.search(text) is not None)
