@@ -234,4 +234,4 @@ def best_of(scores: np.ndarray, limit: int, allowed: Collection[int] | None = No
     if len(positive) > limit:
         positive = positive[np.argpartition(-scores[positive], limit - 1)[:limit]]
     best = positive[np.argsort(-scores[positive], kind="stable")]
-    return [(int(i), float(scores[i])) for i in best]
+    return list(zip(best.tolist(), scores[best].tolist()))  # Python ints and floats, not numpy scalars one by one

@@ -184,7 +184,7 @@ class LocalSource:
             return []
         ids_, scores_ = np.concatenate(ids), np.concatenate(scores)
         best = np.argsort(-scores_, kind="stable")[:pool]
-        return [(int(ids_[i]), float(scores_[i])) for i in best]
+        return list(zip(ids_[best].tolist(), scores_[best].tolist()))
 
     def dense_of(self, ids: list[int]) -> dict[int, np.ndarray]:
         return self.store.dense_for(ids)
