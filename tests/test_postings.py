@@ -54,8 +54,9 @@ def test_top_is_exact_with_additions_pending_merged_and_deleted(tmp_path: Path) 
     postings.delete(gone)
     assert_exact(postings, first + second, gone)
     assert_exact(postings, first + second, gone, allowed=set(range(100, 200)))
-    weights = postings.weights_of([10, 12], {t: 1.0 for c, t, _ in first if c == 10})
+    weights = postings.weights_of([10, 12, 10_000], {t: 1.0 for c, t, _ in first if c in (10, 12)})
     assert weights[10] == {t: pytest.approx(w) for c, t, w in first if c == 10}
+    assert weights[12] == {} and weights[10_000] == {}, "a deleted chunk and one never added weigh nothing"
 
 
 def test_a_saved_file_loads_to_the_same_answers_and_a_damaged_one_loads_empty(tmp_path: Path) -> None:

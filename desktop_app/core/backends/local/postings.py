@@ -206,16 +206,17 @@ class PostingsIndex:
         in each part's id-sorted postings."""
         found: dict[int, dict[int, float]] = {cid: {} for cid in chunk_ids}
         wanted = np.array(sorted(found), dtype=np.int64)
-        if not len(wanted):
-            return found
         with self.lock:
+            known = wanted[wanted < len(self.deleted)]  # a chunk id past the deletion marks has no postings yet
+            wanted = known[~self.deleted[known]]
+            if not len(wanted):
+                return found
             for token in query:
                 for ids, weights in self._postings_of(token):
                     position = np.minimum(np.searchsorted(ids, wanted), len(ids) - 1)
                     hit = ids[position] == wanted
                     for cid, weight in zip(wanted[hit].tolist(), weights[position[hit]].tolist()):
-                        if cid < len(self.deleted) and not self.deleted[cid]:
-                            found[cid][token] = weight
+                        found[cid][token] = weight
         return found
 
 
