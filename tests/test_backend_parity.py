@@ -68,7 +68,6 @@ def encodes_each_text_once(monkeypatch):
         return [memo[key] for key in keys]
 
     monkeypatch.setattr(Encoder, "encode", remembering)
-    return memo
 
 
 def batch_search(index_dir: Path, queries_file: Path, mode: str) -> list[dict]:
