@@ -11,7 +11,8 @@
   batch at a time, so no writer waits for a whole encoding stage).
 
 At the end the churn stops, one ``index A B C`` brings everything up to date, and the index is
-compared with a clean rebuild of the final tree: files and chunk counts, vectors, and the
+compared with a clean rebuild of the final tree: files and chunk counts, every chunk's dense vector
+and lexical weights (bit for bit: a text's vectors do not depend on what it was batched with), and the
 top-10 of a query set. Exit 1 on any difference or any failed search.
 
     .venv/bin/python bench/soak.py [--seconds 180] [--seed 7] [--json]
@@ -32,6 +33,10 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from desktop_app.core.storage.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / "bench" / "work" / "soak"
@@ -150,8 +155,18 @@ class LockProbe:
                 self.holders.append(re.sub(r"pid \d+, |, since .*\)", "", told[0]))
 
 
+def encodings(store: Store) -> dict[tuple[str, int, int], tuple[bytes, dict[int, float]]]:
+    """Each chunk, by its file, page and first character: its dense vector's bytes and its lexical weights."""
+    ids = store.all_chunk_ids().tolist()
+    dense = store.dense_for(ids)
+    return {(os.path.relpath(row.path, WORK / "tree"), row.page, row.start):
+            (dense[chunk].tobytes() if chunk in dense else b"", store.sparse_of(chunk))
+            for chunk, row in store.chunk_rows(ids).items()}
+
+
 def snapshot(index: Path) -> dict[str, object]:
-    """Files with their chunk counts, chunk and vector counts, and the top-10 paths of each query."""
+    """Files with their chunk counts, chunk and vector counts, each chunk's encoding, the top-10 paths of each
+    query."""
     from desktop_app.core.config import Settings
     from desktop_app.core.engine import Engine
     from desktop_app.core.storage.folder import DB_NAME
@@ -167,7 +182,7 @@ def snapshot(index: Path) -> dict[str, object]:
                 files[os.path.relpath(path, WORK / "tree")] = (record.status, record.sha256)
         tops = {q: [os.path.relpath(h.path, WORK / "tree") for h in engine.search(q, k=10).hits] for q in QUERIES}
         return {"files": files, "chunks": status["chunks"], "vectors": status["vectors"],
-                "repaired": status["repaired"], "top10": tops}
+                "repaired": status["repaired"], "encodings": encodings(store), "top10": tops}
     finally:
         store.close()
         engine.close()
@@ -245,13 +260,14 @@ def main(argv: list[str] | None = None) -> int:
         "repaired_at_open": soaked["repaired"],
         "equal_files": soaked["files"] == fresh["files"], "equal_chunks": soaked["chunks"] == fresh["chunks"],
         "vectors_match_chunks": soaked["vectors"] == soaked["chunks"],
+        "equal_encodings": soaked["encodings"] == fresh["encodings"],
         "equal_top10": soaked["top10"] == fresh["top10"],
     }
     print(json.dumps(report) if args.json else json.dumps(report, indent=2))
     for failure in searchers.failures[:5]:
         print(f"soak: search failed: {failure}", file=sys.stderr)
     ok = (not searchers.failures and report["equal_files"] and report["equal_chunks"]
-          and report["vectors_match_chunks"] and report["equal_top10"])
+          and report["vectors_match_chunks"] and report["equal_encodings"] and report["equal_top10"])
     if not ok:
         print("soak: the soaked index differs from a clean rebuild or a search failed", file=sys.stderr)
     return 0 if ok else 1

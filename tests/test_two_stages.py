@@ -184,8 +184,8 @@ def test_newer_work_waits_for_a_cpu_batch_of_a_few_seconds_not_of_64_long_chunks
 
 def test_a_cpu_batch_is_a_few_seconds_of_the_models_work_and_the_same_in_every_run(spec) -> None:
     """With BGE-M3 on two cores (100-260 tokens/s) a 2,048-token batch kept a new file waiting 8-14 s: its batch
-    is one pass. The bound follows the model, never a pace measured while running: a run resumed after a
-    crash must cut the batches a clean run cuts (a chunk's last digits depend on its pass)."""
+    is one pass. The bound follows the model, never a pace measured while running, so a run resumed after a
+    crash cuts the batches a clean run cuts."""
     lite = cpu_batch_tokens(spec)
     assert 4 * CPU_TOKENS_PER_BATCH <= lite <= 16 * CPU_TOKENS_PER_BATCH
     bge_m3 = dataclasses.replace(spec, hidden_size=1024, layers=24)

@@ -52,12 +52,18 @@ CPU_TOKENS_PER_BATCH = 512
 # What one stage-2 batch claims on a CPU, in multiply-adds (about 12 x hidden size^2 per token and layer): about
 # 1 s on two cores (the lite model, 6 layers of 384, at 2,800 tokens/s), and one pass of a BGE-M3-sized model
 # (24 of 1,024, 100-260 tokens/s). Newer work (a watcher's new file) waits for the batch under way. Set by the
-# model, not by the pace a run measures: a run resumed after a crash then cuts the batches a run that never
-# stopped cuts, and a chunk's vectors, to their last digits, depend on the pass they were encoded in.
+# model, not by the pace a run measures, so a run resumed after a crash cuts the batches a run that never
+# stopped cuts.
 CPU_BATCH_MULTIPLY_ADDS = 3e10
 MAX_CPU_BATCH = 32
-MIN_CPU_BATCH_TOKENS = 64
-CPU_PADDING_SHARE = 0.75
+# A pass holds texts of one padded width only, each text's length rounded up to WIDTH_STEP, so a text's vectors
+# follow from its own length and never from what it was batched with. Measured on the lite model (OpenVINO bf16
+# and fp32, torch bf16 and fp32): at one width a text's vectors were bit-identical alone and in batches of 2-8
+# (268 cases each), while another width moved them up to 4e-4 in bf16. Before, a file re-indexed alone (a
+# watcher's change, a resumed run) got vectors a clean build did not, and a query's vector depended on the other
+# searches in its pass. With 8, Cranfield's short abstracts indexed and 50 API clients searched as fast as
+# before, within the machine's noise (bench/README.md). Not measured on CUDA.
+WIDTH_STEP = 8
 
 
 def batch_size_for(tokens: int, device_type: str) -> int:
@@ -79,27 +85,23 @@ def cpu_batch_tokens(spec: ModelSpec) -> int:
     return max(CPU_TOKENS_PER_BATCH, int(CPU_BATCH_MULTIPLY_ADDS // per_token))
 
 
-def plan_batches(lengths: list[int], device_type: str) -> list[list[int]]:
-    """Indices grouped into batches of similar length, longest first, so padding is minimal.
+def padded_width(tokens: int) -> int:
+    """The positions a text of ``tokens`` tokens is encoded at: its length rounded up to ``WIDTH_STEP``."""
+    return -(-tokens // WIDTH_STEP) * WIDTH_STEP
 
-    On the CPU every padded position costs as much as a real token, so once a batch holds
-    ``MIN_CPU_BATCH_TOKENS`` real tokens (enough to keep the cores' arithmetic busy) a text shorter
-    than ``CPU_PADDING_SHARE`` of the batch's longest starts the next one: eight concurrent queries of
-    8-59 tokens in one batch were 1.6x their own tokens.
+
+def plan_batches(lengths: list[int], device_type: str) -> list[list[int]]:
+    """Indices grouped into batches of one padded width, longest first.
+
+    A batch never mixes padded widths (see ``WIDTH_STEP``), which also bounds its padding: under one step
+    per text, where sixteen concurrent queries of 8-59 tokens in one pass were padded to 1.8x their tokens.
     """
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     batches, position = [], 0
     while position < len(order):
-        longest = lengths[order[position]]
-        size = batch_size_for(longest, device_type)
-        batch = order[position:position + size]
-        if device_type == "cpu":
-            real = 0
-            for count, index in enumerate(batch):
-                if real >= MIN_CPU_BATCH_TOKENS and lengths[index] < CPU_PADDING_SHARE * longest:
-                    batch = batch[:count]
-                    break
-                real += lengths[index]
+        width = padded_width(lengths[order[position]])
+        batch = [i for i in order[position:position + batch_size_for(width, device_type)]
+                 if padded_width(lengths[i]) == width]  # longest first: the texts of this width lead
         batches.append(batch)
         position += len(batch)
     return batches
@@ -388,7 +390,8 @@ class Encoder:
         On the CPU ``body`` runs the transformer and the heads follow in numpy on the fp32 weights, as
         FlagEmbedding defines them; on CUDA the model runs whole, in fp16.
         """
-        width = max(len(ids) for ids in batch_ids)
+        longest = max(len(ids) for ids in batch_ids)
+        width = max(longest, min(padded_width(longest), self.max_length))  # never past the model's positions
         input_ids = np.full((len(batch_ids), width), self.tokenizer.pad_id, dtype=np.int64)
         mask = np.zeros((len(batch_ids), width), dtype=np.int64)
         for row, ids in enumerate(batch_ids):
