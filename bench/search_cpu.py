@@ -4,10 +4,11 @@ Uses the index `api_load.py` builds (Cranfield with the lite model, ``bench/work
 its mix of searches (the quick GET counted as the hybrid search it is; dense, keyword, a file-name filter),
 each query made unique so no kept answer is reused. Prints wall and CPU milliseconds per search;
 ``--profile`` adds cProfile's top functions by cumulative time (issue 23: how far a search is from
-the 6 ms of CPU that 50 clients at p50 150 ms need on two cores).
+the 6 ms of CPU that 50 clients at p50 150 ms need on two cores); ``--forward`` adds the query's forward
+pass alone in batches of 1-64 (``Engine.embed``), the floor under any search that needs the model.
 
     python bench/api_load.py --clients 1 --seconds 5   # once, to build the index
-    python bench/search_cpu.py --profile
+    python bench/search_cpu.py --profile --forward
 """
 
 from __future__ import annotations
@@ -51,12 +52,24 @@ def searcher(engine: Engine, queries: list[str], seed: int) -> Callable[[int], N
     return search
 
 
+def forward_cost(engine: Engine, queries: list[str], seed: int, per_size: int = 400) -> dict[int, float]:
+    """CPU milliseconds per query of the model's pass alone, in batches of 1, 4, 16 and 64 unique queries."""
+    draw, cost = random.Random(seed), {}
+    for size in (1, 4, 16, 64):
+        cpu = time.process_time()
+        for first in range(0, per_size, size):
+            engine.embed([f"{draw.choice(queries)} {first + n}x{seed}" for n in range(size)], sparse=False)
+        cost[size] = (time.process_time() - cpu) / per_size * 1000
+    return cost
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--index", type=Path, default=api_load.DEFAULT_WORK / "index")
     parser.add_argument("--searches", type=int, default=300)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--profile", action="store_true", help="also profile as many searches again")
+    parser.add_argument("--forward", action="store_true", help="also time the query's forward pass alone")
     args = parser.parse_args()
     if not (args.index / "index.sqlite3").is_file():
         raise SystemExit(f"search_cpu: no index at {args.index}: run bench/api_load.py once first")
@@ -76,6 +89,9 @@ def main() -> int:
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         print(f"{args.searches} searches: {wall / args.searches * 1000:.2f} ms wall, "
               f"{cpu / args.searches * 1000:.2f} ms CPU each ({os.cpu_count()} cores)")
+        if args.forward:
+            for size, ms in forward_cost(engine, queries, args.seed).items():
+                print(f"forward pass alone, batches of {size}: {ms:.2f} ms CPU a query")
         if args.profile:
             profile = cProfile.Profile()
             profile.runcall(lambda: [search(1_000_000 + n) for n in range(args.searches)])
