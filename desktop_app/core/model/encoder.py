@@ -52,8 +52,7 @@ CPU_TOKENS_PER_BATCH = 512
 # What one stage-2 batch claims on a CPU, in multiply-adds (about 12 x hidden size^2 per token and layer): about
 # 1 s on two cores (the lite model, 6 layers of 384, at 2,800 tokens/s), and one pass of a BGE-M3-sized model
 # (24 of 1,024, 100-260 tokens/s). Newer work (a watcher's new file) waits for the batch under way. Set by the
-# model, not by the pace a run measures, so a run resumed after a crash cuts the batches a run that never
-# stopped cuts.
+# model, not by the pace a run measures: the same work claims the same batches in every run.
 CPU_BATCH_MULTIPLY_ADDS = 3e10
 MAX_CPU_BATCH = 32
 # A pass holds texts of one padded width only, each text's length rounded up to WIDTH_STEP, so a text's vectors
