@@ -5,7 +5,7 @@ its mix of searches (the quick GET counted as the hybrid search it is; dense, ke
 each query made unique so no kept answer is reused. Prints wall and CPU milliseconds per search;
 ``--profile`` adds cProfile's top functions by cumulative time (issue 23: how far a search is from
 the 6 ms of CPU that 50 clients at p50 150 ms need on two cores); ``--forward`` adds the query's forward
-pass alone in batches of 1-64 (``Engine.embed``), the floor under any search that needs the model.
+pass alone, 1-64 queries at once (``Engine.embed``), the floor under any search that needs the model.
 
     python bench/api_load.py --clients 1 --seconds 5   # once, to build the index
     python bench/search_cpu.py --profile --forward
@@ -52,8 +52,9 @@ def searcher(engine: Engine, queries: list[str], seed: int) -> Callable[[int], N
     return search
 
 
-def forward_cost(engine: Engine, queries: list[str], seed: int, per_size: int = 400) -> dict[int, float]:
-    """CPU milliseconds per query of the model's pass alone, in batches of 1, 4, 16 and 64 unique queries."""
+def forward_cost(engine: Engine, queries: list[str], seed: int, per_size: int = 384) -> dict[int, float]:
+    """CPU milliseconds per query of the model's pass alone, 1, 4, 16 or 64 unique queries handed in at once
+    (the encoder splits them into passes of one padded width, at most 32 a pass). ``per_size``: a multiple of 64."""
     draw, cost = random.Random(seed), {}
     for size in (1, 4, 16, 64):
         cpu = time.process_time()
@@ -91,7 +92,7 @@ def main() -> int:
               f"{cpu / args.searches * 1000:.2f} ms CPU each ({os.cpu_count()} cores)")
         if args.forward:
             for size, ms in forward_cost(engine, queries, args.seed).items():
-                print(f"forward pass alone, batches of {size}: {ms:.2f} ms CPU a query")
+                print(f"forward pass alone, {size} queries at once: {ms:.2f} ms CPU a query")
         if args.profile:
             profile = cProfile.Profile()
             profile.runcall(lambda: [search(1_000_000 + n) for n in range(args.searches)])

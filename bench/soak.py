@@ -12,7 +12,7 @@
 
 At the end the churn stops, one ``index A B C`` brings everything up to date, and the index is
 compared with a clean rebuild of the final tree: files and chunk counts, every chunk's dense vector
-and lexical weights (bit for bit: a text's vectors do not depend on what it was batched with), and the
+and lexical weights (bit for bit: on the CPU a text's vectors do not depend on what it was batched with), and the
 top-10 of a query set. Exit 1 on any difference or any failed search.
 
     .venv/bin/python bench/soak.py [--seconds 180] [--seed 7] [--json]

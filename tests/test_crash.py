@@ -58,17 +58,16 @@ def make_corpus(folder: Path) -> Path:
 
 
 def snapshot(index_dir: Path, encoder) -> dict:
-    """What a user could observe: per-file chunk counts, vector count, and search results with their exact scores
-    (a text's vectors do not depend on the pass it was encoded in, so a resumed run's equal a clean run's)."""
+    """What a user could observe: per-file chunk counts, vector count, and search results."""
     index = LocalIndex.open(index_dir)
     store = index.store
     per_file = dict(store.conn.execute(
         "SELECT f.path, count(c.id) FROM files f LEFT JOIN chunks c ON c.file_id = f.id GROUP BY f.path"))
     live = set(store.all_chunk_ids().tolist())
     searcher = Searcher(index, encoder)
-    results = {q: [(h.path, h.score) for h in searcher.search(q, k=20).hits] for q in QUERIES}
-    sparse = {q: [(h.path, h.score) for h in searcher.search(q, k=20, mode="sparse").hits] for q in QUERIES}
-    keyword = {q: [(h.path, h.score) for h in searcher.search(q, k=20, mode="keyword").hits] for q in QUERIES}
+    results = {q: [(h.path, round(h.score, 5)) for h in searcher.search(q, k=20).hits] for q in QUERIES}
+    sparse = {q: [(h.path, round(h.score, 5)) for h in searcher.search(q, k=20, mode="sparse").hits] for q in QUERIES}
+    keyword = {q: [(h.path, round(h.score, 5)) for h in searcher.search(q, k=20, mode="keyword").hits] for q in QUERIES}
     caches = index.caches
     vectors, postings, keywords = caches.dense.count, caches.postings.posting_count, caches.keywords.posting_count
     index.close()

@@ -58,7 +58,7 @@ def test_batches_are_length_sorted_and_cover_every_text_once() -> None:
     flat = [i for batch in batches for i in batch]
     assert sorted(flat) == list(range(len(lengths)))
     assert [lengths[i] for i in flat] == sorted(lengths, reverse=True)
-    assert batches[0] == [3, 6]  # a 3,008-position batch holds two sequences
+    assert batches[0] == [3, 6]  # a 3,000-position batch holds two sequences
 
 
 def test_cpu_batches_stay_within_a_token_budget() -> None:
@@ -87,10 +87,12 @@ def test_a_texts_vectors_do_not_depend_on_what_it_is_batched_with(encoder: Encod
     differently from a clean rebuild (bench/soak.py). Its vectors are now the same to the last bit."""
     text = TEXTS[1]
     longer = text + " The stall spreads from the wing root towards the tips as the angle grows."
-    lengths = [len(ids) for ids in encoder.tokenizer.ids([text, longer], encoder.max_length)]
+    twin = text.replace("sudden ", "")  # shorter, but of the same padded width: the same pass as ``text``
+    lengths = [len(ids) for ids in encoder.tokenizer.ids([text, longer, twin], encoder.max_length)]
     assert padded_width(lengths[0]) != padded_width(lengths[1]) and lengths[0] > 0.75 * lengths[1]
+    assert padded_width(lengths[0]) == padded_width(lengths[2]) and lengths[0] != lengths[2]
     alone = encoder.encode([text], colbert=True)[0]
-    batched = encoder.encode([longer, TEXTS[0], text], colbert=True)[2]
+    batched = encoder.encode([longer, TEXTS[0], twin, text], colbert=True)[3]
     assert np.array_equal(alone.dense, batched.dense)
     assert np.array_equal(alone.colbert, batched.colbert)
     assert alone.sparse == batched.sparse

@@ -14,6 +14,7 @@ from desktop_app.core.errors import Cancelled, IndexLockedError, IndexMismatchEr
 from desktop_app.core.ingest.indexer import Indexer, remove_paths
 from desktop_app.core.ingest.progress import RunControl
 from desktop_app.core.ingest.scan import scan
+from desktop_app.core.model.encoder import padded_width
 from desktop_app.core.storage.lock import WriterLock
 
 
@@ -269,8 +270,13 @@ def test_files_indexed_one_at_a_time_get_the_vectors_a_clean_build_gives_them(en
     """A watcher's change, a resumed run or a second writer encodes a file in other company than a clean build
     does, and a text's vectors followed the padded width of the pass it shared: on a bf16 CPU such an index
     ranked near-ties unlike a clean rebuild (bench/soak.py). They are now the same, bit for bit."""
-    texts = {f"note{i}.txt": f"Note {i}. " + "Compressor stall starts at the rotor tip. " * (1 + 3 * i)
+    notes = {f"note{i}.txt": f"Note {i}. " + "Compressor stall starts at the rotor tip. " * (1 + 3 * i)
              for i in range(6)}
+    # each with a twin two tokens longer, of the same padded width: a clean build encodes the two in one pass
+    texts = notes | {name.replace("note", "memo"): text + " Noted." for name, text in notes.items()}
+    for name, text in notes.items():
+        mine, twins = (len(ids) for ids in encoder.tokenizer.ids([text, texts[name.replace("note", "memo")]], 512))
+        assert mine != twins and padded_width(mine) == padded_width(twins)
     together, one_by_one = tmp_path / "together", tmp_path / "one_by_one"
     together.mkdir()
     one_by_one.mkdir()
