@@ -85,7 +85,8 @@ def cpu_batch_tokens(spec: ModelSpec) -> int:
 
 
 def padded_width(tokens: int) -> int:
-    """The positions a text of ``tokens`` tokens is encoded at: its length rounded up to ``WIDTH_STEP``."""
+    """The positions a text of ``tokens`` tokens is encoded at: its length rounded up to ``WIDTH_STEP``
+    (``Encoder.forward`` stops at the model's own positions)."""
     return -(-tokens // WIDTH_STEP) * WIDTH_STEP
 
 
