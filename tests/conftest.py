@@ -48,6 +48,18 @@ def spec(lite_model_dir: Path):
     return load_spec(lite_model_dir)
 
 
+@pytest.fixture
+def unconverted_spec(spec, tmp_path):
+    """The lite model copied without its CPU conversions, kept heads or verdicts: a first start."""
+    import shutil
+
+    from desktop_app.core.model import cpu_runtime
+    from desktop_app.core.model.resolve import load_spec
+
+    shutil.copytree(spec.path, tmp_path / "model", ignore=shutil.ignore_patterns(cpu_runtime.FOLDER_NAME))
+    return load_spec(tmp_path / "model")
+
+
 @pytest.fixture(scope="session")
 def encoder(spec):
     from desktop_app.core.model.encoder import Encoder

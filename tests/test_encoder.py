@@ -33,18 +33,6 @@ def flag_model(lite_model_dir):
     return BGEM3FlagModel(str(lite_model_dir), use_fp16=False, devices="cpu", pooling_method="mean")
 
 
-@pytest.fixture
-def unconverted_spec(spec, tmp_path):
-    """The lite model copied without its CPU conversions, kept heads or verdicts: a first start."""
-    import shutil
-
-    from desktop_app.core.model import cpu_runtime
-    from desktop_app.core.model.resolve import load_spec
-
-    shutil.copytree(spec.path, tmp_path / "model", ignore=shutil.ignore_patterns(cpu_runtime.FOLDER_NAME))
-    return load_spec(tmp_path / "model")
-
-
 def test_gpu_batch_sizes_follow_chunk_length() -> None:
     assert batch_size_for(8000, "cuda") == 1
     assert batch_size_for(3000, "cuda") == 2
@@ -270,10 +258,12 @@ def test_a_conversion_killed_halfway_leaves_nothing_that_is_used(tmp_path) -> No
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        cpu_runtime._atomic_folder(tmp_path / "onnx-fp32", killed)
-    assert list(tmp_path.iterdir()) == []
-    built = cpu_runtime._atomic_folder(tmp_path / "onnx-fp32", lambda into: (into / "body.onnx").write_bytes(b"g"))
-    assert (built / "body.onnx").read_bytes() == b"g" and [p.name for p in tmp_path.iterdir()] == ["onnx-fp32"]
+        cpu_runtime._atomic_folder(tmp_path / "onnx-fp32", killed, print)
+    assert [p.name for p in tmp_path.iterdir()] == ["onnx-fp32.lock"]  # the lock alone, empty
+    built = cpu_runtime._atomic_folder(tmp_path / "onnx-fp32", lambda into: (into / "body.onnx").write_bytes(b"g"),
+                                       print)
+    assert (built / "body.onnx").read_bytes() == b"g"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["onnx-fp32", "onnx-fp32.lock"]
 
 
 def test_a_runtime_that_cannot_convert_falls_back_to_fp32_with_one_line(unconverted_spec, monkeypatch) -> None:
@@ -660,7 +650,7 @@ def test_a_quantisation_that_would_not_fit_in_memory_is_refused_before_it_starts
     monkeypatch.setattr(cpu_runtime, "memory_available", lambda: 30_000)
     with pytest.raises(MemoryError, match=r"needs about 0\.0 GiB of free memory"):
         cpu_runtime.quantize_int8(graph, tmp_path, lambda line: None)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["onnx-fp32"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["onnx-fp32", "onnx-int8.lock"]
 
 
 def test_a_waiting_recheck_does_not_hold_a_process_at_exit(tmp_path) -> None:

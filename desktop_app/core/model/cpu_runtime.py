@@ -10,9 +10,10 @@ passages as long as an index run's chunks, in alternating rounds (the median of 
 moment does not decide hours of indexing. The verdict is written beside the converted files, keyed
 by machine, model and library versions, and read at the next start.
 
-Conversions (the ONNX graph, its int8 copy) happen once per model, in a temporary folder renamed
-into place when complete, so a killed conversion leaves nothing that is later used. A start with a kept
-graph runtime builds its body from the graph alone (:func:`body_from_graph`), without torch.
+Conversions (the ONNX graph, its int8 copies) happen once per model, one process at a time, in a
+temporary folder renamed into place when complete, so a killed conversion leaves nothing that is later
+used. A start with a kept graph runtime builds its body from the graph alone (:func:`body_from_graph`),
+without torch.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ import shutil
 import statistics
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,6 +37,7 @@ import numpy as np
 
 from desktop_app.core.model import fidelity
 from desktop_app.core.model.encoding import Encoding
+from desktop_app.core.storage.lock import lock_file, unlock_file
 
 if TYPE_CHECKING:
     import torch
@@ -54,6 +57,7 @@ CPU_RUNTIMES = (TORCH_FP32, TORCH_BF16, OPENVINO_FP32, OPENVINO_BF16, ONNX_INT8,
 FOLDER_NAME = "desktop-search-cpu"
 VERDICT_VERSION = 1
 PROBE_ROUNDS = 3
+CONVERSION_POLL_S = 0.2  # how often a process waiting for another's conversion looks again
 # Peak memory of each conversion as a multiple of the fp32 weights, measured on the BGE-M3-sized model
 # with real BGE-M3's vocabulary (2.1 GiB): ONNX export 4.3 GiB, ONNX Runtime's int8 quantisation 8.4
 # (it holds the graph several times over), NNCF's for OpenVINO 4.0; a little room on top.
@@ -187,23 +191,50 @@ def memory_available() -> int:
     return 1 << 62
 
 
-def _atomic_folder(target: Path, build: Callable[[Path], None]) -> Path:
-    """Build into a temporary sibling and rename it to ``target`` when complete (or use a finished one)."""
+def _atomic_folder(target: Path, build: Callable[[Path], None], on_wait: Callable[[str], None]) -> Path:
+    """Build into a temporary sibling and rename it to ``target`` when complete (or use a finished one).
+
+    One process at a time builds a target: two at once (the window and a terminal on a first start)
+    would double a conversion's memory peak, gigabytes for BGE-M3, and collided on ONNX Runtime's
+    shape-inferred copy of the graph. The other waits, then uses the result. What a killed build left
+    is cleared by the next one.
+    """
     if target.exists():
         return target
-    temporary = target.with_name(f"{target.name}.tmp-{os.getpid()}")
-    shutil.rmtree(temporary, ignore_errors=True)
-    temporary.mkdir(parents=True)
-    try:
-        build(temporary)
+    with _conversion_turn(target, on_wait):
+        if target.exists():  # built by the process this one waited for
+            return target
+        for stale in target.parent.glob(f"{target.name}.tmp-*"):  # a killed build's: none runs while the turn is held
+            shutil.rmtree(stale, ignore_errors=True)
+        temporary = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+        temporary.mkdir()
         try:
+            build(temporary)
             os.rename(temporary, target)
-        except OSError:  # another process finished the same conversion first
-            if not target.exists():
-                raise
-    finally:
-        shutil.rmtree(temporary, ignore_errors=True)
+        finally:
+            shutil.rmtree(temporary, ignore_errors=True)
     return target
+
+
+@contextmanager
+def _conversion_turn(target: Path, on_wait: Callable[[str], None]) -> Iterator[None]:
+    """Hold ``target``'s conversion lock, an OS file lock that vanishes with its process (even on SIGKILL)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.with_name(f"{target.name}.lock"), "a+b") as handle:
+        told = False
+        while True:
+            try:
+                lock_file(handle)
+                break
+            except OSError:
+                if not told:
+                    on_wait("waiting for another Desktop Search process that is converting the model for this CPU")
+                    told = True
+                time.sleep(CONVERSION_POLL_S)
+        try:
+            yield
+        finally:
+            unlock_file(handle)
 
 
 def export_onnx(body: torch.nn.Module, folder: Path, weight_bytes: int, on_progress: Callable[[str], None]) -> Path:
@@ -221,7 +252,7 @@ def export_onnx(body: torch.nn.Module, folder: Path, weight_bytes: int, on_progr
                                             ("input_ids", "attention_mask", "last_hidden_state")},
                               opset_version=17, dynamo=False)
 
-    return _atomic_folder(folder / ONNX_GRAPH.parent, build) / ONNX_GRAPH.name
+    return _atomic_folder(folder / ONNX_GRAPH.parent, build, on_progress) / ONNX_GRAPH.name
 
 
 def _shortfall(needed: int) -> str:
@@ -254,7 +285,7 @@ def quantize_int8(graph: Path, folder: Path, on_progress: Callable[[str], None])
         quantize_dynamic(str(graph), str(into / ONNX_INT8_GRAPH.name), weight_type=QuantType.QInt8,
                          use_external_data_format=graph.stat().st_size > (1 << 31) - (1 << 27))
 
-    return _atomic_folder(folder / ONNX_INT8_GRAPH.parent, build) / ONNX_INT8_GRAPH.name
+    return _atomic_folder(folder / ONNX_INT8_GRAPH.parent, build, on_progress) / ONNX_INT8_GRAPH.name
 
 
 def quantize_openvino_int8(graph: Path, folder: Path, calibration: Callable[[], list[dict[str, np.ndarray]]],
@@ -281,7 +312,7 @@ def quantize_openvino_int8(graph: Path, folder: Path, calibration: Callable[[], 
                                   subset_size=len(samples), advanced_parameters=no_smoothing)
         openvino.save_model(quantized, str(into / OPENVINO_INT8_GRAPH.name), compress_to_fp16=False)
 
-    return _atomic_folder(folder / OPENVINO_INT8_GRAPH.parent, build) / OPENVINO_INT8_GRAPH.name
+    return _atomic_folder(folder / OPENVINO_INT8_GRAPH.parent, build, on_progress) / OPENVINO_INT8_GRAPH.name
 
 
 class TorchBody:

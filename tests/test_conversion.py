@@ -1,0 +1,105 @@
+"""Converting the model for the CPU while other processes do the same: the window and a terminal started
+together on a first run, or two test workers, share one conversion folder beside the model."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from desktop_app.core.model import cpu_runtime
+
+# Converts the int8 graph of the fp32 graph in argv[1]'s folder once a file named argv[2] exists.
+CONVERT = """
+import sys, time
+from pathlib import Path
+from desktop_app.core.model import cpu_runtime
+folder, go = Path(sys.argv[1]), Path(sys.argv[2])
+print("ready", flush=True)
+while not go.exists():
+    time.sleep(0.001)
+cpu_runtime.quantize_int8(folder / "onnx-fp32" / "body.onnx", folder, lambda line: print(line, flush=True))
+print("done", flush=True)
+"""
+
+
+@pytest.fixture(scope="module")
+def fp32_graph(encoder, tmp_path_factory) -> Path:
+    """The lite model's body exported once for this module's tests."""
+    folder = tmp_path_factory.mktemp("exported")
+    return cpu_runtime.export_onnx(encoder.model.model, folder, encoder.weight_bytes(), lambda line: None)
+
+
+@pytest.fixture
+def folder(fp32_graph: Path, tmp_path: Path) -> Path:
+    """A conversion folder holding only the fp32 graph, as after the export of a first start."""
+    shutil.copytree(fp32_graph.parent, tmp_path / "conversions" / fp32_graph.parent.name)
+    return tmp_path / "conversions"
+
+
+def converting(folder: Path, go: Path) -> subprocess.Popen:
+    child = subprocess.Popen([sys.executable, "-c", CONVERT, str(folder), str(go)], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True)
+    assert child.stdout.readline().strip() == "ready"
+    return child
+
+
+def listing(folder: Path) -> dict[str, list[str]]:
+    return {path.name: sorted(p.name for p in path.iterdir()) if path.is_dir() else [] for path in folder.iterdir()}
+
+
+def test_two_processes_converting_at_once_convert_once_and_both_use_it(folder: Path, tmp_path: Path) -> None:
+    """Two quantisations of one graph at once collided on ONNX Runtime's shape-inferred copy beside it
+    (the CI run failed with "Wire format was corrupt"), and would double the memory peak: one converts,
+    the other waits and uses its result."""
+    go = tmp_path / "go"
+    children = [converting(folder, go), converting(folder, go)]
+    go.touch()
+    outputs = [child.communicate(timeout=120)[0].splitlines() for child in children]
+    assert [child.returncode for child in children] == [0, 0], outputs
+    assert all(lines[-1] == "done" for lines in outputs), outputs
+    lines = [line for output in outputs for line in output]
+    assert sum("int8 quantisation" in line for line in lines) == 1, outputs
+    assert sum("waiting for another Desktop Search process" in line for line in lines) == 1, outputs
+    assert listing(folder) == {"onnx-fp32": ["body.onnx"], "onnx-int8": ["body.onnx"], "onnx-int8.lock": []}
+
+
+def test_a_conversion_killed_midway_leaves_nothing_the_next_one_keeps(folder: Path, tmp_path: Path) -> None:
+    """Killed while ONNX Runtime's shape-inferred copy of the graph exists: that copy (the model's size)
+    and the half-made folder are gone once the next start has converted."""
+    go = tmp_path / "go"
+    child = converting(folder, go)
+    go.touch()
+    deadline = time.monotonic() + 60
+    while not any(folder.rglob("*-inferred.onnx")) and time.monotonic() < deadline and child.poll() is None:
+        time.sleep(0.001)
+    assert child.poll() is None, "the conversion ended before its shape-inferred copy was seen"
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    cpu_runtime.quantize_int8(folder / "onnx-fp32" / "body.onnx", folder, lambda line: None)
+    assert listing(folder) == {"onnx-fp32": ["body.onnx"], "onnx-int8": ["body.onnx"], "onnx-int8.lock": []}
+
+
+def test_a_runtime_whose_conversion_fails_in_any_way_is_rejected_and_the_model_loads(
+        unconverted_spec, monkeypatch) -> None:
+    """A converter's own error (protobuf's DecodeError is no OSError) rejects that runtime in the probe;
+    it once stopped the model from loading at all."""
+    from desktop_app.core.model.encoder import Encoder
+
+    class DecodeError(Exception):
+        pass
+
+    def corrupt(*args, **kwargs):
+        raise DecodeError("Error parsing message with type 'onnx.ModelProto': Wire format was corrupt")
+
+    monkeypatch.setattr(cpu_runtime, "CPU_RUNTIMES", (cpu_runtime.TORCH_FP32, cpu_runtime.ONNX_INT8))
+    monkeypatch.setattr(cpu_runtime, "quantize_int8", corrupt)
+    encoder = Encoder(unconverted_spec, device="cpu", dtype="auto").load()
+    assert encoder.dtype == "fp32" and encoder.encode(["a text"])[0].dense.shape == (encoder.dim,)
+    assert encoder.verdict.rejected == {"onnx-int8": "conversion failed: Error parsing message with type "
+                                                     "'onnx.ModelProto': Wire format was corrupt"}
