@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.sized_model import BGE_M3_VOCAB, build  # noqa: E402
-from desktop_app.core.model import cpu_runtime  # noqa: E402
+from desktop_app.core.model import conversion, cpu_runtime  # noqa: E402
 
 
 def _peak_rss_bytes() -> int:
@@ -72,18 +72,18 @@ def main() -> int:
     model_dir = build(args.model, vocab_size=None if args.lite_vocab else BGE_M3_VOCAB)
     shutil.rmtree(model_dir / cpu_runtime.FOLDER_NAME, ignore_errors=True)
     weights = sum(f.stat().st_size for f in model_dir.glob("*.safetensors"))
-    low_memory = [cpu_runtime.memory_available()]
+    low_memory = [conversion.memory_available()]
     done = threading.Event()
 
     def watch_memory() -> None:
         while not done.wait(0.5):
-            low_memory.append(cpu_runtime.memory_available())
+            low_memory.append(conversion.memory_available())
 
     threading.Thread(target=watch_memory, daemon=True).start()
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         result = pool.submit(first_load, str(model_dir)).result()
     done.set()
-    graph = model_dir / cpu_runtime.FOLDER_NAME / cpu_runtime.ONNX_GRAPH.parent
+    graph = model_dir / cpu_runtime.FOLDER_NAME / conversion.ONNX_GRAPH.parent
     result.update({
         "model": str(model_dir), "weights_gib": round(weights / 2**30, 2),
         "graph_has_external_data": graph.is_dir() and len(list(graph.iterdir())) > 1,

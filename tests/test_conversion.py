@@ -1,5 +1,6 @@
-"""Converting the model for the CPU while other processes do the same: the window and a terminal started
-together on a first run, or two test workers, share one conversion folder beside the model."""
+"""Converting the model for the CPU runtimes: nothing half-made is kept, nothing that would not fit in
+memory is started, and processes converting at once (the window and a terminal on a first start, or two
+test workers) share one conversion folder beside the model."""
 
 from __future__ import annotations
 
@@ -12,18 +13,18 @@ from pathlib import Path
 
 import pytest
 
-from desktop_app.core.model import cpu_runtime
+from desktop_app.core.model import conversion, cpu_runtime
 
 # Converts the int8 graph of the fp32 graph in argv[1]'s folder once a file named argv[2] exists.
 CONVERT = """
 import sys, time
 from pathlib import Path
-from desktop_app.core.model import cpu_runtime
+from desktop_app.core.model import conversion
 folder, go = Path(sys.argv[1]), Path(sys.argv[2])
 print("ready", flush=True)
 while not go.exists():
     time.sleep(0.001)
-cpu_runtime.quantize_int8(folder / "onnx-fp32" / "body.onnx", folder, lambda line: print(line, flush=True))
+conversion.quantize_int8(folder / "onnx-fp32" / "body.onnx", folder, lambda line: print(line, flush=True))
 print("done", flush=True)
 """
 
@@ -32,7 +33,7 @@ print("done", flush=True)
 def fp32_graph(encoder, tmp_path_factory) -> Path:
     """The lite model's body exported once for this module's tests."""
     folder = tmp_path_factory.mktemp("exported")
-    return cpu_runtime.export_onnx(encoder.model.model, folder, encoder.weight_bytes(), lambda line: None)
+    return conversion.export_onnx(encoder.model.model, folder, encoder.weight_bytes(), lambda line: None)
 
 
 @pytest.fixture
@@ -51,6 +52,33 @@ def converting(folder: Path, go: Path) -> subprocess.Popen:
 
 def listing(folder: Path) -> dict[str, list[str]]:
     return {path.name: sorted(p.name for p in path.iterdir()) if path.is_dir() else [] for path in folder.iterdir()}
+
+
+def test_a_conversion_killed_halfway_leaves_nothing_that_is_used(tmp_path) -> None:
+    def killed(into):
+        (into / "body.onnx").write_bytes(b"half a graph")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        conversion._atomic_folder(tmp_path / "onnx-fp32", killed, print)
+    assert [p.name for p in tmp_path.iterdir()] == ["onnx-fp32.lock"]  # the lock alone, empty
+    built = conversion._atomic_folder(tmp_path / "onnx-fp32", lambda into: (into / "body.onnx").write_bytes(b"g"),
+                                       print)
+    assert (built / "body.onnx").read_bytes() == b"g"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["onnx-fp32", "onnx-fp32.lock"]
+
+
+def test_a_quantisation_that_would_not_fit_in_memory_is_refused_before_it_starts(tmp_path, monkeypatch) -> None:
+    """ONNX Runtime's int8 quantisation peaked at 4x the graph (8.4 GiB for real BGE-M3's size): with too
+    little free memory it is refused with one line, and nothing is left that a later start would use."""
+    graph = tmp_path / "onnx-fp32" / "body.onnx"
+    graph.parent.mkdir()
+    graph.write_bytes(b"g" * 1000)
+    (graph.parent / "weights.bin").write_bytes(b"w" * 9000)  # external data counts too
+    monkeypatch.setattr(conversion, "memory_available", lambda: 30_000)
+    with pytest.raises(MemoryError, match=r"needs about 0\.0 GiB of free memory"):
+        conversion.quantize_int8(graph, tmp_path, lambda line: None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["onnx-fp32", "onnx-int8.lock"]
 
 
 def test_two_processes_converting_at_once_convert_once_and_both_use_it(folder: Path, tmp_path: Path) -> None:
@@ -81,7 +109,7 @@ def test_a_conversion_killed_midway_leaves_nothing_the_next_one_keeps(folder: Pa
     assert child.poll() is None, "the conversion ended before its shape-inferred copy was seen"
     child.send_signal(signal.SIGKILL)
     child.wait()
-    cpu_runtime.quantize_int8(folder / "onnx-fp32" / "body.onnx", folder, lambda line: None)
+    conversion.quantize_int8(folder / "onnx-fp32" / "body.onnx", folder, lambda line: None)
     assert listing(folder) == {"onnx-fp32": ["body.onnx"], "onnx-int8": ["body.onnx"], "onnx-int8.lock": []}
 
 
@@ -98,7 +126,7 @@ def test_a_runtime_whose_conversion_fails_in_any_way_is_rejected_and_the_model_l
         raise DecodeError("Error parsing message with type 'onnx.ModelProto': Wire format was corrupt")
 
     monkeypatch.setattr(cpu_runtime, "CPU_RUNTIMES", (cpu_runtime.TORCH_FP32, cpu_runtime.ONNX_INT8))
-    monkeypatch.setattr(cpu_runtime, "quantize_int8", corrupt)
+    monkeypatch.setattr(conversion, "quantize_int8", corrupt)
     encoder = Encoder(unconverted_spec, device="cpu", dtype="auto").load()
     assert encoder.dtype == "fp32" and encoder.encode(["a text"])[0].dense.shape == (encoder.dim,)
     assert encoder.verdict.rejected == {"onnx-int8": "conversion failed: Error parsing message with type "

@@ -251,21 +251,6 @@ def test_fidelity_compares_every_signal_with_fp32() -> None:
     assert not fidelity.measure([reference], [Encoding(unit, weights, np.roll(vectors, 1, axis=1))]).passes
 
 
-def test_a_conversion_killed_halfway_leaves_nothing_that_is_used(tmp_path) -> None:
-    from desktop_app.core.model import cpu_runtime
-    def killed(into):
-        (into / "body.onnx").write_bytes(b"half a graph")
-        raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        cpu_runtime._atomic_folder(tmp_path / "onnx-fp32", killed, print)
-    assert [p.name for p in tmp_path.iterdir()] == ["onnx-fp32.lock"]  # the lock alone, empty
-    built = cpu_runtime._atomic_folder(tmp_path / "onnx-fp32", lambda into: (into / "body.onnx").write_bytes(b"g"),
-                                       print)
-    assert (built / "body.onnx").read_bytes() == b"g"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["onnx-fp32", "onnx-fp32.lock"]
-
-
 def test_a_runtime_that_cannot_convert_falls_back_to_fp32_with_one_line(unconverted_spec, monkeypatch) -> None:
     from desktop_app.core.model import cpu_runtime
     def no_room(*args, **kwargs):
@@ -537,7 +522,7 @@ def test_the_probe_converts_first_then_holds_two_bodies_at_most_and_skips_one_th
     """With real BGE-M3's size every compiled body held at once, and NNCF's quantisation beside them, took
     the probe to 16.9 GiB; now conversions come first, each candidate races the fastest so far and the
     slower is released, and a body that would not fit in the free memory is skipped with its reason."""
-    from desktop_app.core.model import cpu_runtime
+    from desktop_app.core.model import conversion, cpu_runtime
 
     copy = unconverted_spec
     events: list[str] = []
@@ -564,7 +549,7 @@ def test_the_probe_converts_first_then_holds_two_bodies_at_most_and_skips_one_th
     monkeypatch.setattr(cpu_runtime, "available", lambda runtime: "")
     monkeypatch.setattr(cpu_runtime, "BODY_MEMORY_SHARE", {**cpu_runtime.BODY_MEMORY_SHARE,
                                                            cpu_runtime.OPENVINO_BF16: 1e6})
-    monkeypatch.setattr(cpu_runtime, "memory_available", lambda: 1 << 40)  # 1 TiB: all but that one fit
+    monkeypatch.setattr(conversion, "memory_available", lambda: 1 << 40)  # 1 TiB: all but that one fit
     monkeypatch.setattr(cpu_runtime, "PROBE_ROUNDS", 1)  # what is held matters here, not the timing
     verdict = Encoder(copy, device="cpu", dtype="auto").load().verdict
     converted = [event for event in events if event.startswith("convert")]
@@ -636,21 +621,6 @@ def test_the_probes_figures_order_as_its_races_did(monkeypatch) -> None:
     assert verdict.chosen == "openvino-bf16" and not races
     assert max(verdict.tokens_per_s, key=verdict.tokens_per_s.get) == "openvino-bf16", verdict.tokens_per_s
     assert verdict.tokens_per_s["fp32"] == 70.0 and verdict.tokens_per_s["bf16"] == 200.0
-
-
-def test_a_quantisation_that_would_not_fit_in_memory_is_refused_before_it_starts(tmp_path, monkeypatch) -> None:
-    """ONNX Runtime's int8 quantisation peaked at 4x the graph (8.4 GiB for real BGE-M3's size): with too
-    little free memory it is refused with one line, and nothing is left that a later start would use."""
-    from desktop_app.core.model import cpu_runtime
-
-    graph = tmp_path / "onnx-fp32" / "body.onnx"
-    graph.parent.mkdir()
-    graph.write_bytes(b"g" * 1000)
-    (graph.parent / "weights.bin").write_bytes(b"w" * 9000)  # external data counts too
-    monkeypatch.setattr(cpu_runtime, "memory_available", lambda: 30_000)
-    with pytest.raises(MemoryError, match=r"needs about 0\.0 GiB of free memory"):
-        cpu_runtime.quantize_int8(graph, tmp_path, lambda line: None)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["onnx-fp32", "onnx-int8.lock"]
 
 
 def test_a_waiting_recheck_does_not_hold_a_process_at_exit(tmp_path) -> None:

@@ -10,10 +10,8 @@ passages as long as an index run's chunks, in alternating rounds (the median of 
 moment does not decide hours of indexing. The verdict is written beside the converted files, keyed
 by machine, model and library versions, and read at the next start.
 
-Conversions (the ONNX graph, its int8 copies) happen once per model, one process at a time, in a
-temporary folder renamed into place when complete, so a killed conversion leaves nothing that is later
-used. A start with a kept graph runtime builds its body from the graph alone (:func:`body_from_graph`),
-without torch.
+The conversions the graph runtimes run from are made once per model (:mod:`~desktop_app.core.model.conversion`).
+A start with a kept graph runtime builds its body from the graph alone (:func:`body_from_graph`), without torch.
 """
 
 from __future__ import annotations
@@ -27,17 +25,16 @@ import shutil
 import statistics
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from desktop_app.core.model import fidelity
+from desktop_app.core.model import conversion, fidelity
+from desktop_app.core.model.conversion import ONNX_GRAPH, ONNX_INT8_GRAPH, OPENVINO_INT8_GRAPH
 from desktop_app.core.model.encoding import Encoding
-from desktop_app.core.storage.lock import lock_file, unlock_file
 
 if TYPE_CHECKING:
     import torch
@@ -50,20 +47,10 @@ log = logging.getLogger(__name__)
 TORCH_FP32, TORCH_BF16 = "fp32", "bf16"
 OPENVINO_FP32, OPENVINO_BF16, ONNX_INT8 = "openvino-fp32", "openvino-bf16", "onnx-int8"
 OPENVINO_INT8 = "openvino-int8"
-# Where each conversion keeps its graph, relative to the conversion folder.
-ONNX_GRAPH, ONNX_INT8_GRAPH, OPENVINO_INT8_GRAPH = (Path("onnx-fp32/body.onnx"), Path("onnx-int8/body.onnx"),
-                                                    Path("openvino-int8/body.xml"))
 CPU_RUNTIMES = (TORCH_FP32, TORCH_BF16, OPENVINO_FP32, OPENVINO_BF16, ONNX_INT8, OPENVINO_INT8)
 FOLDER_NAME = "desktop-search-cpu"
 VERDICT_VERSION = 1
 PROBE_ROUNDS = 3
-CONVERSION_POLL_S = 0.2  # how often a process waiting for another's conversion looks again
-# Peak memory of each conversion as a multiple of the fp32 weights, measured on the BGE-M3-sized model
-# with real BGE-M3's vocabulary (2.1 GiB): ONNX export 4.3 GiB, ONNX Runtime's int8 quantisation 8.4
-# (it holds the graph several times over), NNCF's for OpenVINO 4.0; a little room on top.
-EXPORT_MEMORY_FACTOR = 2.5
-ONNX_INT8_MEMORY_FACTOR = 4.2
-OPENVINO_INT8_MEMORY_FACTOR = 2.2
 # OpenVINO's cache of the kept runtime's compiled body: loading it takes 0.56 s against 2.2-2.4 s to compile the
 # BGE-M3-sized int8 graph (AMX VM), at every start; it holds the weights (445 MB there), so it is written only
 # with this many times the graph's size free on the disk.
@@ -179,142 +166,6 @@ def write_verdict(folder: Path, key: str, verdict: Verdict) -> None:
         raise
 
 
-def memory_available() -> int:
-    """Bytes the system can give now (MemAvailable), or a large number where it cannot tell."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        pass
-    return 1 << 62
-
-
-def _atomic_folder(target: Path, build: Callable[[Path], None], on_wait: Callable[[str], None]) -> Path:
-    """Build into a temporary sibling and rename it to ``target`` when complete (or use a finished one).
-
-    One process at a time builds a target: two at once (the window and a terminal on a first start)
-    would double a conversion's memory peak, gigabytes for BGE-M3, and collided on ONNX Runtime's
-    shape-inferred copy of the graph. The other waits, then uses the result. What a killed build left
-    is cleared by the next one.
-    """
-    if target.exists():
-        return target
-    with _conversion_turn(target, on_wait):
-        if target.exists():  # built by the process this one waited for
-            return target
-        for stale in target.parent.glob(f"{target.name}.tmp-*"):  # a killed build's: none runs while the turn is held
-            shutil.rmtree(stale, ignore_errors=True)
-        temporary = target.with_name(f"{target.name}.tmp-{os.getpid()}")
-        temporary.mkdir()
-        try:
-            build(temporary)
-            os.rename(temporary, target)
-        finally:
-            shutil.rmtree(temporary, ignore_errors=True)
-    return target
-
-
-@contextmanager
-def _conversion_turn(target: Path, on_wait: Callable[[str], None]) -> Iterator[None]:
-    """Hold ``target``'s conversion lock, an OS file lock that vanishes with its process (even on SIGKILL)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.with_name(f"{target.name}.lock"), "a+b") as handle:
-        told = False
-        while True:
-            try:
-                lock_file(handle)
-                break
-            except OSError:
-                if not told:
-                    on_wait("waiting for another Desktop Search process that is converting the model for this CPU")
-                    told = True
-                time.sleep(CONVERSION_POLL_S)
-        try:
-            yield
-        finally:
-            unlock_file(handle)
-
-
-def export_onnx(body: torch.nn.Module, folder: Path, weight_bytes: int, on_progress: Callable[[str], None]) -> Path:
-    """The body as an ONNX graph (fp32, dynamic batch and length) in ``folder/onnx-fp32``."""
-    import torch
-
-    def build(into: Path) -> None:
-        _require_memory(int(weight_bytes * EXPORT_MEMORY_FACTOR))
-        on_progress("converting the model for this CPU (once): exporting the ONNX graph")
-        ids = torch.ones((2, 8), dtype=torch.long)
-        with torch.inference_mode(False), torch.no_grad():
-            torch.onnx.export(body, (ids, torch.ones_like(ids)), str(into / ONNX_GRAPH.name),
-                              input_names=["input_ids", "attention_mask"], output_names=["last_hidden_state"],
-                              dynamic_axes={name: {0: "batch", 1: "tokens"} for name in
-                                            ("input_ids", "attention_mask", "last_hidden_state")},
-                              opset_version=17, dynamo=False)
-
-    return _atomic_folder(folder / ONNX_GRAPH.parent, build, on_progress) / ONNX_GRAPH.name
-
-
-def _shortfall(needed: int) -> str:
-    """"needs about N GiB of free memory, M GiB are free" when fewer than ``needed`` bytes are free, else ""."""
-    free = memory_available()
-    if free >= needed:
-        return ""
-    return f"needs about {needed / 2**30:.1f} GiB of free memory, {free / 2**30:.1f} GiB are free"
-
-
-def _require_memory(needed: int) -> None:
-    shortfall = _shortfall(needed)
-    if shortfall:
-        raise MemoryError(f"converting the model {shortfall}")
-
-
-def _graph_bytes(graph: Path) -> int:
-    """The graph's size with its external data (an export over 2 GB keeps its weights beside it)."""
-    return sum(path.stat().st_size for path in graph.parent.iterdir() if path.is_file())
-
-
-def quantize_int8(graph: Path, folder: Path, on_progress: Callable[[str], None]) -> Path:
-    """ONNX Runtime's dynamic int8 quantisation of the graph's MatMuls, in ``folder/onnx-int8``."""
-
-    def build(into: Path) -> None:
-        _require_memory(int(_graph_bytes(graph) * ONNX_INT8_MEMORY_FACTOR))
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        on_progress("converting the model for this CPU (once): int8 quantisation")
-        quantize_dynamic(str(graph), str(into / ONNX_INT8_GRAPH.name), weight_type=QuantType.QInt8,
-                         use_external_data_format=graph.stat().st_size > (1 << 31) - (1 << 27))
-
-    return _atomic_folder(folder / ONNX_INT8_GRAPH.parent, build, on_progress) / ONNX_INT8_GRAPH.name
-
-
-def quantize_openvino_int8(graph: Path, folder: Path, calibration: Callable[[], list[dict[str, np.ndarray]]],
-                           on_progress: Callable[[str], None]) -> Path:
-    """NNCF's post-training int8 quantisation of the graph for OpenVINO, in ``folder/openvino-int8``.
-
-    Activations are calibrated on ``calibration()``'s inputs (texts other than the fidelity probe's,
-    so the gate is not judged on what was tuned); VNNI and AMX then run the MatMuls in int8.
-    """
-
-    def build(into: Path) -> None:
-        import nncf
-        import openvino
-        from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, AdvancedSmoothQuantParameters
-
-        _require_memory(int(_graph_bytes(graph) * OPENVINO_INT8_MEMORY_FACTOR))
-        on_progress("converting the model for this CPU (once): int8 quantisation with OpenVINO (minutes)")
-        model = openvino.Core().read_model(str(graph))
-        samples = calibration()
-        # SmoothQuant off: with it the BGE-M3-sized body kept cosine 0.981 (CLS) / 0.979 (tokens) of
-        # fp32 on the probe texts, without it 0.9987 / 0.9984, and it ran faster (bench/README.md).
-        no_smoothing = AdvancedQuantizationParameters(smooth_quant_alphas=AdvancedSmoothQuantParameters(matmul=-1))
-        quantized = nncf.quantize(model, nncf.Dataset(samples), model_type=nncf.ModelType.TRANSFORMER,
-                                  subset_size=len(samples), advanced_parameters=no_smoothing)
-        openvino.save_model(quantized, str(into / OPENVINO_INT8_GRAPH.name), compress_to_fp16=False)
-
-    return _atomic_folder(folder / OPENVINO_INT8_GRAPH.parent, build, on_progress) / OPENVINO_INT8_GRAPH.name
-
-
 class TorchBody:
     """The body in torch, fp32 or under bf16 autocast."""
 
@@ -378,13 +229,13 @@ def convert(runtime: str, module: torch.nn.Module, folder: Path, weight_bytes: i
     probe converts everything first, so no conversion's peak adds to bodies kept for timing."""
     if runtime in (TORCH_FP32, TORCH_BF16):
         return
-    graph = export_onnx(module, folder, weight_bytes, on_progress)
+    graph = conversion.export_onnx(module, folder, weight_bytes, on_progress)
     if runtime == ONNX_INT8:
-        quantize_int8(graph, folder, on_progress)
+        conversion.quantize_int8(graph, folder, on_progress)
     elif runtime == OPENVINO_INT8:
         if calibration is None:
             raise RuntimeError("OpenVINO int8 needs calibration inputs")
-        quantize_openvino_int8(graph, folder, calibration, on_progress)
+        conversion.quantize_openvino_int8(graph, folder, calibration, on_progress)
 
 
 def build_body(runtime: str, module: torch.nn.Module, folder: Path, weight_bytes: int,
@@ -394,13 +245,13 @@ def build_body(runtime: str, module: torch.nn.Module, folder: Path, weight_bytes
     model inputs to quantise OpenVINO int8 with)."""
     if runtime in (TORCH_FP32, TORCH_BF16):
         return TorchBody(module, runtime == TORCH_BF16)
-    graph = export_onnx(module, folder, weight_bytes, on_progress)
+    graph = conversion.export_onnx(module, folder, weight_bytes, on_progress)
     if runtime == ONNX_INT8:
-        return OnnxRuntimeBody(quantize_int8(graph, folder, on_progress))
+        return OnnxRuntimeBody(conversion.quantize_int8(graph, folder, on_progress))
     if runtime == OPENVINO_INT8:
         if calibration is None:
             raise RuntimeError("OpenVINO int8 needs calibration inputs")
-        quantized = quantize_openvino_int8(graph, folder, calibration, on_progress)
+        quantized = conversion.quantize_openvino_int8(graph, folder, calibration, on_progress)
         return OpenVinoBody(quantized, openvino_precision(runtime))
     return OpenVinoBody(graph, openvino_precision(runtime))
 
@@ -441,7 +292,7 @@ def _compiled_cache(runtime: str, folder: Path, graph: Path) -> Path | None:
     if cache.is_dir() and any(cache.iterdir()):
         return cache
     try:
-        room = shutil.disk_usage(folder).free >= CACHE_ROOM_FACTOR * _graph_bytes(graph)
+        room = shutil.disk_usage(folder).free >= CACHE_ROOM_FACTOR * conversion.graph_bytes(graph)
     except OSError:
         room = False
     return cache if room else None
@@ -449,7 +300,7 @@ def _compiled_cache(runtime: str, folder: Path, graph: Path) -> Path | None:
 
 def memory_shortfall(runtime: str, weight_bytes: int) -> str:
     """Why ``runtime``'s body does not fit in the memory free now ("" when it does)."""
-    shortfall = _shortfall(int(BODY_MEMORY_SHARE.get(runtime, 0.0) * weight_bytes))
+    shortfall = conversion.shortfall(int(BODY_MEMORY_SHARE.get(runtime, 0.0) * weight_bytes))
     return f"it {shortfall}" if shortfall else ""
 
 

@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from desktop_app.core.model import cpu_runtime, fidelity
+from desktop_app.core.model import conversion, cpu_runtime, fidelity
 from desktop_app.core.model.cpu_runtime import Verdict
 
 if TYPE_CHECKING:
@@ -127,7 +127,7 @@ class VerdictRecheck:
         weight_bytes = self.encoder.weight_bytes()
         # A second body, and the torch weights too where a start from a kept graph did without them.
         needed = weight_bytes if self.encoder.model is not None else 2 * weight_bytes
-        if cpu_runtime.memory_available() < needed:
+        if conversion.memory_available() < needed:
             log.info("not re-checking the CPU runtime verdict: too little free memory for a second body")
             return False
         # The torch model is loaded for this where it was not, and let go after (_recheck_into).
