@@ -56,3 +56,53 @@ def test_searches_during_indexing_see_whole_files_and_wait_little(settings, enco
     reader.close()
     searcher.store.close()
     index.close()
+
+
+def test_searches_go_on_while_a_save_waits_for_the_disk(tmp_path: Path, monkeypatch) -> None:
+    """A save ends with an fsync, which a busy disk makes last (0.24 s seen in CI; seconds for a large
+    cache): each cache's searches must not wait for it. They did: every save held the search lock."""
+    import os
+
+    import numpy as np
+
+    from desktop_app.core.backends.local.dense import DenseIndex
+    from desktop_app.core.backends.local.keywords import KeywordIndex
+    from desktop_app.core.backends.local.postings import PostingsIndex
+
+    disk_s = 0.6
+    vectors = np.random.default_rng(3).standard_normal((50, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    dense = DenseIndex(tmp_path / "dense.hnsw", 8)
+    dense.load_or_create()
+    dense.add(list(range(1, 51)), vectors)
+    sparse = PostingsIndex(tmp_path / "sparse.npz")
+    sparse.add((chunk, chunk % 7, 0.5) for chunk in range(1, 51))
+    keywords = KeywordIndex(tmp_path / "keywords.npz")
+    keywords.add((chunk, ["wind", "tunnel", f"run{chunk}"]) for chunk in range(1, 51))
+    searches = {"dense": (dense, lambda: dense.query(vectors[0], 5)),
+                "sparse": (sparse, lambda: sparse.top({3: 1.0}, 5)),
+                "keywords": (keywords, lambda: keywords.bm25_top(["tunnel"], 5))}
+    expected = {name: search() for name, (_, search) in searches.items()}
+    syncing, real_fsync = threading.Event(), os.fsync
+
+    def slow_disk(descriptor: int) -> None:
+        syncing.set()
+        time.sleep(disk_s)
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", slow_disk)
+    for name, (cache, search) in searches.items():
+        syncing.clear()
+        saving = threading.Thread(target=cache.save)
+        saving.start()
+        assert syncing.wait(10), name
+        started = time.perf_counter()
+        found = search()
+        waited = time.perf_counter() - started
+        saving.join()
+        assert waited < disk_s / 3 and found == expected[name], (name, waited)
+        assert not cache.dirty, name
+    reloaded = DenseIndex(tmp_path / "dense.hnsw", 8)
+    assert reloaded.load_or_create() and reloaded.query(vectors[0], 5) == expected["dense"]
+    again = KeywordIndex(tmp_path / "keywords.npz")
+    assert again.load() and again.bm25_top(["tunnel"], 5) == expected["keywords"]

@@ -36,6 +36,7 @@ class DenseIndex:
         self.dim = dim
         self.lock = threading.Lock()
         self.query_waiting = threading.Event()
+        self.save_lock = threading.Lock()
         self.index = None
         self.deleted_count = 0
         self.dirty = False
@@ -160,11 +161,15 @@ class DenseIndex:
         hnswlib writes through a C++ stream that ignores write errors: on a full disk it leaves a
         truncated file and says nothing. So the file is checked whole before it replaces the old one,
         and a failed save removes it (it would only hold space) and leaves the old file as it was.
+        Only hnswlib's write holds the search lock; the fsync and the check, which a busy disk makes
+        last, run beside searches.
         """
-        with self.lock:
+        with self.save_lock:  # saves share the temporary file
             temporary = self.path.with_suffix(".hnsw.tmp")
             try:
-                self.index.save_index(str(temporary))
+                with self.lock:
+                    self.index.save_index(str(temporary))
+                    self.dirty = False
                 with open(temporary, "rb+") as handle:
                     os.fsync(handle.fileno())
                     if not _written_whole(handle):
@@ -173,8 +178,9 @@ class DenseIndex:
                 os.replace(temporary, self.path)
             except BaseException:
                 temporary.unlink(missing_ok=True)
+                with self.lock:
+                    self.dirty = True
                 raise
-            self.dirty = False
 
 
 # hnswlib 0.8's file: 6 size_t, an int and a uint32, 3 size_t, a double and a size_t; then every element's

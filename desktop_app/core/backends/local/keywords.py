@@ -75,12 +75,17 @@ class KeywordIndex:
             return True
 
     def save(self) -> None:
-        """Write the postings with the vocabulary and lengths beside them (see :meth:`PostingsIndex.save`)."""
-        with self.lock:
-            ordered = sorted(self.vocabulary, key=self.vocabulary.__getitem__)
-            self.frequencies.save({"vocabulary": np.frombuffer("\n".join(ordered).encode("utf-8"), dtype=np.uint8),
-                                   "lengths": self.lengths})
-            self._changed = False
+        """Write the postings with the vocabulary and lengths beside them, taken together under the lock
+        (see :meth:`PostingsIndex.save`: the disk is written beside searches)."""
+
+        def snapshot() -> dict[str, np.ndarray]:
+            with self.lock:
+                ordered = sorted(self.vocabulary, key=self.vocabulary.__getitem__)
+                self._changed = False
+                return {**self.frequencies.frozen(), "lengths": self.lengths.copy(),
+                        "vocabulary": np.frombuffer("\n".join(ordered).encode("utf-8"), dtype=np.uint8)}
+
+        self.frequencies.save(snapshot)
 
     def reset(self) -> None:
         with self.lock:

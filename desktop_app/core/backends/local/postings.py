@@ -16,7 +16,7 @@ import itertools
 import os
 import threading
 import zipfile
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +31,7 @@ class PostingsIndex:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.lock = threading.Lock()
+        self.save_lock = threading.Lock()
         self.indptr = np.zeros(1, dtype=np.int64)
         self.ids = np.zeros(0, dtype=ID)
         self.weights = np.zeros(0, dtype=WEIGHT)
@@ -98,22 +99,36 @@ class PostingsIndex:
                 pass
             self._merge()
 
-    def save(self, extras: dict[str, np.ndarray] | None = None) -> None:
-        """Write the merged postings without the deleted ones to a temporary file, then replace; ``extras``
-        are arrays its owner keeps in the same file (a keyword cache's vocabulary), read back by :meth:`load`."""
-        with self.lock:
-            self._merge(drop_deleted=True)
+    def save(self, snapshot: Callable[[], dict[str, np.ndarray]] | None = None) -> None:
+        """Write the merged postings without the deleted ones to a temporary file, then replace.
+
+        ``snapshot`` gives the arrays to write where an owner keeps more in the same file (a keyword
+        cache's vocabulary, read back by :meth:`load`), taking :meth:`frozen` under its own lock. Only
+        taking them holds the search lock: the write and its fsync, which a busy disk makes last, run
+        beside searches.
+        """
+        with self.save_lock:  # saves share the temporary file, and the newest arrays must land last
+            arrays = snapshot() if snapshot is not None else self.frozen()
             temporary = self.path.with_name(self.path.name + ".tmp")
             try:
                 with open(temporary, "wb") as handle:
-                    np.savez(handle, indptr=self.indptr, ids=self.ids, weights=self.weights, **(extras or {}))
+                    np.savez(handle, **arrays)
                     handle.flush()
                     os.fsync(handle.fileno())
                 os.replace(temporary, self.path)
             except BaseException:  # a full disk: the part written only holds space; the old file stays
                 temporary.unlink(missing_ok=True)
+                with self.lock:
+                    self.dirty = True
                 raise
+
+    def frozen(self) -> dict[str, np.ndarray]:
+        """The arrays a save writes, merged without the deleted chunks, marked saved. Later changes make
+        new arrays, so these stay as they are while they are written."""
+        with self.lock:
+            self._merge(drop_deleted=True)
             self.dirty = False
+            return {"indptr": self.indptr, "ids": self.ids, "weights": self.weights}
 
     def file_bytes(self) -> int:
         """About what :meth:`save` writes now: a row pointer per token up to the highest one (the postings
