@@ -141,3 +141,46 @@ def test_a_runtime_whose_conversion_fails_in_any_way_is_rejected_and_the_model_l
     assert encoder.dtype == "fp32" and encoder.encode(["a text"])[0].dense.shape == (encoder.dim,)
     assert encoder.verdict.rejected == {"onnx-int8": "conversion failed: Error parsing message with type "
                                                      "'onnx.ModelProto': Wire format was corrupt"}
+
+
+# Loads the model in argv[1] with the runtime left to the probe, once a file named argv[2] exists; the
+# probe stands in for the real one (seconds of timing) and names the process that ran it.
+PROBE = """
+import os, sys, time
+from pathlib import Path
+from desktop_app.core.model import cpu_choice, cpu_runtime
+from desktop_app.core.model.encoder import Encoder
+from desktop_app.core.model.resolve import load_spec
+
+def measured(encoder, folder, weight_bytes):
+    print("measuring", flush=True)
+    time.sleep(3)
+    return cpu_runtime.Verdict(chosen="fp32", machine=str(os.getpid()), measured_at=time.time(),
+                               rechecked_at=time.time())
+
+cpu_choice._run_probe = measured
+spec, go = load_spec(Path(sys.argv[1])), Path(sys.argv[2])
+print("ready", flush=True)
+while not go.exists():
+    time.sleep(0.001)
+encoder = Encoder(spec, device="cpu", dtype="auto", on_notice=lambda line: print(line, flush=True)).load()
+print("verdict of", encoder.verdict.machine, flush=True)
+"""
+
+
+def test_two_processes_starting_at_once_probe_once_and_share_the_verdict(unconverted_spec, tmp_path: Path) -> None:
+    """The window and a terminal on a first start: the second waits for the first's verdict instead of
+    timing the runtimes beside it (each would skew the other's timings) and measuring twice."""
+    go = tmp_path / "go"
+    children = []
+    for _ in range(2):
+        children.append(subprocess.Popen([sys.executable, "-c", PROBE, str(unconverted_spec.path), str(go)],
+                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True))
+        assert children[-1].stdout.readline().strip() == "ready"
+    go.touch()
+    outputs = [child.communicate(timeout=120)[0].splitlines() for child in children]
+    assert [child.returncode for child in children] == [0, 0], outputs
+    lines = [line for output in outputs for line in output]
+    assert lines.count("measuring") == 1, outputs
+    prober = str(children[0].pid if "measuring" in outputs[0] else children[1].pid)
+    assert [output[-1] for output in outputs] == [f"verdict of {prober}"] * 2, outputs

@@ -8,6 +8,7 @@ free memory is refused before it starts.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import time
@@ -23,10 +24,12 @@ from desktop_app.core.storage.lock import lock_file, unlock_file
 if TYPE_CHECKING:
     import torch
 
+log = logging.getLogger(__name__)
+
 # Where each conversion keeps its graph, relative to the conversion folder.
 ONNX_GRAPH, ONNX_INT8_GRAPH, OPENVINO_INT8_GRAPH = (Path("onnx-fp32/body.onnx"), Path("onnx-int8/body.onnx"),
                                                     Path("openvino-int8/body.xml"))
-POLL_S = 0.2  # how often a process waiting for another's conversion looks again
+POLL_S = 0.2  # how often a process waiting for another's conversion or probe looks again
 # Peak memory of each conversion as a multiple of the fp32 weights, measured on the BGE-M3-sized model
 # with real BGE-M3's vocabulary (2.1 GiB): ONNX export 4.3 GiB, ONNX Runtime's int8 quantisation 8.4
 # (it holds the graph several times over), NNCF's for OpenVINO 4.0; a little room on top.
@@ -76,7 +79,7 @@ def _atomic_folder(target: Path, build: Callable[[Path], None], on_wait: Callabl
     """
     if target.exists():
         return target
-    with _conversion_turn(target, on_wait):
+    with one_at_a_time(target.with_name(f"{target.name}.lock"), "converting the model for this CPU", on_wait):
         if target.exists():  # built by the process this one waited for
             return target
         for stale in target.parent.glob(f"{target.name}.tmp-*"):  # a killed build's: none runs while the turn is held
@@ -92,10 +95,18 @@ def _atomic_folder(target: Path, build: Callable[[Path], None], on_wait: Callabl
 
 
 @contextmanager
-def _conversion_turn(target: Path, on_wait: Callable[[str], None]) -> Iterator[None]:
-    """Hold ``target``'s conversion lock, an OS file lock that vanishes with its process (even on SIGKILL)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.with_name(f"{target.name}.lock"), "a+b") as handle:
+def one_at_a_time(lock: Path, doing: str, on_wait: Callable[[str], None]) -> Iterator[None]:
+    """Hold ``lock``, an OS file lock that vanishes with its process (even on SIGKILL), telling
+    ``on_wait`` once when another process holds it (it is ``doing`` something this one needs). Where
+    the lock cannot be made (an unwritable folder) this process goes on alone."""
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(lock, "a+b")  # noqa: SIM115 - held open while the lock is held
+    except OSError as error:
+        log.info("no lock at %s (%s): going on without one", lock, error)
+        yield
+        return
+    with handle:
         told = False
         while True:
             try:
@@ -103,7 +114,7 @@ def _conversion_turn(target: Path, on_wait: Callable[[str], None]) -> Iterator[N
                 break
             except OSError:
                 if not told:
-                    on_wait("waiting for another Desktop Search process that is converting the model for this CPU")
+                    on_wait(f"waiting for another Desktop Search process that is {doing}")
                     told = True
                 time.sleep(POLL_S)
         try:

@@ -14,7 +14,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from desktop_app.core.model import cpu_runtime, fidelity, recheck
+from desktop_app.core.model import conversion, cpu_runtime, fidelity, recheck
 from desktop_app.core.model.cpu_runtime import RUNTIME_LABELS, Body, TorchBody, Verdict
 from desktop_app.core.model.encoding import Encoding
 
@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from desktop_app.core.model.encoder import Encoder
 
 log = logging.getLogger(__name__)
+
+PROBE_LOCK = "probe.lock"
 
 
 def chosen_body(encoder: Encoder) -> Body:
@@ -33,11 +35,7 @@ def chosen_body(encoder: Encoder) -> Body:
         key = cpu_runtime.machine_key(fingerprint)
         encoder.verdict = cpu_runtime.read_verdict(folder, key)
         if encoder.verdict is None:
-            encoder.verdict = _run_probe(encoder, folder, weight_bytes)
-            try:
-                cpu_runtime.write_verdict(folder, key, encoder.verdict)
-            except OSError as error:
-                encoder.on_notice(f"could not keep the CPU probe's verdict in {folder}: {error}")
+            encoder.verdict = _probe_once(encoder, folder, key, weight_bytes)
         encoder.dtype = encoder.verdict.chosen
         schedule_recheck(encoder)
     early, encoder.early_body = encoder.early_body, None
@@ -54,6 +52,23 @@ def chosen_body(encoder: Encoder) -> Body:
                           f"({error}): encoding with torch fp32")
         encoder.dtype = cpu_runtime.TORCH_FP32
         return TorchBody(encoder.model.model, bf16=False)
+
+
+def _probe_once(encoder: Encoder, folder: Path, key: str, weight_bytes: int) -> Verdict:
+    """The probe's verdict, measured by one process at a time: a second process on a first start (the
+    window and a terminal) waits and reads the first's, rather than timing beside it, which would skew
+    both verdicts and double the work."""
+    with conversion.one_at_a_time(folder / PROBE_LOCK, "measuring the CPU runtimes for this model",
+                                  encoder.on_notice):
+        verdict = cpu_runtime.read_verdict(folder, key)
+        if verdict is not None:
+            return verdict
+        verdict = _run_probe(encoder, folder, weight_bytes)
+        try:
+            cpu_runtime.write_verdict(folder, key, verdict)
+        except OSError as error:
+            encoder.on_notice(f"could not keep the CPU probe's verdict in {folder}: {error}")
+        return verdict
 
 
 def schedule_recheck(encoder: Encoder) -> None:
