@@ -4,10 +4,12 @@ test workers) share one conversion folder beside the model."""
 
 from __future__ import annotations
 
+import errno
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -95,17 +97,34 @@ def test_a_quantisation_that_would_not_fit_in_memory_is_refused_before_it_starts
 def test_two_processes_converting_at_once_convert_once_and_both_use_it(folder: Path, tmp_path: Path) -> None:
     """Two quantisations of one graph at once collided on ONNX Runtime's shape-inferred copy beside it
     (the CI run failed with "Wire format was corrupt"), and would double the memory peak: one converts,
-    the other waits and uses its result."""
+    the other waits and uses its result. Both start while a third holder has the lock, so both wait."""
     go = tmp_path / "go"
-    children = [converting(folder, go), converting(folder, go)]
-    go.touch()
+    with conversion.one_at_a_time(folder / "onnx-int8.lock", "testing", print):
+        children = [converting(folder, go), converting(folder, go)]
+        go.touch()
+        for child in children:
+            assert child.stdout.readline().startswith("waiting for another Desktop Search process that is converting")
     outputs = [child.communicate(timeout=120)[0].splitlines() for child in children]
     assert [child.returncode for child in children] == [0, 0], outputs
     assert all(lines[-1] == "done" for lines in outputs), outputs
-    lines = [line for output in outputs for line in output]
-    assert sum("int8 quantisation" in line for line in lines) == 1, outputs
-    assert sum("waiting for another Desktop Search process" in line for line in lines) == 1, outputs
+    assert sum("int8 quantisation" in line for output in outputs for line in output) == 1, outputs
     assert listing(folder) == {"onnx-fp32": ["body.onnx"], "onnx-int8": ["body.onnx"], "onnx-int8.lock": []}
+
+
+def test_where_files_cannot_be_locked_a_conversion_goes_on_alone(folder: Path, monkeypatch) -> None:
+    """A file system without locks (NFS without lockd, some shared folders) refuses every lock: that
+    must not read as another process holding it, or the model would wait for ever."""
+    def no_locks(handle) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(conversion, "lock_file", no_locks)
+    notices: list[str] = []
+    converting_alone = threading.Thread(target=conversion.quantize_int8, daemon=True,
+                                        args=(folder / "onnx-fp32" / "body.onnx", folder, notices.append))
+    converting_alone.start()
+    converting_alone.join(60)
+    assert not converting_alone.is_alive() and (folder / "onnx-int8" / "body.onnx").is_file()
+    assert not any("waiting" in line for line in notices), notices
 
 
 def test_a_conversion_killed_midway_leaves_nothing_the_next_one_keeps(folder: Path, tmp_path: Path) -> None:
@@ -136,6 +155,7 @@ def test_a_runtime_whose_conversion_fails_in_any_way_is_rejected_and_the_model_l
         raise DecodeError("Error parsing message with type 'onnx.ModelProto': Wire format was corrupt")
 
     monkeypatch.setattr(cpu_runtime, "CPU_RUNTIMES", (cpu_runtime.TORCH_FP32, cpu_runtime.ONNX_INT8))
+    monkeypatch.setattr(conversion, "export_onnx", lambda *args: Path("exported/body.onnx"))
     monkeypatch.setattr(conversion, "quantize_int8", corrupt)
     encoder = Encoder(unconverted_spec, device="cpu", dtype="auto").load()
     assert encoder.dtype == "fp32" and encoder.encode(["a text"])[0].dense.shape == (encoder.dim,)

@@ -81,9 +81,10 @@ class KeywordIndex:
         def snapshot() -> dict[str, np.ndarray]:
             with self.lock:
                 ordered = sorted(self.vocabulary, key=self.vocabulary.__getitem__)
+                arrays = {**self.frequencies.take_for_save(), "lengths": self.lengths.copy(),
+                          "vocabulary": np.frombuffer("\n".join(ordered).encode("utf-8"), dtype=np.uint8)}
                 self._changed = False
-                return {**self.frequencies.frozen(), "lengths": self.lengths.copy(),
-                        "vocabulary": np.frombuffer("\n".join(ordered).encode("utf-8"), dtype=np.uint8)}
+                return arrays
 
         self.frequencies.save(snapshot)
 

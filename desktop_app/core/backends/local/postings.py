@@ -103,14 +103,14 @@ class PostingsIndex:
         """Write the merged postings without the deleted ones to a temporary file, then replace.
 
         ``snapshot`` gives the arrays to write where an owner keeps more in the same file (a keyword
-        cache's vocabulary, read back by :meth:`load`), taking :meth:`frozen` under its own lock. Only
+        cache's vocabulary, read back by :meth:`load`), taking :meth:`take_for_save` under its own lock. Only
         taking them holds the search lock: the write and its fsync, which a busy disk makes last, run
         beside searches.
         """
         with self.save_lock:  # saves share the temporary file, and the newest arrays must land last
-            arrays = snapshot() if snapshot is not None else self.frozen()
             temporary = self.path.with_name(self.path.name + ".tmp")
             try:
+                arrays = snapshot() if snapshot is not None else self.take_for_save()
                 with open(temporary, "wb") as handle:
                     np.savez(handle, **arrays)
                     handle.flush()
@@ -122,7 +122,7 @@ class PostingsIndex:
                     self.dirty = True
                 raise
 
-    def frozen(self) -> dict[str, np.ndarray]:
+    def take_for_save(self) -> dict[str, np.ndarray]:
         """The arrays a save writes, merged without the deleted chunks, marked saved. Later changes make
         new arrays, so these stay as they are while they are written."""
         with self.lock:
