@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from desktop_app.core.model import conversion, cpu_runtime
+from desktop_app.core.storage import lock
 
 # Converts the int8 graph of the fp32 graph in argv[1]'s folder once a file named argv[2] exists.
 CONVERT = """
@@ -56,8 +57,9 @@ def folder(fp32_graph: Path, tmp_path: Path) -> Path:
     return tmp_path / "conversions"
 
 
-def converting(folder: Path, go: Path) -> subprocess.Popen:
-    child = subprocess.Popen([sys.executable, "-c", CONVERT, str(folder), str(go)], stdout=subprocess.PIPE,
+def started(script: str, folder: Path, go: Path) -> subprocess.Popen:
+    """A process running ``script`` on ``folder``, its imports done, waiting for ``go`` to exist."""
+    child = subprocess.Popen([sys.executable, "-c", script, str(folder), str(go)], stdout=subprocess.PIPE,
                              stderr=subprocess.DEVNULL, text=True)
     assert child.stdout.readline().strip() == "ready"
     return child
@@ -99,8 +101,8 @@ def test_two_processes_converting_at_once_convert_once_and_both_use_it(folder: P
     (the CI run failed with "Wire format was corrupt"), and would double the memory peak: one converts,
     the other waits and uses its result. Both start while a third holder has the lock, so both wait."""
     go = tmp_path / "go"
-    with conversion.one_at_a_time(folder / "onnx-int8.lock", "testing", print):
-        children = [converting(folder, go), converting(folder, go)]
+    with lock.one_at_a_time(folder / "onnx-int8.lock", "testing", print):
+        children = [started(CONVERT, folder, go), started(CONVERT, folder, go)]
         go.touch()
         for child in children:
             assert child.stdout.readline().startswith("waiting for another Desktop Search process that is converting")
@@ -117,7 +119,7 @@ def test_where_files_cannot_be_locked_a_conversion_goes_on_alone(folder: Path, m
     def no_locks(handle) -> None:
         raise OSError(errno.ENOLCK, "No locks available")
 
-    monkeypatch.setattr(conversion, "lock_file", no_locks)
+    monkeypatch.setattr(lock, "lock_file", no_locks)
     notices: list[str] = []
     converting_alone = threading.Thread(target=conversion.quantize_int8, daemon=True,
                                         args=(folder / "onnx-fp32" / "body.onnx", folder, notices.append))
@@ -130,7 +132,7 @@ def test_where_files_cannot_be_locked_a_conversion_goes_on_alone(folder: Path, m
 def test_a_conversion_killed_midway_leaves_nothing_the_next_one_keeps(folder: Path, tmp_path: Path) -> None:
     """The half-made folder of a conversion killed midway is gone once the next one has converted."""
     go = tmp_path / "go"
-    child = converting(folder, go)
+    child = started(CONVERT, folder, go)
     go.touch()
     deadline = time.monotonic() + 60
     while not any(folder.glob("onnx-int8.tmp-*")) and time.monotonic() < deadline and child.poll() is None:
@@ -192,11 +194,7 @@ def test_two_processes_starting_at_once_probe_once_and_share_the_verdict(unconve
     """The window and a terminal on a first start: the second waits for the first's verdict instead of
     timing the runtimes beside it (each would skew the other's timings) and measuring twice."""
     go = tmp_path / "go"
-    children = []
-    for _ in range(2):
-        children.append(subprocess.Popen([sys.executable, "-c", PROBE, str(unconverted_spec.path), str(go)],
-                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True))
-        assert children[-1].stdout.readline().strip() == "ready"
+    children = [started(PROBE, unconverted_spec.path, go), started(PROBE, unconverted_spec.path, go)]
     go.touch()
     outputs = [child.communicate(timeout=120)[0].splitlines() for child in children]
     assert [child.returncode for child in children] == [0, 0], outputs

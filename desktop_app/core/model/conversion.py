@@ -8,31 +8,23 @@ free memory is refused before it starts.
 
 from __future__ import annotations
 
-import errno
-import logging
 import os
 import shutil
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from desktop_app.core.storage.lock import lock_file, unlock_file
+from desktop_app.core.storage.lock import one_at_a_time
 
 if TYPE_CHECKING:
     import torch
 
-log = logging.getLogger(__name__)
 
 # Where each conversion keeps its graph, relative to the conversion folder.
 ONNX_GRAPH, ONNX_INT8_GRAPH, OPENVINO_INT8_GRAPH = (Path("onnx-fp32/body.onnx"), Path("onnx-int8/body.onnx"),
                                                     Path("openvino-int8/body.xml"))
-POLL_S = 0.2  # how often a process waiting for another's conversion or probe looks again
-# What locking a file another process holds raises: flock's EWOULDBLOCK, msvcrt's EACCES or EDEADLK.
-_HELD_ELSEWHERE = {errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES, errno.EDEADLK}
 # Peak memory of each conversion as a multiple of the fp32 weights, measured on the BGE-M3-sized model
 # with real BGE-M3's vocabulary (2.1 GiB): ONNX export 4.3 GiB, ONNX Runtime's int8 quantisation 8.4
 # (it holds the graph several times over), NNCF's for OpenVINO 4.0; a little room on top.
@@ -100,47 +92,6 @@ def _atomic_folder(target: Path, build: Callable[[Path], None], on_wait: Callabl
         finally:
             shutil.rmtree(temporary, ignore_errors=True)
     return target
-
-
-@contextmanager
-def one_at_a_time(lock: Path, doing: str, on_wait: Callable[[str], None]) -> Iterator[bool]:
-    """Hold ``lock``, an OS file lock that vanishes with its process (even on SIGKILL), telling
-    ``on_wait`` once when another process holds it (it is ``doing`` something this one needs).
-
-    Yields whether the lock is held: where it cannot be had (an unwritable folder, a file system
-    without locks) this process goes on alone rather than wait for ever.
-    """
-    handle = _locked(lock, doing, on_wait)
-    try:
-        yield handle is not None
-    finally:
-        if handle is not None:
-            unlock_file(handle)
-            handle.close()
-
-
-def _locked(lock: Path, doing: str, on_wait: Callable[[str], None]) -> BinaryIO | None:
-    """``lock``'s file, locked once any other holder lets go; None where it cannot be locked."""
-    try:
-        lock.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(lock, "a+b")  # noqa: SIM115 - held open while the lock is held
-    except OSError as error:
-        log.info("no lock at %s (%s): going on without one", lock, error)
-        return None
-    told = False
-    while True:
-        try:
-            lock_file(handle)
-            return handle
-        except OSError as error:
-            if error.errno not in _HELD_ELSEWHERE:
-                handle.close()
-                log.info("cannot lock %s (%s): going on without the lock", lock, error)
-                return None
-        if not told:
-            on_wait(f"waiting for another Desktop Search process that is {doing}")
-            told = True
-        time.sleep(POLL_S)
 
 
 def export_onnx(body: torch.nn.Module, folder: Path, weight_bytes: int, on_progress: Callable[[str], None]) -> Path:

@@ -14,9 +14,10 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from desktop_app.core.model import conversion, cpu_runtime, fidelity, recheck
+from desktop_app.core.model import cpu_runtime, fidelity, recheck
 from desktop_app.core.model.cpu_runtime import RUNTIME_LABELS, Body, TorchBody, Verdict
 from desktop_app.core.model.encoding import Encoding
+from desktop_app.core.storage.lock import one_at_a_time
 
 if TYPE_CHECKING:
     from desktop_app.core.model.encoder import Encoder
@@ -58,8 +59,7 @@ def _probe_once(encoder: Encoder, folder: Path, key: str, weight_bytes: int) -> 
     """The probe's verdict, measured by one process at a time: a second process on a first start (the
     window and a terminal) waits and reads the first's, rather than timing beside it, which would skew
     both verdicts and double the work."""
-    with conversion.one_at_a_time(folder / PROBE_LOCK, "measuring the CPU runtimes for this model",
-                                  encoder.on_notice):
+    with one_at_a_time(folder / PROBE_LOCK, "measuring the CPU runtimes for this model", encoder.on_notice):
         verdict = cpu_runtime.read_verdict(folder, key)
         if verdict is not None:
             return verdict

@@ -1,4 +1,6 @@
-"""One writer per index at a time: an OS file lock that vanishes with its process, even on SIGKILL.
+"""OS file locks that vanish with their process, even on SIGKILL: one writer per index at a time
+(:class:`WriterLock`), and one process at a time for work done once per machine, such as converting the
+model for the CPU (:func:`one_at_a_time`).
 
 Other writers wait their turn (or fail at once with ``wait=False``), told who holds the lock:
 the holder writes its pid, purpose and start time into the lock file. Turns are first come,
@@ -12,20 +14,27 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
+from typing import BinaryIO
 
 from desktop_app.core.errors import Cancelled, IndexLockedError
+
+log = logging.getLogger(__name__)
 
 POLL_S = 0.05
 TELL_EVERY_S = 10.0
 # A ticket left by a process that still runs but stopped waiting (it hung, or a debugger holds it)
 # blocks nobody for longer than this.
 TICKET_PATIENCE_S = 120.0
+# What locking a file another process holds raises: flock's EWOULDBLOCK, msvcrt's EACCES or EDEADLK.
+_HELD_ELSEWHERE = {errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES, errno.EDEADLK}
 
 
 class WriterLock:
@@ -129,6 +138,47 @@ class WriterLock:
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
         self.release()
+
+
+@contextmanager
+def one_at_a_time(lock: Path, doing: str, on_wait: Callable[[str], None]) -> Iterator[bool]:
+    """Hold ``lock``, an OS file lock that vanishes with its process (even on SIGKILL), telling
+    ``on_wait`` once when another process holds it (it is ``doing`` something this one needs).
+
+    Yields whether the lock is held: where it cannot be had (an unwritable folder, a file system
+    without locks) this process goes on alone rather than wait for ever.
+    """
+    handle = _locked(lock, doing, on_wait)
+    try:
+        yield handle is not None
+    finally:
+        if handle is not None:
+            unlock_file(handle)
+            handle.close()
+
+
+def _locked(lock: Path, doing: str, on_wait: Callable[[str], None]) -> BinaryIO | None:
+    """``lock``'s file, locked once any other holder lets go; None where it cannot be locked."""
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(lock, "a+b")  # noqa: SIM115 - held open while the lock is held
+    except OSError as error:
+        log.info("no lock at %s (%s): going on without one", lock, error)
+        return None
+    told = False
+    while True:
+        try:
+            lock_file(handle)
+            return handle
+        except OSError as error:
+            if error.errno not in _HELD_ELSEWHERE:
+                handle.close()
+                log.info("cannot lock %s (%s): going on without the lock", lock, error)
+                return None
+        if not told:
+            on_wait(f"waiting for another Desktop Search process that is {doing}")
+            told = True
+        time.sleep(POLL_S)
 
 
 def process_alive(pid: int) -> bool:
