@@ -150,6 +150,17 @@ def test_console_script_runs_as_a_real_process(cli_env, aero_corpus) -> None:
     assert missing.returncode == 1 and "no index at" in missing.stderr and "Traceback" not in missing.stderr
 
 
+def test_output_into_a_closed_pipe_ends_quietly(cli_env, aero_corpus) -> None:
+    """``desktop-search status | head -1``: the reader goes before the output comes. That printed a
+    BrokenPipeError traceback; it now ends with status 1 and nothing on stderr, as Python's docs advise."""
+    assert cli("index", str(aero_corpus))[0] == 0
+    child = subprocess.Popen([str(Path(sys.executable).with_name("desktop-search")), "status"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    child.stdout.close()  # before the process has imported anything, let alone printed
+    stderr = child.stderr.read()
+    assert child.wait(timeout=120) == 1 and stderr == "", stderr
+
+
 def test_an_ascii_locale_gets_accented_queries_and_file_names_without_a_traceback(cli_env, tmp_path) -> None:
     """``LC_ALL=C`` with Python's UTF-8 mode off: arguments arrive as escaped bytes and stdout takes ASCII only."""
     folder = tmp_path / "Düsen"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -297,6 +298,14 @@ def _printable(stream: TextIO) -> TextIO:
     return stream
 
 
+def _silence_stdout() -> None:
+    """Point stdout at the null device, so the interpreter's last flush has nowhere to fail."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):  # no file behind stdout (a test's buffer)
+        pass
+
+
 def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out = out or _printable(sys.stdout)
     err = err or _printable(sys.stderr)
@@ -313,7 +322,12 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
 
     start_logging()
     try:
-        return COMMANDS[args.command](args, out, err)
+        code = COMMANDS[args.command](args, out, err)
+        out.flush()  # a closed pipe shows here, not in the interpreter's last flush
+        return code
+    except BrokenPipeError:  # the reader went first (``| head``): end quietly, as Python's docs advise
+        _silence_stdout()
+        return 1
     except UsageError as error:
         print(f"{PROG}: error: {error}", file=err)
         return 2
